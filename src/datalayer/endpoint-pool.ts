@@ -1,0 +1,128 @@
+/**
+ * The set of endpoints the router may send to (a static list for now; DNS and Kubernetes
+ * discovery plug in here later). Health and metrics are written by the {@link EndpointScraper}
+ * and by the gateway when an endpoint refuses connections.
+ */
+import { EMPTY_METRICS, type Endpoint, type EndpointRole, type EngineKind } from '../core/endpoint.js';
+import { KvrError } from '../core/errors.js';
+
+export interface EndpointSpec {
+  /** Base URL (`http://host:port`) or `host:port`. */
+  url: string;
+  id?: string;
+  role?: EndpointRole;
+  engine?: EngineKind;
+  labels?: Record<string, string>;
+}
+
+const ROLES: readonly EndpointRole[] = ['both', 'prefill', 'decode'];
+const ENGINES: readonly EngineKind[] = ['vllm', 'sglang', 'llamacpp'];
+
+/** Normalises `host:port` or a URL to `{url, address}`; throws KVR_ERR_USAGE with a hint. */
+export function normaliseEndpointUrl(raw: string): { url: string; address: string } {
+  const s = raw.trim();
+  const withScheme = /^[a-z]+:\/\//i.test(s) ? s : `http://${s}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw new KvrError('KVR_ERR_USAGE', `endpoint "${raw}" is not a URL or host:port; write e.g. http://10.0.0.5:8000 or 10.0.0.5:8000`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new KvrError('KVR_ERR_USAGE', `endpoint "${raw}": only http:// and https:// are supported`);
+  }
+  if (!u.port && !/^[a-z]+:\/\//i.test(s)) {
+    throw new KvrError('KVR_ERR_USAGE', `endpoint "${raw}" has no port; write host:port, e.g. 10.0.0.5:8000`);
+  }
+  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+  return { url: `${u.protocol}//${u.hostname}:${port}`, address: `${u.hostname}:${port}` };
+}
+
+/**
+ * Parses a comma-separated endpoint list as given on the command line or in
+ * `KVROUTE_ENDPOINTS`: `url[;role=decode][;engine=sglang][;id=name]`, e.g.
+ * `127.0.0.1:8100,127.0.0.1:8101;role=prefill`.
+ */
+export function parseEndpointList(list: string): EndpointSpec[] {
+  const out: EndpointSpec[] = [];
+  for (const item of list.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [url, ...opts] = item.split(';');
+    const spec: EndpointSpec = { url: url.trim() };
+    for (const o of opts) {
+      const [k, v] = o.split('=').map((x) => x.trim());
+      if (k === 'role') {
+        if (!ROLES.includes(v as EndpointRole)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": role must be one of ${ROLES.join(', ')}`);
+        spec.role = v as EndpointRole;
+      } else if (k === 'engine') {
+        if (!ENGINES.includes(v as EngineKind)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": engine must be one of ${ENGINES.join(', ')}`);
+        spec.engine = v as EngineKind;
+      } else if (k === 'id' && v) spec.id = v;
+      else throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": unknown option "${o}"; allowed: role=, engine=, id=`);
+    }
+    out.push(spec);
+  }
+  return out;
+}
+
+export class EndpointPool {
+  readonly #endpoints: Endpoint[] = [];
+  readonly #byId = new Map<string, Endpoint>();
+
+  constructor(specs: readonly EndpointSpec[], defaults: { engine?: EngineKind } = {}) {
+    if (specs.length === 0) {
+      throw new KvrError('KVR_ERR_USAGE', 'no endpoints given; pass --endpoints host:port,host:port (or set KVROUTE_ENDPOINTS)');
+    }
+    for (const spec of specs) {
+      const { url, address } = normaliseEndpointUrl(spec.url);
+      const id = spec.id ?? address;
+      if (this.#byId.has(id)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${id}" is listed twice`);
+      const ep: Endpoint = {
+        id,
+        address,
+        url,
+        role: spec.role ?? 'both',
+        engine: spec.engine ?? defaults.engine ?? 'vllm',
+        index: this.#endpoints.length,
+        labels: { ...(spec.labels ?? {}) },
+        metrics: EMPTY_METRICS,
+        models: [],
+        healthy: false,
+      };
+      this.#endpoints.push(ep);
+      this.#byId.set(id, ep);
+    }
+  }
+
+  /** Every endpoint, healthy or not, in index order. */
+  all(): readonly Endpoint[] {
+    return this.#endpoints;
+  }
+
+  get(id: string): Endpoint | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Healthy endpoints that serve `model` (an endpoint whose models are unknown serves any). */
+  candidatesFor(model: string): Endpoint[] {
+    const out: Endpoint[] = [];
+    for (const ep of this.#endpoints) {
+      if (ep.healthy && (ep.models.length === 0 || ep.models.includes(model))) out.push(ep);
+    }
+    return out;
+  }
+
+  /** True when some endpoint serves `model`, or some endpoint's model list is unknown. */
+  servesModel(model: string): boolean {
+    return this.#endpoints.some((ep) => ep.models.length === 0 || ep.models.includes(model));
+  }
+
+  /** Union of the models the endpoints reported. */
+  models(): string[] {
+    return [...new Set(this.#endpoints.flatMap((ep) => ep.models))].sort();
+  }
+
+  /** Number of healthy endpoints. */
+  healthyCount(): number {
+    return this.#endpoints.reduce((n, ep) => n + (ep.healthy ? 1 : 0), 0);
+  }
+}

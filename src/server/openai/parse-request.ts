@@ -1,0 +1,139 @@
+/**
+ * Turns an HTTP request into an {@link InferenceRequest}: reads the body within a size limit,
+ * parses JSON, validates the OpenAI fields the router needs (schemas compiled once), and
+ * renders the prompt the router routes on. Every failure is a KvrError that names the field
+ * and says what is expected; nothing here throws anything else.
+ */
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import { KvrError } from '../../core/errors.js';
+import type { ApiKind, ChatMessage, InferenceRequest } from '../../core/request.js';
+
+const contentPart = z.object({ type: z.string(), text: z.string().optional() }).passthrough();
+const chatMessage = z
+  .object({
+    role: z.string().min(1),
+    content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
+  })
+  .passthrough();
+const common = {
+  model: z.string().min(1),
+  stream: z.boolean().optional(),
+  max_tokens: z.number().int().nonnegative().nullable().optional(),
+  max_completion_tokens: z.number().int().nonnegative().nullable().optional(),
+};
+const chatSchema = z.object({ ...common, messages: z.array(chatMessage).min(1) }).passthrough();
+const completionSchema = z
+  .object({
+    ...common,
+    prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int()).min(1), z.array(z.array(z.number().int()).min(1)).min(1)]),
+  })
+  .passthrough();
+
+/** Reads the whole body, refusing more than `limit` bytes with KVR_ERR_BODY_TOO_LARGE. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw tooLarge(limit);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw tooLarge(limit);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function tooLarge(limit: number): KvrError {
+  return new KvrError('KVR_ERR_BODY_TOO_LARGE', `request body is larger than ${limit} bytes; send a shorter prompt or raise --max-body-bytes`);
+}
+
+/** Flattens a chat message's content (string or parts) to text. */
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let out = '';
+  for (const part of content as Array<Record<string, unknown>>) {
+    if (typeof part.text === 'string') out += part.text;
+    else if (part.type === 'image_url') out += `[image:${JSON.stringify(part.image_url ?? '')}]`;
+  }
+  return out;
+}
+
+/**
+ * Renders the whole conversation as the text the router routes on (every message in order,
+ * so turn N+1 shares turn N's prefix). The engine renders its own chat template; this only has
+ * to be deterministic and prefix-stable.
+ */
+export function renderChatForRouting(messages: readonly ChatMessage[]): string {
+  let s = '';
+  for (const m of messages) s += `<|${m.role}|>\n${m.content}\n`;
+  return s;
+}
+
+function firstIssue(err: z.ZodError): { path: string; message: string } {
+  const issue = err.issues[0];
+  const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+  return { path: path || 'body', message: issue.message };
+}
+
+export interface BuildOptions {
+  id: string;
+  clientIp: string;
+  arrivedAt: number;
+  defaultMaxTokens: number;
+}
+
+/** Parses and validates a body for `api`; throws KvrError (400) naming the bad field. */
+export function buildInferenceRequest(
+  api: ApiKind,
+  raw: Buffer,
+  headers: Record<string, string | undefined>,
+  opts: BuildOptions,
+): InferenceRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new KvrError('KVR_ERR_BAD_JSON', `request body is not valid JSON (${(err as Error).message}); send a JSON object with Content-Type: application/json`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new KvrError('KVR_ERR_BAD_JSON', 'request body must be a JSON object');
+  }
+  const schema = api === 'chat' ? chatSchema : completionSchema;
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const { path, message } = firstIssue(parsed.error);
+    const hint = api === 'chat' ? 'a chat request needs "model" (string) and "messages" (non-empty array of {role, content})' : 'a completion request needs "model" (string) and "prompt" (string, string array or token ids)';
+    throw new KvrError('KVR_ERR_BAD_REQUEST', `invalid field "${path}": ${message}; ${hint}`, { param: path });
+  }
+  const body = json as Record<string, unknown>;
+  const data = parsed.data as z.infer<typeof chatSchema> & z.infer<typeof completionSchema>;
+  let promptText: string;
+  if (api === 'chat') {
+    promptText = renderChatForRouting(data.messages.map((m) => ({ role: m.role, content: contentText(m.content) })));
+  } else {
+    const p = data.prompt;
+    promptText = typeof p === 'string' ? p : Array.isArray(p[0]) ? (p[0] as number[]).join(' ') : typeof p[0] === 'string' ? (p[0] as string) : (p as number[]).join(' ');
+  }
+  const maxTokens = data.max_completion_tokens ?? data.max_tokens ?? opts.defaultMaxTokens;
+  return {
+    id: opts.id,
+    api,
+    model: data.model,
+    body,
+    promptText,
+    maxTokens,
+    stream: data.stream === true,
+    clientIp: opts.clientIp,
+    headers,
+    arrivedAt: opts.arrivedAt,
+    memo: new Map(),
+  };
+}

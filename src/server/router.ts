@@ -1,0 +1,120 @@
+/**
+ * `startRouter`: the standalone gateway assembled from its parts — endpoint pool, metrics
+ * scraper, scheduler, OpenAI gateway (default port 8000) and admin server (default 9090).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock.js';
+import { silentLogger } from '../core/logger.js';
+import { RingBuffer } from '../core/ring-buffer.js';
+import { EndpointPool, type EndpointSpec } from '../datalayer/endpoint-pool.js';
+import { EndpointScraper } from '../datalayer/endpoint-scraper.js';
+import { RouterMetrics } from '../metrics/router-metrics.js';
+import type { Scheduler } from '../scheduling/types.js';
+import { createAdminHandler } from './admin/admin-server.js';
+import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+
+export interface RouterOptions {
+  endpoints: readonly EndpointSpec[];
+  scheduler: Scheduler;
+  host?: string;
+  /** Gateway port (default 8000; 0 = ephemeral). */
+  port?: number;
+  /** Admin port (default 9090; 0 = ephemeral). */
+  adminPort?: number;
+  clock?: Clock;
+  logger?: Logger;
+  maxBodyBytes?: number;
+  trustForwardedFor?: boolean;
+  upstreamTimeoutMs?: number;
+  scrapeIntervalMs?: number;
+  staleAfterMs?: number;
+  /** Export Node process metrics too (default true). */
+  processMetrics?: boolean;
+  /** How many recent decisions `/debug/decisions` keeps (default 200). */
+  decisionHistory?: number;
+}
+
+export interface RunningRouter {
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly pool: EndpointPool;
+  readonly metrics: RouterMetrics;
+  readonly decisions: RingBuffer<DecisionRecord>;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? silentLogger;
+  const host = opts.host ?? '127.0.0.1';
+  const pool = new EndpointPool(opts.endpoints);
+  const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true });
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
+  const scraper = new EndpointScraper(pool, {
+    clock,
+    dispatcher,
+    metrics,
+    intervalMs: opts.scrapeIntervalMs,
+    staleAfterMs: opts.staleAfterMs,
+  });
+  const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
+  await scraper.start();
+
+  const gateway = createServer(
+    { keepAliveTimeout: 65_000, requestTimeout: 0 },
+    createGatewayHandler({
+      pool,
+      scheduler: opts.scheduler,
+      clock,
+      metrics,
+      logger,
+      dispatcher,
+      maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024,
+      trustForwardedFor: opts.trustForwardedFor ?? false,
+      upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
+      onEndpointDown: (ep) => scraper.markDown(ep),
+      onDecision: (d) => decisions.push(d),
+    }),
+  );
+  const admin = createServer(createAdminHandler({ pool, metrics, decisions: () => decisions.toArray() }));
+  gateway.on('clientError', (_err, socket) => socket.destroy());
+  let port: number;
+  let adminPort: number;
+  try {
+    port = await listen(gateway, opts.port ?? 8000, host);
+    adminPort = await listen(admin, opts.adminPort ?? 9090, host);
+  } catch (err) {
+    scraper.stop();
+    gateway.close();
+    await dispatcher.close();
+    throw err;
+  }
+  logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
+  return {
+    url: `http://${host}:${port}`,
+    adminUrl: `http://${host}:${adminPort}`,
+    pool,
+    metrics,
+    decisions,
+    async close() {
+      scraper.stop();
+      gateway.closeAllConnections();
+      admin.closeAllConnections();
+      await Promise.all([new Promise((r) => gateway.close(r)), new Promise((r) => admin.close(r))]);
+      await dispatcher.close();
+    },
+  };
+}

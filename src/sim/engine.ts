@@ -1,0 +1,369 @@
+/**
+ * A continuous-batching engine modelled on vLLM v1's scheduler, running in the time of an
+ * injected {@link Clock}. Each step: running requests first (decodes get 1 token, partially
+ * prefilled ones continue), then FCFS waiting requests take prefill tokens within
+ * `maxNumBatchedTokens`; out of KV blocks, the most recently admitted running request is
+ * preempted (recompute). A step lasts `StepModel.stepMs(...) * timeScale` ms; tokens appear at
+ * its end. No timer is set while the engine is empty.
+ */
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type {
+  SimEngineCallbacks,
+  SimEngineOptions,
+  SimEngineRequest,
+  SimEngineStats,
+  SimRequestHandle,
+} from './engine-types.js';
+import { KvrError } from '../core/errors.js';
+import { extendBlockHashes } from './block-hash.js';
+import { BlockManager } from './block-manager.js';
+import { LatencyHistogram, ITL_BUCKETS, REQUEST_LATENCY_BUCKETS, TTFT_BUCKETS } from './latency-histogram.js';
+import { PROFILES } from './profiles.js';
+import { RequestQueue } from './request-queue.js';
+import { prefillContextSum, StepModel, type StepCoefficients } from './step-model.js';
+
+export type {
+  SimEngineOptions,
+  SimEngineRequest,
+  SimEngineResult,
+  SimEngineCallbacks,
+  SimRequestHandle,
+  SimEngineStats,
+} from './engine-types.js';
+
+const WAITING = 0;
+const RUNNING = 1;
+const DONE = 2;
+
+class Req {
+  state = WAITING;
+  tokens: number[];
+  hashes: bigint[] = [];
+  blocks: number[] = [];
+  numComputed = 0;
+  numCachedBlocks = 0;
+  numOutput = 0;
+  cachedTokens = 0;
+  everScheduled = false;
+  scheduled = 0;
+  lastTokenMs = 0;
+  rng: number;
+  constructor(
+    readonly id: string,
+    prompt: readonly number[],
+    readonly maxTokens: number,
+    readonly ignoreEos: boolean,
+    readonly cb: SimEngineCallbacks,
+    readonly arrivalMs: number,
+    seed: number,
+  ) {
+    this.tokens = prompt.slice();
+    let h = (0x811c9dc5 ^ seed) >>> 0;
+    for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt[i], 0x01000193) >>> 0;
+    this.rng = h;
+  }
+  /** Mulberry32 step. */
+  next(): number {
+    this.rng = (this.rng + 0x6d2b79f5) >>> 0;
+    let t = this.rng;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
+/** The simulated vLLM engine of one replica. */
+export class SimEngine {
+  readonly blockManager: BlockManager;
+  readonly blockSize: number;
+  #clock: Clock;
+  #model: StepModel;
+  #maxSeqs: number;
+  #maxBatched: number;
+  #chunked: boolean;
+  #timeScale: number;
+  #seed: number;
+  #sample: (r: number) => number;
+  #eos: number;
+  #stopP: number;
+  #observer: SimEngineOptions['observer'];
+  #running: Req[] = [];
+  #waiting = new RequestQueue<Req>();
+  #numWaiting = 0;
+  #scheduled: Req[] = [];
+  #timer: TimerHandle | undefined;
+  #stats = { queries: 0, hits: 0, prompt: 0, generation: 0, success: 0, preemptions: 0, steps: 0 };
+  #ttft = new LatencyHistogram(TTFT_BUCKETS);
+  #itl = new LatencyHistogram(ITL_BUCKETS);
+  #e2e = new LatencyHistogram(REQUEST_LATENCY_BUCKETS);
+  #queue = new LatencyHistogram(REQUEST_LATENCY_BUCKETS);
+
+  constructor(opts: SimEngineOptions) {
+    this.#clock = opts.clock;
+    const m = opts.stepModel ?? PROFILES['llama-3.1-8b'].step;
+    this.#model = m instanceof StepModel ? m : new StepModel(m);
+    this.blockSize = opts.blockSize ?? 16;
+    this.blockManager = new BlockManager({
+      numBlocks: opts.numGpuBlocks ?? 26_300,
+      blockSize: this.blockSize,
+      onEvent: opts.onKvEvent,
+    });
+    this.#maxSeqs = opts.maxNumSeqs ?? 256;
+    this.#maxBatched = opts.maxNumBatchedTokens ?? 8192;
+    this.#chunked = opts.enableChunkedPrefill ?? true;
+    this.#timeScale = opts.timeScale ?? 1;
+    this.#seed = opts.seed ?? 0;
+    this.#sample = opts.sampleToken ?? ((r) => 1000 + Math.floor(r * 1000));
+    this.#eos = opts.eosTokenId ?? 128009;
+    this.#stopP = opts.stopProbability ?? 0;
+    this.#observer = opts.observer;
+  }
+
+  /** Queues a request; work starts at once if the engine is idle. */
+  submit(req: SimEngineRequest, cb: SimEngineCallbacks = {}): SimRequestHandle {
+    const n = req.promptTokens.length;
+    if (n === 0) throw new KvrError('KVR_ERR_BAD_REQUEST', 'the prompt is empty', { param: 'prompt' });
+    if (!(req.maxTokens >= 1)) throw new KvrError('KVR_ERR_BAD_REQUEST', 'max_tokens must be at least 1', { param: 'max_tokens' });
+    if (Math.ceil((n + 1) / this.blockSize) > this.blockManager.numBlocks) {
+      throw new KvrError('KVR_ERR_CONTEXT_TOO_LONG', `the prompt (${n} tokens) does not fit in the KV cache`, { param: 'prompt' });
+    }
+    const r = new Req(req.id, req.promptTokens, req.maxTokens, req.ignoreEos ?? false, cb, this.#clock.now(), this.#seed);
+    this.#waiting.push(r);
+    this.#numWaiting++;
+    this.#kick();
+    return { id: req.id, abort: () => this.#abort(r) };
+  }
+
+  /** Current statistics (histograms are live objects). */
+  stats(): SimEngineStats {
+    const s = this.#stats;
+    return {
+      running: this.#running.length,
+      waiting: this.#numWaiting,
+      kvUsage: this.blockManager.usage,
+      numGpuBlocks: this.blockManager.numBlocks,
+      blockSize: this.blockSize,
+      prefixCacheQueries: s.queries,
+      prefixCacheHits: s.hits,
+      promptTokens: s.prompt,
+      generationTokens: s.generation,
+      requestSuccess: s.success,
+      preemptions: s.preemptions,
+      steps: s.steps,
+      ttft: this.#ttft,
+      itl: this.#itl,
+      e2e: this.#e2e,
+      queueTime: this.#queue,
+    };
+  }
+
+  /** Whether a step is in flight or work is queued. */
+  get busy(): boolean {
+    return this.#timer !== undefined || this.#running.length > 0 || this.#numWaiting > 0;
+  }
+
+  /** vLLM's reset_prefix_cache: drops cached blocks if none is in use; returns whether it did. */
+  resetPrefixCache(): boolean {
+    return this.blockManager.resetPrefixCache();
+  }
+
+  /** A restart: in-flight requests fail (onError), cache, counters and histograms are cleared. */
+  reset(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    const victims = [...this.#running, ...this.#waiting.toArray().filter((r) => r.state === WAITING)];
+    this.#running = [];
+    this.#waiting.clear();
+    this.#numWaiting = 0;
+    this.#scheduled = [];
+    for (const r of victims) r.state = DONE;
+    this.blockManager.reset();
+    this.#stats = { queries: 0, hits: 0, prompt: 0, generation: 0, success: 0, preemptions: 0, steps: 0 };
+    for (const h of [this.#ttft, this.#itl, this.#e2e, this.#queue]) h.reset();
+    const err = new KvrError('KVR_ERR_SIM_DOWN', 'the simulated replica restarted; retry the request');
+    for (const r of victims) r.cb.onError?.(err);
+  }
+
+  #observe(kind: 'ttft' | 'itl' | 'e2e' | 'queue', h: LatencyHistogram, ms: number): void {
+    const s = ms / 1000;
+    h.observe(s);
+    this.#observer?.(kind, s);
+  }
+
+  #abort(r: Req): void {
+    if (r.state === DONE) return;
+    if (r.state === WAITING) {
+      this.#numWaiting--;
+    } else {
+      this.blockManager.free(r.blocks);
+      r.blocks = [];
+      const i = this.#running.indexOf(r);
+      if (i >= 0) this.#running.splice(i, 1);
+    }
+    r.state = DONE;
+  }
+
+  #kick(): void {
+    if (this.#timer === undefined) this.#startStep();
+  }
+
+  #preempt(victim: Req): void {
+    this.blockManager.free(victim.blocks);
+    victim.blocks = [];
+    victim.numComputed = 0;
+    victim.numCachedBlocks = 0;
+    victim.state = WAITING;
+    this.#waiting.pushFront(victim);
+    this.#numWaiting++;
+    this.#stats.preemptions++;
+  }
+
+  #startStep(): void {
+    const bm = this.blockManager;
+    const bs = this.blockSize;
+    const sched = this.#scheduled;
+    sched.length = 0;
+    let budget = this.#maxBatched;
+    let pTok = 0;
+    let pCtx = 0;
+    let dec = 0;
+    let dCtx = 0;
+    let preempted = false;
+    const running = this.#running;
+    for (let i = 0; i < running.length && budget > 0; i++) {
+      const r = running[i];
+      const n = Math.min(r.tokens.length - r.numComputed, budget);
+      const need = Math.ceil((r.numComputed + n) / bs) - r.blocks.length;
+      let ok = true;
+      while (need > 0 && !bm.allocate(need, r.blocks)) {
+        const victim = running.pop()!;
+        this.#preempt(victim);
+        preempted = true;
+        if (victim === r) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) break;
+      r.scheduled = n;
+      budget -= n;
+      sched.push(r);
+      if (r.numOutput > 0 && n === 1 && r.numComputed === r.tokens.length - 1) {
+        dec++;
+        dCtx += r.numComputed + 1;
+      } else {
+        pTok += n;
+        pCtx += prefillContextSum(r.numComputed, n);
+      }
+    }
+    while (!preempted && this.#numWaiting > 0 && running.length < this.#maxSeqs && budget > 0) {
+      const r = this.#waiting.peek()!;
+      if (r.state === DONE) {
+        this.#waiting.shift();
+        continue;
+      }
+      extendBlockHashes(r.tokens, bs, r.hashes);
+      const hit = bm.findCachedPrefix(r.hashes, r.tokens.length);
+      const remaining = r.tokens.length - hit.tokens;
+      let n = Math.min(remaining, budget);
+      if (!this.#chunked && n < remaining) {
+        if (budget < this.#maxBatched) break;
+        n = remaining;
+      }
+      const fresh = Math.ceil((hit.tokens + n) / bs) - hit.blocks.length;
+      if (!bm.canAllocate(hit.blocks, fresh)) break;
+      bm.touch(hit.blocks);
+      r.blocks = hit.blocks;
+      bm.allocate(fresh, r.blocks);
+      r.numComputed = hit.tokens;
+      r.numCachedBlocks = hit.tokens / bs;
+      this.#waiting.shift();
+      this.#numWaiting--;
+      r.state = RUNNING;
+      running.push(r);
+      if (!r.everScheduled) {
+        r.everScheduled = true;
+        r.cachedTokens = hit.tokens;
+        this.#stats.queries += r.tokens.length;
+        this.#stats.hits += hit.tokens;
+        this.#stats.prompt += r.tokens.length;
+        this.#observe('queue', this.#queue, this.#clock.now() - r.arrivalMs);
+        r.cb.onStart?.();
+      }
+      r.scheduled = n;
+      budget -= n;
+      sched.push(r);
+      pTok += n;
+      pCtx += prefillContextSum(r.numComputed, n);
+    }
+    if (sched.length === 0) {
+      if (running.length === 0 && this.#numWaiting > 0) this.#dropUnfittable();
+      return;
+    }
+    this.#stats.steps++;
+    const ms = this.#model.stepMs(pTok, pCtx, dec, dCtx) * this.#timeScale;
+    this.#timer = this.#clock.setTimeout(() => this.#finishStep(), ms);
+  }
+
+  /** Nothing runs yet the head request cannot be admitted: it can never fit, so fail it. */
+  #dropUnfittable(): void {
+    const r = this.#waiting.shift()!;
+    this.#numWaiting--;
+    r.state = DONE;
+    r.cb.onError?.(new KvrError('KVR_ERR_OVERLOADED', `request ${r.id} does not fit in the KV cache`));
+    this.#startStep();
+  }
+
+  #finishStep(): void {
+    this.#timer = undefined;
+    const now = this.#clock.now();
+    const bm = this.blockManager;
+    const bs = this.blockSize;
+    const sched = this.#scheduled.slice();
+    let finished = false;
+    for (let i = 0; i < sched.length; i++) {
+      const r = sched[i];
+      if (r.state !== RUNNING) continue;
+      r.numComputed += r.scheduled;
+      const full = Math.floor(r.numComputed / bs);
+      if (full > r.numCachedBlocks) {
+        extendBlockHashes(r.tokens, bs, r.hashes);
+        bm.cacheBlocks(r.blocks, r.hashes, r.tokens, r.numCachedBlocks, full);
+        r.numCachedBlocks = full;
+      }
+      if (r.numComputed !== r.tokens.length) continue;
+      const u = r.next();
+      const tok = !r.ignoreEos && this.#stopP > 0 && r.next() < this.#stopP ? this.#eos : this.#sample(u);
+      r.tokens.push(tok);
+      const idx = r.numOutput++;
+      this.#stats.generation++;
+      if (idx === 0) {
+        this.#observe('ttft', this.#ttft, now - r.arrivalMs);
+        r.cb.onFirstToken?.({ cachedTokens: r.cachedTokens });
+      } else {
+        this.#observe('itl', this.#itl, now - r.lastTokenMs);
+      }
+      r.lastTokenMs = now;
+      if (r.state !== RUNNING) continue;
+      r.cb.onToken?.(tok, idx);
+      if (r.state !== RUNNING) continue;
+      const stop = !r.ignoreEos && tok === this.#eos;
+      if (stop || r.numOutput >= r.maxTokens) {
+        r.state = DONE;
+        bm.free(r.blocks);
+        r.blocks = [];
+        finished = true;
+        this.#stats.success++;
+        this.#observe('e2e', this.#e2e, now - r.arrivalMs);
+        r.cb.onFinish?.({
+          promptTokens: r.tokens.length - r.numOutput,
+          completionTokens: r.numOutput,
+          cachedTokens: r.cachedTokens,
+          finishReason: stop ? 'stop' : 'length',
+        });
+      }
+    }
+    if (finished) this.#running = this.#running.filter((r) => r.state === RUNNING);
+    this.#kick();
+  }
+}

@@ -1,0 +1,66 @@
+/** Small HTTP helpers of the simulated replica: bounded body reading and JSON / error replies. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KvrError, toKvrError } from '../core/errors.js';
+
+/** Reads the request body, rejecting with KVR_ERR_BODY_TOO_LARGE past `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new KvrError('KVR_ERR_BODY_TOO_LARGE', `request body over ${limit} bytes`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) {
+        failed = true;
+        reject(new KvrError('KVR_ERR_BODY_TOO_LARGE', `request body over ${limit} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      if (!failed) reject(e);
+      failed = true;
+    });
+  });
+}
+
+/** Parses a JSON object body (400 KVR_ERR_BAD_JSON otherwise). */
+export function parseJsonObject(buf: Buffer): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    throw new KvrError('KVR_ERR_BAD_JSON', `malformed JSON body: ${(e as Error).message}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new KvrError('KVR_ERR_BAD_JSON', 'the request body must be a JSON object');
+  }
+  return v as Record<string, unknown>;
+}
+
+/** Sends `body` as JSON with `status`. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const s = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) });
+  res.end(s);
+}
+
+/** Sends any error as an OpenAI error body with its status (if the response has not started). */
+export function sendError(res: ServerResponse, err: unknown): void {
+  const e = toKvrError(err);
+  if (res.headersSent) {
+    if (!res.writableEnded) res.end();
+    return;
+  }
+  if (e.code === 'KVR_ERR_BODY_TOO_LARGE') res.setHeader('connection', 'close');
+  sendJson(res, e.status, e.toOpenAI());
+}

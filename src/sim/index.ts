@@ -1,0 +1,19 @@
+/** Public API of the simulated vLLM fleet. */
+export { startFleet, type SimFleet, type SimFleetOptions } from './fleet.js';
+export { SimReplica, type SimReplicaOptions, type SimFaults } from './replica-server.js';
+export {
+  SimEngine,
+  type SimEngineOptions,
+  type SimEngineRequest,
+  type SimEngineCallbacks,
+  type SimEngineResult,
+  type SimEngineStats,
+  type SimRequestHandle,
+} from './engine.js';
+export { BlockManager, type BlockManagerOptions, type KvCacheEvent, type CacheHit } from './block-manager.js';
+export { chainBlockHash, extendBlockHashes, ROOT_BLOCK_HASH } from './block-hash.js';
+export { StepModel, prefillContextSum, type StepCoefficients } from './step-model.js';
+export { fitStepCoefficients, predictRow, rowFeatures, type CalibrationRow } from './step-fit.js';
+export { PROFILES, getProfile, EAGER_FITS, MODEL_SHAPES, toVllmCoefficients, deriveNumGpuBlocks, type ProfileId, type SimProfile } from './profiles.js';
+export { BuiltinTokenizer, loadTokenizer, renderLlama3Chat, type SimTokenizer, type ChatMessage } from './tokenizer.js';
+export { LatencyHistogram } from './latency-histogram.js';

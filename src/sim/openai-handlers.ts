@@ -1,0 +1,197 @@
+/**
+ * vLLM-shaped OpenAI handlers of the simulated replica: /v1/completions and
+ * /v1/chat/completions (streaming or not), /tokenize, /detokenize, /v1/models.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Clock } from '../core/clock.js';
+import { KvrError } from '../core/errors.js';
+import type { SimEngine, SimEngineResult } from './engine.js';
+import type { SimMetrics } from './sim-metrics.js';
+import { sendError, sendJson } from './http-io.js';
+import type { ChatMessage, SimTokenizer } from './tokenizer.js';
+
+/** What the handlers need from their replica. */
+export interface HandlerContext {
+  modelName: string;
+  maxModelLen: number;
+  tokenizer: SimTokenizer;
+  engine: SimEngine;
+  clock: Clock;
+  metrics: SimMetrics;
+  nextId(): string;
+}
+
+type Body = Record<string, unknown>;
+
+function bad(message: string, param: string): KvrError {
+  return new KvrError('KVR_ERR_BAD_REQUEST', message, { param });
+}
+
+function checkModel(ctx: HandlerContext, body: Body): void {
+  const m = body.model;
+  if (m === undefined || m === null) return;
+  if (typeof m !== 'string') throw bad("'model' must be a string", 'model');
+  if (m !== ctx.modelName) throw new KvrError('KVR_ERR_UNKNOWN_MODEL', `The model \`${m}\` does not exist.`, { param: 'model' });
+}
+
+const isTokenArray = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x >= 0);
+
+function promptTokens(ctx: HandlerContext, p: unknown): number[] {
+  if (typeof p === 'string') return ctx.tokenizer.encode(p);
+  if (isTokenArray(p)) return p;
+  if (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || isTokenArray(p[0]))) return promptTokens(ctx, p[0]);
+  if (Array.isArray(p) && p.length > 1) throw bad("the simulator serves one prompt per request: 'prompt' arrays must have one element", 'prompt');
+  throw bad("'prompt' must be a string, an array of token ids, or a one-element array of either", 'prompt');
+}
+
+function messages(body: Body): ChatMessage[] {
+  const m = body.messages;
+  if (!Array.isArray(m) || m.length === 0) throw bad("'messages' must be a non-empty array", 'messages');
+  for (const x of m) {
+    const ok =
+      x !== null &&
+      typeof x === 'object' &&
+      typeof (x as ChatMessage).role === 'string' &&
+      (typeof (x as ChatMessage).content === 'string' || (x as ChatMessage).content === null || Array.isArray((x as ChatMessage).content));
+    if (!ok) throw bad("each message needs a string 'role' and a string or array 'content'", 'messages');
+  }
+  return m as ChatMessage[];
+}
+
+function intField(body: Body, names: string[], dflt: number): number {
+  for (const n of names) {
+    const v = body[n];
+    if (v === undefined || v === null) continue;
+    if (!Number.isInteger(v) || (v as number) < 1) throw bad(`'${n}' must be an integer >= 1`, n);
+    return v as number;
+  }
+  return dflt;
+}
+
+function boolField(body: Body, name: string): boolean {
+  const v = body[name];
+  if (v === undefined || v === null) return false;
+  if (typeof v !== 'boolean') throw bad(`'${name}' must be a boolean`, name);
+  return v;
+}
+
+function usage(r: SimEngineResult): object {
+  return {
+    prompt_tokens: r.promptTokens,
+    total_tokens: r.promptTokens + r.completionTokens,
+    completion_tokens: r.completionTokens,
+    prompt_tokens_details: { cached_tokens: r.cachedTokens },
+  };
+}
+
+/** POST /v1/completions (`chat` false) and /v1/chat/completions (`chat` true). */
+export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerResponse, chat: boolean): void {
+  checkModel(ctx, body);
+  const tokens = chat
+    ? ctx.tokenizer.encode(ctx.tokenizer.renderChat(messages(body)))
+    : promptTokens(ctx, body.prompt);
+  if (tokens.length === 0) throw bad("'prompt' is empty", chat ? 'messages' : 'prompt');
+  const maxTokens = intField(body, chat ? ['max_completion_tokens', 'max_tokens'] : ['max_tokens'], chat ? 64 : 16);
+  const stream = boolField(body, 'stream');
+  const ignoreEos = boolField(body, 'ignore_eos');
+  const so = body.stream_options;
+  if (so !== undefined && so !== null && typeof so !== 'object') throw bad("'stream_options' must be an object", 'stream_options');
+  const includeUsage = stream && !!so && (so as Body).include_usage === true;
+  if (tokens.length + maxTokens > ctx.maxModelLen) {
+    throw new KvrError(
+      'KVR_ERR_CONTEXT_TOO_LONG',
+      `This model's maximum context length is ${ctx.maxModelLen} tokens. However, you requested ${tokens.length + maxTokens} tokens (${tokens.length} in the prompt, ${maxTokens} in the completion). Please reduce the length of the prompt or the completion.`,
+      { param: chat ? 'messages' : 'prompt' },
+    );
+  }
+  const id = (chat ? 'chatcmpl-' : 'cmpl-') + ctx.nextId();
+  const created = Math.floor(ctx.clock.now() / 1000);
+  const model = ctx.modelName;
+  const object = chat ? 'chat.completion.chunk' : 'text_completion';
+  const ids: number[] = [];
+  let done = false;
+  const write = (o: object): void => void res.write(`data: ${JSON.stringify(o)}\n\n`);
+  const choice = (text: string, finish: string | null, first = false): object =>
+    chat
+      ? { index: 0, delta: first ? { role: 'assistant', content: text } : finish && !text ? {} : { content: text }, logprobs: null, finish_reason: finish, ...(finish ? { stop_reason: null } : {}) }
+      : { index: 0, text, logprobs: null, finish_reason: finish, stop_reason: null };
+  if (stream) {
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    if (chat) write({ id, object, created, model, choices: [choice('', null, true)] });
+  }
+  let pending: { tok: number; text: string } | undefined;
+  const handle = ctx.engine.submit(
+    { id, promptTokens: tokens, maxTokens, ignoreEos },
+    {
+      onToken(tok) {
+        if (!stream) return void ids.push(tok);
+        // Hold one token back so the last one can carry finish_reason.
+        if (pending) write({ id, object, created, model, choices: [choice(pending.text, null)] });
+        pending = { tok, text: ctx.tokenizer.decode([tok]) };
+      },
+      onFinish(r) {
+        done = true;
+        ctx.metrics.finished(r.finishReason);
+        if (stream) {
+          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)] });
+          if (includeUsage) write({ id, object, created, model, choices: [], usage: usage(r) });
+          res.end('data: [DONE]\n\n');
+          return;
+        }
+        const text = ctx.tokenizer.decode(ids);
+        const c = chat
+          ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [] }, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
+          : { index: 0, text, logprobs: null, finish_reason: r.finishReason, stop_reason: null, prompt_logprobs: null };
+        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usage(r) });
+      },
+      onError(err) {
+        done = true;
+        if (stream) {
+          write(err.toOpenAI());
+          res.end('data: [DONE]\n\n');
+        } else sendError(res, err);
+      },
+    },
+  );
+  res.on('close', () => {
+    if (!done) handle.abort();
+  });
+}
+
+/** POST /tokenize: `{prompt}` or `{messages}` -> `{count, max_model_len, tokens}`. */
+export function handleTokenize(ctx: HandlerContext, body: Body, res: ServerResponse): void {
+  checkModel(ctx, body);
+  let tokens: number[];
+  if (body.messages !== undefined) tokens = ctx.tokenizer.encode(ctx.tokenizer.renderChat(messages(body)));
+  else if (typeof body.prompt === 'string') tokens = ctx.tokenizer.encode(body.prompt);
+  else throw bad("give 'prompt' (a string) or 'messages'", 'prompt');
+  sendJson(res, 200, { count: tokens.length, max_model_len: ctx.maxModelLen, tokens, token_strs: null });
+}
+
+/** POST /detokenize: `{tokens}` -> `{prompt}`. */
+export function handleDetokenize(ctx: HandlerContext, body: Body, res: ServerResponse): void {
+  checkModel(ctx, body);
+  const t = body.tokens;
+  if (!Array.isArray(t) || !t.every((x) => Number.isInteger(x) && x >= 0)) throw bad("'tokens' must be an array of token ids", 'tokens');
+  sendJson(res, 200, { prompt: ctx.tokenizer.decode(t as number[]) });
+}
+
+/** GET /v1/models body, vLLM's shape. */
+export function modelsBody(ctx: HandlerContext, created: number): object {
+  return {
+    object: 'list',
+    data: [
+      {
+        id: ctx.modelName,
+        object: 'model',
+        created,
+        owned_by: 'vllm',
+        root: ctx.modelName,
+        parent: null,
+        max_model_len: ctx.maxModelLen,
+        permission: [],
+      },
+    ],
+  };
+}

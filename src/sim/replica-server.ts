@@ -1,0 +1,266 @@
+/**
+ * One simulated vLLM replica: a {@link SimEngine} behind node:http on loopback, speaking vLLM's
+ * OpenAI API and metrics, plus simulator controls (`/sim/restart`, `/sim/faults`).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { KvrError } from '../core/errors.js';
+import { mathRng, type Rng } from '../core/rng.js';
+import { SimEngine, type SimEngineOptions } from './engine.js';
+import type { KvCacheEvent } from './block-manager.js';
+import { parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
+import { handleDetokenize, handleGenerate, handleTokenize, modelsBody, type HandlerContext } from './openai-handlers.js';
+import { SimMetrics } from './sim-metrics.js';
+import { BuiltinTokenizer, type SimTokenizer } from './tokenizer.js';
+
+/** Injected faults of a replica. */
+export interface SimFaults {
+  /** Share of inference requests answered 500 before any work (0..1). */
+  errorRate: number;
+  /** Delay before an inference response starts (ms, injected clock). */
+  addedLatencyMs: number;
+  /** Not listening: connections are refused. */
+  down: boolean;
+  /** With down: come back up after this many ms. */
+  downForMs?: number;
+}
+
+/** Options of a {@link SimReplica}. */
+export interface SimReplicaOptions {
+  id: string;
+  host?: string;
+  /** 0 = ephemeral. */
+  port?: number;
+  modelName: string;
+  maxModelLen?: number;
+  tokenizer?: SimTokenizer;
+  /** Engine options other than the clock and the hooks the replica owns. */
+  engine?: Omit<SimEngineOptions, 'clock' | 'observer' | 'onKvEvent' | 'sampleToken' | 'eosTokenId'>;
+  clock?: Clock;
+  /** Randomness of fault injection. */
+  rng?: Rng;
+  /** Largest accepted request body in bytes (default 8 MiB). */
+  maxBodyBytes?: number;
+  /** Receives the engine's KV-cache events. */
+  onKvEvent?: (ev: KvCacheEvent) => void;
+}
+
+/** One simulated vLLM replica. Call {@link SimReplica.start} before use. */
+export class SimReplica {
+  readonly id: string;
+  readonly engine: SimEngine;
+  readonly host: string;
+  #port: number;
+  #server: Server;
+  #clock: Clock;
+  #rng: Rng;
+  #ctx: HandlerContext;
+  #metrics: SimMetrics;
+  #faults: SimFaults = { errorRate: 0, addedLatencyMs: 0, down: false };
+  #upTimer: TimerHandle | undefined;
+  #listening = false;
+  #maxBody: number;
+  #seq = 0;
+
+  constructor(opts: SimReplicaOptions) {
+    this.id = opts.id;
+    this.host = opts.host ?? '127.0.0.1';
+    this.#port = opts.port ?? 0;
+    this.#clock = opts.clock ?? systemClock;
+    this.#rng = opts.rng ?? mathRng;
+    this.#maxBody = opts.maxBodyBytes ?? 8 * 1024 * 1024;
+    const tokenizer = opts.tokenizer ?? new BuiltinTokenizer();
+    this.engine = new SimEngine({
+      ...opts.engine,
+      clock: this.#clock,
+      sampleToken: (r) => tokenizer.sampleToken(r),
+      eosTokenId: tokenizer.eosTokenId,
+      onKvEvent: opts.onKvEvent,
+      observer: (kind, s) => this.#metrics.observe(kind, s),
+    });
+    const bm = this.engine.blockManager;
+    this.#metrics = new SimMetrics(opts.modelName, () => this.engine, {
+      block_size: String(bm.blockSize),
+      num_gpu_blocks: String(bm.numBlocks),
+      enable_prefix_caching: 'True',
+      cache_dtype: 'auto',
+      num_cpu_blocks: '0',
+    });
+    this.#ctx = {
+      modelName: opts.modelName,
+      maxModelLen: opts.maxModelLen ?? 131072,
+      tokenizer,
+      engine: this.engine,
+      clock: this.#clock,
+      metrics: this.#metrics,
+      nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
+    };
+    this.#server = createServer((req, res) => this.#handle(req, res));
+    this.#server.keepAliveTimeout = 5000;
+  }
+
+  /** Port (the assigned one once started with port 0). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Base URL, e.g. `http://127.0.0.1:8001`. */
+  get url(): string {
+    return `http://${this.host}:${this.#port}`;
+  }
+
+  /** Starts listening. */
+  async start(): Promise<void> {
+    if (this.#listening) return;
+    await new Promise<void>((resolve, reject) => {
+      const onErr = (e: Error): void => reject(e);
+      this.#server.once('error', onErr);
+      this.#server.listen(this.#port, this.host, () => {
+        this.#server.off('error', onErr);
+        resolve();
+      });
+    });
+    this.#port = (this.#server.address() as AddressInfo).port;
+    this.#listening = true;
+  }
+
+  /** A pod restart: in-flight requests fail, cache and counters are cleared (AllBlocksCleared). */
+  restart(): void {
+    this.engine.reset();
+    this.#metrics.reset();
+  }
+
+  /** Current faults (a copy). */
+  getFaults(): SimFaults {
+    return { ...this.#faults };
+  }
+
+  /** Sets some faults; `down` / `downForMs` stop or restart listening. */
+  async setFaults(f: Partial<SimFaults>): Promise<SimFaults> {
+    if (f.errorRate !== undefined) {
+      if (!(f.errorRate >= 0 && f.errorRate <= 1)) throw new KvrError('KVR_ERR_BAD_REQUEST', 'errorRate must be in [0, 1]', { param: 'errorRate' });
+      this.#faults.errorRate = f.errorRate;
+    }
+    if (f.addedLatencyMs !== undefined) {
+      if (!(f.addedLatencyMs >= 0)) throw new KvrError('KVR_ERR_BAD_REQUEST', 'addedLatencyMs must be >= 0', { param: 'addedLatencyMs' });
+      this.#faults.addedLatencyMs = f.addedLatencyMs;
+    }
+    if (f.down !== undefined) await this.setDown(f.down, f.downForMs);
+    return this.getFaults();
+  }
+
+  /** Stops listening (refusing connections, dropping open ones) or listens again. */
+  async setDown(down: boolean, forMs?: number): Promise<void> {
+    this.#upTimer?.cancel();
+    this.#upTimer = undefined;
+    this.#faults.down = down;
+    this.#faults.downForMs = down ? forMs : undefined;
+    if (down) {
+      await this.#stopListening();
+      if (forMs !== undefined && forMs > 0) {
+        this.#upTimer = this.#clock.setTimeout(() => void this.setDown(false).catch(() => undefined), forMs);
+      }
+    } else await this.start();
+  }
+
+  /** Stops the server and drops work. */
+  async close(): Promise<void> {
+    this.#upTimer?.cancel();
+    await this.#stopListening();
+    this.engine.reset();
+  }
+
+  async #stopListening(): Promise<void> {
+    if (!this.#listening) return;
+    this.#listening = false;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    res.setHeader('x-kvroute-sim-replica', this.id);
+    this.#route(req, res).catch((e: unknown) => sendError(res, e));
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    const method = req.method ?? 'GET';
+    const need = (m: string): void => {
+      if (method !== m) throw new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `use ${m} for ${path}`);
+    };
+    const body = async (): Promise<Record<string, unknown>> => parseJsonObject(await readBody(req, this.#maxBody));
+    switch (path) {
+      case '/v1/completions':
+      case '/v1/chat/completions': {
+        need('POST');
+        await this.#applyFaults();
+        const b = await body();
+        handleGenerate(this.#ctx, b, res, path === '/v1/chat/completions');
+        return;
+      }
+      case '/v1/models':
+        need('GET');
+        return sendJson(res, 200, modelsBody(this.#ctx, Math.floor(this.#clock.now() / 1000)));
+      case '/health':
+        need('GET');
+        res.writeHead(200, { 'content-length': 0 });
+        return void res.end();
+      case '/tokenize':
+        need('POST');
+        return handleTokenize(this.#ctx, await body(), res);
+      case '/detokenize':
+        need('POST');
+        return handleDetokenize(this.#ctx, await body(), res);
+      case '/reset_prefix_cache':
+        need('POST');
+        this.engine.resetPrefixCache();
+        res.writeHead(200, { 'content-length': 0 });
+        return void res.end();
+      case '/metrics': {
+        need('GET');
+        const text = await this.#metrics.text();
+        res.writeHead(200, { 'content-type': this.#metrics.registry.contentType });
+        return void res.end(text);
+      }
+      case '/sim/restart':
+        need('POST');
+        this.restart();
+        return sendJson(res, 200, { restarted: this.id });
+      case '/sim/faults':
+        if (method === 'GET') return sendJson(res, 200, this.getFaults());
+        need('POST');
+        {
+          const b = await body();
+          const f: Partial<SimFaults> = {};
+          for (const [k, t] of [['errorRate', 'number'], ['addedLatencyMs', 'number'], ['down', 'boolean'], ['downForMs', 'number']] as const) {
+            if (b[k] === undefined) continue;
+            if (typeof b[k] !== t) throw new KvrError('KVR_ERR_BAD_REQUEST', `'${k}' must be a ${t}`, { param: k });
+            (f as Record<string, unknown>)[k] = b[k];
+          }
+          if (f.down) {
+            // Answer first, then stop listening.
+            const { down, downForMs, ...rest } = f;
+            const now = await this.setFaults(rest);
+            sendJson(res, 200, { ...now, down: true, downForMs });
+            res.once('finish', () => void this.setDown(true, downForMs).catch(() => undefined));
+            return;
+          }
+          return sendJson(res, 200, await this.setFaults(f));
+        }
+      default:
+        throw new KvrError('KVR_ERR_NOT_FOUND', `no route ${method} ${path}`);
+    }
+  }
+
+  async #applyFaults(): Promise<void> {
+    const f = this.#faults;
+    if (f.errorRate > 0 && this.#rng.next() < f.errorRate) {
+      throw new KvrError('KVR_ERR_SIM_INJECTED', `injected failure on simulated replica ${this.id}`);
+    }
+    if (f.addedLatencyMs > 0) {
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, f.addedLatencyMs));
+    }
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * `kvroute demo`: a 3-replica simulated vLLM fleet and the gateway in one process on loopback,
+ * running the seeds' demo (populate AI / ML / Cloud, a hit phase of similar requests, a miss
+ * phase of new topics), then one multi-client workload through kvroute and through round robin.
+ * Every hit rate comes from the replicas' own `/metrics` deltas.
+ */
+import { Agent } from 'undici';
+import { systemClock } from '../core/clock.js';
+import { seededRng } from '../core/rng.js';
+import { startFleet, type SimFleet } from '../sim/index.js';
+import { startRouter, type RunningRouter } from '../server/router.js';
+import { streamRequest, type StreamResult } from '../client/openai-stream-client.js';
+import { buildScheduler } from '../app/build-scheduler.js';
+import { counterDeltas, readFleetCounters } from './fleet-metrics.js';
+import { NEW_TOPICS, QUESTIONS, SEED_TOPICS, multiClientWorkload, topicRequest } from './demo-workload.js';
+import { mean, quantile, ratio } from './stats.js';
+import type { DemoPhase, DemoStrategyResult, DemoSummary, ReplicaPhaseStats } from './demo-summary.js';
+
+export interface DemoOptions {
+  replicas?: number;
+  model?: string;
+  /** Simulator step-time profile (default llama-3.1-8b on H200). */
+  profile?: string;
+  /** Simulated time scale (1 = real GPU speed). */
+  timeScale?: number;
+  /** Words in each topic document (the shared system prompt). */
+  docWords?: number;
+  clients?: number;
+  requestsPerClient?: number;
+  groups?: number;
+  seed?: number;
+  /** Progress lines (to stderr in the CLI). */
+  onProgress?: (line: string) => void;
+}
+
+const HIT_FRACTION = 0.5;
+
+export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
+  const started = Date.now();
+  const o = {
+    replicas: 3,
+    model: 'meta-llama/Llama-3.1-8B-Instruct',
+    profile: 'llama-3.1-8b',
+    timeScale: 1,
+    docWords: 1200,
+    clients: 6,
+    requestsPerClient: 6,
+    groups: 6,
+    seed: 7,
+    ...opts,
+  };
+  const progress = o.onProgress ?? (() => undefined);
+  const clock = systemClock;
+  const dispatcher = new Agent({ connections: 64 });
+  progress(`starting ${o.replicas} simulated vLLM replicas (${o.profile}, time scale ${o.timeScale}) and the kvroute gateway on 127.0.0.1`);
+  const fleet: SimFleet = await startFleet({ replicas: o.replicas, basePort: 0, model: o.model, profile: o.profile as never, timeScale: o.timeScale, seed: o.seed });
+  const urls = fleet.replicas.map((r) => r.url);
+  const ids = fleet.replicas.map((r) => r.url.replace('http://', ''));
+  let router: RunningRouter | undefined;
+  try {
+    router = await startRouter({ endpoints: urls.map((url) => ({ url })), scheduler: buildScheduler({ preset: 'default' }), port: 0, adminPort: 0, processMetrics: false });
+    const send = (body: Record<string, unknown>, headers?: Record<string, string>) =>
+      streamRequest({ baseUrl: router!.url, api: 'chat', body, headers, dispatcher, clock });
+
+    const phases: DemoPhase[] = [];
+    const runPhase = async (name: string, description: string, bodies: Record<string, unknown>[]) => {
+      const before = await readFleetCounters(urls);
+      const results: StreamResult[] = [];
+      for (let i = 0; i < bodies.length; i++) {
+        results.push(await send(bodies[i]));
+        progress(`  ${name}: ${i + 1}/${bodies.length}`);
+      }
+      const deltas = counterDeltas(before, await readFleetCounters(urls));
+      phases.push(summarisePhase(name, description, ids, results, deltas));
+    };
+
+    progress('phase 1/4 populate: one request per topic (AI, ML, Cloud)');
+    await runPhase('populate', 'one request per seed topic; each topic should land on its own replica', SEED_TOPICS.map((t) => topicRequest(o.model, t, QUESTIONS[0], o.docWords, 24)));
+    progress('phase 2/4 hit: similar requests on the same topics');
+    const hitBodies: Record<string, unknown>[] = [];
+    for (let q = 1; q <= 3; q++) for (const t of SEED_TOPICS) hitBodies.push(topicRequest(o.model, t, QUESTIONS[q], o.docWords, 24));
+    await runPhase('hit', 'new questions on the seed topics; should be served from the topic replica cache', hitBodies);
+    progress('phase 3/4 miss: new topics');
+    await runPhase('miss', 'topics never seen; should spread to the least loaded replicas', NEW_TOPICS.map((t) => topicRequest(o.model, t, QUESTIONS[0], o.docWords, 24)));
+    await router.close();
+    router = undefined;
+
+    progress(`phase 4/4 multi-client: ${o.clients} clients x ${o.requestsPerClient} requests over ${o.groups} shared prompts, kvroute vs round robin`);
+    const strategies: DemoStrategyResult[] = [];
+    for (const preset of ['default', 'round-robin'] as const) {
+      for (const r of fleet.replicas) r.restart();
+      router = await startRouter({ endpoints: urls.map((url) => ({ url })), scheduler: buildScheduler({ preset }), port: 0, adminPort: 0, processMetrics: false });
+      const work = multiClientWorkload(seededRng(o.seed), o.model, o.clients, o.requestsPerClient, o.groups, o.docWords, 32);
+      const before = await readFleetCounters(urls);
+      const t0 = clock.now();
+      let done = 0;
+      const total = o.clients * o.requestsPerClient;
+      const results = (
+        await Promise.all(
+          work.map(async (items) => {
+            const out: StreamResult[] = [];
+            for (const it of items) {
+              out.push(await send(it.body));
+              done++;
+              if (done % Math.max(1, Math.floor(total / 6)) === 0 || done === total) progress(`  ${preset === 'default' ? 'kvroute' : 'round-robin'}: ${done}/${total}`);
+            }
+            return out;
+          }),
+        )
+      ).flat();
+      const wallMs = clock.now() - t0;
+      const deltas = counterDeltas(before, await readFleetCounters(urls));
+      strategies.push(summariseStrategy(preset === 'default' ? 'kvroute (default)' : 'round-robin', ids, results, deltas, wallMs));
+      await router.close();
+      router = undefined;
+    }
+    return {
+      version: 1,
+      fleet: { replicas: o.replicas, model: o.model, profile: o.profile, timeScale: o.timeScale, endpoints: ids },
+      phases,
+      comparison: strategies,
+      durationSeconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    await router?.close();
+    await fleet.close();
+    await dispatcher.close();
+  }
+}
+
+function replicaStats(ids: readonly string[], results: readonly StreamResult[], deltas: { queries: number; hits: number }[]): ReplicaPhaseStats[] {
+  return ids.map((id, i) => ({
+    endpoint: id,
+    requests: results.filter((r) => r.endpoint === id).length,
+    prefixQueries: deltas[i].queries,
+    prefixHits: deltas[i].hits,
+    hitRate: ratio(deltas[i].hits, deltas[i].queries),
+  }));
+}
+
+function ttftSplit(results: readonly StreamResult[]) {
+  const isHit = (r: StreamResult) => (r.cachedTokens ?? 0) >= HIT_FRACTION * (r.promptTokens ?? Infinity);
+  const ok = results.filter((r) => r.status === 200 && r.ttftMs !== undefined);
+  const hits = ok.filter(isHit).map((r) => r.ttftMs!);
+  const misses = ok.filter((r) => !isHit(r)).map((r) => r.ttftMs!);
+  return { hits: hits.length, misses: misses.length, hitTtftMs: mean(hits), missTtftMs: mean(misses) };
+}
+
+function summarisePhase(name: string, description: string, ids: readonly string[], results: StreamResult[], deltas: { queries: number; hits: number }[]): DemoPhase {
+  const q = deltas.reduce((a, d) => a + d.queries, 0);
+  const h = deltas.reduce((a, d) => a + d.hits, 0);
+  const split = ttftSplit(results);
+  return {
+    name,
+    description,
+    requests: results.length,
+    failed: results.filter((r) => r.status !== 200 || r.error !== undefined).length,
+    fleetHitRate: ratio(h, q),
+    meanTtftMs: mean(results.filter((r) => r.ttftMs !== undefined).map((r) => r.ttftMs!)),
+    hitRequests: split.hits,
+    missRequests: split.misses,
+    hitTtftMs: split.hitTtftMs,
+    missTtftMs: split.missTtftMs,
+    replicas: replicaStats(ids, results, deltas),
+  };
+}
+
+function summariseStrategy(name: string, ids: readonly string[], results: StreamResult[], deltas: { queries: number; hits: number }[], wallMs: number): DemoStrategyResult {
+  const q = deltas.reduce((a, d) => a + d.queries, 0);
+  const h = deltas.reduce((a, d) => a + d.hits, 0);
+  const ttfts = results.filter((r) => r.ttftMs !== undefined).map((r) => r.ttftMs!);
+  const outTokens = results.reduce((a, r) => a + (r.completionTokens ?? 0), 0);
+  const perReplica = replicaStats(ids, results, deltas);
+  const maxShare = Math.max(...perReplica.map((r) => r.requests)) / Math.max(1, results.length);
+  return {
+    strategy: name,
+    requests: results.length,
+    failed: results.filter((r) => r.status !== 200 || r.error !== undefined).length,
+    fleetHitRate: ratio(h, q),
+    ttftMeanMs: mean(ttfts),
+    ttftP50Ms: quantile(ttfts, 0.5),
+    ttftP90Ms: quantile(ttfts, 0.9),
+    outputTokensPerSecond: outTokens / (wallMs / 1000),
+    wallSeconds: wallMs / 1000,
+    concentration: maxShare,
+    replicas: perReplica,
+  };
+}

@@ -1,0 +1,188 @@
+/**
+ * Router-side, approximate record of which endpoint holds which prompt blocks in its KV cache,
+ * learned only from what the router sent where (no engine events).
+ *
+ * Layout:
+ *
+ *   per endpoint (by dense endpoint.index):  Lru<blockKey, true>   capacity = engine KV blocks
+ *   global:                                  Map<blockKey, holders: endpoint index[]>
+ *
+ * The two stay consistent: a key enters `holders` when it enters an endpoint's LRU and leaves it
+ * when that LRU evicts it (capacity, resize) or the endpoint is removed. A key with no holder is
+ * dropped, so memory is bounded by the sum of the per-endpoint capacities.
+ *
+ * Capacity of an endpoint = its reported `metrics.numGpuBlocks` when known, else
+ * `defaultCapacity` (llm-d's `lruCapacityPerServer`, 31,250); it is re-read on each insert and
+ * the LRU resized when the reported value changes.
+ *
+ * Lookup walks the request's keys once for all candidates: a candidate's run continues while it
+ * holds every key so far; the walk stops as soon as no candidate's run continues.
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import { Lru } from './lru.js';
+
+/** llm-d's default per-server LRU capacity (blocks) when the engine does not report one. */
+export const DEFAULT_LRU_CAPACITY_PER_SERVER = 31_250;
+
+interface EndpointBlocks {
+  id: string;
+  lru: Lru<number, true>;
+}
+
+/** Per-endpoint LRUs of block keys plus a global key -> holders map; see the file comment. */
+export class ApproxPrefixIndex {
+  readonly defaultCapacity: number;
+  #global = new Map<number, number[]>();
+  #endpoints: (EndpointBlocks | undefined)[] = [];
+  #mark = new Uint32Array(64);
+  #run = new Int32Array(64);
+  #gen = 0;
+
+  /** @param defaultCapacity blocks kept per endpoint when it reports no `numGpuBlocks` */
+  constructor(defaultCapacity = DEFAULT_LRU_CAPACITY_PER_SERVER) {
+    this.defaultCapacity = defaultCapacity;
+  }
+
+  /** Number of distinct keys held by at least one endpoint. */
+  get size(): number {
+    return this.#global.size;
+  }
+
+  /** Number of keys held by `endpoint` (0 when unknown). */
+  blocksOf(endpoint: Endpoint): number {
+    const e = this.#endpoints[endpoint.index];
+    return e !== undefined && e.id === endpoint.id ? e.lru.size : 0;
+  }
+
+  /** Capacity currently applied to `endpoint`'s LRU (undefined when it holds nothing yet). */
+  capacityOf(endpoint: Endpoint): number | undefined {
+    const e = this.#endpoints[endpoint.index];
+    return e !== undefined && e.id === endpoint.id ? e.lru.capacity : undefined;
+  }
+
+  /**
+   * Writes into `out[i]` the number of leading keys of `keys` that `candidates[i]` holds
+   * consecutively from the first one.
+   */
+  longestPrefix(keys: ArrayLike<number>, candidates: readonly Endpoint[], out: Int32Array | Float64Array): void {
+    const n = candidates.length;
+    let maxIdx = 0;
+    for (let i = 0; i < n; i++) if (candidates[i].index > maxIdx) maxIdx = candidates[i].index;
+    this.#ensureScratch(maxIdx + 1);
+    const gen = this.#nextGen();
+    const mark = this.#mark;
+    const run = this.#run;
+    for (let i = 0; i < n; i++) {
+      const c = candidates[i];
+      const e = this.#endpoints[c.index];
+      // An index slot reused by another endpoint id holds stale blocks: never match it.
+      if (e !== undefined && e.id === c.id) {
+        mark[c.index] = gen;
+        run[c.index] = 0;
+      }
+    }
+    const global = this.#global;
+    for (let b = 0; b < keys.length; b++) {
+      const holders = global.get(keys[b]);
+      if (holders === undefined) break;
+      let any = false;
+      for (let h = 0; h < holders.length; h++) {
+        const idx = holders[h];
+        if (idx < mark.length && mark[idx] === gen && run[idx] === b) {
+          run[idx] = b + 1;
+          any = true;
+        }
+      }
+      if (!any) break;
+    }
+    for (let i = 0; i < n; i++) {
+      const idx = candidates[i].index;
+      out[i] = mark[idx] === gen ? run[idx] : 0;
+    }
+  }
+
+  /**
+   * Records that `endpoint` now holds `keys` (after a pick). Keys are inserted last-to-first so
+   * the prefix root is the most recently used and the tail is evicted first, as engines do.
+   */
+  add(endpoint: Endpoint, keys: ArrayLike<number>): void {
+    const e = this.#entry(endpoint);
+    const idx = endpoint.index;
+    for (let b = keys.length - 1; b >= 0; b--) {
+      const k = keys[b];
+      if (e.lru.set(k, true)) {
+        const holders = this.#global.get(k);
+        if (holders === undefined) this.#global.set(k, [idx]);
+        else holders.push(idx);
+      }
+    }
+  }
+
+  /** Forgets everything `endpoint` holds (removed from the pool, or its cache was reset). */
+  removeEndpoint(endpoint: Pick<Endpoint, 'id' | 'index'>): void {
+    const e = this.#endpoints[endpoint.index];
+    if (e === undefined || e.id !== endpoint.id) return;
+    for (const k of e.lru.keys()) this.#dropHolder(k, endpoint.index);
+    e.lru.clear();
+    this.#endpoints[endpoint.index] = undefined;
+  }
+
+  /** Forgets everything. */
+  clear(): void {
+    this.#global.clear();
+    this.#endpoints = [];
+  }
+
+  /** Endpoint indices holding `key` (for tests and diagnostics). */
+  holdersOf(key: number): readonly number[] {
+    return this.#global.get(key) ?? [];
+  }
+
+  #entry(endpoint: Endpoint): EndpointBlocks {
+    const idx = endpoint.index;
+    const capacity = endpoint.metrics.numGpuBlocks !== undefined && endpoint.metrics.numGpuBlocks > 0
+      ? Math.floor(endpoint.metrics.numGpuBlocks)
+      : this.defaultCapacity;
+    let e = this.#endpoints[idx];
+    if (e !== undefined && e.id !== endpoint.id) {
+      this.removeEndpoint({ id: e.id, index: idx });
+      e = undefined;
+    }
+    if (e === undefined) {
+      e = { id: endpoint.id, lru: new Lru<number, true>(capacity, (k) => this.#dropHolder(k, idx)) };
+      this.#endpoints[idx] = e;
+    } else if (e.lru.capacity !== capacity) {
+      e.lru.resize(capacity);
+    }
+    return e;
+  }
+
+  #dropHolder(key: number, idx: number): void {
+    const holders = this.#global.get(key);
+    if (holders === undefined) return;
+    const at = holders.indexOf(idx);
+    if (at < 0) return;
+    holders[at] = holders[holders.length - 1];
+    holders.pop();
+    if (holders.length === 0) this.#global.delete(key);
+  }
+
+  #ensureScratch(n: number): void {
+    if (this.#mark.length >= n) return;
+    let len = this.#mark.length;
+    while (len < n) len *= 2;
+    const mark = new Uint32Array(len);
+    mark.set(this.#mark);
+    this.#mark = mark;
+    this.#run = new Int32Array(len);
+  }
+
+  #nextGen(): number {
+    this.#gen = (this.#gen + 1) >>> 0;
+    if (this.#gen === 0) {
+      this.#mark.fill(0);
+      this.#gen = 1;
+    }
+    return this.#gen;
+  }
+}

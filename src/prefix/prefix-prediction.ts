@@ -1,0 +1,40 @@
+/**
+ * What the approximate prefix scorer predicted for one request, memoized on the request so other
+ * plugins (the in-flight load tracker, the no-hit LRU scorer) can use it without redoing the work.
+ */
+import type { Endpoint } from '../core/endpoint.js';
+import type { InferenceRequest } from '../core/request.js';
+
+/** Memo key under which {@link PrefixPrediction} is stored on `InferenceRequest.memo`. */
+export const PREFIX_PREDICTION_MEMO_KEY = 'prefix-cache-scorer/prediction';
+
+/** Predicted cached prefix per candidate, from the approximate index. */
+export interface PrefixPrediction {
+  /** Blocks of the request considered (capped at maxPrefixBlocksToMatch). */
+  readonly totalBlocks: number;
+  /** Characters per block (64 = ~16 tokens). */
+  readonly blockChars: number;
+  /** Matched leading blocks, indexed by `Endpoint.index` (0 beyond its length). */
+  readonly matchedByIndex: Int32Array;
+  /** Ids of the endpoints the prediction was made for, indexed by `Endpoint.index`. */
+  readonly idsByIndex: readonly (string | undefined)[];
+  /** True when at least one candidate matched at least one block. */
+  readonly anyHit: boolean;
+}
+
+/** The request's memoized prefix prediction, if the prefix scorer ran on it. */
+export function prefixPredictionOf(req: InferenceRequest): PrefixPrediction | undefined {
+  return req.memo.get(PREFIX_PREDICTION_MEMO_KEY) as PrefixPrediction | undefined;
+}
+
+/**
+ * Predicted cached prompt tokens of `req` on `endpoint` (0 when unknown), at ~4 characters per
+ * token, never more than `promptTokens`.
+ */
+export function predictedCachedTokens(req: InferenceRequest, endpoint: Endpoint, promptTokens: number): number {
+  const p = prefixPredictionOf(req);
+  if (p === undefined) return 0;
+  const idx = endpoint.index;
+  if (idx >= p.matchedByIndex.length || p.idsByIndex[idx] !== endpoint.id) return 0;
+  return Math.min(promptTokens, Math.floor((p.matchedByIndex[idx] * p.blockChars) / 4));
+}

@@ -1,0 +1,35 @@
+/**
+ * The built-in plugins, and `createDefaultRegistry()`, a fresh registry holding them.
+ */
+import { PluginRegistry, type PluginDefinition } from './plugin-registry.js';
+import { maxScorePickerPlugin } from './pickers/max-score-picker.js';
+import { randomPickerPlugin } from './pickers/random-picker.js';
+import { roundRobinPickerPlugin } from './pickers/round-robin-picker.js';
+import { inflightLoadScorerPlugin } from './scorers/inflight-load-scorer.js';
+import { kvCacheUtilizationScorerPlugin } from './scorers/kv-cache-utilization-scorer.js';
+import { loadAwareScorerPlugin } from './scorers/load-aware-scorer.js';
+import { noHitLruScorerPlugin } from './scorers/no-hit-lru-scorer.js';
+import { prefixCacheScorerPlugin } from './scorers/prefix-cache-scorer.js';
+import { queueScorerPlugin } from './scorers/queue-scorer.js';
+import { sessionAffinityScorerPlugin } from './scorers/session-affinity-scorer.js';
+
+/** Definitions of every built-in plugin. */
+export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
+  prefixCacheScorerPlugin,
+  queueScorerPlugin,
+  kvCacheUtilizationScorerPlugin,
+  loadAwareScorerPlugin,
+  inflightLoadScorerPlugin,
+  sessionAffinityScorerPlugin,
+  noHitLruScorerPlugin,
+  maxScorePickerPlugin,
+  randomPickerPlugin,
+  roundRobinPickerPlugin,
+];
+
+/** A new registry holding the built-in plugins (no global state: each call is independent). */
+export function createDefaultRegistry(): PluginRegistry {
+  const r = new PluginRegistry();
+  for (const def of BUILTIN_PLUGINS) r.register(def);
+  return r;
+}

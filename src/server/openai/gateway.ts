@@ -124,7 +124,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       return;
     }
     if (req.method === 'GET' && path === '/v1/models') {
-      const created = Math.floor(Date.now() / 1000);
+      const created = Math.floor(clock.now() / 1000);
       return sendJson(res, 200, { object: 'list', data: pool.models().map((id) => ({ id, object: 'model', created, owned_by: 'kvroute' })) });
     }
     if (req.method === 'GET' && path === '/health') {

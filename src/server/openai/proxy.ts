@@ -19,6 +19,7 @@ import type { Scheduler, SchedulingResult } from '../../scheduling/types.js';
 import type { RouterMetrics } from '../../metrics/router-metrics.js';
 import { isConnectError } from '../../datalayer/endpoint-scraper.js';
 import { UsageSniffer, type Usage } from './usage-sniffer.js';
+import { sessionTokenFor } from '../../scheduling/scorers/session-affinity-scorer.js';
 
 /** Request headers never forwarded (hop-by-hop, or recomputed). */
 const DROP_REQUEST = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length', 'expect']);
@@ -112,7 +113,7 @@ export async function proxyRequest(
   for (const [k, v] of Object.entries(upstream.headers)) {
     if (v !== undefined && !DROP_RESPONSE.has(k)) outHeaders[k] = v;
   }
-  Object.assign(outHeaders, extraHeaders, { 'x-kvroute-endpoint': ep.id, 'x-session-token': Buffer.from(ep.id).toString('base64') });
+  Object.assign(outHeaders, extraHeaders, { 'x-kvroute-endpoint': ep.id, 'x-session-token': sessionTokenFor(ep.id) });
   const contentType = String(upstream.headers['content-type'] ?? '');
   const sse = contentType.includes('text/event-stream');
   const sniffer = new UsageSniffer(contentType);

@@ -51,3 +51,39 @@ export interface KvEventSink {
   /** Everything known of the endpoint is stale (gap not recoverable by replay, endpoint left). */
   resetEndpoint(endpointId: string): Promise<void>;
 }
+
+/** Counters of one endpoint's event stream (monotonic except the `last*` fields). */
+export interface EndpointEventStats {
+  /** Batches applied (live and replayed). */
+  batches: number;
+  /** Events inside applied batches. */
+  events: number;
+  /** Messages that could not be decoded at all (skipped). */
+  malformedMessages: number;
+  /** Single events skipped inside otherwise good batches. */
+  malformedEvents: number;
+  /** Sequence gaps detected. */
+  gaps: number;
+  /** Gaps (or late joins) recovered through the replay socket. */
+  replays: number;
+  /** Replays that failed (timeout, no replay endpoint, buffer too short). */
+  replayFailures: number;
+  /** Times everything known of the endpoint was dropped (unrecoverable gap, restart, leave). */
+  resets: number;
+  /** Last applied sequence number (-1 before the first). */
+  lastSeq: number;
+  /** Clock time (ms) of the last applied batch, 0 before the first. */
+  lastEventAt: number;
+  /** Topic the endpoint publishes on, as last seen ('' before the first). */
+  topic: string;
+  /** Whether the subscriber is connected / bound and running. */
+  connected: boolean;
+}
+
+/** What event ingestion reports (for metrics, the dashboard and `kvroute doctor`). */
+export interface EventIngestStats {
+  mode: 'connect' | 'bind';
+  endpoints: Record<string, EndpointEventStats>;
+  /** Messages whose topic names no known endpoint (bind mode), by topic. */
+  unknownTopics: Record<string, number>;
+}

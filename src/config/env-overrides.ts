@@ -4,13 +4,14 @@
  *   ENABLE_<X>_SCORER=true|false   adds (weight from <X>_SCORER_WEIGHT, default 1) or removes a scorer
  *   <X>_SCORER_WEIGHT=<number>     sets the weight of that scorer when it is in the profile
  *
- * with X: PREFIX_AWARE -> prefix-cache-scorer, KVCACHE_AWARE -> a second prefix-cache-scorer
- * instance named `kvcache-aware-scorer` (precise KV-event routing is not available yet: warned),
- * LOAD_AWARE -> load-aware-scorer, SESSION_AWARE -> session-affinity-scorer. Like llm-d v0.2, a
+ * with X: PREFIX_AWARE -> prefix-cache-scorer, KVCACHE_AWARE -> precise-prefix-cache-scorer
+ * (instance `kvcache-aware-scorer`; KV events and a tokenizer must be configured, else it routes
+ * approximately and says so), LOAD_AWARE -> load-aware-scorer, SESSION_AWARE -> session-affinity-scorer. Like llm-d v0.2, a
  * scorer is on only when its ENABLE variable says so: with no file, if any ENABLE_* variable is
  * set the profile is built from the variables alone (plus max-score-picker); otherwise they
- * adjust kvroute's default. KVCACHE_INDEXER_REDIS_ADDR, PD_ENABLED, PD_PROMPT_LEN_THRESHOLD and
- * PREFILL_* / DECODE_* are accepted and reported as not active yet. Bad values are errors.
+ * adjust kvroute's default. KVCACHE_INDEXER_REDIS_ADDR (host:port or redis:// URL) selects the
+ * shared Redis block index. PD_ENABLED, PD_PROMPT_LEN_THRESHOLD and PREFILL_* / DECODE_* are
+ * accepted and reported as not active yet. Bad values are errors.
  */
 import type { EndpointPickerConfigDoc } from './config-schema.js';
 
@@ -27,10 +28,7 @@ interface EnvScorer {
 /** The seed scorer variables and what they map to. */
 export const ENV_SCORERS: readonly EnvScorer[] = [
   { env: 'PREFIX_AWARE', type: 'prefix-cache-scorer', name: 'prefix-cache-scorer' },
-  {
-    env: 'KVCACHE_AWARE', type: 'prefix-cache-scorer', name: 'kvcache-aware-scorer',
-    note: 'precise KV-event routing is not available yet; using the approximate prefix-cache-scorer (instance "kvcache-aware-scorer") with weight',
-  },
+  { env: 'KVCACHE_AWARE', type: 'precise-prefix-cache-scorer', name: 'kvcache-aware-scorer' },
   { env: 'LOAD_AWARE', type: 'load-aware-scorer', name: 'load-aware-scorer' },
   { env: 'SESSION_AWARE', type: 'session-affinity-scorer', name: 'session-affinity-scorer' },
 ];
@@ -93,7 +91,7 @@ export function applyEnv(base: EndpointPickerConfigDoc, env: Env, errors: string
     applied = true;
     // The instance this variable controls: by name, else (prefix, load, session) the first of its type.
     const decl = doc.plugins.find((p) => (p.name ?? p.type) === s.name)
-      ?? (s.env === 'KVCACHE_AWARE' ? undefined : doc.plugins.find((p) => p.type === s.type));
+      ?? doc.plugins.find((p) => p.type === s.type);
     const name = decl !== undefined ? (decl.name ?? decl.type) : s.name;
     const ref = profile?.plugins.find((r) => r.pluginRef === name);
     if (enabled === false) {
@@ -114,7 +112,6 @@ export function applyEnv(base: EndpointPickerConfigDoc, env: Env, errors: string
   }
   if (profile !== undefined) profile.plugins = [...added, ...profile.plugins];
   const redis = env.KVCACHE_INDEXER_REDIS_ADDR?.trim();
-  if (redis) warnings.push(`KVCACHE_INDEXER_REDIS_ADDR=${redis}: accepted, but the shared Redis KV index is not active yet; the in-memory approximate index is used`);
   const pdEnabled = envBool(env, 'PD_ENABLED', errors) ?? false;
   if (pdEnabled) warnings.push('PD_ENABLED=true: accepted, but prefill/decode disaggregation is not active yet; every request is served by one endpoint');
   for (const key of Object.keys(env)) {

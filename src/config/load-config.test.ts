@@ -61,18 +61,19 @@ test('the default config and examples/default.yaml agree', () => {
   assert.deepEqual(d.warnings, []);
 });
 
-test('seeds.yaml: KV-cache 5 (approximate), prefix 3, session 2 with client IP, load 1', () => {
+test('seeds.yaml: KV-cache 5 (precise), prefix 3, session 2 with client IP, load 1', () => {
   const c = loadConfig({ file: examplesDir + 'seeds.yaml' });
   assert.deepEqual(weights(c), { 'kvcache-aware-scorer': 5, 'prefix-cache-scorer': 3, 'session-affinity-scorer': 2, 'load-aware-scorer': 1, 'max-score-picker': 1 });
+  assert.equal(c.plugins.find((p) => p.name === 'kvcache-aware-scorer')?.type, 'precise-prefix-cache-scorer');
   const s = c.plugins.find((p) => p.name === 'session-affinity-scorer')!;
   assert.deepEqual(s.parameters, { sessionHeader: 'x-session-id', clientIp: true, ttlSeconds: 7200 });
 });
 
-test('seed env alone: only the enabled scorers, weights default 1, KV-cache mapped with a warning', () => {
+test('seed env alone: only the enabled scorers, weights default 1, KV-cache is the precise scorer', () => {
   const c = loadConfig({ env: { ENABLE_KVCACHE_AWARE_SCORER: 'true', ENABLE_PREFIX_AWARE_SCORER: 'true', PREFIX_AWARE_SCORER_WEIGHT: '2', PREFILL_ENABLE_KVCACHE_AWARE_SCORER: 'true' } });
   assert.deepEqual(c.sources, ['env']);
   assert.deepEqual(weights(c), { 'prefix-cache-scorer': 2, 'kvcache-aware-scorer': 1, 'max-score-picker': 1 });
-  assert.ok(c.warnings.some((w) => w.startsWith('ENABLE_KVCACHE_AWARE_SCORER: precise KV-event routing is not available yet')), c.warnings.join('\n'));
+  assert.equal(c.plugins.find((p) => p.name === 'kvcache-aware-scorer')?.type, 'precise-prefix-cache-scorer');
   assert.ok(c.warnings.some((w) => w.startsWith('PREFILL_ENABLE_KVCACHE_AWARE_SCORER: accepted')));
   createScheduler(c, { clock: new ManualClock(0), rng: seededRng(1) });
 });
@@ -104,12 +105,12 @@ test('seed env on top of a file: enable adds, disable removes, weight alone adju
   assert.ok(e.warnings.some((w) => w.includes('LOAD_AWARE_SCORER_WEIGHT is set but the scorer is not enabled')));
 });
 
-test('Redis address and PD are accepted and reported as not active', () => {
+test('Redis address is taken; PD is accepted and reported as not active', () => {
   const c = loadConfig({ env: { KVCACHE_INDEXER_REDIS_ADDR: 'redis:6379', PD_ENABLED: 'true', PD_PROMPT_LEN_THRESHOLD: '10' } });
   assert.equal(c.extras.kvCacheIndexerRedisAddr, 'redis:6379');
   assert.equal(c.extras.pdEnabled, true);
-  assert.equal(c.warnings.length, 3, c.warnings.join('\n'));
-  assert.ok(c.warnings[0].includes('not active yet'));
+  assert.equal(c.warnings.length, 2, c.warnings.join('\n'));
+  assert.ok(c.warnings.every((w) => w.includes('not active yet') && !w.includes('REDIS')));
 });
 
 test('bad environment values are clear errors', () => {
@@ -127,7 +128,7 @@ test('config error: pluginRef not declared names the path and the declared plugi
 
 test('config error: unknown plugin type lists the known types', () => {
   const m = configError({ text: doc('- type: prefix-scorer\n- type: max-score-picker', '  - {pluginRef: max-score-picker}') });
-  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
+  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, precise-prefix-cache-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
 });
 
 test('config error: weight must be a number >= 0', () => {

@@ -8,12 +8,14 @@ import type { InferenceRequest } from '../core/request.js';
 /** Memo key under which {@link PrefixPrediction} is stored on `InferenceRequest.memo`. */
 export const PREFIX_PREDICTION_MEMO_KEY = 'prefix-cache-scorer/prediction';
 
-/** Predicted cached prefix per candidate, from the approximate index. */
+/** Predicted cached prefix per candidate, from the approximate or the precise index. */
 export interface PrefixPrediction {
+  /** Which scorer made it; a precise prediction is never overwritten by an approximate one. */
+  readonly source: 'approximate' | 'precise';
   /** Blocks of the request considered (capped at maxPrefixBlocksToMatch). */
   readonly totalBlocks: number;
-  /** Characters per block (64 = ~16 tokens). */
-  readonly blockChars: number;
+  /** Prompt tokens per block (approximate: 64 characters = ~16 tokens; precise: the engine's block size). */
+  readonly blockTokens: number;
   /** Matched leading blocks, indexed by `Endpoint.index` (0 beyond its length). */
   readonly matchedByIndex: Int32Array;
   /** Ids of the endpoints the prediction was made for, indexed by `Endpoint.index`. */
@@ -28,13 +30,19 @@ export function prefixPredictionOf(req: InferenceRequest): PrefixPrediction | un
 }
 
 /**
- * Predicted cached prompt tokens of `req` on `endpoint` (0 when unknown), at ~4 characters per
- * token, never more than `promptTokens`.
+ * Predicted cached prompt tokens of `req` on `endpoint` (0 when unknown), never more than
+ * `promptTokens`.
  */
 export function predictedCachedTokens(req: InferenceRequest, endpoint: Endpoint, promptTokens: number): number {
   const p = prefixPredictionOf(req);
   if (p === undefined) return 0;
   const idx = endpoint.index;
   if (idx >= p.matchedByIndex.length || p.idsByIndex[idx] !== endpoint.id) return 0;
-  return Math.min(promptTokens, Math.floor((p.matchedByIndex[idx] * p.blockChars) / 4));
+  return Math.min(promptTokens, p.matchedByIndex[idx] * p.blockTokens);
+}
+
+/** Stores `p` on the request unless a precise prediction is there and `p` is approximate. */
+export function setPrefixPrediction(req: InferenceRequest, p: PrefixPrediction): void {
+  if (p.source === 'approximate' && prefixPredictionOf(req)?.source === 'precise') return;
+  req.memo.set(PREFIX_PREDICTION_MEMO_KEY, p);
 }

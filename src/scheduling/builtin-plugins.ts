@@ -9,6 +9,7 @@ import { inflightLoadScorerPlugin } from './scorers/inflight-load-scorer.js';
 import { kvCacheUtilizationScorerPlugin } from './scorers/kv-cache-utilization-scorer.js';
 import { loadAwareScorerPlugin } from './scorers/load-aware-scorer.js';
 import { noHitLruScorerPlugin } from './scorers/no-hit-lru-scorer.js';
+import { precisePrefixScorerPlugin } from './scorers/precise-prefix-scorer.js';
 import { prefixCacheScorerPlugin } from './scorers/prefix-cache-scorer.js';
 import { queueScorerPlugin } from './scorers/queue-scorer.js';
 import { sessionAffinityScorerPlugin } from './scorers/session-affinity-scorer.js';
@@ -16,6 +17,7 @@ import { sessionAffinityScorerPlugin } from './scorers/session-affinity-scorer.j
 /** Definitions of every built-in plugin. */
 export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
   prefixCacheScorerPlugin,
+  precisePrefixScorerPlugin,
   queueScorerPlugin,
   kvCacheUtilizationScorerPlugin,
   loadAwareScorerPlugin,

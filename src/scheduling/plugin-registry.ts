@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import { KvrError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
+import type { KvCacheServices } from './kv-cache-services.js';
 import type { LoadTracker } from './load-tracker.js';
 import type { SessionStore } from './session-store.js';
 import type { Filter, Picker, Scorer } from './types.js';
@@ -25,6 +26,8 @@ export interface PluginDeps {
   readonly load: LoadTracker;
   /** Session bindings (in memory by default). */
   readonly sessions: SessionStore;
+  /** Precise prefix routing services (tokenizer + block index); absent when not configured. */
+  readonly kvCache?: KvCacheServices;
 }
 
 /** Any plugin a factory can return. */

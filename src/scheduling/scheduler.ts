@@ -21,6 +21,7 @@ import { mathRng, type Rng } from '../core/rng.js';
 import type { SchedulerConfig } from '../config/scheduler-config.js';
 import { createDefaultRegistry } from './builtin-plugins.js';
 import { explainDecision } from './explain-decision.js';
+import type { KvCacheServices } from './kv-cache-services.js';
 import { LoadTracker } from './load-tracker.js';
 import type { AnyPlugin, PluginDeps, PluginRegistry } from './plugin-registry.js';
 import { ProfileRunner } from './profile-runner.js';
@@ -42,6 +43,8 @@ export interface SchedulerDeps {
   readonly load?: LoadTracker;
   /** Default: an InMemorySessionStore on `clock`. */
   readonly sessions?: SessionStore;
+  /** Precise prefix routing services; without them the precise scorer routes approximately. */
+  readonly kvCache?: KvCacheServices;
 }
 
 /** The scheduler plus handles the gateway and dashboards use. */
@@ -76,6 +79,7 @@ export function createScheduler(config: SchedulerConfig, deps: SchedulerDeps = {
     rng: deps.rng ?? mathRng,
     load: deps.load ?? new LoadTracker(),
     sessions: deps.sessions ?? new InMemorySessionStore(clock),
+    ...(deps.kvCache !== undefined ? { kvCache: deps.kvCache } : {}),
   };
   const registry = deps.registry ?? createDefaultRegistry();
   const plugins = new Map<string, AnyPlugin>();

@@ -28,7 +28,7 @@ import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import { memoize, type InferenceRequest } from '../../core/request.js';
 import { ApproxPrefixIndex, DEFAULT_LRU_CAPACITY_PER_SERVER } from '../../prefix/approx-prefix-index.js';
-import { PREFIX_PREDICTION_MEMO_KEY, type PrefixPrediction } from '../../prefix/prefix-prediction.js';
+import { setPrefixPrediction, type PrefixPrediction } from '../../prefix/prefix-prediction.js';
 import { TextBlockHasher } from '../../prefix/text-block-hasher.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
@@ -85,8 +85,10 @@ export class PrefixCacheScorer implements Scorer, RequestObserver {
       if (m > 0) anyHit = true;
       out[i] = total > 0 ? m / total : 0;
     }
-    const prediction: PrefixPrediction = { totalBlocks: total, blockChars: this.#hasher.blockChars, matchedByIndex: matched, idsByIndex: ids, anyHit };
-    req.memo.set(PREFIX_PREDICTION_MEMO_KEY, prediction);
+    const prediction: PrefixPrediction = {
+      source: 'approximate', totalBlocks: total, blockTokens: this.#hasher.blockChars / 4, matchedByIndex: matched, idsByIndex: ids, anyHit,
+    };
+    setPrefixPrediction(req, prediction);
   }
 
   /** Forgets what the endpoint holds (it left the pool or its cache was reset). */

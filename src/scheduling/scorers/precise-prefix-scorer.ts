@@ -1,0 +1,308 @@
+/**
+ * precise-prefix-cache-scorer (llm-d's precise scorer): scores each candidate by how much of the
+ * request's prompt it REALLY holds, per the block index fed by the engines' KV-cache events.
+ *
+ *   tokens = tokenize(request)               exactly as the engine will (chat template included)
+ *   keys   = kvroute block keys of tokens    chained, one per full block of `blockSize` tokens
+ *   run_i  = longest run of keys[0..] candidate i holds      (index lookup; GPU 1.0, CPU 0.8)
+ *          + speculative continuation                        (see below)
+ *   score_i = weighted run_i / keys.length                   0 for prompts shorter than a block
+ *
+ * Speculative entries. Events confirm a block only after the engine computed it, so for the
+ * first moments after a pick the index does not know that the picked endpoint is about to hold
+ * the request's blocks; a burst of siblings would scatter. After each pick the picked endpoint
+ * gets the request's keys as short-lived local entries: they live `speculativeTtlMs` (default
+ * 30 s) while the request waits and prefills, and `confirmGraceMs` (default 2 s) after its first
+ * token, by when the engine's BlockStored events have normally arrived. A candidate's run
+ * continues through its speculative keys where the index's run stops (weight 1.0). Entries are
+ * bounded per endpoint (`maxSpeculativeBlocks`, oldest dropped first).
+ *
+ * Fallback. When precise data cannot be had (no services configured, tokenizer or index
+ * failing, e.g. Redis down) the request is scored by an embedded approximate prefix scorer
+ * (llm-d's prefix-cache-scorer, fed by every pick), so routing keeps its locality; each
+ * fallback is counted by reason in {@link PrecisePrefixScorer.stats}.
+ *
+ * The prediction (matched blocks per candidate) is memoized on the request so the load tracker
+ * counts only uncached prompt tokens as prefill work and no-hit-lru knows whether anything hit.
+ */
+import { z } from 'zod';
+import type { Clock } from '../../core/clock.js';
+import type { Endpoint } from '../../core/endpoint.js';
+import type { InferenceRequest } from '../../core/request.js';
+import { setPrefixPrediction, type PrefixPrediction } from '../../prefix/prefix-prediction.js';
+import type { BlockKey, KvCacheServices, PrefixRun } from '../kv-cache-services.js';
+import type { PluginDefinition } from '../plugin-registry.js';
+import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
+import { PrefixCacheScorer } from './prefix-cache-scorer.js';
+
+// llm-d's config nests the indexer and event settings under these keys; accepted so its files
+// load, read for the block size, otherwise configured through kvroute's own options.
+const llmdNested = z.record(z.string(), z.unknown()).optional();
+
+const params = z.strictObject({
+  speculativeTtlMs: z.number().int().min(0).max(600_000).default(30_000),
+  confirmGraceMs: z.number().int().min(0).max(600_000).default(2_000),
+  maxSpeculativeBlocks: z.number().int().min(0).default(200_000),
+  indexerConfig: llmdNested,
+  kvEventsConfig: llmdNested,
+});
+
+/** Parameters of {@link PrecisePrefixScorer}. */
+export type PrecisePrefixScorerParams = z.infer<typeof params>;
+
+/** Why a request was scored approximately. */
+export type FallbackReason = 'no-index' | 'tokenize-failed' | 'lookup-failed';
+
+/** Counters of the precise scorer (read by metrics and the dashboard). */
+export interface PrecisePrefixStats {
+  /** Requests scored from the index. */
+  precise: number;
+  /** Requests scored approximately, by reason. */
+  fallbacks: Record<FallbackReason, number>;
+  /** Requests where some candidate's run was extended by speculative entries. */
+  speculativeHits: number;
+  /** Speculative entries held now (all endpoints). */
+  speculativeEntries: number;
+  /** Last error message of a failed tokenize or lookup ('' if none). */
+  lastError: string;
+}
+
+interface Prepared {
+  keys: ArrayLike<BlockKey>;
+  tokens: number;
+}
+
+const PREPARED_MEMO = 'precise-prefix-cache-scorer/prepared';
+
+/** Speculative block keys of one endpoint: key -> expiry (ms), oldest insertion first. */
+class SpeculativeBlocks {
+  readonly #byEndpoint = new Map<string, Map<BlockKey, number>>();
+  #size = 0;
+
+  constructor(readonly maxPerEndpoint: number) {}
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Sets the expiry of `keys` on `endpointId` to `until` (`lowerOnly`: only where that shortens it). */
+  set(endpointId: string, keys: ArrayLike<BlockKey>, until: number, lowerOnly: boolean): void {
+    if (this.maxPerEndpoint === 0) return;
+    let m = this.#byEndpoint.get(endpointId);
+    if (m === undefined) {
+      if (lowerOnly) return;
+      m = new Map();
+      this.#byEndpoint.set(endpointId, m);
+    }
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      const cur = m.get(k);
+      if (lowerOnly) {
+        if (cur !== undefined && until < cur) m.set(k, until);
+        continue;
+      }
+      if (cur !== undefined) m.delete(k);
+      else this.#size++;
+      m.set(k, until);
+    }
+    while (m.size > this.maxPerEndpoint) {
+      m.delete(m.keys().next().value as BlockKey);
+      this.#size--;
+    }
+  }
+
+  /** How many of `keys[from..]` in a row `endpointId` holds unexpired at `now`. */
+  runFrom(endpointId: string, keys: ArrayLike<BlockKey>, from: number, now: number): number {
+    const m = this.#byEndpoint.get(endpointId);
+    if (m === undefined) return 0;
+    let j = from;
+    while (j < keys.length) {
+      const exp = m.get(keys[j]);
+      if (exp === undefined || exp <= now) break;
+      j++;
+    }
+    return j - from;
+  }
+
+  /** Drops expired entries (oldest-first scan stops at the first live entry of each endpoint). */
+  sweep(now: number): void {
+    for (const [id, m] of this.#byEndpoint) {
+      for (const [k, exp] of m) {
+        if (exp > now) continue;
+        m.delete(k);
+        this.#size--;
+      }
+      if (m.size === 0) this.#byEndpoint.delete(id);
+    }
+  }
+
+  removeEndpoint(endpointId: string): void {
+    const m = this.#byEndpoint.get(endpointId);
+    if (m === undefined) return;
+    this.#size -= m.size;
+    this.#byEndpoint.delete(endpointId);
+  }
+}
+
+/** Precise prefix scorer; see the file comment. */
+export class PrecisePrefixScorer implements Scorer, RequestObserver {
+  readonly type = 'precise-prefix-cache-scorer';
+  /** The approximate scorer used as fallback (fed by every pick). */
+  readonly approximate: PrefixCacheScorer;
+  readonly #services: KvCacheServices | undefined;
+  readonly #clock: Clock;
+  readonly #ttl: number;
+  readonly #grace: number;
+  readonly #spec: SpeculativeBlocks;
+  #lastSweep = 0;
+  readonly #stats: Omit<PrecisePrefixStats, 'speculativeEntries'> = {
+    precise: 0,
+    fallbacks: { 'no-index': 0, 'tokenize-failed': 0, 'lookup-failed': 0 },
+    speculativeHits: 0,
+    lastError: '',
+  };
+
+  constructor(
+    readonly name: string,
+    p: Partial<PrecisePrefixScorerParams>,
+    deps: { clock: Clock; kvCache?: KvCacheServices },
+  ) {
+    this.#services = deps.kvCache;
+    this.#clock = deps.clock;
+    this.#ttl = p.speculativeTtlMs ?? 30_000;
+    this.#grace = p.confirmGraceMs ?? 2_000;
+    this.#spec = new SpeculativeBlocks(p.maxSpeculativeBlocks ?? 200_000);
+    this.approximate = new PrefixCacheScorer(`${name}/approximate`);
+  }
+
+  /** True when the scorer has an index to ask (else it always routes approximately). */
+  get precise(): boolean {
+    return this.#services !== undefined;
+  }
+
+  stats(): PrecisePrefixStats {
+    return { ...this.#stats, fallbacks: { ...this.#stats.fallbacks }, speculativeEntries: this.#spec.size };
+  }
+
+  async score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): Promise<void> {
+    const svc = this.#services;
+    if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
+    let prep: Prepared;
+    try {
+      prep = await this.#prepare(svc, ctx.request);
+    } catch (err) {
+      return this.#fallback('tokenize-failed', err, ctx, candidates, out);
+    }
+    const total = prep.keys.length;
+    const n = candidates.length;
+    let runs: PrefixRun[] | undefined;
+    if (total > 0) {
+      try {
+        runs = await svc.lookup(prep.keys, candidates.map((c) => c.id));
+      } catch (err) {
+        return this.#fallback('lookup-failed', err, ctx, candidates, out);
+      }
+    }
+    this.#stats.precise++;
+    const now = this.#clock.now();
+    let maxIdx = 0;
+    for (let i = 0; i < n; i++) if (candidates[i].index > maxIdx) maxIdx = candidates[i].index;
+    const matched = new Int32Array(maxIdx + 1);
+    const ids: (string | undefined)[] = new Array(maxIdx + 1);
+    let anyHit = false;
+    let anySpec = false;
+    for (let i = 0; i < n; i++) {
+      const c = candidates[i];
+      ids[c.index] = c.id;
+      if (total === 0) {
+        out[i] = 0;
+        continue;
+      }
+      const r = runs![i] ?? { blocks: 0, weighted: 0 };
+      const blocks = Math.min(r.blocks, total);
+      const spec = this.#spec.runFrom(c.id, prep.keys, blocks, now);
+      if (spec > 0) anySpec = true;
+      const m = blocks + spec;
+      matched[c.index] = m;
+      if (m > 0) anyHit = true;
+      out[i] = Math.min(1, (r.weighted + spec) / total);
+    }
+    if (anySpec) this.#stats.speculativeHits++;
+    const prediction: PrefixPrediction = {
+      source: 'precise', totalBlocks: total, blockTokens: svc.blockSize, matchedByIndex: matched, idsByIndex: ids, anyHit,
+    };
+    setPrefixPrediction(ctx.request, prediction);
+  }
+
+  onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
+    this.approximate.onPicked(ctx, endpoint);
+    const svc = this.#services;
+    if (svc === undefined) return;
+    const now = this.#clock.now();
+    if (now - this.#lastSweep > 1000) {
+      this.#lastSweep = now;
+      this.#spec.sweep(now);
+    }
+    const prep = ctx.request.memo.get(PREPARED_MEMO) as Prepared | Promise<Prepared> | undefined;
+    const until = now + this.#ttl;
+    if (prep === undefined || prep instanceof Promise) {
+      // Scoring was skipped (single candidate) or is still running: add once the keys exist.
+      this.#prepare(svc, ctx.request).then(
+        (p) => this.#spec.set(endpoint.id, p.keys, until, false),
+        () => undefined,
+      );
+      return;
+    }
+    this.#spec.set(endpoint.id, prep.keys, until, false);
+  }
+
+  onFirstToken(ctx: SchedulingContext, endpoint: Endpoint): void {
+    this.#shorten(ctx.request, endpoint);
+  }
+
+  onComplete(ctx: SchedulingContext, endpoint: Endpoint): void {
+    this.#shorten(ctx.request, endpoint);
+  }
+
+  /** Forgets the endpoint's speculative entries (it left the pool or its cache was reset). */
+  removeEndpoint(endpoint: Pick<Endpoint, 'id' | 'index'>): void {
+    this.#spec.removeEndpoint(endpoint.id);
+    this.approximate.removeEndpoint(endpoint);
+  }
+
+  #shorten(req: InferenceRequest, endpoint: Endpoint): void {
+    const prep = req.memo.get(PREPARED_MEMO) as Prepared | Promise<Prepared> | undefined;
+    if (prep === undefined || prep instanceof Promise) return;
+    this.#spec.set(endpoint.id, prep.keys, this.#clock.now() + this.#grace, true);
+  }
+
+  /** Tokens and keys of the request, computed once (the promise is memoized while pending). */
+  #prepare(svc: KvCacheServices, req: InferenceRequest): Promise<Prepared> {
+    const memo = req.memo.get(PREPARED_MEMO) as Prepared | Promise<Prepared> | undefined;
+    if (memo !== undefined) return Promise.resolve(memo);
+    const p = svc.tokenize(req).then((tokens) => {
+      const prepared: Prepared = { keys: svc.requestKeys(req.model, tokens), tokens: tokens.length };
+      req.memo.set(PREPARED_MEMO, prepared);
+      return prepared;
+    });
+    req.memo.set(PREPARED_MEMO, p);
+    p.catch(() => req.memo.delete(PREPARED_MEMO));
+    return p;
+  }
+
+  #fallback(reason: FallbackReason, err: unknown, ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void {
+    this.#stats.fallbacks[reason]++;
+    if (err !== undefined) this.#stats.lastError = err instanceof Error ? err.message : String(err);
+    out.fill(0);
+    this.approximate.score(ctx, candidates, out);
+  }
+}
+
+/** Registry entry of {@link PrecisePrefixScorer}. */
+export const precisePrefixScorerPlugin: PluginDefinition<PrecisePrefixScorerParams> = {
+  type: 'precise-prefix-cache-scorer',
+  kind: 'scorer',
+  description: 'precise prefix match from KV-cache events: longest run of the request\'s token blocks the endpoint holds (GPU 1.0, CPU 0.8) / total blocks',
+  params,
+  create: (name, p, deps) => new PrecisePrefixScorer(name, p, { clock: deps.clock, ...(deps.kvCache !== undefined ? { kvCache: deps.kvCache } : {}) }),
+};

@@ -11,9 +11,10 @@ import { KvrError } from '../core/errors.js';
 import { loadConfig } from '../config/load-config.js';
 import type { LoadedConfig } from '../config/scheduler-config.js';
 import type { Env } from '../config/env-overrides.js';
+import type { KvCacheServices } from '../scheduling/kv-cache-services.js';
 import { createScheduler, type KvrouteScheduler } from '../scheduling/scheduler.js';
 
-export const PRESETS = ['default', 'seeds', 'llm-d-default', 'round-robin', 'random'] as const;
+export const PRESETS = ['default', 'seeds', 'llm-d-default', 'llm-d-precise', 'round-robin', 'random'] as const;
 export type SchedulerPreset = (typeof PRESETS)[number];
 
 export interface BuildSchedulerOptions {
@@ -25,6 +26,8 @@ export interface BuildSchedulerOptions {
   env?: Env;
   clock?: Clock;
   rng?: Rng;
+  /** Tokenizer + block index for the precise prefix scorer (see src/app/kv-cache.ts). */
+  kvCache?: KvCacheServices;
 }
 
 export interface BuiltScheduler {
@@ -52,7 +55,13 @@ export function presetFile(preset: SchedulerPreset): string | undefined {
 export function buildSchedulerWithConfig(opts: BuildSchedulerOptions = {}): BuiltScheduler {
   const file = opts.file ?? presetFile(opts.preset ?? 'default');
   const config = loadConfig({ file, env: opts.env });
-  return { scheduler: createScheduler(config, { clock: opts.clock, rng: opts.rng }), config };
+  const scheduler = createScheduler(config, { clock: opts.clock, rng: opts.rng, ...(opts.kvCache !== undefined ? { kvCache: opts.kvCache } : {}) });
+  return { scheduler, config };
+}
+
+/** True when the configuration uses the precise prefix scorer (so KV events and a tokenizer are wanted). */
+export function usesPreciseScorer(config: LoadedConfig): boolean {
+  return config.plugins.some((p) => p.type === 'precise-prefix-cache-scorer');
 }
 
 /** Shorthand for {@link buildSchedulerWithConfig} when only the scheduler is wanted. */

@@ -43,6 +43,7 @@ const params = z.strictObject({
   speculativeTtlMs: z.number().int().min(0).max(600_000).default(30_000),
   confirmGraceMs: z.number().int().min(0).max(600_000).default(2_000),
   maxSpeculativeBlocks: z.number().int().min(0).default(200_000),
+  tokenProcessorConfig: z.strictObject({ blockSize: z.number().int().min(1).max(1024).optional(), hashSeed: z.string().optional() }).optional(),
   indexerConfig: llmdNested,
   kvEventsConfig: llmdNested,
 });

@@ -9,6 +9,7 @@ import type { SimEngine, SimEngineResult } from './engine.js';
 import type { SimMetrics } from './sim-metrics.js';
 import { sendError, sendJson } from './http-io.js';
 import type { ChatMessage, SimTokenizer } from './tokenizer.js';
+import { chatOptionsFromBody } from '../tokenize/vllm-chat.js';
 
 /** What the handlers need from their replica. */
 export interface HandlerContext {
@@ -37,10 +38,11 @@ function checkModel(ctx: HandlerContext, body: Body): void {
 const isTokenArray = (v: unknown): v is number[] =>
   Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x >= 0);
 
-function promptTokens(ctx: HandlerContext, p: unknown): number[] {
-  if (typeof p === 'string') return ctx.tokenizer.encode(p);
+/** A completion prompt's ids: text is encoded with vLLM's `add_special_tokens` (default true). */
+function promptTokens(ctx: HandlerContext, p: unknown, addSpecialTokens: boolean): number[] {
+  if (typeof p === 'string') return ctx.tokenizer.encode(p, { addSpecialTokens });
   if (isTokenArray(p)) return p;
-  if (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || isTokenArray(p[0]))) return promptTokens(ctx, p[0]);
+  if (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || isTokenArray(p[0]))) return promptTokens(ctx, p[0], addSpecialTokens);
   if (Array.isArray(p) && p.length > 1) throw bad("the simulator serves one prompt per request: 'prompt' arrays must have one element", 'prompt');
   throw bad("'prompt' must be a string, an array of token ids, or a one-element array of either", 'prompt');
 }
@@ -59,6 +61,13 @@ function messages(body: Body): ChatMessage[] {
   return m as ChatMessage[];
 }
 
+/** Chat prompt ids as vLLM computes them: template rendered, then `add_special_tokens` (default false). */
+function chatTokens(ctx: HandlerContext, body: Body): number[] {
+  const msgs = messages(body);
+  const opts = chatOptionsFromBody(body);
+  return ctx.tokenizer.encode(ctx.tokenizer.renderChat(msgs, opts), { addSpecialTokens: opts.addSpecialTokens });
+}
+
 function intField(body: Body, names: string[], dflt: number): number {
   for (const n of names) {
     const v = body[n];
@@ -69,9 +78,9 @@ function intField(body: Body, names: string[], dflt: number): number {
   return dflt;
 }
 
-function boolField(body: Body, name: string): boolean {
+function boolField(body: Body, name: string, dflt = false): boolean {
   const v = body[name];
-  if (v === undefined || v === null) return false;
+  if (v === undefined || v === null) return dflt;
   if (typeof v !== 'boolean') throw bad(`'${name}' must be a boolean`, name);
   return v;
 }
@@ -88,9 +97,7 @@ function usage(r: SimEngineResult): object {
 /** POST /v1/completions (`chat` false) and /v1/chat/completions (`chat` true). */
 export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerResponse, chat: boolean): void {
   checkModel(ctx, body);
-  const tokens = chat
-    ? ctx.tokenizer.encode(ctx.tokenizer.renderChat(messages(body)))
-    : promptTokens(ctx, body.prompt);
+  const tokens = chat ? chatTokens(ctx, body) : promptTokens(ctx, body.prompt, boolField(body, 'add_special_tokens', true));
   if (tokens.length === 0) throw bad("'prompt' is empty", chat ? 'messages' : 'prompt');
   const maxTokens = intField(body, chat ? ['max_completion_tokens', 'max_tokens'] : ['max_tokens'], chat ? 64 : 16);
   const stream = boolField(body, 'stream');
@@ -159,12 +166,16 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
   });
 }
 
-/** POST /tokenize: `{prompt}` or `{messages}` -> `{count, max_model_len, tokens}`. */
+/**
+ * POST /tokenize: `{prompt, add_special_tokens?}` or `{messages, add_generation_prompt?,
+ * continue_final_message?, add_special_tokens?, ...}` -> `{count, max_model_len, tokens}`,
+ * tokenized exactly like the generate endpoints (vLLM's defaults).
+ */
 export function handleTokenize(ctx: HandlerContext, body: Body, res: ServerResponse): void {
   checkModel(ctx, body);
   let tokens: number[];
-  if (body.messages !== undefined) tokens = ctx.tokenizer.encode(ctx.tokenizer.renderChat(messages(body)));
-  else if (typeof body.prompt === 'string') tokens = ctx.tokenizer.encode(body.prompt);
+  if (body.messages !== undefined) tokens = chatTokens(ctx, body);
+  else if (typeof body.prompt === 'string') tokens = ctx.tokenizer.encode(body.prompt, { addSpecialTokens: boolField(body, 'add_special_tokens', true) });
   else throw bad("give 'prompt' (a string) or 'messages'", 'prompt');
   sendJson(res, 200, { count: tokens.length, max_model_len: ctx.maxModelLen, tokens, token_strs: null });
 }

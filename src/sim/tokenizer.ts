@@ -2,11 +2,14 @@
  * Tokenizers of the simulator. {@link BuiltinTokenizer} is fast and deterministic (~4 characters
  * per token, prefix-stable); {@link loadTokenizer} loads a real Hugging Face `tokenizer.json`
  * (+ `tokenizer_config.json`, whose `chat_template` is then rendered with @huggingface/jinja).
+ * Chat is rendered the way vLLM renders it (src/tokenize/vllm-chat.ts, shared with the router's
+ * tokenizer) and `encode` adds the post-processor's special tokens only when asked, as vLLM does
+ * (completions: add_special_tokens defaults to true; chat: false, the template holds the BOS).
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { Template } from '@huggingface/jinja';
+import { ChatRenderer, LLAMA3_CHAT_TEMPLATE, type ChatRenderOptions } from '../tokenize/vllm-chat.js';
 
 /** One chat message (OpenAI shape; array content keeps its text parts). */
 export interface ChatMessage {
@@ -15,11 +18,20 @@ export interface ChatMessage {
 }
 
 /** What the simulator needs from a tokenizer. */
+/** Options of {@link SimTokenizer.encode}. */
+export interface EncodeOptions {
+  /** Add the post-processor's special tokens (vLLM's `add_special_tokens`); default false. */
+  addSpecialTokens?: boolean;
+}
+
 export interface SimTokenizer {
-  encode(text: string): number[];
+  encode(text: string, opts?: EncodeOptions): number[];
   decode(ids: readonly number[]): string;
-  /** Renders chat messages to a prompt string (generation prompt included). */
-  renderChat(messages: readonly ChatMessage[]): string;
+  /**
+   * Renders chat messages to a prompt string like vLLM (generation prompt included unless
+   * `opts` says otherwise). Throws KVR_ERR_BAD_REQUEST for messages it cannot render.
+   */
+  renderChat(messages: readonly ChatMessage[], opts?: ChatRenderOptions): string;
   /** Maps a uniform r in [0,1) to an output token id that decodes to readable text. */
   sampleToken(r: number): number;
   readonly eosTokenId: number;
@@ -68,8 +80,13 @@ export class BuiltinTokenizer implements SimTokenizer {
   readonly eosTokenId = 128009;
   #wordIds = new Map(WORDS.map((w, i) => [' ' + w, WORD_BASE + i]));
   #seen = new Map<number, string>();
+  #chat = new ChatRenderer(LLAMA3_CHAT_TEMPLATE, { bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>' });
 
-  encode(text: string): number[] {
+  /**
+   * Ids of `text`. Its post-processor adds no special tokens (like the first Llama 3
+   * tokenizer.json), so `opts.addSpecialTokens` changes nothing; chat templates carry the BOS.
+   */
+  encode(text: string, _opts?: EncodeOptions): number[] {
     const out: number[] = [];
     let last = 0;
     for (const m of text.matchAll(SPECIAL_RE)) {
@@ -92,8 +109,8 @@ export class BuiltinTokenizer implements SimTokenizer {
     return s;
   }
 
-  renderChat(messages: readonly ChatMessage[]): string {
-    return renderLlama3Chat(messages);
+  renderChat(messages: readonly ChatMessage[], opts?: ChatRenderOptions): string {
+    return this.#chat.render(messages, opts);
   }
 
   sampleToken(r: number): number {
@@ -126,8 +143,7 @@ export class BuiltinTokenizer implements SimTokenizer {
 class HfTokenizer implements SimTokenizer {
   readonly eosTokenId: number;
   #tok: Tokenizer;
-  #template: Template | undefined;
-  #bos: string;
+  #chat: ChatRenderer;
   #eos: string;
   #outputIds: number[];
 
@@ -138,9 +154,14 @@ class HfTokenizer implements SimTokenizer {
     this.#tok = new Tokenizer(json, cfg);
     const tokStr = (v: unknown): string =>
       typeof v === 'string' ? v : v && typeof v === 'object' && 'content' in v ? String((v as { content: unknown }).content) : '';
-    this.#bos = tokStr(cfg.bos_token);
     this.#eos = tokStr(cfg.eos_token);
-    this.#template = typeof cfg.chat_template === 'string' ? new Template(cfg.chat_template) : undefined;
+    const special: Record<string, unknown> = {};
+    for (const k of ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token']) {
+      const v = tokStr(cfg[k]);
+      if (v) special[k] = v;
+    }
+    if (Array.isArray(cfg.additional_special_tokens)) special.additional_special_tokens = cfg.additional_special_tokens.map(tokStr);
+    this.#chat = new ChatRenderer(cfg.chat_template ?? LLAMA3_CHAT_TEMPLATE, special);
     this.eosTokenId = this.#tok.token_to_id('<|eot_id|>') ?? this.#tok.token_to_id(this.#eos) ?? 0;
     this.#outputIds = [];
     for (const w of WORDS) {
@@ -149,23 +170,16 @@ class HfTokenizer implements SimTokenizer {
     }
   }
 
-  encode(text: string): number[] {
-    return this.#tok.encode(text, { add_special_tokens: false }).ids;
+  encode(text: string, opts?: EncodeOptions): number[] {
+    return this.#tok.encode(text, { add_special_tokens: opts?.addSpecialTokens === true }).ids;
   }
 
   decode(ids: readonly number[]): string {
     return this.#tok.decode(ids as number[], { skip_special_tokens: false });
   }
 
-  renderChat(messages: readonly ChatMessage[]): string {
-    if (!this.#template) return renderLlama3Chat(messages, this.#bos);
-    const msgs = messages.map((m) => ({ role: m.role, content: contentText(m.content) }));
-    return this.#template.render({
-      messages: msgs,
-      bos_token: this.#bos,
-      eos_token: this.#eos,
-      add_generation_prompt: true,
-    });
+  renderChat(messages: readonly ChatMessage[], opts?: ChatRenderOptions): string {
+    return this.#chat.render(messages, opts);
   }
 
   sampleToken(r: number): number {

@@ -2,16 +2,65 @@
  * Every metric the router exports, defined in this one file (Prometheus conventions: base
  * units, `_total` counters, `_seconds` durations). A {@link RouterMetrics} owns its own
  * prom-client Registry, so several routers (tests, bench) can live in one process.
+ *
+ * Two kinds of metrics live here:
+ * - observed by the request path (gateway, proxy, scraper, tokenizer) as things happen;
+ * - read at scrape time from providers other parts attach ({@link RouterMetrics.attachEventStats},
+ *   {@link RouterMetrics.attachIndexStats}, {@link RouterMetrics.attachSessionCount},
+ *   {@link RouterMetrics.attachPreciseScorerStats}). A provider that is not attached simply
+ *   exports nothing; a provider that throws is skipped for that scrape.
+ *
+ * The full table is in docs/observability.md.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { EventIngestStats } from '../events/types.js';
+import type { IndexStats } from '../kv-index/types.js';
 
 /** Latency buckets (seconds) from 1 ms to 60 s. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Scheduling-time buckets (seconds) from 10 µs to 100 ms. */
 const SCHED_BUCKETS = [1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 0.1];
+/** Score buckets: scores are in [0, 1]. */
+const SCORE_BUCKETS = [0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
+/** Prediction error buckets: (engine cached - predicted) / prompt tokens, in [-1, 1]. */
+const ERROR_BUCKETS = [-1, -0.75, -0.5, -0.25, -0.1, -0.01, 0.01, 0.1, 0.25, 0.5, 0.75, 1];
+/** Most unknown-topic label values exported (bounded cardinality). */
+const MAX_TOPIC_LABELS = 20;
+
+/** Predicted cache status of a request (see src/observability/cache-prediction.ts). */
+export type CacheStatusLabel = 'hit' | 'partial' | 'miss' | 'unknown';
+
+/** Counters of the precise prefix scorer, as its `stats()` returns them (subset read here). */
+export interface PreciseScorerStatsLike {
+  precise: number;
+  fallbacks: Record<string, number>;
+  speculativeHits: number;
+  speculativeEntries: number;
+}
+
+/** Scrape-time providers; each is optional. */
+interface Providers {
+  events?: () => EventIngestStats;
+  index?: () => IndexStats;
+  sessions?: () => number;
+  precise?: () => PreciseScorerStatsLike;
+}
+
+/** Calls a provider, returning undefined when absent or when it throws. */
+function read<T>(p: (() => T) | undefined): T | undefined {
+  if (p === undefined) return undefined;
+  try {
+    return p();
+  } catch {
+    return undefined;
+  }
+}
 
 export class RouterMetrics {
   readonly registry = new Registry();
+  readonly #providers: Providers = {};
+  readonly #clock: Clock;
 
   readonly requests = new Counter({
     name: 'kvroute_requests_total',
@@ -36,16 +85,16 @@ export class RouterMetrics {
 
   readonly ttft = new Histogram({
     name: 'kvroute_request_ttft_seconds',
-    help: 'Time to first response byte from the endpoint, as seen by the gateway.',
-    labelNames: ['endpoint'] as const,
+    help: 'Time to first response byte from the endpoint, as seen by the gateway, by endpoint and predicted cache status (hit, partial, miss, unknown).',
+    labelNames: ['endpoint', 'cache_status'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
 
   readonly e2e = new Histogram({
     name: 'kvroute_request_duration_seconds',
-    help: 'End-to-end request duration through the gateway.',
-    labelNames: ['endpoint'] as const,
+    help: 'End-to-end request duration through the gateway, by endpoint and predicted cache status.',
+    labelNames: ['endpoint', 'cache_status'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
@@ -85,6 +134,42 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly predictedCachedTokens = new Counter({
+    name: 'kvroute_predicted_cached_tokens_total',
+    help: 'Prompt tokens the router predicted to be cached on the endpoint it chose (max prefix-scorer score x prompt tokens).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly predictionError = new Histogram({
+    name: 'kvroute_cache_prediction_error_ratio',
+    help: '(engine-reported cached tokens - predicted cached tokens) / prompt tokens, per request with usage; > 0: the router under-predicted.',
+    buckets: ERROR_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly decisionsByCacheStatus = new Counter({
+    name: 'kvroute_decisions_total',
+    help: 'Scheduling decisions by predicted cache status of the chosen endpoint and decision reason.',
+    labelNames: ['cache_status', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scorerScore = new Histogram({
+    name: 'kvroute_scorer_score',
+    help: 'Raw per-scorer scores (0..1) of the chosen endpoint (candidate="chosen") and of the other explained candidates (candidate="other").',
+    labelNames: ['scorer', 'type', 'candidate'] as const,
+    buckets: SCORE_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly tokenizationDuration = new Histogram({
+    name: 'kvroute_tokenization_duration_seconds',
+    help: 'Time spent tokenizing a request for precise prefix routing.',
+    buckets: SCHED_BUCKETS,
+    registers: [this.registry],
+  });
+
   readonly endpointHealthy = new Gauge({
     name: 'kvroute_endpoint_healthy',
     help: '1 when the endpoint is healthy (metrics fresh, accepting connections), else 0.',
@@ -113,7 +198,165 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
-  constructor(opts: { processMetrics?: boolean } = {}) {
+  constructor(opts: { processMetrics?: boolean; clock?: Clock } = {}) {
+    this.#clock = opts.clock ?? systemClock;
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kvroute_' });
+    this.#defineProviderMetrics();
+  }
+
+  /** Records the time one request's tokenization took (the tokenizer calls this). */
+  observeTokenization(seconds: number): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.tokenizationDuration.observe(seconds);
+  }
+
+  /** KV-event ingestion statistics, read at every scrape (and by the admin stats endpoint). */
+  attachEventStats(provider: () => EventIngestStats): void {
+    this.#providers.events = provider;
+  }
+
+  /** Block index statistics, read at every scrape. */
+  attachIndexStats(provider: () => IndexStats): void {
+    this.#providers.index = provider;
+  }
+
+  /** Number of live session bindings, read at every scrape. */
+  attachSessionCount(provider: () => number): void {
+    this.#providers.sessions = provider;
+  }
+
+  /** Counters of the precise prefix scorer (precise vs approximate fallback), read at every scrape. */
+  attachPreciseScorerStats(provider: () => PreciseScorerStatsLike): void {
+    this.#providers.precise = provider;
+  }
+
+  /** Current event-ingest stats, or undefined when none attached (or the provider failed). */
+  eventStats(): EventIngestStats | undefined {
+    return read(this.#providers.events);
+  }
+
+  /** Current index stats, or undefined when none attached. */
+  indexStats(): IndexStats | undefined {
+    return read(this.#providers.index);
+  }
+
+  /** Current session-binding count, or undefined when none attached. */
+  sessionCount(): number | undefined {
+    return read(this.#providers.sessions);
+  }
+
+  /** Current precise scorer stats, or undefined when none attached. */
+  preciseScorerStats(): PreciseScorerStatsLike | undefined {
+    return read(this.#providers.precise);
+  }
+
+  /** Metrics whose values come from the providers, refreshed in `collect()` at scrape time. */
+  #defineProviderMetrics(): void {
+    const registers = [this.registry];
+    const self = this;
+    // A counter mirrored from a monotonic provider value: reset, then set to the current total.
+    const mirrorCounter = <L extends string>(
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      fill: (set: (labels: Partial<Record<L, string>>, v: number) => void) => void,
+    ): void => {
+      new Counter<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          fill((labels, v) => this.inc(labels, Number.isFinite(v) && v > 0 ? v : 0));
+        },
+      });
+    };
+    const mirrorGauge = <L extends string>(
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      fill: (set: (labels: Partial<Record<L, string>>, v: number) => void) => void,
+    ): void => {
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          fill((labels, v) => this.set(labels, Number.isFinite(v) ? v : 0));
+        },
+      });
+    };
+    const ev = (f: (id: string, s: EventIngestStats['endpoints'][string], set: (l: { endpoint: string }, v: number) => void) => void) =>
+      (set: (l: { endpoint: string }, v: number) => void) => {
+        const st = self.eventStats();
+        if (st) for (const [id, s] of Object.entries(st.endpoints)) f(id, s, set);
+      };
+
+    // KV events.
+    mirrorCounter('kvroute_kv_event_batches_total', 'KV-event batches applied, by endpoint (live and replayed).', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.batches)));
+    mirrorCounter('kvroute_kv_events_total', 'KV events inside applied batches, by endpoint.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.events)));
+    mirrorCounter('kvroute_kv_event_malformed_total', 'KV-event messages (kind="message") or single events (kind="event") that could not be decoded, by endpoint.', ['endpoint', 'kind'], (set) => {
+      const st = self.eventStats();
+      if (!st) return;
+      for (const [id, s] of Object.entries(st.endpoints)) {
+        set({ endpoint: id, kind: 'message' }, s.malformedMessages);
+        set({ endpoint: id, kind: 'event' }, s.malformedEvents);
+      }
+    });
+    mirrorCounter('kvroute_kv_event_gaps_total', 'Sequence gaps detected in an endpoint\'s KV-event stream.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.gaps)));
+    mirrorCounter('kvroute_kv_event_replays_total', 'Replays through the endpoint\'s replay socket, by result (ok, failed).', ['endpoint', 'result'], (set) => {
+      const st = self.eventStats();
+      if (!st) return;
+      for (const [id, s] of Object.entries(st.endpoints)) {
+        set({ endpoint: id, result: 'ok' }, s.replays);
+        set({ endpoint: id, result: 'failed' }, s.replayFailures);
+      }
+    });
+    mirrorCounter('kvroute_kv_event_resets_total', 'Times everything known of an endpoint\'s cache was dropped (unrecoverable gap, restart).', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.resets)));
+    mirrorGauge('kvroute_kv_event_last_age_seconds', 'Seconds since the endpoint\'s last applied KV-event batch (-1: none yet).', ['endpoint'], ev((id, s, set) =>
+      set({ endpoint: id }, s.lastEventAt > 0 ? Math.max(0, self.#clock.now() - s.lastEventAt) / 1000 : -1)));
+    mirrorGauge('kvroute_kv_event_subscriber_connected', '1 when the endpoint\'s KV-event subscriber is connected and running.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.connected ? 1 : 0)));
+    mirrorCounter('kvroute_kv_event_unknown_topic_messages_total', 'KV-event messages whose topic names no known endpoint (pod-id mismatch), by topic (top 20).', ['topic'], (set) => {
+      const st = self.eventStats();
+      if (!st) return;
+      const top = Object.entries(st.unknownTopics).sort((a, b) => b[1] - a[1]).slice(0, MAX_TOPIC_LABELS);
+      for (const [topic, n] of top) set({ topic }, n);
+    });
+
+    // Block index.
+    const idx = (f: (s: IndexStats, set: (l: Record<string, string>, v: number) => void) => void) => (set: (l: Record<string, string>, v: number) => void) => {
+      const s = self.indexStats();
+      if (s) f(s, set);
+    };
+    mirrorGauge('kvroute_index_entries', 'Entries (block key, endpoint, tier) held by the block index, by backend.', ['backend'], idx((s, set) => set({ backend: s.backend }, s.entries)));
+    mirrorGauge('kvroute_index_bytes', 'Estimated bytes held (memory) or used (Redis) by the block index.', ['backend'], idx((s, set) => set({ backend: s.backend }, s.bytes)));
+    mirrorGauge('kvroute_index_available', '1 when the block index backend answers (Redis reachable).', ['backend'], idx((s, set) => set({ backend: s.backend }, s.available ? 1 : 0)));
+    mirrorGauge('kvroute_index_endpoint_entries', 'Block index entries per endpoint.', ['endpoint'], idx((s, set) => {
+      for (const [id, n] of Object.entries(s.endpoints)) set({ endpoint: id }, n);
+    }));
+    mirrorCounter('kvroute_index_blocks_added_total', 'Blocks added to the index since start.', ['backend'], idx((s, set) => set({ backend: s.backend }, s.added)));
+    mirrorCounter('kvroute_index_blocks_removed_total', 'Blocks removed from the index since start.', ['backend'], idx((s, set) => set({ backend: s.backend }, s.removed)));
+    mirrorCounter('kvroute_index_blocks_evicted_total', 'Index entries dropped to stay within bounds.', ['backend'], idx((s, set) => set({ backend: s.backend }, s.evicted)));
+    mirrorCounter('kvroute_index_lookups_total', 'Index lookups.', ['backend'], idx((s, set) => set({ backend: s.backend }, s.lookups)));
+    mirrorCounter('kvroute_index_errors_total', 'Index operations that failed (backend unreachable, timeout).', ['backend'], idx((s, set) => set({ backend: s.backend }, s.errors)));
+    mirrorCounter('kvroute_index_unknown_parents_total', 'BlockStored events whose parent block was unknown (chain could not be keyed).', ['backend'], idx((s, set) => set({ backend: s.backend }, s.unknownParents)));
+
+    // Sessions and the precise scorer.
+    mirrorGauge('kvroute_session_bindings', 'Live session bindings (session key -> endpoint).', [], (set) => {
+      const n = self.sessionCount();
+      if (n !== undefined) set({}, n);
+    });
+    mirrorCounter('kvroute_precise_scorer_requests_total', 'Requests the precise prefix scorer scored, by mode: precise (from the index) or the fallback reason (approximate).', ['mode'], (set) => {
+      const s = self.preciseScorerStats();
+      if (!s) return;
+      set({ mode: 'precise' }, s.precise);
+      for (const [reason, n] of Object.entries(s.fallbacks)) set({ mode: reason }, n);
+    });
+    mirrorGauge('kvroute_precise_scorer_speculative_entries', 'Speculative block entries the precise scorer holds (picked, not yet confirmed by events).', [], (set) => {
+      const s = self.preciseScorerStats();
+      if (s) set({}, s.speculativeEntries);
+    });
   }
 }

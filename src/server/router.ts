@@ -13,7 +13,10 @@ import { EndpointPool, type EndpointSpec } from '../datalayer/endpoint-pool.js';
 import { EndpointScraper } from '../datalayer/endpoint-scraper.js';
 import { RouterMetrics } from '../metrics/router-metrics.js';
 import type { Scheduler } from '../scheduling/types.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { createAdminHandler } from './admin/admin-server.js';
+import { DashboardRecorder } from './admin/dashboard-state.js';
+import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
 
 export interface RouterOptions {
@@ -35,6 +38,10 @@ export interface RouterOptions {
   processMetrics?: boolean;
   /** How many recent decisions `/debug/decisions` keeps (default 200). */
   decisionHistory?: number;
+  /** Token block size the router keys blocks with (precise routing), reported to `kvroute doctor`. */
+  blockSize?: number;
+  /** Whether KV events are expected (default: when a precise prefix scorer is configured). */
+  kvEventsExpected?: boolean;
 }
 
 export interface RunningRouter {
@@ -43,6 +50,8 @@ export interface RunningRouter {
   readonly pool: EndpointPool;
   readonly metrics: RouterMetrics;
   readonly decisions: RingBuffer<DecisionRecord>;
+  /** What the dashboard accumulates (routed counts, time series). */
+  readonly dashboard: DashboardRecorder;
   close(): Promise<void>;
 }
 
@@ -61,7 +70,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
   const pool = new EndpointPool(opts.endpoints);
-  const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true });
+  const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
+  attachSchedulerStats(metrics, opts.scheduler);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
   const scraper = new EndpointScraper(pool, {
     clock,
@@ -71,6 +81,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     staleAfterMs: opts.staleAfterMs,
   });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
+  const dashboard = new DashboardRecorder({ clock });
   await scraper.start();
 
   const gateway = createServer(
@@ -86,13 +97,36 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
-      onDecision: (d) => decisions.push(d),
+      onDecision: (d) => {
+        decisions.push(d);
+        dashboard.record(d);
+      },
     }),
   );
-  const admin = createServer(createAdminHandler({ pool, metrics, decisions: () => decisions.toArray() }));
+  let port = 0;
+  let adminPort = 0;
+  const summary = () =>
+    summarizeRouter({
+      scheduler: opts.scheduler,
+      gatewayUrl: `http://${host}:${port}`,
+      adminUrl: `http://${host}:${adminPort}`,
+      endpoints: pool.all(),
+      blockSize: opts.blockSize,
+      kvEventsExpected: opts.kvEventsExpected,
+    });
+  const load = (opts.scheduler as { load?: { load(ep: Endpoint): { inflight: number } } }).load;
+  const admin = createServer(
+    createAdminHandler({
+      pool,
+      metrics,
+      clock,
+      decisions: () => decisions.toArray(),
+      recorder: dashboard,
+      summary,
+      inflight: (ep) => (load ? load.load(ep).inflight : 0),
+    }),
+  );
   gateway.on('clientError', (_err, socket) => socket.destroy());
-  let port: number;
-  let adminPort: number;
   try {
     port = await listen(gateway, opts.port ?? 8000, host);
     adminPort = await listen(admin, opts.adminPort ?? 9090, host);
@@ -109,6 +143,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     pool,
     metrics,
     decisions,
+    dashboard,
     async close() {
       scraper.stop();
       gateway.closeAllConnections();
@@ -117,4 +152,21 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       await dispatcher.close();
     },
   };
+}
+
+/**
+ * Attaches what the scheduler can report to the metrics: the session-binding count (when the
+ * session store exposes `size`) and the precise prefix scorer's counters (when one is configured).
+ */
+function attachSchedulerStats(metrics: RouterMetrics, scheduler: Scheduler): void {
+  const s = scheduler as { sessions?: { size?: unknown }; plugins?: ReadonlyMap<string, { type: string; stats?: () => unknown }> };
+  const sessions = s.sessions;
+  if (sessions !== undefined && typeof sessions.size === 'number') metrics.attachSessionCount(() => sessions.size as number);
+  for (const p of s.plugins?.values() ?? []) {
+    if (p.type === 'precise-prefix-cache-scorer' && typeof p.stats === 'function') {
+      const stats = p.stats.bind(p) as () => ReturnType<RouterMetrics['preciseScorerStats']> & object;
+      metrics.attachPreciseScorerStats(stats);
+      break;
+    }
+  }
 }

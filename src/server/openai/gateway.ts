@@ -2,6 +2,12 @@
  * The OpenAI-compatible gateway: routes `/v1/completions` and `/v1/chat/completions` through
  * the scheduler to an endpoint, answers `/v1/models` from the endpoints' own lists, and turns
  * every failure into an OpenAI-shaped error body. A bad request never throws out of here.
+ *
+ * Observability: every request has an id (`x-request-id` when the client sent a sane one, else
+ * a UUID) echoed in the response and carried by every log line of the request; one `info` line
+ * per request (endpoint, status, reason, predicted cache status, durations); metrics by
+ * predicted cache status and per-scorer scores; `x-kvroute-explain: 1` returns the decision
+ * (src/observability/decision-explanation.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +17,12 @@ import { KvrError, toKvrError } from '../../core/errors.js';
 import type { ApiKind } from '../../core/request.js';
 import type { EndpointPool } from '../../datalayer/endpoint-pool.js';
 import type { RouterMetrics } from '../../metrics/router-metrics.js';
+import type { CacheStatusLabel } from '../../metrics/router-metrics.js';
 import type { Scheduler, SchedulingResult } from '../../scheduling/types.js';
+import { predictCache, promptTokensOf, scorerTypesOf } from '../../observability/cache-prediction.js';
+import {
+  EXPLAIN_HEADER, buildExplanation, encodeExplanation, explainRequested, sseExplainComment,
+} from '../../observability/decision-explanation.js';
 import { buildInferenceRequest, readBody } from './parse-request.js';
 import { proxyRequest, type ProxyDeps } from './proxy.js';
 
@@ -36,8 +47,22 @@ export interface DecisionRecord {
   result: SchedulingResult;
   servedBy: string;
   status: number;
+  /** Engine-reported cached prompt tokens (usage.prompt_tokens_details.cached_tokens). */
   cachedTokens?: number;
+  /** Engine-reported prompt tokens (usage.prompt_tokens). */
   promptTokens?: number;
+  /** Predicted cache status of the chosen endpoint (hit / partial / miss / unknown). */
+  cacheStatus?: CacheStatusLabel;
+  /** Prompt tokens the router predicted cached on the chosen endpoint. */
+  predictedCachedTokens?: number;
+  /** Prompt tokens as the router counted them (exact when tokenized, else estimated). */
+  routerPromptTokens?: number;
+  /** Arrival -> first response byte (ms). */
+  ttftMs?: number;
+  /** Arrival -> response finished (ms). */
+  durationMs?: number;
+  /** Arrival -> upstream request sent (ms). */
+  overheadMs?: number;
 }
 
 const ROUTES: Record<string, ApiKind> = { '/v1/completions': 'completions', '/v1/chat/completions': 'chat' };
@@ -58,6 +83,14 @@ function sendJson(res: ServerResponse, status: number, obj: unknown): void {
   res.end(body);
 }
 
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
+
+/** The request id: the client's `x-request-id` when it is 1..128 printable ASCII characters, else a UUID. */
+export function requestIdOf(req: IncomingMessage): string {
+  const h = req.headers['x-request-id'];
+  return typeof h === 'string' && h.length > 0 && h.length <= 128 && /^[\x21-\x7e]+$/.test(h) ? h : randomUUID();
+}
+
 function clientAddress(req: IncomingMessage, trustXff: boolean): string {
   if (trustXff) {
     const xff = req.headers['x-forwarded-for'];
@@ -70,11 +103,9 @@ function clientAddress(req: IncomingMessage, trustXff: boolean): string {
 /** Returns the request handler of the gateway's HTTP server. */
 export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { pool, scheduler, clock, metrics, logger } = opts;
+  const scorerTypes = scorerTypesOf(scheduler);
 
-  async function handleInference(api: ApiKind, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const arrivedAt = clock.now();
-    const idHeader = req.headers['x-request-id'];
-    const id = typeof idHeader === 'string' && idHeader.length > 0 && idHeader.length <= 128 ? idHeader : randomUUID();
+  async function handleInference(api: ApiKind, path: string, req: IncomingMessage, res: ServerResponse, id: string, log: Logger, arrivedAt: number): Promise<void> {
     const raw = await readBody(req, opts.maxBodyBytes);
     const headers: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -93,9 +124,58 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     }
     const result = await scheduler.schedule(ireq, candidates);
     metrics.schedulingDuration.observe(result.durationMs / 1000);
-    logger.debug({ requestId: id, endpoint: result.endpoint.id, reason: result.reason, candidates: result.candidates }, 'scheduled');
-    const out = await proxyRequest(opts, ireq, result, raw, path, req, res, { 'x-request-id': id });
+    const prediction = predictCache(result, scorerTypes, promptTokensOf(ireq));
+    observeDecision(result, prediction.cacheStatus);
+    log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
+    const extra: Record<string, string> = { 'x-request-id': id };
+    const explainN = explainRequested(headers[EXPLAIN_HEADER]);
+    if (explainN > 0) extra[EXPLAIN_HEADER] = encodeExplanation(buildExplanation(result, prediction, explainN));
+    const out = await proxyRequest(opts, ireq, result, raw, path, req, res, extra, {
+      cacheStatus: prediction.cacheStatus,
+      log,
+      sseTrailer:
+        explainN > 0
+          ? ({ endpoint, usage, ttftMs }) =>
+              sseExplainComment({
+                servedBy: endpoint.id,
+                chosen: result.endpoint.id,
+                cache: prediction.cacheStatus,
+                predictedCachedTokens: prediction.predictedCachedTokens ?? null,
+                cachedTokens: usage?.cachedTokens ?? null,
+                promptTokens: usage?.promptTokens ?? null,
+                ttftMs: ttftMs === undefined ? null : Math.round(ttftMs * 10) / 10,
+              })
+          : undefined,
+    });
     metrics.requests.inc({ endpoint: out.endpoint.id, model: ireq.model, status: String(out.status), reason: result.reason });
+    if (out.ok && prediction.predictedCachedTokens !== undefined) {
+      metrics.predictedCachedTokens.inc({ endpoint: out.endpoint.id }, prediction.predictedCachedTokens);
+      const engineCached = out.usage?.cachedTokens;
+      const engineTotal = out.usage?.promptTokens;
+      if (engineCached !== undefined && engineTotal !== undefined && engineTotal > 0) {
+        const predictedFraction = prediction.predictedCachedTokens / Math.max(1, prediction.promptTokens);
+        metrics.predictionError.observe(Math.max(-1, Math.min(1, engineCached / engineTotal - predictedFraction)));
+      }
+    }
+    log.info(
+      {
+        model: ireq.model,
+        endpoint: out.endpoint.id,
+        status: out.status,
+        reason: result.reason,
+        cache: prediction.cacheStatus,
+        predictedCachedTokens: prediction.predictedCachedTokens,
+        cachedTokens: out.usage?.cachedTokens,
+        promptTokens: out.usage?.promptTokens,
+        stream: ireq.stream,
+        retries: out.retries,
+        schedulingMs: round1(result.durationMs),
+        overheadMs: round1(out.overheadMs),
+        ttftMs: out.ttftMs === undefined ? undefined : round1(out.ttftMs),
+        durationMs: round1(out.durationMs),
+      },
+      'request',
+    );
     opts.onDecision?.({
       requestId: id,
       model: ireq.model,
@@ -105,22 +185,44 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       status: out.status,
       cachedTokens: out.usage?.cachedTokens,
       promptTokens: out.usage?.promptTokens,
+      cacheStatus: prediction.cacheStatus,
+      predictedCachedTokens: prediction.predictedCachedTokens,
+      routerPromptTokens: prediction.promptTokens,
+      ttftMs: out.ttftMs,
+      durationMs: out.durationMs,
+      overheadMs: out.overheadMs,
     });
+  }
+
+  /** Per-decision metrics: cache status x reason, and the explained candidates' raw scores. */
+  function observeDecision(result: SchedulingResult, cacheStatus: CacheStatusLabel): void {
+    metrics.decisionsByCacheStatus.inc({ cache_status: cacheStatus, reason: result.reason });
+    for (const c of result.candidates) {
+      const candidate = c.endpointId === result.endpoint.id ? 'chosen' : 'other';
+      for (const name in c.scores) {
+        const v = c.scores[name];
+        if (Number.isFinite(v)) metrics.scorerScore.observe({ scorer: name, type: scorerTypes.get(name) ?? 'unknown', candidate }, v);
+      }
+    }
   }
 
   return (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const api = ROUTES[path];
+    const arrivedAt = clock.now();
+    const id = requestIdOf(req);
+    const log = logger.child({ reqId: id });
     const fail = (err: unknown) => {
       const e = toKvrError(err);
       metrics.badRequests.inc({ code: e.code });
-      if (e.code === 'KVR_ERR_INTERNAL') logger.error({ err }, 'internal error');
-      else logger.debug({ code: e.code, msg: e.message }, 'request rejected');
+      if (e.code === 'KVR_ERR_INTERNAL') log.error({ err }, 'internal error');
+      log.info({ method: req.method, path, status: e.status, code: e.code, msg: e.message, durationMs: round1(clock.now() - arrivedAt) }, 'request failed');
       sendError(res, e);
     };
     if (api) {
+      if (!res.headersSent) res.setHeader('x-request-id', id);
       if (req.method !== 'POST') return fail(new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `${path} takes POST`));
-      handleInference(api, path, req, res).catch(fail);
+      handleInference(api, path, req, res, id, log, arrivedAt).catch(fail);
       return;
     }
     if (req.method === 'GET' && path === '/v1/models') {

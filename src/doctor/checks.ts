@@ -1,0 +1,375 @@
+/**
+ * The checks of `kvroute doctor`, as pure functions from what was collected to findings. Each
+ * finding says what was seen (with numbers) and the fix. docs/doctor.md lists them all.
+ *
+ * Counters are compared over the sampling window when traffic flowed in it (two samples), else
+ * cumulatively since each process started (one sample, or an idle window).
+ */
+import type { EndpointSample, Finding, ProbeResult, RouterStatsSample } from './doctor-types.js';
+
+/** Everything the checks read. */
+export interface CheckInput {
+  /** Endpoint samples at the start of the window (same order as `after`); absent = one sample. */
+  before?: readonly EndpointSample[];
+  after: readonly EndpointSample[];
+  router: RouterStatsSample | null;
+  routerBefore?: RouterStatsSample | null;
+  /** Why the router could not be read (admin URL given but unreachable). */
+  routerError?: string;
+  /** `--block-size`: the router's block size when the router admin is not available. */
+  blockSize?: number;
+  probes: readonly ProbeResult[];
+  /** Requests doctor itself sent straight to each endpoint (address -> count), within the window. */
+  directProbes: ReadonlyMap<string, number>;
+}
+
+/** Thresholds (documented in docs/doctor.md). */
+export const DOCTOR_THRESHOLDS = {
+  /** Hit rate below this over at least `minQueriesForHitRate` queried tokens is a warning. */
+  lowHitRate: 0.05,
+  minQueriesForHitRate: 2000,
+  /** One endpoint with at least this share of at least `minRequestsForShare` requests is a hot spot. */
+  hotSpotShare: 0.75,
+  minRequestsForShare: 10,
+  /** Requests served that the router did not send, beyond max(this count, 10 % of served), are a bypass. */
+  bypassSlack: 3,
+} as const;
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+const FIX_PREFIX_OFF =
+  "start vLLM with prefix caching on: it is the default in vLLM v1; remove --no-enable-prefix-caching (older vLLM: add --enable-prefix-caching), and settings that replace the local cache (e.g. a --kv-transfer-config that conflicts with it)";
+const FIX_EVENTS =
+  'start every vLLM with --kv-events-config \'{"enable_kv_cache_events":true,"publisher":"zmq","endpoint":"tcp://*:5557","topic":"kv@<pod-ip:port>@<model>","replay_endpoint":"tcp://*:5558"}\' and make sure the router can reach the pods\' port 5557 (connect mode) or that the pods can reach the router\'s bound address (bind mode)';
+
+/** Windowed delta when both samples have the value and it did not go down (restart), else the cumulative value. */
+function delta(after: number | undefined, before: number | undefined): number | undefined {
+  if (after === undefined) return undefined;
+  if (before === undefined || after < before) return after;
+  return after - before;
+}
+
+/** Runs every check. */
+export function runChecks(input: CheckInput): Finding[] {
+  const out: Finding[] = [];
+  const reachable = input.after.filter((s) => s.reachable);
+  for (const s of input.after) {
+    if (!s.reachable) {
+      out.push({ check: 'endpoint-reachable', level: 'fail', endpoint: s.address, message: `cannot read ${s.url}/metrics: ${s.error ?? 'unknown error'}`, fix: 'check that the model server runs and listens on that address, and that it serves Prometheus metrics on /metrics' });
+    } else {
+      out.push({ check: 'endpoint-reachable', level: 'ok', endpoint: s.address, message: `${s.url}/metrics answers`, fix: '' });
+    }
+  }
+  const windowed = windowStats(input);
+  for (const s of reachable) out.push(prefixCaching(s), ...prefixCounters(s, windowed.get(s.address)!));
+  out.push(...hitRate(reachable, windowed));
+  out.push(...probeHits(input.probes));
+  out.push(blockSize(reachable, input));
+  out.push(...routerChecks(input, reachable, windowed));
+  return out;
+}
+
+interface Window {
+  requests: number | undefined;
+  queries: number | undefined;
+  hits: number | undefined;
+  windowed: boolean;
+}
+
+function windowStats(input: CheckInput): Map<string, Window> {
+  const m = new Map<string, Window>();
+  const before = new Map((input.before ?? []).map((s) => [s.address, s]));
+  let traffic = false;
+  for (const s of input.after) {
+    const b = before.get(s.address);
+    if (b && s.requests !== undefined && b.requests !== undefined && s.requests > b.requests) traffic = true;
+  }
+  for (const s of input.after) {
+    const b = traffic ? before.get(s.address) : undefined;
+    m.set(s.address, {
+      requests: delta(s.requests, b?.requests),
+      queries: delta(s.queries, b?.queries),
+      hits: delta(s.hits, b?.hits),
+      windowed: b !== undefined,
+    });
+  }
+  return m;
+}
+
+function prefixCaching(s: EndpointSample): Finding {
+  const flag = s.cacheConfig?.enable_prefix_caching;
+  if (flag !== undefined && flag.toLowerCase() === 'false') {
+    return { check: 'prefix-caching', level: 'fail', endpoint: s.address, message: `prefix caching is OFF on ${s.address} (vllm:cache_config_info enable_prefix_caching="${flag}"): every request recomputes its whole prompt and cache-aware routing cannot help`, fix: FIX_PREFIX_OFF };
+  }
+  if (flag !== undefined) return { check: 'prefix-caching', level: 'ok', endpoint: s.address, message: `prefix caching on (enable_prefix_caching="${flag}")`, fix: '' };
+  if (s.queries === undefined) {
+    return { check: 'prefix-caching', level: 'warn', endpoint: s.address, message: `${s.address} exports neither vllm:cache_config_info nor prefix-cache counters: cannot tell whether prefix caching is on (not vLLM, or a very old vLLM?)`, fix: 'run a vLLM that exports vllm:cache_config_info and vllm:prefix_cache_{queries,hits}_total, or use --probe to test caching directly' };
+  }
+  return { check: 'prefix-caching', level: 'ok', endpoint: s.address, message: 'no vllm:cache_config_info; prefix-cache counters present', fix: '' };
+}
+
+function prefixCounters(s: EndpointSample, w: Window): Finding[] {
+  if (s.cacheConfig?.enable_prefix_caching?.toLowerCase() === 'false') return [];
+  if (s.queries === undefined) return [];
+  const span = w.windowed ? 'during the sampling window' : 'since the engine started';
+  if (w.requests === undefined || w.requests === 0) {
+    return [{ check: 'prefix-counters', level: 'skip', endpoint: s.address, message: `no finished requests ${span}: cannot tell whether the prefix-cache counters move`, fix: 'send some traffic (or run doctor with --probe) and run it again' }];
+  }
+  if ((w.queries ?? 0) === 0) {
+    return [{ check: 'prefix-counters', level: 'fail', endpoint: s.address, message: `${s.address} finished ${w.requests} requests ${span} but vllm:prefix_cache_queries_total did not move: prefix caching is not active (or stats logging is disabled)`, fix: `${FIX_PREFIX_OFF}; do not start vLLM with --disable-log-stats` }];
+  }
+  return [{ check: 'prefix-counters', level: 'ok', endpoint: s.address, message: `prefix-cache counters move (${w.queries} tokens queried over ${w.requests} requests ${span})`, fix: '' }];
+}
+
+function hitRate(samples: readonly EndpointSample[], w: ReadonlyMap<string, Window>): Finding[] {
+  const out: Finding[] = [];
+  let q = 0;
+  let h = 0;
+  for (const s of samples) {
+    const x = w.get(s.address)!;
+    if (x.queries === undefined || x.hits === undefined) continue;
+    q += x.queries;
+    h += x.hits;
+    if (x.queries >= DOCTOR_THRESHOLDS.minQueriesForHitRate && x.hits / x.queries < DOCTOR_THRESHOLDS.lowHitRate) {
+      out.push({
+        check: 'hit-rate',
+        level: 'warn',
+        endpoint: s.address,
+        message: `${s.address} prefix-cache hit rate ${pct(x.hits / x.queries)} (${x.hits} of ${x.queries} tokens): requests almost never reuse its cache`,
+        fix: 'if requests share prefixes (system prompts, conversations), they are not reaching the replica that holds them: check routing (kv-events, routing-locality, router-traffic); otherwise check for evictions (KV cache too small), per-request cache_salt, or prompts that differ at the start (timestamps, ids before the shared part)',
+      });
+    }
+  }
+  if (q > 0) out.push({ check: 'hit-rate', level: 'ok', message: `fleet prefix-cache hit rate ${pct(h / q)} (${h} of ${q} tokens${[...w.values()].some((x) => x.windowed) ? ', sampling window' : ', since start'})`, fix: '' });
+  else out.push({ check: 'hit-rate', level: 'skip', message: 'no prefix-cache queries yet: no hit rate to report', fix: 'send some traffic (or use --probe)' });
+  return out;
+}
+
+function probeHits(probes: readonly ProbeResult[]): Finding[] {
+  const out: Finding[] = [];
+  for (const p of probes) {
+    const where = p.target === 'router' ? 'through the router' : `straight to ${p.target}`;
+    const endpoint = p.target === 'router' ? undefined : p.target;
+    if (!p.ok) {
+      out.push({ check: 'probe-hit', level: 'fail', endpoint, message: `probe ${where} failed: ${p.error}`, fix: 'check that the target answers POST /v1/completions for the served model' });
+      continue;
+    }
+    if (p.secondCached === undefined) {
+      out.push({ check: 'probe-hit', level: 'skip', endpoint, message: `probe ${where}: the server reports no cached tokens (usage.prompt_tokens_details) and no hit counter`, fix: 'start vLLM with --enable-prompt-tokens-details to see per-request cached tokens' });
+    } else if (p.secondCached > 0) {
+      out.push({ check: 'probe-hit', level: 'ok', endpoint, message: `probe ${where}: the repeated prompt hit the cache (${p.secondCached}${p.promptTokens ? ` of ${p.promptTokens}` : ''} tokens cached)`, fix: '' });
+    } else if (p.target === 'router' && p.servedBy && p.servedBy[0] !== p.servedBy[1]) {
+      // Reported by routing-locality.
+    } else {
+      out.push({ check: 'probe-hit', level: 'fail', endpoint, message: `probe ${where}: the same prompt sent twice got 0 cached tokens the second time`, fix: FIX_PREFIX_OFF });
+    }
+  }
+  return out;
+}
+
+function blockSize(samples: readonly EndpointSample[], input: CheckInput): Finding {
+  const sizes = new Map<number, string[]>();
+  for (const s of samples) if (s.blockSize !== undefined) sizes.set(s.blockSize, [...(sizes.get(s.blockSize) ?? []), s.address]);
+  if (sizes.size > 1) {
+    const desc = [...sizes].map(([bs, eps]) => `${bs} tokens on ${eps.join(', ')}`).join('; ');
+    return { check: 'block-size', level: 'fail', message: `the engines disagree on the KV block size: ${desc}`, fix: 'start every replica with the same --block-size (vLLM default 16); the router keys blocks with one size' };
+  }
+  const engine = [...sizes.keys()][0];
+  const routerBs = input.router?.router?.blockSize ?? input.blockSize;
+  const source = input.router?.router?.blockSize != null ? 'the router' : '--block-size';
+  if (engine === undefined) return { check: 'block-size', level: 'skip', message: 'no engine reports block_size (vllm:cache_config_info)', fix: '' };
+  if (routerBs === undefined || routerBs === null) {
+    return { check: 'block-size', level: 'ok', message: `engines use ${engine}-token blocks; the router does not key token blocks (approximate routing), nothing to compare`, fix: '' };
+  }
+  if (routerBs !== engine) {
+    return { check: 'block-size', level: 'fail', message: `${source} keys blocks of ${routerBs} tokens but the engines use ${engine}: no request key will ever match an engine block, precise prefix scores stay 0`, fix: `set the router's block size to ${engine} (precise-prefix-cache-scorer parameters.tokenProcessorConfig.blockSize), or start the engines with --block-size ${routerBs}` };
+  }
+  return { check: 'block-size', level: 'ok', message: `router and engines agree on ${engine}-token blocks`, fix: '' };
+}
+
+/** `kv@<address>@<model>` -> address. */
+function topicAddress(topic: string): string | undefined {
+  if (!topic.startsWith('kv@')) return undefined;
+  const at = topic.indexOf('@', 3);
+  return at < 0 ? undefined : topic.slice(3, at) || undefined;
+}
+
+function hostOf(address: string): string {
+  const i = address.lastIndexOf(':');
+  return i < 0 ? address : address.slice(0, i);
+}
+
+function routerChecks(input: CheckInput, samples: readonly EndpointSample[], w: ReadonlyMap<string, Window>): Finding[] {
+  const out: Finding[] = [];
+  const r = input.router;
+  if (!r) {
+    const why = input.routerError ?? 'no --router-admin given';
+    out.push({ check: 'router-reachable', level: input.routerError ? 'fail' : 'skip', message: `router not inspected: ${why}`, fix: input.routerError ? "pass the router's admin URL (default port 9090), e.g. --router-admin http://127.0.0.1:9090" : 'pass --router-admin http://<router>:9090 to check KV events, pod ids, routing and traffic' });
+    return out;
+  }
+  out.push({ check: 'router-reachable', level: 'ok', message: `router admin answers (profile ${r.router?.profile ?? '?'}: ${(r.router?.scorers ?? []).map((s) => `${s.type} x${s.weight}`).join(', ') || 'no scorers'})`, fix: '' });
+  out.push(...kvEvents(r, samples, w));
+  out.push(...podIds(r));
+  out.push(...locality(r, input.probes));
+  out.push(...concentration(input, r));
+  out.push(...traffic(input, r, samples, w));
+  return out;
+}
+
+function kvEvents(r: RouterStatsSample, samples: readonly EndpointSample[], w: ReadonlyMap<string, Window>): Finding[] {
+  if (!r.router?.kvEventsExpected) {
+    return [{ check: 'kv-events', level: 'skip', message: 'the router does not use KV events (no precise-prefix-cache-scorer): routing is approximate', fix: '' }];
+  }
+  if (!r.events) {
+    return [{ check: 'kv-events', level: 'fail', message: 'the router is configured for precise prefix routing but has no KV-event ingestion: the precise scorer falls back to approximate routing', fix: 'give the router the pods\' event addresses (KV-event subscription) so it can build its block index' }];
+  }
+  const out: Finding[] = [];
+  const byAddr = new Map(samples.map((s) => [s.address, s]));
+  for (const ep of r.endpoints) {
+    const st = r.events.endpoints[ep.id];
+    const s = byAddr.get(ep.address);
+    const busy = (s && (w.get(s.address)?.requests ?? 0) > 0) || ep.routed > 0;
+    if (!st || st.batches === 0) {
+      if (!busy) {
+        out.push({ check: 'kv-events', level: 'skip', endpoint: ep.id, message: `no KV events from ${ep.id} yet, and it has served no requests`, fix: 'send some traffic and run doctor again' });
+      } else {
+        out.push({ check: 'kv-events', level: 'fail', endpoint: ep.id, message: `no KV events received from ${ep.id} although it served requests${st ? ` (subscriber ${st.connected ? 'connected' : 'NOT connected'})` : ' (no subscriber for it)'}: its precise prefix scores stay 0`, fix: FIX_EVENTS });
+      }
+      continue;
+    }
+    const problems: string[] = [];
+    if (st.malformedMessages + st.malformedEvents > 0) problems.push(`${st.malformedMessages} malformed messages, ${st.malformedEvents} malformed events`);
+    if (st.gaps > st.replays) problems.push(`${st.gaps} sequence gaps, ${st.replays} recovered by replay (${st.replayFailures} replay failures)`);
+    if (!st.connected) problems.push('subscriber not connected');
+    if (problems.length > 0) {
+      out.push({ check: 'kv-events', level: 'warn', endpoint: ep.id, message: `KV events from ${ep.id}: ${st.batches} batches, but ${problems.join('; ')}`, fix: 'check the vLLM version (event format), network drops between pod and router, and that replay_endpoint is set so gaps can be filled' });
+    } else {
+      out.push({ check: 'kv-events', level: 'ok', endpoint: ep.id, message: `KV events arrive from ${ep.id} (${st.batches} batches, ${st.events} events)`, fix: '' });
+    }
+  }
+  const p = r.preciseScorer;
+  if (p) {
+    const fb = Object.values(p.fallbacks).reduce((a, b) => a + b, 0);
+    if (fb > 0 && fb >= p.precise) {
+      out.push({ check: 'kv-events', level: 'warn', message: `the precise scorer fell back to approximate routing for ${fb} of ${fb + p.precise} requests (${Object.entries(p.fallbacks).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')})`, fix: 'no-index: the block index is not attached; tokenize-failed: the tokenizer does not load; lookup-failed: the index backend (Redis) is unreachable' });
+    }
+  }
+  return out;
+}
+
+function podIds(r: RouterStatsSample): Finding[] {
+  const out: Finding[] = [];
+  if (r.events) {
+    for (const [topic, n] of Object.entries(r.events.unknownTopics ?? {})) {
+      if (n <= 0) continue;
+      out.push({ check: 'pod-id', level: 'fail', message: `${n} KV-event messages arrived on topic "${topic}", which names no endpoint the router knows (${r.endpoints.map((e) => e.address).join(', ')}): those events are dropped`, fix: "make the topic's pod id the address the router uses for that endpoint: vLLM --kv-events-config topic kv@<pod-ip:port>@<model> with the same IP (or ip:port) as in --endpoints" });
+    }
+    for (const ep of r.endpoints) {
+      const st = r.events.endpoints[ep.id];
+      const addr = st?.topic ? topicAddress(st.topic) : undefined;
+      if (addr === undefined) continue;
+      if (addr !== ep.address && addr !== ep.id && addr !== hostOf(ep.address)) {
+        out.push({ check: 'pod-id', level: 'fail', endpoint: ep.id, message: `the events of endpoint ${ep.id} (${ep.address}) are published on topic "${st!.topic}", which names ${addr}: the pod identifies itself differently from how the router knows it`, fix: `set the pod's topic to kv@${ep.address}@<model> (or register the endpoint under the id the pod uses with ;id=)` });
+      }
+    }
+  }
+  if (r.index) {
+    const known = new Set(r.endpoints.map((e) => e.id));
+    for (const [id, n] of Object.entries(r.index.endpoints)) {
+      if (!known.has(id) && n > 0) {
+        out.push({ check: 'pod-id', level: 'fail', endpoint: id, message: `the block index holds ${n} entries for "${id}", which is not an endpoint the router routes to: scores for the real endpoint stay 0`, fix: 'make the event source id match the endpoint id (same address in --endpoints and in the KV-event topic)' });
+      }
+    }
+  }
+  if (out.length === 0 && (r.events || r.index)) out.push({ check: 'pod-id', level: 'ok', message: 'KV-event topics and index entries name known endpoints', fix: '' });
+  return out;
+}
+
+function locality(r: RouterStatsSample, probes: readonly ProbeResult[]): Finding[] {
+  const out: Finding[] = [];
+  const types = new Set((r.router?.scorers ?? []).map((s) => s.type));
+  if (r.router && !types.has('prefix-cache-scorer') && !types.has('precise-prefix-cache-scorer')) {
+    out.push({ check: 'routing-locality', level: 'warn', message: `the router's profile has no prefix scorer (${[...types].join(', ') || 'none'}): requests sharing a prefix are not sent where it is cached`, fix: 'add prefix-cache-scorer (or precise-prefix-cache-scorer with KV events) to the scheduling profile, e.g. --preset default' });
+  }
+  const p = probes.find((x) => x.target === 'router' && x.ok);
+  if (p?.servedBy) {
+    const [a, b] = p.servedBy;
+    if (a !== undefined && b !== undefined && a !== b) {
+      out.push({ check: 'routing-locality', level: 'fail', message: `the same prompt sent twice through the router went to ${a}, then to ${b}: routing ignores where the prefix is cached (no concentration)`, fix: 'check that a prefix scorer is in the profile with a weight that can beat the load scorers, and, for precise routing, that KV events arrive (kv-events, pod-id)' });
+    } else if (a !== undefined && a === b) {
+      out.push({ check: 'routing-locality', level: 'ok', message: `the same prompt sent twice through the router went to the same endpoint (${a})`, fix: '' });
+    }
+  }
+  return out;
+}
+
+function concentration(input: CheckInput, r: RouterStatsSample): Finding[] {
+  const before = new Map((input.routerBefore?.endpoints ?? []).map((e) => [e.id, e.routed]));
+  const counts = r.endpoints.map((e) => ({ id: e.id, n: Math.max(0, e.routed - (before.get(e.id) ?? 0)) }));
+  let total = counts.reduce((a, c) => a + c.n, 0);
+  let use = counts;
+  if (total === 0 && input.routerBefore) {
+    use = r.endpoints.map((e) => ({ id: e.id, n: e.routed }));
+    total = use.reduce((a, c) => a + c.n, 0);
+  }
+  if (r.endpoints.length < 2 || total < DOCTOR_THRESHOLDS.minRequestsForShare) {
+    return [{ check: 'load-concentration', level: 'skip', message: `too little routed traffic to judge the balance (${total} requests, ${r.endpoints.length} endpoints)`, fix: '' }];
+  }
+  const top = use.reduce((a, c) => (c.n > a.n ? c : a));
+  const share = top.n / total;
+  const dist = use.map((c) => `${c.id} ${c.n}`).join(', ');
+  if (share >= DOCTOR_THRESHOLDS.hotSpotShare) {
+    const load = (r.router?.scorers ?? []).filter((s) => ['queue-scorer', 'kv-cache-utilization-scorer', 'load-aware-scorer', 'inflight-load-scorer'].includes(s.type));
+    return [{
+      check: 'load-concentration',
+      level: 'warn',
+      endpoint: top.id,
+      message: `hot-spotting: ${top.id} received ${pct(share)} of ${total} routed requests (${dist})${load.length === 0 ? '; the profile has no load scorer' : ''}`,
+      fix: 'balance locality against load: add or raise a load scorer (inflight-load-scorer, queue-scorer, kv-cache-utilization-scorer), lower the prefix or session weight, and look for one dominating session or client IP',
+    }];
+  }
+  return [{ check: 'load-concentration', level: 'ok', message: `routed requests: ${dist} (busiest ${pct(share)})`, fix: '' }];
+}
+
+function traffic(input: CheckInput, r: RouterStatsSample, samples: readonly EndpointSample[], w: ReadonlyMap<string, Window>): Finding[] {
+  const out: Finding[] = [];
+  const windowed = [...w.values()].some((x) => x.windowed);
+  const before = new Map((input.routerBefore?.endpoints ?? []).map((e) => [e.id, e.routed]));
+  const byAddr = new Map(r.endpoints.map((e) => [e.address, e]));
+  let served = 0;
+  let routed = 0;
+  const rows: Array<{ address: string; served: number; routed: number }> = [];
+  for (const s of samples) {
+    const x = w.get(s.address)!;
+    if (x.requests === undefined) continue;
+    const ep = byAddr.get(s.address);
+    const sent = ep ? (windowed ? Math.max(0, ep.routed - (before.get(ep.id) ?? 0)) : ep.routed) : 0;
+    const direct = input.directProbes.get(s.address) ?? 0;
+    const srv = Math.max(0, x.requests - direct);
+    served += srv;
+    routed += sent;
+    rows.push({ address: s.address, served: srv, routed: sent });
+    if (!ep) {
+      out.push({ check: 'router-traffic', level: srv > 0 ? 'warn' : 'skip', endpoint: s.address, message: `${s.address} is not one of the router's endpoints${srv > 0 ? `, yet it served ${srv} requests` : ''}`, fix: 'add it to the router\'s --endpoints, or point its clients at the router' });
+    }
+  }
+  const span = windowed ? 'during the sampling window' : 'since start (counts since each process started; a router restarted after the engines also shows a difference)';
+  if (served === 0) {
+    out.push({ check: 'router-traffic', level: 'skip', message: `the endpoints served no requests ${span.split(' (')[0]}`, fix: 'send some traffic and run doctor again' });
+    return out;
+  }
+  if (routed === 0) {
+    out.push({ check: 'router-traffic', level: 'fail', message: `the endpoints served ${served} requests ${span} but none came through the router: the router receives no traffic`, fix: 'point clients (or the Gateway HTTPRoute backendRef / InferencePool) at the router instead of the model servers\' Service' });
+    return out;
+  }
+  for (const row of rows) {
+    const extra = row.served - row.routed;
+    if (extra > Math.max(DOCTOR_THRESHOLDS.bypassSlack, 0.1 * row.served)) {
+      out.push({ check: 'router-traffic', level: 'warn', endpoint: row.address, message: `requests bypass the router: ${row.address} served ${row.served} requests ${span}, the router sent it ${row.routed}`, fix: 'find the clients that call the model server directly (a Service or port-forward to the pod) and send them through the router; bypassing traffic fills caches the router does not know about and breaks its load picture' });
+    }
+  }
+  if (!out.some((f) => f.level === 'warn' || f.level === 'fail')) {
+    out.push({ check: 'router-traffic', level: 'ok', message: `the router sent ${routed} of the ${served} requests the endpoints served (${span.split(' (')[0]})`, fix: '' });
+  }
+  return out;
+}

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   KVR_ERR_SIM_DOWN: { status: 503, type: 'service_unavailable' },
   KVR_ERR_CONFIG: { status: 500, type: 'internal_error' },
   KVR_ERR_USAGE: { status: 400, type: 'invalid_request_error' },
+  KVR_ERR_INDEX_UNAVAILABLE: { status: 503, type: 'service_unavailable' },
 } as const satisfies Record<string, { status: number; type: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

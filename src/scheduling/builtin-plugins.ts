@@ -5,6 +5,7 @@ import { PluginRegistry, type PluginDefinition } from './plugin-registry.js';
 import { maxScorePickerPlugin } from './pickers/max-score-picker.js';
 import { randomPickerPlugin } from './pickers/random-picker.js';
 import { roundRobinPickerPlugin } from './pickers/round-robin-picker.js';
+import { sglangCacheAwarePickerPlugin } from './pickers/sglang-cache-aware-picker.js';
 import { inflightLoadScorerPlugin } from './scorers/inflight-load-scorer.js';
 import { kvCacheUtilizationScorerPlugin } from './scorers/kv-cache-utilization-scorer.js';
 import { loadAwareScorerPlugin } from './scorers/load-aware-scorer.js';
@@ -27,6 +28,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
   maxScorePickerPlugin,
   randomPickerPlugin,
   roundRobinPickerPlugin,
+  sglangCacheAwarePickerPlugin,
 ];
 
 /** A new registry holding the built-in plugins (no global state: each call is independent). */

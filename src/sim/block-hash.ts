@@ -22,12 +22,6 @@ function mixByte(b: number): void {
   lo = newLo;
 }
 
-function mixU32(v: number): void {
-  mixByte(v & 0xff);
-  mixByte((v >>> 8) & 0xff);
-  mixByte((v >>> 16) & 0xff);
-  mixByte((v >>> 24) & 0xff);
-}
 
 /** The parent hash of a prompt's first block: FNV-1a 64 of the ASCII text `kvroute-sim`. */
 export const ROOT_BLOCK_HASH: bigint = (() => {
@@ -36,6 +30,32 @@ export const ROOT_BLOCK_HASH: bigint = (() => {
   for (const ch of 'kvroute-sim') mixByte(ch.charCodeAt(0));
   return (BigInt(hi) << 32n) | BigInt(lo);
 })();
+
+/** Result lanes of {@link hashLanes} (module scratch, read right after the call). */
+let outHi = 0;
+let outLo = 0;
+
+/**
+ * FNV-1a 64 of the parent's 8 bytes (big-endian lanes, each little-endian) then the block's
+ * token ids (uint32 LE), in local variables: the hot path of prompt hashing (same result as
+ * feeding each little-endian uint32 byte by byte to `mixByte`). Writes the hash into `outHi` / `outLo`.
+ */
+function hashLanes(parHi: number, parLo: number, tokens: ArrayLike<number>, start: number, blockSize: number): void {
+  let h = FNV_OFFSET_HI;
+  let l = FNV_OFFSET_LO;
+  const end = start + blockSize;
+  for (let i = start - 2; i < end; i++) {
+    const v = i === start - 2 ? parHi : i === start - 1 ? parLo : tokens[i] >>> 0;
+    for (let s = 0; s < 32; s += 8) {
+      l = (l ^ ((v >>> s) & 0xff)) >>> 0;
+      const p = l * 0x1b3;
+      h = (Math.imul(h, 0x1b3) + (l << 8) + Math.floor(p / TWO32)) >>> 0;
+      l = p >>> 0;
+    }
+  }
+  outHi = h;
+  outLo = l;
+}
 
 /**
  * Hash of one full block: `tokens[start .. start+blockSize)` chained on `parent`
@@ -48,14 +68,12 @@ export function chainBlockHash(
   blockSize: number,
 ): bigint {
   const par = parent ?? ROOT_BLOCK_HASH;
-  hi = FNV_OFFSET_HI;
-  lo = FNV_OFFSET_LO;
-  mixU32(Number(par >> 32n) >>> 0);
-  mixU32(Number(par & 0xffffffffn) >>> 0);
-  const end = start + blockSize;
-  for (let i = start; i < end; i++) mixU32(tokens[i] >>> 0);
-  return (BigInt(hi) << 32n) | BigInt(lo);
+  hashLanes(Number(par >> 32n) >>> 0, Number(par & 0xffffffffn) >>> 0, tokens, start, blockSize);
+  return (BigInt(outHi) << 32n) | BigInt(outLo);
 }
+
+const ROOT_HI = Number(ROOT_BLOCK_HASH >> 32n) >>> 0;
+const ROOT_LO = Number(ROOT_BLOCK_HASH & 0xffffffffn) >>> 0;
 
 /**
  * Appends to `out` the hashes of the full blocks of `tokens` not yet hashed
@@ -63,8 +81,19 @@ export function chainBlockHash(
  */
 export function extendBlockHashes(tokens: ArrayLike<number>, blockSize: number, out: bigint[]): bigint[] {
   const full = Math.floor(tokens.length / blockSize);
+  if (out.length >= full) return out;
+  let ph = ROOT_HI;
+  let pl = ROOT_LO;
+  if (out.length > 0) {
+    const par = out[out.length - 1];
+    ph = Number(par >> 32n) >>> 0;
+    pl = Number(par & 0xffffffffn) >>> 0;
+  }
   for (let i = out.length; i < full; i++) {
-    out.push(chainBlockHash(i === 0 ? null : out[i - 1], tokens, i * blockSize, blockSize));
+    hashLanes(ph, pl, tokens, i * blockSize, blockSize);
+    ph = outHi;
+    pl = outLo;
+    out.push((BigInt(ph) << 32n) | BigInt(pl));
   }
   return out;
 }

@@ -1,0 +1,169 @@
+/**
+ * The live engine: real HTTP through the real gateway (`startRouter`, the strategy's scheduler)
+ * to either a fresh simulated fleet per strategy (`startFleet`, with a time scale) or endpoints
+ * the user names (any OpenAI-compatible servers; vLLM's `/metrics` give the hit rates).
+ *
+ * - Open loop: request i is sent at `t0 + atMs x timeScale` (wall clock) whatever happened to
+ *   earlier ones; a `barrier` request waits for every earlier one to finish first.
+ * - Client address: the gateway trusts X-Forwarded-For, which carries the workload's client IP.
+ * - Timings are measured by the client (TTFT = first streamed text); with the simulator they are
+ *   divided by the time scale, so they read in simulated GPU time like the virtual engine's.
+ * - Hit rates: deltas of each endpoint's own `vllm:prefix_cache_hits_total / queries_total`.
+ * - External endpoints cannot be restarted: the runner asks `POST /reset_prefix_cache` (vLLM
+ *   serves it in dev mode) and says in the notes whether that worked.
+ */
+import { Agent, request } from 'undici';
+import { systemClock } from '../core/clock.js';
+import { mathRng } from '../core/rng.js';
+import { streamRequest, type StreamResult } from '../client/openai-stream-client.js';
+import { readFleetCounters } from '../demo/fleet-metrics.js';
+import { startRouter, type RunningRouter } from '../server/router.js';
+import { startFleet, type SimFleet } from '../sim/fleet.js';
+import type { PreciseSetup, PreciseSetupFactory } from './precise-setup.js';
+import { requestBody } from './prompt.js';
+import type { Strategy } from './strategies.js';
+import type { CacheCounters, EngineRun, RequestRecord, Workload } from './types.js';
+import type { FleetSpec } from './virtual-runner.js';
+import type { StrategyRun } from './virtual-runner.js';
+
+/** Options of {@link runLive}. */
+export interface LiveRunOptions {
+  /** Base URLs of external OpenAI-compatible endpoints; absent = a simulated fleet. */
+  endpoints?: string[];
+  /** Simulated step-time multiplier (and arrival-time multiplier). Default 1. */
+  timeScale?: number;
+  precise?: PreciseSetupFactory;
+  onProgress?: (done: number, total: number) => void;
+  /** Gateway scrape interval (ms). Default 50. */
+  scrapeIntervalMs?: number;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, Math.max(0, ms)));
+}
+
+function delta(a: readonly CacheCounters[], b: readonly CacheCounters[]): CacheCounters[] {
+  return b.map((x, i) => ({ queries: x.queries - a[i].queries, hits: x.hits - a[i].hits }));
+}
+
+async function resetPrefixCache(url: string): Promise<boolean> {
+  try {
+    const res = await request(`${url}/reset_prefix_cache`, { method: 'POST' });
+    await res.body.text();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `workload` with `strategy` through the real gateway; see the file comment. */
+export async function runLive(workload: Workload, strategy: Strategy, fleetSpec: FleetSpec, o: LiveRunOptions = {}): Promise<StrategyRun> {
+  const scale = o.endpoints ? 1 : (o.timeScale ?? 1);
+  const notes: string[] = [];
+  let fleet: SimFleet | undefined;
+  let router: RunningRouter | undefined;
+  let precise: PreciseSetup | undefined;
+  const dispatcher = new Agent({ connections: 1024, keepAliveTimeout: 30_000 });
+  try {
+    let urls: string[];
+    if (o.endpoints) {
+      urls = o.endpoints.map((u) => (/^https?:\/\//.test(u) ? u : `http://${u}`).replace(/\/+$/, ''));
+      const resets = await Promise.all(urls.map(resetPrefixCache));
+      notes.push(`external endpoints, not restarted; POST /reset_prefix_cache ${resets.every(Boolean) ? 'cleared every cache' : `failed on ${resets.filter((x) => !x).length} of ${urls.length} (caches may be warm)`}`);
+    } else {
+      fleet = await startFleet({
+        replicas: fleetSpec.replicas, basePort: 0, model: workload.model, profile: fleetSpec.profile, timeScale: scale,
+        blockSize: fleetSpec.blockSize, numGpuBlocks: fleetSpec.numGpuBlocks, maxNumSeqs: fleetSpec.maxNumSeqs,
+        maxNumBatchedTokens: fleetSpec.maxNumBatchedTokens, seed: fleetSpec.seed,
+      });
+      urls = fleet.replicas.map((r) => r.url);
+      notes.push(`live engine: fresh simulated fleet, time scale ${scale}; timings divided by the time scale`);
+    }
+    const ids = urls.map((u) => u.replace(/^https?:\/\//, ''));
+    if (strategy.kvEvents) {
+      precise = o.precise ? await o.precise({ mode: 'live', clock: systemClock, model: workload.model, blockSize: fleetSpec.blockSize, endpoints: ids.map((id, i) => ({ id, url: urls[i] })) }) : undefined;
+      if (precise === undefined) {
+        if (strategy.name === 'llm-d-precise') return { skipped: 'no precise KV-cache services in live mode yet (KV events over ZeroMQ not wired into the bench)' };
+        notes.push('precise scorer without KV events: it routes approximately');
+      } else {
+        notes.push(`precise index: ${precise.description}`);
+      }
+    }
+    const scheduler = strategy.build(systemClock, mathRng, precise?.services);
+    router = await startRouter({
+      endpoints: urls.map((url) => ({ url })), scheduler, port: 0, adminPort: 0, processMetrics: false,
+      trustForwardedFor: true, scrapeIntervalMs: o.scrapeIntervalMs ?? 50, clock: systemClock,
+    });
+    const index = new Map(ids.map((id, i) => [id, i]));
+    const reqs = workload.requests;
+    const records: RequestRecord[] = [];
+    const inflight = new Set<Promise<void>>();
+    const phases: { name: string; counters: CacheCounters[] }[] = [];
+    let phaseName: string | undefined;
+    let phaseStart = await readFleetCounters(urls);
+    let measuredStart: CacheCounters[] | undefined;
+    let measuredT0 = 0;
+    let shift = 0;
+    let done = 0;
+    const t0 = performance.now();
+    const nowSim = () => (performance.now() - t0) / scale;
+    const busy0 = fleet?.replicas.map((r) => r.engine.busyMs);
+    for (const req of reqs) {
+      if (req.barrier) {
+        await Promise.all([...inflight]);
+        shift = Math.max(shift, nowSim() - req.atMs);
+      }
+      const at = req.atMs + shift;
+      await sleep(at * scale - (performance.now() - t0));
+      if (req.phase !== phaseName) {
+        const c = await readFleetCounters(urls);
+        if (phaseName !== undefined) phases.push({ name: phaseName, counters: delta(phaseStart, c) });
+        phaseName = req.phase;
+        phaseStart = c;
+        if (measuredStart === undefined && req.phase !== 'warmup') {
+          measuredStart = c;
+          measuredT0 = at;
+        }
+      }
+      const p = req.prompt();
+      const rec: RequestRecord = { index: req.index, phase: req.phase, session: req.session, replica: -1, arrivalMs: nowSim(), promptTokens: 0, cachedTokens: 0, outputTokens: 0, ok: false };
+      records.push(rec);
+      const headers: Record<string, string> = { 'x-forwarded-for': req.clientIp, ...(req.headers ?? {}) };
+      const task = streamRequest({ baseUrl: router.url, api: p.api, body: requestBody(workload.model, req, p), headers, dispatcher, clock: systemClock }).then((r: StreamResult) => {
+        rec.replica = r.endpoint !== undefined ? (index.get(r.endpoint) ?? -1) : -1;
+        rec.ok = r.status === 200 && r.error === undefined && r.ttftMs !== undefined;
+        if (r.ttftMs !== undefined) rec.ttftMs = r.ttftMs / scale;
+        rec.e2eMs = r.e2eMs / scale;
+        rec.promptTokens = r.promptTokens ?? 0;
+        rec.cachedTokens = r.cachedTokens ?? 0;
+        rec.outputTokens = r.completionTokens ?? 0;
+        if (!rec.ok) rec.error = r.error ?? `status ${r.status}`;
+        done++;
+        o.onProgress?.(done, reqs.length);
+      });
+      inflight.add(task);
+      void task.finally(() => inflight.delete(task));
+    }
+    await Promise.all([...inflight]);
+    const end = await readFleetCounters(urls);
+    if (phaseName !== undefined) phases.push({ name: phaseName, counters: delta(phaseStart, end) });
+    let lastFinish = measuredT0;
+    for (const r of records) if (r.e2eMs !== undefined && r.phase !== 'warmup') lastFinish = Math.max(lastFinish, r.arrivalMs + r.e2eMs);
+    const run: EngineRun = {
+      records,
+      measured: delta(measuredStart ?? end, end),
+      phases,
+      total: end,
+      ...(fleet !== undefined ? { busyMs: fleet.replicas.map((r, i) => (r.engine.busyMs - busy0![i]) / scale) } : {}),
+      durationMs: lastFinish - measuredT0,
+      replicaNames: ids,
+      notes: ['live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
+    };
+    return { run, notes };
+  } finally {
+    await router?.close();
+    await precise?.close();
+    await fleet?.close();
+    await dispatcher.close();
+  }
+}

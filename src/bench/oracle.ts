@@ -1,0 +1,119 @@
+/**
+ * The pooled-cache oracle bound (benchmarks.md): the prefix-cache hit rate of ONE LRU cache whose
+ * capacity is the sum of all replicas' capacities, fed the same request sequence (arrival order).
+ *
+ *   per request: keys = chained keys of its full blocks
+ *                hit  = longest run of keys present from the first, capped at
+ *                       floor((prompt_len - 1) / blockSize) blocks (vLLM never hits the last token)
+ *                then every key is touched / inserted, tail first, so the prefix root is the most
+ *                recently used and a request's tail is evicted first (as engines free blocks)
+ *   bound = sum(hit blocks x blockSize) / sum(prompt tokens) over the measured requests
+ *
+ * Keys are 53-bit numbers from two 32-bit FNV-style lanes chained over the parent key and the
+ * block's token ids (a collision only makes one lookup wrong). Only prompt blocks enter the cache.
+ */
+
+/** Incremental oracle; feed requests in arrival order. */
+export class PooledCacheOracle {
+  readonly capacityBlocks: number;
+  readonly blockSize: number;
+  /** key -> slot; slots form a doubly linked list, head = least recently used. */
+  #slot = new Map<number, number>();
+  #keys: Float64Array;
+  #prev: Int32Array;
+  #next: Int32Array;
+  #head = -1;
+  #tail = -1;
+  #used = 0;
+  #queries = 0;
+  #hits = 0;
+
+  constructor(capacityBlocks: number, blockSize = 16) {
+    if (!(capacityBlocks >= 1)) throw new RangeError('oracle capacity must be at least one block');
+    this.capacityBlocks = Math.floor(capacityBlocks);
+    this.blockSize = blockSize;
+    this.#keys = new Float64Array(this.capacityBlocks);
+    this.#prev = new Int32Array(this.capacityBlocks);
+    this.#next = new Int32Array(this.capacityBlocks);
+  }
+
+  #unlink(i: number): void {
+    const p = this.#prev[i];
+    const n = this.#next[i];
+    if (p >= 0) this.#next[p] = n;
+    else this.#head = n;
+    if (n >= 0) this.#prev[n] = p;
+    else this.#tail = p;
+  }
+
+  #append(i: number): void {
+    this.#prev[i] = this.#tail;
+    this.#next[i] = -1;
+    if (this.#tail >= 0) this.#next[this.#tail] = i;
+    else this.#head = i;
+    this.#tail = i;
+  }
+
+  /** Marks `k` most recently used, inserting it (evicting the LRU key when full). */
+  #touch(k: number): void {
+    let i = this.#slot.get(k);
+    if (i !== undefined) {
+      this.#unlink(i);
+    } else {
+      if (this.#used < this.capacityBlocks) {
+        i = this.#used++;
+      } else {
+        i = this.#head;
+        this.#unlink(i);
+        this.#slot.delete(this.#keys[i]);
+      }
+      this.#keys[i] = k;
+      this.#slot.set(k, i);
+    }
+    this.#append(i);
+  }
+
+  /** Feeds one request; counts it when `measured`. Returns its hit tokens. */
+  feed(tokens: ArrayLike<number>, measured = true): number {
+    const bs = this.blockSize;
+    const full = Math.floor(tokens.length / bs);
+    const keys = new Float64Array(full);
+    let h1 = 0x811c9dc5;
+    let h2 = 0x9747b28c;
+    for (let b = 0; b < full; b++) {
+      for (let i = b * bs, end = i + bs; i < end; i++) {
+        const t = tokens[i];
+        h1 = Math.imul(h1 ^ t, 0x01000193);
+        h2 = Math.imul(h2 ^ t, 0x5bd1e995);
+        h2 ^= h2 >>> 13;
+      }
+      h1 >>>= 0;
+      h2 >>>= 0;
+      keys[b] = h1 * 2097152 + (h2 >>> 11);
+    }
+    const cap = Math.min(full, Math.floor((tokens.length - 1) / bs));
+    let hit = 0;
+    while (hit < cap && this.#slot.has(keys[hit])) hit++;
+    for (let b = full - 1; b >= 0; b--) this.#touch(keys[b]);
+    if (measured) {
+      this.#queries += tokens.length;
+      this.#hits += hit * bs;
+    }
+    return hit * bs;
+  }
+
+  /** Prompt tokens of measured requests. */
+  get queries(): number {
+    return this.#queries;
+  }
+
+  /** Hit tokens of measured requests. */
+  get hits(): number {
+    return this.#hits;
+  }
+
+  /** The bound (0 when nothing was measured). */
+  get hitRate(): number {
+    return this.#queries > 0 ? this.#hits / this.#queries : 0;
+  }
+}

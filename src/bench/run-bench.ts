@@ -1,0 +1,174 @@
+/**
+ * `kvroute bench`: runs one workload with several routing strategies, each on a FRESH fleet, on
+ * the virtual engine (simulated time, deterministic) or the live one (real HTTP through the
+ * gateway), and computes the same figures for each, plus the pooled-cache oracle bound.
+ */
+import { request } from 'undici';
+import { KvrError } from '../core/errors.js';
+import { parsePromText } from '../datalayer/prom-text.js';
+import { namesFor, toEndpointMetrics } from '../datalayer/metric-maps.js';
+import { getProfile, type ProfileId } from '../sim/profiles.js';
+import { computeFigures, firstErrors, type StrategyFigures } from './figures.js';
+import { runLive } from './live-runner.js';
+import { PooledCacheOracle } from './oracle.js';
+import { defaultPreciseSetup, type PreciseSetupFactory } from './precise-setup.js';
+import { builtinTokenizer, promptTokens } from './prompt.js';
+import { resolveStrategies, type Strategy } from './strategies.js';
+import type { Workload } from './types.js';
+import { runVirtual, type FleetSpec, type StrategyRun } from './virtual-runner.js';
+import { createWorkload, type WorkloadOptions } from './workloads.js';
+
+/** Options of {@link runBench} (the CLI maps its flags onto these). */
+export interface BenchOptions {
+  workload: string;
+  workloadOptions?: WorkloadOptions;
+  /** Built-in strategy names (strategies.ts). */
+  strategies: string[];
+  /** Extra EndpointPickerConfig files, each one more strategy. */
+  configs?: string[];
+  engine: 'virtual' | 'live';
+  /** Live engine: external OpenAI-compatible endpoints instead of a simulated fleet. */
+  endpoints?: string[];
+  replicas: number;
+  profile?: ProfileId;
+  /** KV blocks per replica (default: the profile's). */
+  gpuBlocks?: number;
+  blockSize?: number;
+  maxNumSeqs?: number;
+  maxNumBatchedTokens?: number;
+  seed?: number;
+  /** Live simulated fleet: step and arrival time multiplier. */
+  timeScale?: number;
+  /** Precise services (default {@link defaultPreciseSetup}). */
+  precise?: PreciseSetupFactory;
+  /** Progress of the current strategy. */
+  onProgress?: (p: { strategy: string; index: number; of: number; done: number; total: number }) => void;
+}
+
+/** One strategy's entry in the report: what it is, then every figure. */
+export interface StrategyReport extends StrategyFigures {
+  name: string;
+  about: string;
+  source: string;
+  notes: string[];
+  errors: string[];
+}
+
+/** The `--json` report (schema version 1, docs/bench.md). */
+export interface BenchReport {
+  version: 1;
+  engine: 'virtual' | 'live';
+  seed: number;
+  workload: { name: string; description: string; model: string; requests: number; params: Record<string, unknown> };
+  fleet: {
+    replicas: number;
+    profile: string;
+    blockSize: number;
+    numGpuBlocksPerReplica: number;
+    capacityBlocks: number;
+    capacityTokens: number;
+    timeScale: number | null;
+    endpoints: string[] | null;
+  };
+  oracle: { hitRate: number; capacityBlocks: number };
+  strategies: StrategyReport[];
+  skipped: { name: string; reason: string }[];
+  notes: string[];
+  /** Wall-clock seconds the whole bench took (the only field that varies between equal runs). */
+  wallSeconds: number;
+}
+
+/** Computes the pooled-cache oracle bound of a workload. */
+export function oracleHitRate(workload: Workload, capacityBlocks: number, blockSize: number): number {
+  const oracle = new PooledCacheOracle(capacityBlocks, blockSize);
+  const tok = builtinTokenizer();
+  for (const r of workload.requests) oracle.feed(promptTokens(r.prompt(), tok), r.phase !== 'warmup');
+  return oracle.hitRate;
+}
+
+async function endpointCapacity(url: string): Promise<number | undefined> {
+  try {
+    const res = await request(`${url.replace(/\/+$/, '')}/metrics`);
+    const text = await res.body.text();
+    if (res.statusCode !== 200) return undefined;
+    return toEndpointMetrics('vllm', parsePromText(text, namesFor('vllm')).samples, 0)?.numGpuBlocks;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs the benchmark; throws KvrError on bad options (before anything runs). */
+export async function runBench(o: BenchOptions): Promise<BenchReport> {
+  const started = performance.now();
+  const seed = o.seed ?? 1;
+  const profile: ProfileId = o.profile ?? 'llama-3.1-8b';
+  const prof = getProfile(profile);
+  if (!(o.replicas >= 1) || !Number.isInteger(o.replicas)) throw new KvrError('KVR_ERR_USAGE', `--replicas must be a positive integer; got ${o.replicas}`);
+  if (o.engine !== 'virtual' && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', `--engine must be virtual or live; got ${o.engine}`);
+  if (o.endpoints && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', '--endpoints needs --engine live');
+  const strategies: Strategy[] = resolveStrategies(o.strategies, o.configs ?? []);
+  const workload = createWorkload(o.workload, { seed, ...o.workloadOptions });
+  const blockSize = o.blockSize ?? 16;
+  const notes: string[] = [];
+  const replicas = o.endpoints ? o.endpoints.length : o.replicas;
+  let perReplica = o.gpuBlocks ?? prof.numGpuBlocks;
+  if (o.endpoints) {
+    const caps = await Promise.all(o.endpoints.map((u) => endpointCapacity(/^https?:\/\//.test(u) ? u : `http://${u}`)));
+    if (caps.every((c) => c !== undefined && c > 0)) perReplica = Math.round(caps.reduce((a, b) => a! + b!, 0)! / caps.length);
+    else notes.push(`endpoints do not all report vllm:cache_config_info num_gpu_blocks; capacity assumed ${perReplica} blocks each`);
+    notes.push('oracle bound computed with the simulator\'s tokenizer (token counts of a real tokenizer differ)');
+  }
+  const fleet: FleetSpec = {
+    replicas, profile, blockSize, seed,
+    ...(o.gpuBlocks !== undefined ? { numGpuBlocks: o.gpuBlocks } : {}),
+    ...(o.maxNumSeqs !== undefined ? { maxNumSeqs: o.maxNumSeqs } : {}),
+    ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),
+  };
+  const capacityBlocks = perReplica * replicas;
+  const bound = oracleHitRate(workload, capacityBlocks, blockSize);
+  const precise = o.precise ?? defaultPreciseSetup;
+  const out: StrategyReport[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (let i = 0; i < strategies.length; i++) {
+    const s = strategies[i];
+    const onProgress = (done: number, total: number) => o.onProgress?.({ strategy: s.name, index: i, of: strategies.length, done, total });
+    const res: StrategyRun =
+      o.engine === 'virtual'
+        ? await runVirtual(workload, s, fleet, { precise, onProgress })
+        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}) });
+    if ('skipped' in res) {
+      skipped.push({ name: s.name, reason: res.skipped });
+      continue;
+    }
+    out.push({
+      name: s.name,
+      about: s.about,
+      source: s.source,
+      notes: [...res.notes],
+      errors: firstErrors(res.run.records),
+      ...computeFigures(res.run, bound),
+    });
+    if (i === 0) notes.push(...res.run.notes);
+  }
+  return {
+    version: 1,
+    engine: o.engine,
+    seed,
+    workload: { name: workload.name, description: workload.description, model: workload.model, requests: workload.requests.length, params: { ...workload.params } },
+    fleet: {
+      replicas,
+      profile,
+      blockSize,
+      numGpuBlocksPerReplica: perReplica,
+      capacityBlocks,
+      capacityTokens: capacityBlocks * blockSize,
+      timeScale: o.engine === 'live' && !o.endpoints ? (o.timeScale ?? 1) : null,
+      endpoints: o.endpoints ?? null,
+    },
+    oracle: { hitRate: bound, capacityBlocks },
+    strategies: out,
+    skipped,
+    notes,
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The routing strategies `kvroute bench` compares. Every strategy is an EndpointPickerConfig
+ * loaded through the router's own code (src/app/build-scheduler.ts): a built-in preset, an
+ * example file shipped in `examples/`, or a file the user passes (`--config`).
+ *
+ * | name          | config                     | what |
+ * |---------------|----------------------------|------|
+ * | random        | examples/random.yaml       | uniformly random |
+ * | round-robin   | examples/round-robin.yaml  | in turn |
+ * | least-loaded  | examples/least-loaded.yaml | fewest waiting requests (queue-scorer) |
+ * | client-ip     | examples/client-ip.yaml    | ClientIP affinity, 2 h TTL (the seeds' workaround) |
+ * | llm-d-approx  | examples/llm-d-default.yaml| approximate prefix 3, queue 2, kv-utilization 2 |
+ * | llm-d-precise | examples/llm-d-precise.yaml| precise prefix (KV events) 2, kv-utilization 1, queue 1 |
+ * | sglang        | examples/sglang.yaml       | SGLang's cache-aware policy |
+ * | seeds         | examples/seeds.yaml        | the seeds' weights: KV 5, prefix 3, session 2, load 1 |
+ * | kvroute       | examples/default.yaml      | kvroute's default |
+ */
+import { basename, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { Clock } from '../core/clock.js';
+import { KvrError } from '../core/errors.js';
+import type { Rng } from '../core/rng.js';
+import { buildSchedulerWithConfig, examplesDir, usesPreciseScorer, type SchedulerPreset } from '../app/build-scheduler.js';
+import { loadConfig } from '../config/load-config.js';
+import type { KvCacheServices } from '../scheduling/kv-cache-services.js';
+import type { KvrouteScheduler } from '../scheduling/scheduler.js';
+
+/** A strategy to run. */
+export interface Strategy {
+  /** Short name (table column, JSON key). */
+  readonly name: string;
+  /** What it is, one line. */
+  readonly about: string;
+  /** Where its configuration comes from (`preset:<name>` or a file path). */
+  readonly source: string;
+  /** True when the configuration uses the precise prefix scorer (wants KV events). */
+  readonly kvEvents: boolean;
+  /** Builds a fresh scheduler (fresh plugin state) on `clock` / `rng`. */
+  build(clock: Clock, rng: Rng, kvCache?: KvCacheServices): KvrouteScheduler;
+}
+
+interface BuiltinDef {
+  about: string;
+  preset?: SchedulerPreset;
+  file?: string;
+}
+
+const BUILTIN: Record<string, BuiltinDef> = {
+  random: { about: 'uniformly random endpoint', preset: 'random' },
+  'round-robin': { about: 'endpoints in turn', preset: 'round-robin' },
+  'least-loaded': { about: 'fewest waiting requests (queue-scorer)', file: 'least-loaded.yaml' },
+  'client-ip': { about: "ClientIP affinity, 2 h TTL (the seeds' workaround)", file: 'client-ip.yaml' },
+  'llm-d-approx': { about: "llm-d default weights: approximate prefix 3, queue 2, kv-utilization 2", preset: 'llm-d-default' },
+  'llm-d-precise': { about: "llm-d precise guide: precise prefix 2, kv-utilization 1, queue 1 (KV events)", preset: 'llm-d-precise' },
+  sglang: { about: "SGLang cache-aware policy (abs 64, rel 1.5, threshold 0.3)", file: 'sglang.yaml' },
+  seeds: { about: "the seeds' weights: KV-cache 5, prefix 3, session 2, load 1", preset: 'seeds' },
+  kvroute: { about: "kvroute's default profile", preset: 'default' },
+};
+
+/** Built-in strategy names, in report order. */
+export const STRATEGY_NAMES = Object.keys(BUILTIN);
+
+function fromFile(name: string, about: string, file: string | undefined, preset: SchedulerPreset | undefined): Strategy {
+  const cfg = loadConfig({ file: file ?? (preset === 'default' ? undefined : join(examplesDir(), `${preset}.yaml`)) });
+  return {
+    name,
+    about,
+    source: file ?? `preset:${preset}`,
+    kvEvents: usesPreciseScorer(cfg),
+    build: (clock, rng, kvCache) =>
+      buildSchedulerWithConfig({ ...(file !== undefined ? { file } : { preset }), clock, rng, ...(kvCache !== undefined ? { kvCache } : {}) }).scheduler,
+  };
+}
+
+/** A built-in strategy by name; throws KvrError (KVR_ERR_USAGE) naming the valid ones. */
+export function builtinStrategy(name: string): Strategy {
+  const d = BUILTIN[name];
+  if (d === undefined) throw new KvrError('KVR_ERR_USAGE', `unknown strategy "${name}"; choose from ${STRATEGY_NAMES.join(', ')} or pass --config <file.yaml>`);
+  return fromFile(name, d.about, d.file !== undefined ? join(examplesDir(), d.file) : undefined, d.preset);
+}
+
+/** A strategy from a user's EndpointPickerConfig file (validated now; errors name the field). */
+export function fileStrategy(file: string, name?: string): Strategy {
+  if (!existsSync(file)) throw new KvrError('KVR_ERR_USAGE', `config file ${file} does not exist`);
+  return fromFile(name ?? basename(file).replace(/\.ya?ml$/i, ''), `config file ${basename(file)}`, file, undefined);
+}
+
+/** Resolves a comma list of names plus config files; duplicate names get a numeric suffix. */
+export function resolveStrategies(names: readonly string[], files: readonly string[] = []): Strategy[] {
+  const out: Strategy[] = [];
+  const seen = new Set<string>();
+  const add = (s: Strategy) => {
+    let n = s.name;
+    for (let k = 2; seen.has(n); k++) n = `${s.name}-${k}`;
+    seen.add(n);
+    out.push(n === s.name ? s : { ...s, name: n });
+  };
+  for (const n of names) add(builtinStrategy(n));
+  for (const f of files) add(fileStrategy(f));
+  if (out.length === 0) throw new KvrError('KVR_ERR_USAGE', 'no strategy to run; pass --strategies a,b,c and/or --config <file.yaml>');
+  return out;
+}

@@ -1,0 +1,48 @@
+/**
+ * Live and virtual engines agree: the same small workload through the real gateway (HTTP, a fresh
+ * simulated fleet per strategy) and in simulated time gives hit rates within a few points and the
+ * same ranking of strategies. Client-IP affinity works through X-Forwarded-For.
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { runBench } from '../../src/bench/run-bench.js';
+
+/** Largest allowed difference of a strategy's fleet hit rate between the engines (points). */
+const HIT_RATE_TOLERANCE = 0.05;
+
+test('bench: live (gateway + simulated fleet) and virtual agree on hit rates and ranking', async () => {
+  const common = {
+    workload: 'shared-prefix',
+    workloadOptions: { groups: 4, promptsPerGroup: 5, systemTokens: 800, questionTokens: 48, outputTokens: 6, rate: 10 },
+    strategies: ['round-robin', 'client-ip', 'kvroute'],
+    replicas: 3,
+    seed: 11,
+  };
+  const virtual = await runBench({ ...common, engine: 'virtual' });
+  const live = await runBench({ ...common, engine: 'live', timeScale: 0.25 });
+  assert.equal(live.fleet.timeScale, 0.25);
+  assert.equal(live.oracle.hitRate, virtual.oracle.hitRate, 'same workload, same bound');
+  for (const v of virtual.strategies) {
+    const l = live.strategies.find((s) => s.name === v.name)!;
+    assert.equal(l.failed, 0, `${v.name} live failures: ${l.errors.join('; ')}`);
+    assert.equal(l.requests, v.requests);
+    assert.equal(l.replicas.reduce((a, r) => a + r.requests, 0), v.requests, 'every live request was attributed to a replica');
+    assert.ok(Math.abs(l.hitRate - v.hitRate) <= HIT_RATE_TOLERANCE, `${v.name}: live ${l.hitRate.toFixed(3)} vs virtual ${v.hitRate.toFixed(3)}`);
+    assert.ok(l.ttftMs.p50 !== null && l.ttftMs.p50 > 0);
+  }
+  const order = (r: typeof live) => [...r.strategies].sort((a, b) => b.hitRate - a.hitRate).map((s) => s.name);
+  const byName = (r: typeof live, n: string) => r.strategies.find((s) => s.name === n)!;
+  for (const r of [live, virtual]) assert.ok(byName(r, 'kvroute').hitRate > byName(r, 'round-robin').hitRate + 0.1, `${r.engine}: kvroute beats round robin`);
+  assert.equal(order(live)[2], order(virtual)[2], 'the same strategy is last in both engines');
+  assert.match(live.notes.join(' '), /live engine/);
+
+  // The seeds' test live: restart (fresh fleet), warm-up, barrier, measured loop. The client IP
+  // travels as X-Forwarded-For, so ClientIP affinity keeps the one client on one replica.
+  const seeds = await runBench({ workload: 'seeds-cache-hit', workloadOptions: { requests: 4, rate: 4 }, strategies: ['client-ip', 'round-robin'], engine: 'live', timeScale: 0.25, replicas: 3, seed: 1 });
+  const ip = byName(seeds, 'client-ip');
+  assert.equal(ip.failed, 0);
+  assert.equal(ip.concentration, 1);
+  assert.match(ip.seeds.stickinessVerdict, /EXCELLENT/);
+  assert.ok(ip.seeds.aggregateDeltaHitRate > 0.9, `aggregate delta hit rate ${ip.seeds.aggregateDeltaHitRate}`);
+  assert.ok(byName(seeds, 'round-robin').concentration < 1);
+});

@@ -51,10 +51,15 @@ export function presetFile(preset: SchedulerPreset): string | undefined {
   return f;
 }
 
+/** Loads the configuration (file, else preset, plus env); throws KvrError on any config problem. */
+export function loadSchedulerConfig(opts: Pick<BuildSchedulerOptions, 'preset' | 'file' | 'env'> = {}): LoadedConfig {
+  const file = opts.file ?? presetFile(opts.preset ?? 'default');
+  return loadConfig({ file, env: opts.env });
+}
+
 /** Loads the configuration and creates the scheduler; throws KvrError on any config problem. */
 export function buildSchedulerWithConfig(opts: BuildSchedulerOptions = {}): BuiltScheduler {
-  const file = opts.file ?? presetFile(opts.preset ?? 'default');
-  const config = loadConfig({ file, env: opts.env });
+  const config = loadSchedulerConfig(opts);
   const scheduler = createScheduler(config, { clock: opts.clock, rng: opts.rng, ...(opts.kvCache !== undefined ? { kvCache: opts.kvCache } : {}) });
   return { scheduler, config };
 }

@@ -6,9 +6,11 @@
 import type { Logger } from 'pino';
 import { KvrError } from '../core/errors.js';
 import type { EngineKind } from '../core/endpoint.js';
-import { parseEndpointList } from '../datalayer/endpoint-pool.js';
+import { normaliseEndpointUrl, parseEndpointList } from '../datalayer/endpoint-pool.js';
+import { createScheduler } from '../scheduling/scheduler.js';
 import { startRouter, type RunningRouter } from '../server/router.js';
-import { buildSchedulerWithConfig, type SchedulerPreset } from './build-scheduler.js';
+import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
+import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
 
 export interface ServeOptions {
   endpoints?: string;
@@ -21,6 +23,16 @@ export interface ServeOptions {
   maxBodyBytes: number;
   trustForwardedFor: boolean;
   scrapeIntervalMs: number;
+  /** Precise routing: tokenizer source (`builtin`, a folder, or an endpoint URL); default the first endpoint's /tokenize. */
+  tokenizer?: string;
+  /** Engine block size (default 16). */
+  blockSize?: number;
+  /** KV events: connect (default), bind or off. */
+  kvEvents?: 'connect' | 'bind' | 'off';
+  /** Bind mode address (default tcp://0.0.0.0:5557). */
+  kvEventsBind?: string;
+  /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
+  redis?: string;
   env: Record<string, string | undefined>;
   logger: Logger;
 }
@@ -29,9 +41,25 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS;
   if (!list) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
   const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
-  const { scheduler, config } = buildSchedulerWithConfig({ file: o.config, preset: o.preset, env: o.env });
+  const config = loadSchedulerConfig({ file: o.config, preset: o.preset, env: o.env });
   for (const w of config.warnings) o.logger.warn(w);
+  let kvCache: KvCache | undefined;
+  const blockSize = o.blockSize ?? 16;
+  if (usesPreciseScorer(config)) {
+    const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
+    kvCache = await createKvCache({
+      blockSize,
+      tokenizer: tokenizerSourceFrom(o.tokenizer, specs[0] !== undefined ? normaliseEndpointUrl(specs[0].url).url : undefined),
+      ...(redis !== undefined ? { redis } : {}),
+      events: o.kvEvents ?? 'connect',
+      ...(o.kvEventsBind !== undefined ? { bindAddress: o.kvEventsBind } : {}),
+      logger: o.logger,
+    });
+    o.logger.info({ index: redis !== undefined ? 'redis' : 'memory', events: o.kvEvents ?? 'connect', blockSize }, 'precise prefix routing on');
+  }
+  const scheduler = createScheduler(config, kvCache !== undefined ? { kvCache: kvCache.services } : {});
   const router = await startRouter({
+    ...(kvCache !== undefined ? { kvCache, blockSize, kvEventsExpected: o.kvEvents !== 'off' } : {}),
     endpoints: specs,
     scheduler,
     host: o.host,
@@ -42,7 +70,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
   }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port`);
+    void kvCache?.close();
+    if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);
     throw err;
   });
   o.logger.info({ sources: config.sources, profile: scheduler.profile.name }, 'scheduling config loaded');

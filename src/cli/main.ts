@@ -9,7 +9,9 @@ import { runServe } from '../app/serve.js';
 import { PRESETS, type SchedulerPreset } from '../app/build-scheduler.js';
 import { runDemo } from '../demo/run-demo.js';
 import { demoJson, formatDemoReport } from '../demo/demo-report.js';
-import { startFleet, type ProfileId } from '../sim/index.js';
+import { runBenchCommand } from '../bench/bench-command.js';
+import { fleetEndpointList, startFleet, type ProfileId } from '../sim/index.js';
+import { doctorJson, formatDoctorReport, runDoctor } from '../doctor/index.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -54,7 +56,12 @@ program
   .option('--max-body-bytes <n>', 'largest request body accepted', int('--max-body-bytes'), 16 * 1024 * 1024)
   .option('--trust-forwarded-for', 'use X-Forwarded-For as the client address', false)
   .option('--scrape-interval-ms <n>', 'metrics scrape interval', int('--scrape-interval-ms'), 50)
-  .addOption(new Option('--log-level <level>').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'info'))
+  .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default the first endpoint\'s /tokenize')
+  .option('--block-size <n>', 'engines\' KV block size in tokens (vLLM --block-size)', int('--block-size'), 16)
+  .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
+  .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
+  .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
+  .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
   .action(async (o) => {
     const logger = createLogger(o.logLevel as LogLevel);
     const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
@@ -78,6 +85,10 @@ program
   .option('--no-chunked-prefill', 'prefill each prompt whole in one step')
   .option('--tokenizer <dir>', 'folder with a Hugging Face tokenizer.json (default: built-in tokenizer)')
   .option('--seed <n>', 'random seed', int('--seed'), 0)
+  .option('--kv-events', 'publish KV-cache events over ZeroMQ like vLLM --kv-events-config', false)
+  .option('--kv-events-port <n>', 'replica i binds events on port n+2i and replay on n+2i+1 (0 = ephemeral)', int('--kv-events-port'), 5557)
+  .addOption(new Option('--kv-events-encoding <enc>', 'EventBatch encoding: array (vLLM <= mid-2026) or map (newest vLLM)').choices(['array', 'map']).default('array'))
+  .option('--kv-events-connect <addr>', 'connect every PUB to the router bound SUB (e.g. tcp://127.0.0.1:5557) instead of binding')
   .action(async (o) => {
     const fleet = await startFleet({
       replicas: o.replicas,
@@ -93,9 +104,14 @@ program
       enableChunkedPrefill: o.chunkedPrefill,
       tokenizerDir: o.tokenizer,
       seed: o.seed,
+      kvEvents:
+        o.kvEvents || o.kvEventsConnect
+          ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect }
+          : undefined,
     });
     for (const r of fleet.replicas) process.stderr.write(`simulated vLLM replica ${r.id} on ${r.url}\n`);
-    process.stdout.write(fleet.replicas.map((r) => r.url.replace('http://', '')).join(',') + '\n');
+    for (const k of fleet.kvEvents) process.stderr.write(`  ${k.replicaId} KV events on ${k.endpoint} (replay ${k.replayEndpoint ?? 'off'}, topic ${k.topic})\n`);
+    process.stdout.write(fleetEndpointList(fleet) + '\n');
     untilSignal(() => fleet.close());
   });
 
@@ -109,6 +125,70 @@ program
   .action(async (o) => {
     const summary = await runDemo({ profile: o.profile, timeScale: o.timeScale, seed: o.seed, onProgress: (l) => process.stderr.write(`[demo] ${l}\n`) });
     process.stdout.write((o.json ? demoJson(summary) : formatDemoReport(summary)) + '\n');
+  });
+
+program
+  .command('doctor')
+  .description('check a fleet (and the router) for what breaks cache-aware routing: prefix caching off, no KV events, pod-id mismatch, block size, hot-spotting, bypassed router')
+  .option('--endpoints <list>', 'comma-separated model-server host:port list (default: the router\'s endpoints)')
+  .option('--router-admin <url>', 'the router\'s admin URL, e.g. http://127.0.0.1:9090')
+  .option('--block-size <n>', 'the router\'s KV block size in tokens, when --router-admin is not given', int('--block-size'))
+  .option('--probe', 'send the same prompt twice to each endpoint and through the router to see the second one hit', false)
+  .option('--model <name>', 'model for probe requests (default: the first the endpoint lists)')
+  .option('--window-ms <n>', 'sample, wait this long, sample again: compare counters over the window (0 = since start)', int('--window-ms'), 0)
+  .option('--timeout-ms <n>', 'per-request timeout', int('--timeout-ms'), 5000)
+  .option('--json', 'print the report as JSON', false)
+  .action(async (o) => {
+    const report = await runDoctor({
+      endpoints: o.endpoints ? String(o.endpoints).split(',').map((x: string) => x.trim()).filter(Boolean) : undefined,
+      routerAdmin: o.routerAdmin,
+      blockSize: o.blockSize,
+      probe: o.probe,
+      model: o.model,
+      windowMs: o.windowMs,
+      timeoutMs: o.timeoutMs,
+    });
+    process.stdout.write((o.json ? doctorJson(report) : formatDoctorReport(report)) + '\n');
+    process.exitCode = report.ok ? 0 : 1;
+  });
+
+program
+  .command('bench')
+  .description('compare routing strategies on one workload, each on a fresh fleet (virtual: simulated time; live: real HTTP through the gateway)')
+  .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace']).default('shared-prefix'))
+  .option('--preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
+  .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
+  .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
+  .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port,...) instead of a simulated fleet')
+  .option('--replicas <n>', 'simulated replicas', int('--replicas'), 8)
+  .option('--requests <n>', 'cap on requests', int('--requests'))
+  .option('--rate <r>', 'arrival rate in req/s, or a ladder like 3,10,60')
+  .option('--seed <n>', 'seed of the workload, tie-breaks and engines', int('--seed'), 1)
+  .option('--json', 'print the JSON report (docs/bench.md) instead of tables', false)
+  .option('--html <file>', 'also write a self-contained HTML report')
+  .option('--details', 'per-replica tables', false)
+  .option('--gpu-blocks <n>', 'KV capacity per replica in blocks of 16 (default: from the profile)', int('--gpu-blocks'))
+  .option('--block-size <n>', 'KV block size in tokens', int('--block-size'))
+  .option('--max-num-seqs <n>', 'batch size limit per replica', int('--max-num-seqs'))
+  .option('--max-num-batched-tokens <n>', 'token budget per step', int('--max-num-batched-tokens'))
+  .addOption(new Option('--profile <id>', 'GPU step-time profile').choices(PROFILES).default('llama-3.1-8b'))
+  .option('--time-scale <x>', 'live simulated fleet: step and arrival time multiplier', num('--time-scale'))
+  .option('--model <name>', 'model name in requests')
+  .option('--groups <n>', 'shared-prefix groups', int('--groups'))
+  .option('--prompts-per-group <n>', 'shared-prefix prompts per group', int('--prompts-per-group'))
+  .option('--system-tokens <n>', 'shared-prefix / chat system prompt tokens', int('--system-tokens'))
+  .option('--question-tokens <n>', 'question / user message tokens', int('--question-tokens'))
+  .option('--output-tokens <n>', 'output tokens per request', int('--output-tokens'))
+  .option('--users <n>', 'multi-turn-chat users', int('--users'))
+  .option('--turns <n>', 'multi-turn-chat turns per user', int('--turns'))
+  .option('--think-time <s>', 'multi-turn-chat mean think time (s)', num('--think-time'))
+  .option('--users-per-ip <n>', 'multi-turn-chat users sharing one client IP', int('--users-per-ip'))
+  .option('--trace <file>', 'trace file (.jsonl[.gz]; default: the bundled Mooncake trace)')
+  .option('--trace-format <fmt>', 'mooncake or bailian (default: detected)')
+  .option('--rate-scale <x>', 'trace: arrival rate multiplier', num('--rate-scale'))
+  .action(async (o) => {
+    await runBenchCommand(o, process.stdout, process.stderr);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

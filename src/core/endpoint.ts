@@ -51,4 +51,10 @@ export interface Endpoint {
   models: readonly string[];
   /** False while the endpoint fails health checks or refuses connections. */
   healthy: boolean;
+  /**
+   * Where the engine publishes its KV-cache events (vLLM `--kv-events-config`): `endpoint` is its
+   * ZeroMQ PUB address (`tcp://host:5557`; '' when the pod connects to the router's bound socket
+   * instead), `replayEndpoint` its replay ROUTER (`tcp://host:5558`). Absent = no events.
+   */
+  readonly kvEvents?: { endpoint: string; replayEndpoint?: string };
 }

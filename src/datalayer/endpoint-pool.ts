@@ -13,6 +13,8 @@ export interface EndpointSpec {
   role?: EndpointRole;
   engine?: EngineKind;
   labels?: Record<string, string>;
+  /** KV-event addresses (`events=` / `replay=` options). */
+  kvEvents?: { endpoint: string; replayEndpoint?: string };
 }
 
 const ROLES: readonly EndpointRole[] = ['both', 'prefill', 'decode'];
@@ -38,10 +40,18 @@ export function normaliseEndpointUrl(raw: string): { url: string; address: strin
   return { url: `${u.protocol}//${u.hostname}:${port}`, address: `${u.hostname}:${port}` };
 }
 
+/** Checks a ZeroMQ address given as `events=` / `replay=`; throws KVR_ERR_USAGE with a hint. */
+function zmqAddress(item: string, key: string, v: string): string {
+  if (/^tcp:\/\/[^\s/]+:\d{1,5}$/.test(v) || /^ipc:\/\/\S+$/.test(v)) return v;
+  throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": ${key}= must be a ZeroMQ address like tcp://10.0.0.5:${key === 'events' ? 5557 : 5558}`);
+}
+
 /**
  * Parses a comma-separated endpoint list as given on the command line or in
- * `KVROUTE_ENDPOINTS`: `url[;role=decode][;engine=sglang][;id=name]`, e.g.
- * `127.0.0.1:8100,127.0.0.1:8101;role=prefill`.
+ * `KVROUTE_ENDPOINTS`: `url[;role=decode][;engine=sglang][;id=name][;events=tcp://host:5557][;replay=tcp://host:5558]`,
+ * e.g. `127.0.0.1:8100,127.0.0.1:8101;role=prefill`. `events=` is the engine's KV-event PUB
+ * address, `replay=` its replay socket (either may be given alone: `replay=` alone suits
+ * ingestion in bind mode, where the pods connect to the router).
  */
 export function parseEndpointList(list: string): EndpointSpec[] {
   const out: EndpointSpec[] = [];
@@ -49,7 +59,9 @@ export function parseEndpointList(list: string): EndpointSpec[] {
     const [url, ...opts] = item.split(';');
     const spec: EndpointSpec = { url: url.trim() };
     for (const o of opts) {
-      const [k, v] = o.split('=').map((x) => x.trim());
+      const eq = o.indexOf('=');
+      const k = (eq < 0 ? o : o.slice(0, eq)).trim();
+      const v = eq < 0 ? '' : o.slice(eq + 1).trim();
       if (k === 'role') {
         if (!ROLES.includes(v as EndpointRole)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": role must be one of ${ROLES.join(', ')}`);
         spec.role = v as EndpointRole;
@@ -57,7 +69,9 @@ export function parseEndpointList(list: string): EndpointSpec[] {
         if (!ENGINES.includes(v as EngineKind)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": engine must be one of ${ENGINES.join(', ')}`);
         spec.engine = v as EngineKind;
       } else if (k === 'id' && v) spec.id = v;
-      else throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": unknown option "${o}"; allowed: role=, engine=, id=`);
+      else if (k === 'events') spec.kvEvents = { ...spec.kvEvents, endpoint: zmqAddress(item, k, v) };
+      else if (k === 'replay') spec.kvEvents = { endpoint: spec.kvEvents?.endpoint ?? '', replayEndpoint: zmqAddress(item, k, v) };
+      else throw new KvrError('KVR_ERR_USAGE', `endpoint "${item}": unknown option "${o}"; allowed: role=, engine=, id=, events=, replay=`);
     }
     out.push(spec);
   }
@@ -87,6 +101,7 @@ export class EndpointPool {
         metrics: EMPTY_METRICS,
         models: [],
         healthy: false,
+        ...(spec.kvEvents ? { kvEvents: { ...spec.kvEvents } } : {}),
       };
       this.#endpoints.push(ep);
       this.#byId.set(id, ep);

@@ -16,6 +16,7 @@
  * usual estimate (4 characters per token) of the rendered prompt.
  */
 import { estimateTokens, type InferenceRequest } from '../core/request.js';
+import { predictedCachedTokens, prefixPredictionOf } from '../prefix/prefix-prediction.js';
 import type { CacheStatusLabel } from '../metrics/router-metrics.js';
 import type { Scheduler, SchedulingResult } from '../scheduling/types.js';
 
@@ -62,8 +63,12 @@ export function cacheStatusOf(prefixScore: number | undefined): CacheStatusLabel
   return 'miss';
 }
 
-/** The cache prediction for the endpoint `result` chose. */
-export function predictCache(result: SchedulingResult, scorerTypes: ReadonlyMap<string, string>, promptTokens: number): CachePrediction {
+/**
+ * The cache prediction for the endpoint `result` chose. With `req`, when the precise scorer
+ * memoized its block-exact prediction, the predicted tokens are its matched blocks x block size,
+ * capped like vLLM (a prompt never hits on its last token: at most floor((n-1)/B) x B).
+ */
+export function predictCache(result: SchedulingResult, scorerTypes: ReadonlyMap<string, string>, promptTokens: number, req?: InferenceRequest): CachePrediction {
   const chosen = result.candidates.find((c) => c.endpointId === result.endpoint.id);
   let prefixScore: number | undefined;
   if (chosen !== undefined) {
@@ -75,6 +80,13 @@ export function predictCache(result: SchedulingResult, scorerTypes: ReadonlyMap<
     }
   }
   const cacheStatus = cacheStatusOf(prefixScore);
+  const precise = req !== undefined ? prefixPredictionOf(req) : undefined;
+  if (precise !== undefined && precise.source === 'precise' && prefixScore !== undefined) {
+    const bs = precise.blockTokens;
+    const cap = promptTokens > 0 ? Math.floor((promptTokens - 1) / bs) * bs : 0;
+    const tokens = Math.min(cap, predictedCachedTokens(req!, result.endpoint, promptTokens));
+    return { cacheStatus, prefixScore, predictedCachedTokens: tokens, promptTokens };
+  }
   return {
     cacheStatus,
     prefixScore,

@@ -30,4 +30,6 @@ export interface KvCacheServices {
   requestKeys(model: string, tokens: readonly number[]): ArrayLike<BlockKey>;
   /** Per candidate (same order as `endpointIds`), the run of `keys` it holds. Rejects when the index is unreachable. */
   lookup(keys: ArrayLike<BlockKey>, endpointIds: readonly string[]): Promise<PrefixRun[]>;
+  /** Registers a listener told when an endpoint's whole cache is gone (AllBlocksCleared, restart, reset). */
+  onEndpointReset?(listener: (endpointId: string) => void): void;
 }

@@ -12,6 +12,8 @@ import { RingBuffer } from '../core/ring-buffer.js';
 import { EndpointPool, type EndpointSpec } from '../datalayer/endpoint-pool.js';
 import { EndpointScraper } from '../datalayer/endpoint-scraper.js';
 import { RouterMetrics } from '../metrics/router-metrics.js';
+import type { EventIngestStats } from '../events/types.js';
+import type { IndexStats } from '../kv-index/types.js';
 import type { Scheduler } from '../scheduling/types.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { createAdminHandler } from './admin/admin-server.js';
@@ -42,6 +44,21 @@ export interface RouterOptions {
   blockSize?: number;
   /** Whether KV events are expected (default: when a precise prefix scorer is configured). */
   kvEventsExpected?: boolean;
+  /**
+   * Precise routing's event ingestion and index (src/app/kv-cache.ts): attached to the pool's
+   * endpoints once the router is up, its stats exported, closed with the router.
+   */
+  kvCache?: RouterKvCache;
+}
+
+/** What the router needs of precise routing's runtime. */
+export interface RouterKvCache {
+  attach(endpoints: readonly Endpoint[]): Promise<void>;
+  eventStats(): EventIngestStats | undefined;
+  indexStats(): IndexStats;
+  /** Late-bound: where tokenization times go. */
+  onTokenized?: ((seconds: number) => void) | undefined;
+  close(): Promise<void>;
 }
 
 export interface RunningRouter {
@@ -136,6 +153,21 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     await dispatcher.close();
     throw err;
   }
+  const kv = opts.kvCache;
+  if (kv !== undefined) {
+    kv.onTokenized = (sec) => metrics.observeTokenization(sec);
+    metrics.attachIndexStats(() => kv.indexStats());
+    try {
+      await kv.attach(pool.all());
+    } catch (err) {
+      scraper.stop();
+      gateway.close();
+      admin.close();
+      await dispatcher.close();
+      throw err;
+    }
+    if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
+  }
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
   return {
     url: `http://${host}:${port}`,
@@ -150,6 +182,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       admin.closeAllConnections();
       await Promise.all([new Promise((r) => gateway.close(r)), new Promise((r) => admin.close(r))]);
       await dispatcher.close();
+      await kv?.close();
     },
   };
 }

@@ -16,6 +16,11 @@ export interface SimEngineOptions {
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
   enableChunkedPrefill?: boolean;
+  /**
+   * Prefix caching (default true). False models a vLLM started without prefix caching: no cache
+   * lookups, no cached blocks, and the prefix-cache counters never move (fault injection).
+   */
+  enablePrefixCaching?: boolean;
   /** Multiplies every step time (0.25 = 4x faster than the GPU). */
   timeScale?: number;
   /** Seed of the deterministic output tokens. */

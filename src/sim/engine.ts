@@ -92,6 +92,9 @@ export class SimEngine {
   #numWaiting = 0;
   #scheduled: Req[] = [];
   #timer: TimerHandle | undefined;
+  /** Whether prefix caching is on (`enablePrefixCaching`, default true). */
+  readonly prefixCaching: boolean;
+  #busyMs = 0;
   #stats = { queries: 0, hits: 0, prompt: 0, generation: 0, success: 0, preemptions: 0, steps: 0 };
   #ttft = new LatencyHistogram(TTFT_BUCKETS);
   #itl = new LatencyHistogram(ITL_BUCKETS);
@@ -111,6 +114,7 @@ export class SimEngine {
     this.#maxSeqs = opts.maxNumSeqs ?? 256;
     this.#maxBatched = opts.maxNumBatchedTokens ?? 8192;
     this.#chunked = opts.enableChunkedPrefill ?? true;
+    this.prefixCaching = opts.enablePrefixCaching ?? true;
     this.#timeScale = opts.timeScale ?? 1;
     this.#seed = opts.seed ?? 0;
     this.#sample = opts.sampleToken ?? ((r) => 1000 + Math.floor(r * 1000));
@@ -157,6 +161,11 @@ export class SimEngine {
     };
   }
 
+  /** Sum of the durations of all steps since start or the last reset (ms, time scale included). */
+  get busyMs(): number {
+    return this.#busyMs;
+  }
+
   /** Whether a step is in flight or work is queued. */
   get busy(): boolean {
     return this.#timer !== undefined || this.#running.length > 0 || this.#numWaiting > 0;
@@ -179,6 +188,7 @@ export class SimEngine {
     for (const r of victims) r.state = DONE;
     this.blockManager.reset();
     this.#stats = { queries: 0, hits: 0, prompt: 0, generation: 0, success: 0, preemptions: 0, steps: 0 };
+    this.#busyMs = 0;
     for (const h of [this.#ttft, this.#itl, this.#e2e, this.#queue]) h.reset();
     const err = new KvrError('KVR_ERR_SIM_DOWN', 'the simulated replica restarted; retry the request');
     for (const r of victims) r.cb.onError?.(err);
@@ -263,7 +273,7 @@ export class SimEngine {
         continue;
       }
       extendBlockHashes(r.tokens, bs, r.hashes);
-      const hit = bm.findCachedPrefix(r.hashes, r.tokens.length);
+      const hit = this.prefixCaching ? bm.findCachedPrefix(r.hashes, r.tokens.length) : { blocks: [], tokens: 0 };
       const remaining = r.tokens.length - hit.tokens;
       let n = Math.min(remaining, budget);
       if (!this.#chunked && n < remaining) {
@@ -284,8 +294,10 @@ export class SimEngine {
       if (!r.everScheduled) {
         r.everScheduled = true;
         r.cachedTokens = hit.tokens;
-        this.#stats.queries += r.tokens.length;
-        this.#stats.hits += hit.tokens;
+        if (this.prefixCaching) {
+          this.#stats.queries += r.tokens.length;
+          this.#stats.hits += hit.tokens;
+        }
         this.#stats.prompt += r.tokens.length;
         this.#observe('queue', this.#queue, this.#clock.now() - r.arrivalMs);
         r.cb.onStart?.();
@@ -302,6 +314,7 @@ export class SimEngine {
     }
     this.#stats.steps++;
     const ms = this.#model.stepMs(pTok, pCtx, dec, dCtx) * this.#timeScale;
+    this.#busyMs += ms;
     this.#timer = this.#clock.setTimeout(() => this.#finishStep(), ms);
   }
 
@@ -328,7 +341,7 @@ export class SimEngine {
       const full = Math.floor(r.numComputed / bs);
       if (full > r.numCachedBlocks) {
         extendBlockHashes(r.tokens, bs, r.hashes);
-        bm.cacheBlocks(r.blocks, r.hashes, r.tokens, r.numCachedBlocks, full);
+        if (this.prefixCaching) bm.cacheBlocks(r.blocks, r.hashes, r.tokens, r.numCachedBlocks, full);
         r.numCachedBlocks = full;
       }
       if (r.numComputed !== r.tokens.length) continue;

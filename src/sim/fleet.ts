@@ -3,8 +3,41 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { seededRng } from '../core/rng.js';
 import type { KvCacheEvent } from './block-manager.js';
 import { getProfile, type ProfileId } from './profiles.js';
-import { SimReplica } from './replica-server.js';
+import type { EventEncoding } from '../events/codec.js';
+import { SimReplica, type SimKvEventsOptions } from './replica-server.js';
 import { loadTokenizer } from './tokenizer.js';
+
+/** KV-cache event publishing of every replica of a fleet. */
+export interface SimFleetKvEventsOptions {
+  /** Payload encoding (default 'array'). */
+  encoding?: EventEncoding;
+  /** Address the sockets bind on (default: the fleet's host). */
+  host?: string;
+  /** Replica i binds its PUB on basePort + 2i and its replay ROUTER on basePort + 2i + 1; 0 = ephemeral (default). */
+  basePort?: number;
+  /** Connect every PUB to this address (the router's bound SUB, e.g. `tcp://127.0.0.1:5557`) instead of binding. */
+  connect?: string;
+  /** Open replay sockets (default true). */
+  replay?: boolean;
+  /** Topic override, e.g. to simulate a pod-id mismatch (default `kv@<host:port>@<model>`). */
+  topic?: string | ((replica: { id: string; index: number; address: string; model: string }) => string);
+  /** Batches kept for replay (default 10,000). */
+  bufferSteps?: number;
+}
+
+/** Where one replica publishes its KV-cache events. */
+export interface SimKvEventsInfo {
+  replicaId: string;
+  /** HTTP `host:port` of the replica. */
+  address: string;
+  /** PUB address (bound, or the address connected to). */
+  endpoint: string;
+  /** Whether the PUB is bound (else it connected to `endpoint`). */
+  bound: boolean;
+  /** Replay ROUTER address, if any. */
+  replayEndpoint?: string;
+  topic: string;
+}
 
 /** Options of {@link startFleet}. */
 export interface SimFleetOptions {
@@ -22,6 +55,8 @@ export interface SimFleetOptions {
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
   enableChunkedPrefill?: boolean;
+  /** Prefix caching on every replica (default true; false = a fleet started without it). */
+  enablePrefixCaching?: boolean;
   maxModelLen?: number;
   /** A folder with a Hugging Face tokenizer.json (default: the built-in tokenizer). */
   tokenizerDir?: string;
@@ -29,11 +64,15 @@ export interface SimFleetOptions {
   seed?: number;
   /** Receives each replica's KV-cache events, tagged with the replica id. */
   onKvEvent?: (replicaId: string, ev: KvCacheEvent) => void;
+  /** Publish each replica's KV-cache events over ZeroMQ like vLLM. */
+  kvEvents?: SimFleetKvEventsOptions;
 }
 
 /** A running simulated fleet. */
 export interface SimFleet {
   readonly replicas: SimReplica[];
+  /** Where each replica publishes KV-cache events (empty without `kvEvents`). */
+  readonly kvEvents: SimKvEventsInfo[];
   /** Stops every replica. */
   close(): Promise<void>;
 }
@@ -60,6 +99,7 @@ export async function startFleet(opts: SimFleetOptions = {}): Promise<SimFleet> 
         clock,
         rng: seededRng(seed * 7919 + i + 1),
         onKvEvent: opts.onKvEvent ? (ev) => opts.onKvEvent!(id, ev) : undefined,
+        kvEvents: opts.kvEvents ? replicaKvEvents(opts.kvEvents, opts.host ?? '127.0.0.1', i) : undefined,
         engine: {
           stepModel: profile.step,
           blockSize: opts.blockSize,
@@ -67,16 +107,59 @@ export async function startFleet(opts: SimFleetOptions = {}): Promise<SimFleet> 
           maxNumSeqs: opts.maxNumSeqs,
           maxNumBatchedTokens: opts.maxNumBatchedTokens,
           enableChunkedPrefill: opts.enableChunkedPrefill,
+          enablePrefixCaching: opts.enablePrefixCaching,
           timeScale: opts.timeScale,
           seed,
         },
       });
       replicas.push(r);
       await r.start();
+      const topic = opts.kvEvents?.topic;
+      if (typeof topic === 'function' && r.kvEventPublisher) {
+        r.kvEventPublisher.topic = topic({ id, index: i, address: `${r.host}:${r.port}`, model: opts.model ?? 'meta-llama/Llama-3.1-8B-Instruct' });
+      }
     }
   } catch (e) {
     await Promise.all(replicas.map((r) => r.close()));
     throw e;
   }
-  return { replicas, close: async () => void (await Promise.all(replicas.map((r) => r.close()))) };
+  const kvEvents: SimKvEventsInfo[] = [];
+  for (const r of replicas) {
+    const p = r.kvEventPublisher;
+    if (p) kvEvents.push({ replicaId: r.id, address: `${r.host}:${r.port}`, endpoint: p.endpoint, bound: opts.kvEvents?.connect === undefined, replayEndpoint: p.replayEndpoint, topic: p.topic });
+  }
+  return { replicas, kvEvents, close: async () => void (await Promise.all(replicas.map((r) => r.close()))) };
+}
+
+/**
+ * The fleet as a `kvroute serve --endpoints` list: `host:port` per replica, with
+ * `;events=<PUB>` (when the PUB is bound) and `;replay=<ROUTER>` when it publishes KV events.
+ */
+export function fleetEndpointList(fleet: SimFleet): string {
+  const kv = new Map(fleet.kvEvents.map((k) => [k.replicaId, k]));
+  return fleet.replicas
+    .map((r) => {
+      const k = kv.get(r.id);
+      let s = `${r.host}:${r.port}`;
+      if (k?.bound) s += `;events=${k.endpoint}`;
+      if (k?.replayEndpoint) s += `;replay=${k.replayEndpoint}`;
+      return s;
+    })
+    .join(',');
+}
+
+/** Socket addresses of replica `i` under the fleet's KV-event options. */
+function replicaKvEvents(o: SimFleetKvEventsOptions, fleetHost: string, i: number): SimKvEventsOptions {
+  const h = o.host ?? fleetHost;
+  const host = h.includes(':') ? `[${h}]` : h;
+  const base = o.basePort ?? 0;
+  const at = (k: number): string => `tcp://${host}:${base === 0 ? '*' : base + 2 * i + k}`;
+  return {
+    encoding: o.encoding,
+    endpoint: o.connect ?? at(0),
+    bind: o.connect === undefined,
+    replayEndpoint: o.replay === false ? null : at(1),
+    topic: typeof o.topic === 'string' ? o.topic : undefined,
+    bufferSteps: o.bufferSteps,
+  };
 }

@@ -1,6 +1,7 @@
 /** Public API of the simulated vLLM fleet. */
-export { startFleet, type SimFleet, type SimFleetOptions } from './fleet.js';
-export { SimReplica, type SimReplicaOptions, type SimFaults } from './replica-server.js';
+export { startFleet, fleetEndpointList, type SimFleet, type SimFleetOptions, type SimFleetKvEventsOptions, type SimKvEventsInfo } from './fleet.js';
+export { SimReplica, type SimReplicaOptions, type SimFaults, type SimKvEventsOptions } from './replica-server.js';
+export { KvEventPublisher, toKvEvent, type KvEventPublisherOptions } from './kv-event-publisher.js';
 export {
   SimEngine,
   type SimEngineOptions,

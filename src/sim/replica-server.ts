@@ -9,6 +9,9 @@ import { KvrError } from '../core/errors.js';
 import { mathRng, type Rng } from '../core/rng.js';
 import { SimEngine, type SimEngineOptions } from './engine.js';
 import type { KvCacheEvent } from './block-manager.js';
+import type { EventEncoding } from '../events/codec.js';
+import { formatTopic, vllmBinds } from '../events/wire.js';
+import { KvEventPublisher, toKvEvent } from './kv-event-publisher.js';
 import { parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
 import { handleDetokenize, handleGenerate, handleTokenize, modelsBody, type HandlerContext } from './openai-handlers.js';
 import { SimMetrics } from './sim-metrics.js';
@@ -24,6 +27,22 @@ export interface SimFaults {
   down: boolean;
   /** With down: come back up after this many ms. */
   downForMs?: number;
+}
+
+/** KV-cache event publishing of a replica (vLLM's `--kv-events-config`). */
+export interface SimKvEventsOptions {
+  /** Payload encoding (default 'array'). */
+  encoding?: EventEncoding;
+  /** PUB address (default `tcp://<host>:*`, bound on an ephemeral port). */
+  endpoint?: string;
+  /** Bind or connect the PUB (connect: `endpoint` is the router's bound SUB); default: bind, or vLLM's rule when `endpoint` is given. */
+  bind?: boolean;
+  /** Replay ROUTER address (default `tcp://<host>:*`); null = no replay socket. */
+  replayEndpoint?: string | null;
+  /** Topic override (default `kv@<host:port>@<model>`, naming the replica's HTTP address). */
+  topic?: string;
+  /** Batches kept for replay (default 10,000). */
+  bufferSteps?: number;
 }
 
 /** Options of a {@link SimReplica}. */
@@ -44,6 +63,8 @@ export interface SimReplicaOptions {
   maxBodyBytes?: number;
   /** Receives the engine's KV-cache events. */
   onKvEvent?: (ev: KvCacheEvent) => void;
+  /** Publish the engine's KV-cache events over ZeroMQ like vLLM (sockets open in {@link SimReplica.start}). */
+  kvEvents?: SimKvEventsOptions;
 }
 
 /** One simulated vLLM replica. Call {@link SimReplica.start} before use. */
@@ -62,6 +83,9 @@ export class SimReplica {
   #listening = false;
   #maxBody: number;
   #seq = 0;
+  #kvOpts: SimKvEventsOptions | undefined;
+  #modelName: string;
+  #publisher: KvEventPublisher | undefined;
 
   constructor(opts: SimReplicaOptions) {
     this.id = opts.id;
@@ -70,20 +94,29 @@ export class SimReplica {
     this.#clock = opts.clock ?? systemClock;
     this.#rng = opts.rng ?? mathRng;
     this.#maxBody = opts.maxBodyBytes ?? 8 * 1024 * 1024;
+    this.#kvOpts = opts.kvEvents;
+    this.#modelName = opts.modelName;
     const tokenizer = opts.tokenizer ?? new BuiltinTokenizer();
     this.engine = new SimEngine({
       ...opts.engine,
       clock: this.#clock,
       sampleToken: (r) => tokenizer.sampleToken(r),
       eosTokenId: tokenizer.eosTokenId,
-      onKvEvent: opts.onKvEvent,
+      // Without a hook or a publisher the block manager skips building events altogether.
+      onKvEvent:
+        opts.onKvEvent || opts.kvEvents
+          ? (ev) => {
+              opts.onKvEvent?.(ev);
+              this.#publisher?.add(toKvEvent(ev));
+            }
+          : undefined,
       observer: (kind, s) => this.#metrics.observe(kind, s),
     });
     const bm = this.engine.blockManager;
     this.#metrics = new SimMetrics(opts.modelName, () => this.engine, {
       block_size: String(bm.blockSize),
       num_gpu_blocks: String(bm.numBlocks),
-      enable_prefix_caching: 'True',
+      enable_prefix_caching: this.engine.prefixCaching ? 'True' : 'False',
       cache_dtype: 'auto',
       num_cpu_blocks: '0',
     });
@@ -123,12 +156,37 @@ export class SimReplica {
     });
     this.#port = (this.#server.address() as AddressInfo).port;
     this.#listening = true;
+    if (this.#kvOpts && !this.#publisher) await this.#startPublisher(this.#kvOpts);
+  }
+
+  /** The KV-event publisher (after start, when `kvEvents` was given). */
+  get kvEventPublisher(): KvEventPublisher | undefined {
+    return this.#publisher;
+  }
+
+  async #startPublisher(o: SimKvEventsOptions): Promise<void> {
+    const anyPort = `tcp://${this.host.includes(':') ? `[${this.host}]` : this.host}:*`;
+    try {
+      this.#publisher = await KvEventPublisher.start({
+        endpoint: o.endpoint ?? anyPort,
+        bind: o.bind ?? (o.endpoint === undefined ? true : vllmBinds(o.endpoint)),
+        replayEndpoint: o.replayEndpoint === null ? undefined : (o.replayEndpoint ?? anyPort),
+        topic: o.topic ?? formatTopic(`${this.host}:${this.#port}`, this.#modelName),
+        encoding: o.encoding,
+        bufferSteps: o.bufferSteps,
+        clock: this.#clock,
+      });
+    } catch (e) {
+      await this.#stopListening();
+      throw e;
+    }
   }
 
   /** A pod restart: in-flight requests fail, cache and counters are cleared (AllBlocksCleared). */
   restart(): void {
     this.engine.reset();
     this.#metrics.reset();
+    this.#publisher?.restart();
   }
 
   /** Current faults (a copy). */
@@ -169,6 +227,9 @@ export class SimReplica {
     this.#upTimer?.cancel();
     await this.#stopListening();
     this.engine.reset();
+    const pub = this.#publisher;
+    this.#publisher = undefined;
+    await pub?.close();
   }
 
   async #stopListening(): Promise<void> {

@@ -174,6 +174,8 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
     this.#grace = p.confirmGraceMs ?? 2_000;
     this.#spec = new SpeculativeBlocks(p.maxSpeculativeBlocks ?? 200_000);
     this.approximate = new PrefixCacheScorer(`${name}/approximate`);
+    // A cleared cache takes the speculative entries with it (they would predict blocks that are gone).
+    deps.kvCache?.onEndpointReset?.((id) => this.#spec.removeEndpoint(id));
   }
 
   /** True when the scorer has an index to ask (else it always routes approximately). */

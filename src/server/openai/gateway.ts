@@ -124,7 +124,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     }
     const result = await scheduler.schedule(ireq, candidates);
     metrics.schedulingDuration.observe(result.durationMs / 1000);
-    const prediction = predictCache(result, scorerTypes, promptTokensOf(ireq));
+    const prediction = predictCache(result, scorerTypes, promptTokensOf(ireq), ireq);
     observeDecision(result, prediction.cacheStatus);
     log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
     const extra: Record<string, string> = { 'x-request-id': id };

@@ -1,0 +1,193 @@
+/**
+ * Precise prefix routing assembled from its parts, for the gateway and the benchmarks:
+ *
+ *   tokenizer (src/tokenize) ─┐
+ *                             ├─> KvCacheServices ──> precise-prefix-cache-scorer
+ *   block index (memory|Redis)┘        ^
+ *        ^                             │ requestKeys / lookup
+ *        └── KvIndexer <── EventIngestor <── vLLM KV events over ZeroMQ (connect or bind)
+ *
+ * `createKvCache` builds the tokenizer, the index and the indexer (everything the scheduler
+ * needs), `attach(endpoints)` then starts event ingestion for the router's endpoints. When the
+ * index loses its content (Redis flushed or restarted) every stream is replayed from 0.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import type { Endpoint } from '../core/endpoint.js';
+import { KvrError } from '../core/errors.js';
+import { silentLogger } from '../core/logger.js';
+import { EventIngestor, ingestEndpointOf } from '../events/event-ingestor.js';
+import type { EventIngestStats, KvEventSink } from '../events/types.js';
+import { createBlockIndex } from '../kv-index/create-block-index.js';
+import type { InstrumentedBlockIndex } from '../kv-index/instrumented-index.js';
+import { KvIndexer } from '../kv-index/kv-indexer.js';
+import type { IndexStats } from '../kv-index/types.js';
+import type { KvCacheServices } from '../scheduling/kv-cache-services.js';
+import { createRequestTokenizer, type RequestTokenizer, type RequestTokenizerConfig } from '../tokenize/request-tokenizer.js';
+
+/** Where the router's tokenizer comes from. */
+export type TokenizerSource = RequestTokenizerConfig['source'];
+
+/** Options of {@link createKvCache}. */
+export interface KvCacheOptions {
+  /** Engine block size in tokens (vLLM's --block-size; default 16). */
+  blockSize?: number;
+  tokenizer: TokenizerSource;
+  /** Redis URL or host:port of a shared index; memory when absent. */
+  redis?: string;
+  /** Redis key prefix (default `kvroute:`). */
+  redisPrefix?: string;
+  /** Memory index bounds. */
+  maxEntries?: number;
+  /** 'connect' (a SUB per endpoint with `events=`), 'bind' (one SUB pods connect to), or 'off'. */
+  events?: 'connect' | 'bind' | 'off';
+  /** Bind mode: the SUB's address (default tcp://0.0.0.0:5557). */
+  bindAddress?: string;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** Precise routing's running parts. */
+export interface KvCache {
+  readonly services: KvCacheServices;
+  readonly tokenizer: RequestTokenizer;
+  readonly index: InstrumentedBlockIndex;
+  readonly indexer: KvIndexer;
+  /** Observes the time of each tokenization (seconds); the router points it at its histogram. */
+  onTokenized: ((seconds: number) => void) | undefined;
+  /** Present once {@link KvCache.attach} ran with events on. */
+  readonly ingestor: EventIngestor | undefined;
+  /** Starts event ingestion for `endpoints` (bind mode binds here). */
+  attach(endpoints: readonly Endpoint[]): Promise<void>;
+  /** An endpoint joined the pool. */
+  addEndpoint(endpoint: Endpoint): void;
+  /** An endpoint left the pool for good: its subscription closes and its entries go. */
+  removeEndpoint(endpointId: string): Promise<void>;
+  eventStats(): EventIngestStats | undefined;
+  indexStats(): IndexStats;
+  close(): Promise<void>;
+}
+
+/** Builds tokenizer, index and indexer; see the file comment. Throws KvrError on bad options. */
+export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
+  const blockSize = o.blockSize ?? 16;
+  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > 1024) {
+    throw new KvrError('KVR_ERR_USAGE', `block size ${blockSize} is not valid; pass the engines' --block-size (vLLM's default is 16)`);
+  }
+  const logger = o.logger ?? silentLogger;
+  const clock = o.clock ?? systemClock;
+  const tokenizer = createRequestTokenizer({ source: o.tokenizer });
+  const index = await createBlockIndex(
+    o.redis !== undefined
+      ? { backend: 'redis', options: { url: redisUrl(o.redis), ...(o.redisPrefix !== undefined ? { prefix: o.redisPrefix } : {}) } }
+      : { backend: 'memory', options: o.maxEntries !== undefined ? { maxEntries: o.maxEntries } : {} },
+    logger,
+  );
+  let ingestor: EventIngestor | undefined;
+  const indexer = new KvIndexer({
+    index,
+    logger,
+    onIndexLost: () => {
+      logger.warn('block index lost its content; replaying every endpoint\'s KV events from 0');
+      ingestor?.resyncAll();
+    },
+  });
+  const mode = o.events ?? 'connect';
+  const resetListeners: ((endpointId: string) => void)[] = [];
+  const announceReset = (id: string): void => {
+    for (const l of resetListeners) l(id);
+  };
+  // The ingestor's sink: the indexer, plus telling the scorer when an endpoint's cache is gone.
+  const sink: KvEventSink = {
+    async applyBatch(endpointId, model, seq, batch) {
+      await indexer.applyBatch(endpointId, model, seq, batch);
+      if (batch.events.some((e) => e.type === 'AllBlocksCleared')) announceReset(endpointId);
+    },
+    async resetEndpoint(endpointId) {
+      await indexer.resetEndpoint(endpointId);
+      announceReset(endpointId);
+    },
+  };
+  const services: KvCacheServices = {
+    blockSize,
+    tokenize: async (req) => {
+      const t0 = clock.now();
+      const ids = await tokenizer.tokenize(req);
+      cache.onTokenized?.((clock.now() - t0) / 1000);
+      return ids;
+    },
+    requestKeys: (model, tokens) => indexer.requestKeys(model, tokens, blockSize),
+    lookup: (keys, ids) => index.lookup(keys as ArrayLike<number>, ids),
+    onEndpointReset: (l) => void resetListeners.push(l),
+  };
+  const addEndpoint = (ep: Endpoint): void => {
+    if (ingestor === undefined) return;
+    const ie = ingestEndpointOf(ep) ?? (mode === 'bind' ? { id: ep.id, address: ep.address } : undefined);
+    if (ie === undefined) {
+      logger.warn({ endpoint: ep.id }, 'endpoint has no KV events address (events=tcp://host:port); precise routing will not see its cache');
+      return;
+    }
+    ingestor.add(ie);
+  };
+  const cache: KvCache = {
+    onTokenized: undefined,
+    services,
+    tokenizer,
+    index,
+    indexer,
+    get ingestor() {
+      return ingestor;
+    },
+    async attach(endpoints) {
+      if (mode === 'off' || ingestor !== undefined) return;
+      ingestor = new EventIngestor({
+        sink,
+        mode,
+        clock,
+        logger,
+        ...(o.bindAddress !== undefined ? { bindAddress: o.bindAddress } : {}),
+      });
+      await ingestor.start();
+      for (const ep of endpoints) addEndpoint(ep);
+    },
+    addEndpoint,
+    async removeEndpoint(id) {
+      await ingestor?.remove(id);
+      await indexer.forgetEndpoint(id);
+    },
+    eventStats: () => ingestor?.stats(),
+    indexStats: () => indexer.stats(),
+    async close() {
+      await ingestor?.close();
+      await tokenizer.close();
+      await index.close();
+    },
+  };
+  return cache;
+}
+
+/** `host:port` or a redis:// URL -> a redis:// URL. */
+export function redisUrl(addr: string): string {
+  const a = addr.trim();
+  if (/^rediss?:\/\//.test(a)) return a;
+  if (/^[\w.-]+:\d+$/.test(a) || /^\[[0-9a-f:]+\]:\d+$/i.test(a)) return `redis://${a}`;
+  throw new KvrError('KVR_ERR_USAGE', `Redis address "${addr}" is not valid; use host:port or redis://host:port`);
+}
+
+/**
+ * The tokenizer source from a command-line value: `builtin` (the simulator's tokenizer), an
+ * `http(s)://` URL (ask that vLLM endpoint's /tokenize), or a folder holding tokenizer.json.
+ * Without a value, the first endpoint's /tokenize is used (exact for any vLLM, one round trip
+ * per request; pass a folder in production).
+ */
+export function tokenizerSourceFrom(value: string | undefined, firstEndpointUrl: string | undefined): TokenizerSource {
+  const v = value?.trim();
+  if (v === undefined || v === '') {
+    if (firstEndpointUrl === undefined) throw new KvrError('KVR_ERR_USAGE', 'precise routing needs a tokenizer: pass --tokenizer <folder with tokenizer.json | builtin | http://endpoint>');
+    return { type: 'endpoint', url: firstEndpointUrl };
+  }
+  if (v === 'builtin') return { type: 'builtin' };
+  if (/^https?:\/\//.test(v)) return { type: 'endpoint', url: v };
+  return { type: 'dir', dir: v };
+}

@@ -1,0 +1,285 @@
+/**
+ * Receives vLLM KV-cache events over ZeroMQ and hands them, decoded and in order, to a
+ * {@link KvEventSink} (the block index).
+ *
+ * Two ways to wire it, like vLLM allows:
+ * - **connect** (default): one SUB per endpoint connects to the pod's PUB (`events=tcp://pod:5557`,
+ *   vLLM started with `"endpoint":"tcp://*:5557"`). Endpoints come and go with {@link add} /
+ *   {@link remove} (or {@link sync} against the endpoint pool).
+ * - **bind**: one SUB is bound (e.g. `tcp://0.0.0.0:5557`) and every pod's PUB connects to it
+ *   (vLLM `"endpoint":"tcp://router:5557"`). The topic `kv@<ip:port>@<model>` names the endpoint
+ *   whose address is `ip:port` (or whose host is `ip`, when exactly one endpoint has it); other
+ *   topics are counted in {@link EventIngestStats.unknownTopics} and dropped.
+ *
+ * Per endpoint an {@link EndpointStream} keeps order, fills sequence gaps from the pod's replay
+ * socket and resets the endpoint in the sink when it cannot. Replay from 0 when an endpoint is
+ * added (a router starting after its pods learns what is already cached).
+ */
+import type { Logger } from 'pino';
+import { Subscriber } from 'zeromq';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Endpoint } from '../core/endpoint.js';
+import { KvrError } from '../core/errors.js';
+import { silentLogger } from '../core/logger.js';
+import { EndpointStream } from './endpoint-stream.js';
+import type { fetchReplay } from './replay-client.js';
+import type { EventIngestStats, KvEventSink } from './types.js';
+import { parseTopic } from './wire.js';
+
+/** An endpoint whose events are ingested. */
+export interface IngestEndpoint {
+  /** Endpoint id passed to the sink. */
+  id: string;
+  /** `host:port` of the endpoint's HTTP server (bind mode matches topics against it). */
+  address: string;
+  /** The pod's PUB address (`tcp://host:port`); required in connect mode, unused in bind mode. */
+  events?: string;
+  /** The pod's replay ROUTER address; without it gaps cannot be filled (the endpoint is reset). */
+  replay?: string;
+  /** Model given to the sink when the topic names none (vLLM's default topic is ''). */
+  model?: string;
+}
+
+/** Options of an {@link EventIngestor}. */
+export interface EventIngestorOptions {
+  sink: KvEventSink;
+  /** Default 'connect'. */
+  mode?: 'connect' | 'bind';
+  /** Bind mode: the address of the one SUB (default `tcp://0.0.0.0:5557`; `tcp://127.0.0.1:*` = ephemeral). */
+  bindAddress?: string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Replay request timeout (default 2,000 ms). */
+  replayTimeoutMs?: number;
+  /** Largest number of messages waiting per endpoint; beyond, messages are dropped and later replayed (default 10,000). */
+  maxQueue?: number;
+  /** Replay from 0 when an endpoint with a replay address is added (default true). */
+  replayOnJoin?: boolean;
+  /** Replay transport (tests may swap it). */
+  fetchReplay?: typeof fetchReplay;
+}
+
+/** Most distinct unknown topics remembered; beyond, they are counted under `(other)`. */
+const MAX_UNKNOWN_TOPICS = 256;
+
+interface Entry {
+  ep: IngestEndpoint;
+  stream: EndpointStream;
+  sock?: Subscriber;
+}
+
+/** Turns an {@link Endpoint} with `kvEvents` into an {@link IngestEndpoint}; undefined without. */
+export function ingestEndpointOf(ep: Endpoint): IngestEndpoint | undefined {
+  if (!ep.kvEvents) return undefined;
+  return {
+    id: ep.id,
+    address: ep.address,
+    events: ep.kvEvents.endpoint || undefined,
+    replay: ep.kvEvents.replayEndpoint,
+    model: ep.models.length === 1 ? ep.models[0] : undefined,
+  };
+}
+
+/** KV-event ingestion for a set of endpoints. */
+export class EventIngestor {
+  readonly mode: 'connect' | 'bind';
+  #o: EventIngestorOptions;
+  #clock: Clock;
+  #log: Logger;
+  #entries = new Map<string, Entry>();
+  #byAddress = new Map<string, Entry>();
+  #unknown = new Map<string, number>();
+  #bindSock: Subscriber | undefined;
+  #bound: string | undefined;
+  #loops = new Set<Promise<void>>();
+  #closed = false;
+
+  constructor(opts: EventIngestorOptions) {
+    this.#o = opts;
+    this.mode = opts.mode ?? 'connect';
+    this.#clock = opts.clock ?? systemClock;
+    this.#log = opts.logger ?? silentLogger;
+  }
+
+  /** Bind mode: binds the SUB (rejects with KVR_ERR_USAGE when the address is taken). Connect mode: nothing. */
+  async start(): Promise<void> {
+    if (this.mode !== 'bind' || this.#bindSock) return;
+    const sock = this.#newSub();
+    const addr = this.#o.bindAddress ?? 'tcp://0.0.0.0:5557';
+    try {
+      await sock.bind(addr);
+    } catch (e) {
+      sock.close();
+      throw new KvrError('KVR_ERR_USAGE', `cannot bind the KV-event socket at ${addr}: ${(e as Error).message}; pick a free address`, { cause: e });
+    }
+    this.#bindSock = sock;
+    this.#bound = sock.lastEndpoint ?? addr;
+    for (const e of this.#entries.values()) e.stream.stats.connected = true;
+    this.#run(sock, (frames) => this.#onBound(frames));
+  }
+
+  /** Bind mode: the address bound (the real port when bound to `*`). */
+  get boundEndpoint(): string | undefined {
+    return this.#bound;
+  }
+
+  /** Starts ingesting an endpoint's events. Throws KVR_ERR_USAGE on a duplicate id or a missing address. */
+  add(ep: IngestEndpoint): void {
+    if (this.#closed) throw new KvrError('KVR_ERR_USAGE', 'the event ingestor is closed');
+    if (this.#entries.has(ep.id)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${ep.id}" already has an event subscription; remove it first`);
+    if (this.mode === 'connect' && !ep.events) {
+      throw new KvrError('KVR_ERR_USAGE', `endpoint "${ep.id}" has no KV-event address; add ;events=tcp://host:port to it (or use bind mode)`);
+    }
+    const stream = new EndpointStream({
+      id: ep.id,
+      sink: this.#o.sink,
+      clock: this.#clock,
+      logger: this.#log,
+      replayEndpoint: ep.replay,
+      model: ep.model,
+      maxQueue: this.#o.maxQueue,
+      replayTimeoutMs: this.#o.replayTimeoutMs,
+      fetch: this.#o.fetchReplay,
+    });
+    const entry: Entry = { ep: { ...ep }, stream };
+    this.#entries.set(ep.id, entry);
+    this.#byAddress.set(ep.address, entry);
+    if (this.mode === 'connect') {
+      const sock = this.#newSub();
+      sock.events.on('connect', () => void (stream.stats.connected = true));
+      sock.events.on('disconnect', () => void (stream.stats.connected = false));
+      try {
+        sock.connect(ep.events!);
+      } catch (e) {
+        sock.close();
+        this.#entries.delete(ep.id);
+        this.#byAddress.delete(ep.address);
+        throw new KvrError('KVR_ERR_USAGE', `endpoint "${ep.id}": cannot connect to KV events at ${ep.events}: ${(e as Error).message}`, { cause: e });
+      }
+      entry.sock = sock;
+      this.#run(sock, (frames) => stream.offer(frames));
+    } else stream.stats.connected = this.#bindSock !== undefined;
+    if (ep.replay && (this.#o.replayOnJoin ?? true)) stream.resync();
+  }
+
+  /** Stops ingesting an endpoint: closes its socket and resets its entries in the sink. */
+  async remove(id: string): Promise<boolean> {
+    const e = this.#entries.get(id);
+    if (!e) return false;
+    this.#entries.delete(id);
+    if (this.#byAddress.get(e.ep.address) === e) this.#byAddress.delete(e.ep.address);
+    e.sock?.close();
+    await e.stream.close();
+    try {
+      await this.#o.sink.resetEndpoint(id);
+    } catch (err) {
+      this.#log.warn({ endpoint: id, err: (err as Error).message }, 'KV-event sink failed to reset a removed endpoint');
+    }
+    return true;
+  }
+
+  /**
+   * Reconciles with a list of endpoints (e.g. the pool after discovery): adds those with
+   * `kvEvents` not yet ingested, removes those gone or whose addresses changed.
+   */
+  async sync(endpoints: readonly Endpoint[]): Promise<void> {
+    const want = new Map<string, IngestEndpoint>();
+    for (const ep of endpoints) {
+      const ie = ingestEndpointOf(ep);
+      if (ie && (this.mode === 'bind' || ie.events)) want.set(ie.id, ie);
+    }
+    for (const [id, e] of [...this.#entries]) {
+      const w = want.get(id);
+      if (!w || w.events !== e.ep.events || w.replay !== e.ep.replay || w.address !== e.ep.address) await this.remove(id);
+    }
+    for (const [id, w] of want) if (!this.#entries.has(id)) this.add(w);
+  }
+
+  /** Replays an endpoint's events from 0 (after the sink lost its state). False when unknown. */
+  resync(id: string): boolean {
+    const e = this.#entries.get(id);
+    e?.stream.resync();
+    return e !== undefined;
+  }
+
+  /** {@link resync} for every endpoint. */
+  resyncAll(): void {
+    for (const e of this.#entries.values()) e.stream.resync();
+  }
+
+  /** Ids of the endpoints ingested. */
+  endpointIds(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  /** A snapshot of the counters. */
+  stats(): EventIngestStats {
+    const endpoints: EventIngestStats['endpoints'] = {};
+    for (const [id, e] of this.#entries) endpoints[id] = { ...e.stream.stats };
+    return { mode: this.mode, endpoints, unknownTopics: Object.fromEntries(this.#unknown) };
+  }
+
+  /** Resolves when every endpoint's queue is drained (tests, benchmarks). */
+  async idle(): Promise<void> {
+    for (const e of this.#entries.values()) await e.stream.idle();
+  }
+
+  /** Closes every socket and waits for batches in flight; the sink is left as it is. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#bindSock?.close();
+    for (const e of this.#entries.values()) e.sock?.close();
+    await Promise.all([...this.#entries.values()].map((e) => e.stream.close()));
+    await Promise.all([...this.#loops]);
+  }
+
+  #newSub(): Subscriber {
+    const sock = new Subscriber({ linger: 0, receiveHighWaterMark: 100_000 });
+    sock.subscribe();
+    return sock;
+  }
+
+  #run(sock: Subscriber, onMessage: (frames: Buffer[]) => void): void {
+    const loop = (async () => {
+      while (!sock.closed) {
+        let frames: Buffer[];
+        try {
+          frames = await sock.receive();
+        } catch (e) {
+          if (!sock.closed) this.#log.warn({ err: (e as Error).message }, 'KV-event socket receive failed');
+          break;
+        }
+        onMessage(frames);
+      }
+    })();
+    this.#loops.add(loop);
+    void loop.finally(() => this.#loops.delete(loop));
+  }
+
+  #onBound(frames: Buffer[]): void {
+    const topic = frames.length > 0 ? frames[0].toString('utf8') : '';
+    const entry = this.#lookupTopic(topic);
+    if (entry) return entry.stream.offer(frames);
+    const key = this.#unknown.has(topic) || this.#unknown.size < MAX_UNKNOWN_TOPICS ? topic : '(other)';
+    this.#unknown.set(key, (this.#unknown.get(key) ?? 0) + 1);
+  }
+
+  #lookupTopic(topic: string): Entry | undefined {
+    const t = parseTopic(topic);
+    if (!t) return undefined;
+    const exact = this.#byAddress.get(t.address);
+    if (exact) return exact;
+    if (/^[^:]+:\d+$|^\[.*\]:\d+$/.test(t.address)) return undefined;
+    // Topic names the pod ip only (llm-d's kv@$(POD_IP)@model): match a unique host.
+    let found: Entry | undefined;
+    for (const e of this.#entries.values()) {
+      const host = e.ep.address.slice(0, e.ep.address.lastIndexOf(':'));
+      if (host === t.address) {
+        if (found) return undefined;
+        found = e;
+      }
+    }
+    return found;
+  }
+}

@@ -75,13 +75,16 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
         replicas: fleetSpec.replicas, basePort: 0, model: workload.model, profile: fleetSpec.profile, timeScale: scale,
         blockSize: fleetSpec.blockSize, numGpuBlocks: fleetSpec.numGpuBlocks, maxNumSeqs: fleetSpec.maxNumSeqs,
         maxNumBatchedTokens: fleetSpec.maxNumBatchedTokens, seed: fleetSpec.seed,
+        ...(strategy.kvEvents ? { kvEvents: {} } : {}),
       });
       urls = fleet.replicas.map((r) => r.url);
       notes.push(`live engine: fresh simulated fleet, time scale ${scale}; timings divided by the time scale`);
     }
     const ids = urls.map((u) => u.replace(/^https?:\/\//, ''));
     if (strategy.kvEvents) {
-      precise = o.precise ? await o.precise({ mode: 'live', clock: systemClock, model: workload.model, blockSize: fleetSpec.blockSize, endpoints: ids.map((id, i) => ({ id, url: urls[i] })) }) : undefined;
+      const ev = new Map((fleet?.kvEvents ?? []).map((k) => [k.address, k]));
+      const endpoints = ids.map((id, i) => ({ id, url: urls[i], events: ev.get(id)?.endpoint, replay: ev.get(id)?.replayEndpoint }));
+      precise = o.precise ? await o.precise({ mode: 'live', clock: systemClock, model: workload.model, blockSize: fleetSpec.blockSize, endpoints }) : undefined;
       if (precise === undefined) {
         if (strategy.name === 'llm-d-precise') return { skipped: 'no precise KV-cache services in live mode yet (KV events over ZeroMQ not wired into the bench)' };
         notes.push('precise scorer without KV events: it routes approximately');
@@ -91,7 +94,12 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
     }
     const scheduler = strategy.build(systemClock, mathRng, precise?.services);
     router = await startRouter({
-      endpoints: urls.map((url) => ({ url })), scheduler, port: 0, adminPort: 0, processMetrics: false,
+      endpoints: urls.map((url, i) => {
+        const k = fleet?.kvEvents.find((e) => e.address === ids[i]);
+        return precise?.routerKvCache !== undefined && k !== undefined ? { url, kvEvents: { endpoint: k.endpoint, ...(k.replayEndpoint !== undefined ? { replayEndpoint: k.replayEndpoint } : {}) } } : { url };
+      }),
+      ...(precise?.routerKvCache !== undefined ? { kvCache: precise.routerKvCache, blockSize: fleetSpec.blockSize } : {}),
+      scheduler, port: 0, adminPort: 0, processMetrics: false,
       trustForwardedFor: true, scrapeIntervalMs: o.scrapeIntervalMs ?? 50, clock: systemClock,
     });
     const index = new Map(ids.map((id, i) => [id, i]));

@@ -21,6 +21,10 @@ import type { InferenceRequest } from '../core/request.js';
 import type { KvEventBatch, KvEventSink } from '../events/types.js';
 import type { BlockKey, KvCacheServices, PrefixRun } from '../scheduling/kv-cache-services.js';
 import { extendBlockHashes } from '../sim/block-hash.js';
+import { createKvCache } from '../app/kv-cache.js';
+import { KvIndexer } from '../kv-index/kv-indexer.js';
+import { MemoryBlockIndex } from '../kv-index/memory-index.js';
+import type { RouterKvCache } from '../server/router.js';
 
 /** Memo key under which the runners store a request's exact prompt token ids (virtual engine). */
 export const BENCH_TOKENS_MEMO = 'bench/prompt-tokens';
@@ -32,8 +36,8 @@ export interface PreciseSetupContext {
   model: string;
   /** Engine block size in tokens. */
   blockSize: number;
-  /** The endpoints as the scheduler names them (`id`), with their base URL in live mode. */
-  endpoints: { id: string; url?: string }[];
+  /** The endpoints as the scheduler names them (`id`), with their base URL and KV-event sockets in live mode. */
+  endpoints: { id: string; url?: string; events?: string; replay?: string }[];
 }
 
 /** Precise routing services for one strategy run. */
@@ -41,6 +45,8 @@ export interface PreciseSetup {
   services: KvCacheServices;
   /** Receives the engines' event batches (virtual engine); absent when the setup subscribes itself. */
   sink?: KvEventSink;
+  /** Live engine: the router's event ingestion + index, handed to `startRouter` (which closes it). */
+  routerKvCache?: RouterKvCache;
   /** One line for the report (which index, fed how). */
   description: string;
   close(): Promise<void>;
@@ -49,8 +55,42 @@ export interface PreciseSetup {
 /** Builds precise services for a run; `undefined` = not available in this mode (strategy skipped). */
 export type PreciseSetupFactory = (ctx: PreciseSetupContext) => Promise<PreciseSetup | undefined>;
 
-/** The factory the CLI uses; see the file comment. */
-export const defaultPreciseSetup: PreciseSetupFactory = async (ctx) => (ctx.mode === 'virtual' ? referencePreciseSetup(ctx) : undefined);
+/**
+ * The factory the CLI uses: the router's own parts. Virtual engine: kvroute's KvIndexer over the
+ * in-memory block index, fed the engines' events in order. Live engine: `createKvCache` (built-in
+ * tokenizer, memory index, a ZeroMQ subscriber per replica), attached by the router itself.
+ */
+export const defaultPreciseSetup: PreciseSetupFactory = async (ctx) => (ctx.mode === 'virtual' ? routerPreciseSetup(ctx) : livePreciseSetup(ctx));
+
+/** Virtual engine: the router's KvIndexer + memory index; tokens from the request memo. */
+export function routerPreciseSetup(ctx: PreciseSetupContext): PreciseSetup {
+  const index = new MemoryBlockIndex();
+  const indexer = new KvIndexer({ index });
+  const bs = ctx.blockSize;
+  const services: KvCacheServices = {
+    blockSize: bs,
+    async tokenize(req: InferenceRequest): Promise<readonly number[]> {
+      const t = req.memo.get(BENCH_TOKENS_MEMO) as readonly number[] | undefined;
+      if (t === undefined) throw new Error(`request ${req.id} carries no prompt tokens`);
+      return t;
+    },
+    requestKeys: (model, tokens) => indexer.requestKeys(model, tokens, bs),
+    lookup: (keys, ids) => index.lookup(keys as ArrayLike<number>, ids),
+  };
+  return { services, sink: indexer, description: 'kvroute KvIndexer over the in-memory block index, fed the engines\' KV events', close: () => index.close() };
+}
+
+/** Live engine: the router's full precise runtime over ZeroMQ; undefined when the replicas publish no events. */
+export async function livePreciseSetup(ctx: PreciseSetupContext): Promise<PreciseSetup | undefined> {
+  if (!ctx.endpoints.every((e) => e.events !== undefined)) return undefined;
+  const kv = await createKvCache({ blockSize: ctx.blockSize, tokenizer: { type: 'builtin' }, events: 'connect', clock: ctx.clock });
+  return {
+    services: kv.services,
+    routerKvCache: kv,
+    description: 'kvroute KV events over ZeroMQ (connect mode) into the in-memory block index, built-in tokenizer',
+    close: async () => undefined, // the router closes it
+  };
+}
 
 /**
  * The bench's reference precise setup (virtual engine only): tokens come from the request memo

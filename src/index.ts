@@ -1,7 +1,9 @@
 /**
- * kvroute as a library: the scheduler, its configuration, the gateway, and the simulator.
+ * kvroute as a library: the scheduler, its configuration, the gateway, the simulator, precise
+ * prefix routing (KV events, block index, tokenization), doctor and bench.
  *
  *   import { loadConfig, createScheduler, startRouter } from 'kvroute';
+ *   import { createKvCache, runServe, runDoctor, runBench } from 'kvroute';
  */
 export { KvrError, ERROR_CODES, type ErrorCode } from './core/errors.js';
 export { systemClock, ManualClock, type Clock, type TimerHandle } from './core/clock.js';
@@ -19,4 +21,82 @@ export { EndpointPool, parseEndpointList, type EndpointSpec } from './datalayer/
 export { RouterMetrics } from './metrics/router-metrics.js';
 export { runDemo, type DemoOptions } from './demo/run-demo.js';
 export type { DemoSummary } from './demo/demo-summary.js';
-export { startFleet, type SimFleet, type SimFleetOptions } from './sim/index.js';
+export {
+  startFleet,
+  fleetEndpointList,
+  KvEventPublisher,
+  type SimFleet,
+  type SimFleetOptions,
+  type SimFleetKvEventsOptions,
+  type SimKvEventsInfo,
+  type KvEventPublisherOptions,
+} from './sim/index.js';
+
+// `kvroute serve` as a function.
+export { runServe, type ServeOptions } from './app/serve.js';
+
+// Precise prefix routing, assembled (tokenizer + block index + indexer + event ingestion).
+export { createKvCache, redisUrl, tokenizerSourceFrom, type KvCache, type KvCacheOptions, type TokenizerSource } from './app/kv-cache.js';
+export type { KvCacheServices, BlockKey, PrefixRun } from './scheduling/kv-cache-services.js';
+
+// vLLM KV events over ZeroMQ: wire codec and ingestion.
+export type {
+  KvEvent,
+  KvEventBatch,
+  KvEventSink,
+  BlockStoredEvent,
+  BlockRemovedEvent,
+  AllBlocksClearedEvent,
+  EventIngestStats,
+  EndpointEventStats,
+} from './events/index.js';
+export {
+  encodeEventBatch,
+  decodeEventBatch,
+  decodeEvent,
+  normalizeHash,
+  type EventEncoding,
+  type EncodeOptions as EventEncodeOptions,
+  type DecodedBatch,
+  EventIngestor,
+  ingestEndpointOf,
+  type EventIngestorOptions,
+  type IngestEndpoint,
+  fetchReplay,
+  type ReplayedBatch,
+  type ReplayOptions,
+  END_SEQ,
+  encodeSeq,
+  decodeSeq,
+  isEndSeq,
+  formatTopic,
+  parseTopic,
+  vllmBinds,
+  RecordingSink,
+  type RecordedBatch,
+} from './events/index.js';
+
+// The KV block index: block keys, memory and Redis backends, the event-applying indexer.
+export { BlockKeyer, DEFAULT_KEY_SEED, type RouterKey } from './kv-index/block-keys.js';
+export { createBlockIndex, type BlockIndexConfig } from './kv-index/create-block-index.js';
+export { MemoryBlockIndex, type MemoryBlockIndexOptions } from './kv-index/memory-index.js';
+export { RedisBlockIndex, type RedisBlockIndexOptions } from './kv-index/redis-index.js';
+export { InstrumentedBlockIndex } from './kv-index/instrumented-index.js';
+export { KvIndexer, type KvIndexerOptions, type KvIndexerStats } from './kv-index/kv-indexer.js';
+export type { KvBlockIndex, EngineBatch, EngineOp, ApplyOutcome, FenceMode } from './kv-index/kv-block-index.js';
+export type { IndexStats } from './kv-index/types.js';
+
+// Tokenization exactly like vLLM.
+export {
+  RequestTokenizer,
+  createRequestTokenizer,
+  requestTokenizerConfigSchema,
+  type RequestTokenizerConfig,
+  type RequestTokenizerStats,
+} from './tokenize/index.js';
+
+// kvroute doctor and kvroute bench.
+export { runDoctor, formatDoctorReport, doctorJson, type DoctorOptions } from './doctor/index.js';
+export type { DoctorReport, Finding, FindingLevel, CheckId } from './doctor/index.js';
+export { runBench, type BenchOptions, type BenchReport, type StrategyReport } from './bench/run-bench.js';
+export { formatBenchReport, benchJson } from './bench/report.js';

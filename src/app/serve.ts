@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import { KvrError } from '../core/errors.js';
 import type { EngineKind } from '../core/endpoint.js';
-import { normaliseEndpointUrl, parseEndpointList } from '../datalayer/endpoint-pool.js';
+import { normaliseEndpointUrl, parseEndpointList, type EndpointSpec } from '../datalayer/endpoint-pool.js';
+import type { LoadedConfig } from '../config/scheduler-config.js';
 import { createScheduler } from '../scheduling/scheduler.js';
 import { startRouter, type RunningRouter } from '../server/router.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
@@ -45,8 +46,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   for (const w of config.warnings) o.logger.warn(w);
   let kvCache: KvCache | undefined;
   const blockSize = o.blockSize ?? 16;
-  if (usesPreciseScorer(config)) {
-    const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
+  const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
+  if (wantsKvCache(config, o, specs, redis)) {
     kvCache = await createKvCache({
       blockSize,
       tokenizer: tokenizerSourceFrom(o.tokenizer, specs[0] !== undefined ? normaliseEndpointUrl(specs[0].url).url : undefined),
@@ -59,7 +60,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   }
   const scheduler = createScheduler(config, kvCache !== undefined ? { kvCache: kvCache.services } : {});
   const router = await startRouter({
-    ...(kvCache !== undefined ? { kvCache, blockSize, kvEventsExpected: o.kvEvents !== 'off' } : {}),
+    ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
+    kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
     endpoints: specs,
     scheduler,
     host: o.host,
@@ -76,4 +78,17 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   });
   o.logger.info({ sources: config.sources, profile: scheduler.profile.name }, 'scheduling config loaded');
   return router;
+}
+
+/**
+ * Whether to run precise routing's tokenizer, index and event ingestion: the profile has a
+ * precise scorer AND either the user asked for it (a config file, a preset or the seeds'
+ * variables) or KV events / a shared index are configured. kvroute's built-in default also
+ * carries the precise scorer; with no events configured it routes approximately and nothing
+ * extra runs (no tokenization round trips, no sockets).
+ */
+function wantsKvCache(config: LoadedConfig, o: ServeOptions, specs: readonly EndpointSpec[], redis: string | undefined): boolean {
+  if (!usesPreciseScorer(config)) return false;
+  if (o.kvEvents === 'bind' || redis !== undefined || specs.some((s) => s.kvEvents !== undefined)) return true;
+  return !(config.sources.length === 1 && config.sources[0] === 'default');
 }

@@ -55,7 +55,7 @@ test('the default config and examples/default.yaml agree', () => {
   assert.deepEqual(d.plugins, f.plugins);
   assert.deepEqual(d.schedulingProfiles, f.schedulingProfiles);
   assert.deepEqual(weights(d), {
-    'prefix-cache-scorer': 3, 'inflight-load-scorer': 4, 'queue-scorer': 1,
+    'precise-prefix-cache-scorer': 3, 'prefill-cost-scorer': 4, 'queue-scorer': 1,
     'kv-cache-utilization-scorer': 1, 'session-affinity-scorer': 2, 'no-hit-lru-scorer': 1, 'max-score-picker': 1,
   });
   assert.equal(d.plugins.find((p) => p.type === 'session-affinity-scorer')?.parameters.clientIp, false);
@@ -98,9 +98,9 @@ test('seed env on top of a file: enable adds, disable removes, weight alone adju
   });
   assert.deepEqual(c.sources, ['file', 'env']);
   assert.deepEqual(weights(c), { 'load-aware-scorer': 4, 'queue-scorer': 2, 'kv-cache-utilization-scorer': 2, 'max-score-picker': 1 });
-  const d = loadConfig({ env: { PREFIX_AWARE_SCORER_WEIGHT: '7', SESSION_AWARE_SCORER_WEIGHT: '0' } });
+  const d = loadConfig({ env: { KVCACHE_AWARE_SCORER_WEIGHT: '7', SESSION_AWARE_SCORER_WEIGHT: '0' } });
   assert.deepEqual(d.sources, ['default', 'env']);
-  assert.equal(weights(d)['prefix-cache-scorer'], 7);
+  assert.equal(weights(d)['precise-prefix-cache-scorer'], 7);
   assert.equal(weights(d)['session-affinity-scorer'], 0);
   const e = loadConfig({ env: { LOAD_AWARE_SCORER_WEIGHT: '2' } });
   assert.ok(e.warnings.some((w) => w.includes('LOAD_AWARE_SCORER_WEIGHT is set but the scorer is not enabled')));
@@ -129,7 +129,7 @@ test('config error: pluginRef not declared names the path and the declared plugi
 
 test('config error: unknown plugin type lists the known types', () => {
   const m = configError({ text: doc('- type: prefix-scorer\n- type: max-score-picker', '  - {pluginRef: max-score-picker}') });
-  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, precise-prefix-cache-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
+  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
 });
 
 test('config error: weight must be a number >= 0', () => {

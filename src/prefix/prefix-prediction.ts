@@ -3,7 +3,7 @@
  * plugins (the in-flight load tracker, the no-hit LRU scorer) can use it without redoing the work.
  */
 import type { Endpoint } from '../core/endpoint.js';
-import type { InferenceRequest } from '../core/request.js';
+import { estimateTokens, type InferenceRequest } from '../core/request.js';
 
 /** Memo key under which {@link PrefixPrediction} is stored on `InferenceRequest.memo`. */
 export const PREFIX_PREDICTION_MEMO_KEY = 'prefix-cache-scorer/prediction';
@@ -22,6 +22,13 @@ export interface PrefixPrediction {
   readonly idsByIndex: readonly (string | undefined)[];
   /** True when at least one candidate matched at least one block. */
   readonly anyHit: boolean;
+  /** Exact prompt tokens when the scorer tokenized the request (precise); absent = estimate. */
+  readonly promptTokens?: number;
+}
+
+/** Prompt tokens of `req`: exact when a precise prediction tokenized it, else ~4 characters per token. */
+export function promptTokensOf(req: InferenceRequest): number {
+  return prefixPredictionOf(req)?.promptTokens ?? estimateTokens(req.promptText);
 }
 
 /** The request's memoized prefix prediction, if the prefix scorer ran on it. */

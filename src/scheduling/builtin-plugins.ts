@@ -10,6 +10,7 @@ import { inflightLoadScorerPlugin } from './scorers/inflight-load-scorer.js';
 import { kvCacheUtilizationScorerPlugin } from './scorers/kv-cache-utilization-scorer.js';
 import { loadAwareScorerPlugin } from './scorers/load-aware-scorer.js';
 import { noHitLruScorerPlugin } from './scorers/no-hit-lru-scorer.js';
+import { prefillCostScorerPlugin } from './scorers/prefill-cost-scorer.js';
 import { precisePrefixScorerPlugin } from './scorers/precise-prefix-scorer.js';
 import { prefixCacheScorerPlugin } from './scorers/prefix-cache-scorer.js';
 import { queueScorerPlugin } from './scorers/queue-scorer.js';
@@ -19,6 +20,7 @@ import { sessionAffinityScorerPlugin } from './scorers/session-affinity-scorer.j
 export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
   prefixCacheScorerPlugin,
   precisePrefixScorerPlugin,
+  prefillCostScorerPlugin,
   queueScorerPlugin,
   kvCacheUtilizationScorerPlugin,
   loadAwareScorerPlugin,

@@ -66,5 +66,13 @@ function reasonOf(profile: SchedulingProfile, run: ProfileRun): DecisionReason {
     }
   }
   if (best < 0) return 'picker';
-  return REASON_BY_SCORER_TYPE[profile.scorers[best].scorer.type] ?? 'picker';
+  const type = profile.scorers[best].scorer.type;
+  if (type === 'prefill-cost-scorer') {
+    // Cost blends locality and load: it is locality when the winner holds more of the prompt.
+    for (let s = 0; s < profile.scorers.length; s++) {
+      if (REASON_BY_SCORER_TYPE[profile.scorers[s].scorer.type] === 'prefix-cache' && scores[s][w] > scores[s][r] + EPSILON) return 'prefix-cache';
+    }
+    return 'load';
+  }
+  return REASON_BY_SCORER_TYPE[type] ?? 'picker';
 }

@@ -20,8 +20,8 @@
  * least 1, so even fully cached requests spread.
  */
 import type { Endpoint } from '../core/endpoint.js';
-import { estimateTokens, type InferenceRequest } from '../core/request.js';
-import { predictedCachedTokens } from '../prefix/prefix-prediction.js';
+import type { InferenceRequest } from '../core/request.js';
+import { predictedCachedTokens, promptTokensOf } from '../prefix/prefix-prediction.js';
 import type { RequestObserver, SchedulingContext } from './types.js';
 
 /** Default prompt tokens that weigh as much as one in-flight sequence. */
@@ -74,7 +74,7 @@ export class LoadTracker implements RequestObserver {
   onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
     const req = ctx.request;
     this.#release(req);
-    const prompt = estimateTokens(req.promptText);
+    const prompt = promptTokensOf(req);
     const prefill = Math.max(0, prompt - predictedCachedTokens(req, endpoint, prompt));
     const i = this.#slot(endpoint);
     this.#prefill[i] += prefill;

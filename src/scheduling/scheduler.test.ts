@@ -38,8 +38,8 @@ test('prefix: the second request with the same long prefix goes where the first 
     const b = await sched.schedule(r2, eps);
     assert.equal(b.endpoint.id, a.endpoint.id, `seed ${seed}`);
     assert.equal(b.reason, 'prefix-cache');
-    assert.equal(b.candidates[0].scores['prefix-cache-scorer'], 1);
-    assert.equal(b.candidates[1].scores['prefix-cache-scorer'], 0);
+    assert.equal(b.candidates[0].scores['precise-prefix-cache-scorer'], 1);
+    assert.equal(b.candidates[1].scores['precise-prefix-cache-scorer'], 0);
   }
 });
 
@@ -61,8 +61,8 @@ test('load: a hot prefix does not take all of 100 in-flight requests', async () 
   assert.ok(max < 100, `one endpoint took ${max}`);
   assert.ok(counts.every((c) => c > 0), `every endpoint helps: ${counts}`);
   assert.ok(max >= 25 && max <= 60, `locality still pays before spilling: ${counts}`);
-  // Without the load term the prefix scorer sends all 100 to one endpoint.
-  const noLoad = await hotPrefix(withWeights({ 'inflight-load-scorer': 0 }));
+  // Without the cost term the prefix scorer sends all 100 to one endpoint.
+  const noLoad = await hotPrefix(withWeights({ 'prefill-cost-scorer': 0 }));
   assert.equal(Math.max(...noLoad), 100);
 });
 
@@ -75,8 +75,8 @@ test('single candidate skips scoring; no candidate is KVR_ERR_NO_ENDPOINT', asyn
   assert.equal(r.candidates.length, 1);
   await assert.rejects(sched.schedule(fakeRequest('x'), []), (err: unknown) => err instanceof KvrError && err.code === 'KVR_ERR_NO_ENDPOINT');
   // The pick still taught the prefix index.
-  const scorer = sched.plugins.get('prefix-cache-scorer') as unknown as { index: { blocksOf(e: unknown): number } };
-  assert.equal(scorer.index.blocksOf(e), 10);
+  const scorer = sched.plugins.get('precise-prefix-cache-scorer') as unknown as { approximate: { index: { blocksOf(e: unknown): number } } };
+  assert.equal(scorer.approximate.index.blocksOf(e), 10);
 });
 
 test('result: ranked fallbacks, top-5 raw scores, reason and duration', async () => {
@@ -90,8 +90,8 @@ test('result: ranked fallbacks, top-5 raw scores, reason and duration', async ()
   assert.equal(r.ranked.length, 8);
   assert.equal(new Set(r.ranked).size, 8);
   assert.equal(r.candidates.length, 5);
-  assert.deepEqual(Object.keys(r.candidates[0].scores).sort(), ['inflight-load-scorer', 'kv-cache-utilization-scorer', 'no-hit-lru-scorer', 'prefix-cache-scorer', 'queue-scorer', 'session-affinity-scorer']);
-  // prefix 0 (cold), load 1, queue 1, kv 1, session 0, no-hit-lru 1 (cold, all endpoints equally unused)
+  assert.deepEqual(Object.keys(r.candidates[0].scores).sort(), ['kv-cache-utilization-scorer', 'no-hit-lru-scorer', 'precise-prefix-cache-scorer', 'prefill-cost-scorer', 'queue-scorer', 'session-affinity-scorer']);
+  // prefix 0 (cold), cost 1 (nothing in flight), queue 1, kv 1, session 0, no-hit-lru 1 (cold, all endpoints equally unused)
   assert.equal(r.candidates[0].total, 3 * 0 + 4 * 1 + 1 * 1 + 1 * 1 + 2 * 0 + 1 * 1);
   assert.equal(r.reason, 'load');
   assert.equal(r.durationMs, 0);
@@ -175,6 +175,6 @@ test('removeEndpoint forgets prefix blocks and load', async () => {
   const r = await sched.schedule(fakeRequest(text), eps);
   sched.removeEndpoint(r.endpoint);
   assert.equal(sched.load.work(r.endpoint), 0);
-  const scorer = sched.plugins.get('prefix-cache-scorer') as unknown as { index: { blocksOf(e: unknown): number } };
-  assert.equal(scorer.index.blocksOf(r.endpoint), 0);
+  const scorer = sched.plugins.get('precise-prefix-cache-scorer') as unknown as { approximate: { index: { blocksOf(e: unknown): number } } };
+  assert.equal(scorer.approximate.index.blocksOf(r.endpoint), 0);
 });

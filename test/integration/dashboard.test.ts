@@ -66,7 +66,7 @@ test('the JSON API counts what was routed', async () => {
   assert.equal(d.series.counts.flat().reduce((a, b) => a + b, 0), 6);
   assert.equal(d.decisions.length, 6);
   assert.ok(d.decisions[0].candidates.length > 0);
-  assert.ok(d.router?.scorers.some((s) => s.type === 'prefix-cache-scorer'));
+  assert.ok(d.router?.scorers.some((s) => s.type === 'precise-prefix-cache-scorer'));
   assert.ok(d.endpoints.every((e) => e.healthy && e.prefixQueries !== null && e.prefixQueries > 0));
 });
 

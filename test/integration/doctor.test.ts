@@ -30,7 +30,7 @@ const sim = (o: SimFleetOptions = {}) =>
 const addr = (f: SimFleet, i: number) => f.replicas[i].url.replace('http://', '');
 const urls = (f: SimFleet) => f.replicas.map((r) => r.url);
 
-function routerFor(fleet: SimFleet, scheduler: Scheduler, extra: { blockSize?: number } = {}): Promise<RunningRouter> {
+function routerFor(fleet: SimFleet, scheduler: Scheduler, extra: { blockSize?: number; kvEventsExpected?: boolean } = {}): Promise<RunningRouter> {
   return startRouter({ endpoints: fleet.replicas.map((r) => ({ url: r.url })), scheduler, port: 0, adminPort: 0, processMetrics: false, ...extra });
 }
 
@@ -144,12 +144,13 @@ test('KV events: precise routing without ingestion, and a subscriber that receiv
   // Pods publish nothing here.
   const quiet = await sim();
   const precise = () => buildScheduler({ preset: 'llm-d-precise' });
-  const r1 = await routerFor(quiet, precise());
+  // Configured for precise routing (as `serve` does when it sets up event ingestion), but no ingestion runs.
+  const r1 = await routerFor(quiet, precise(), { kvEventsExpected: true });
   const indexer = new KvIndexer({ index: new MemoryBlockIndex() });
   const silent = new EventIngestor({ sink: indexer, mode: 'connect', replayOnJoin: false });
   // A publishing fleet whose events reach the router.
   const loud = await sim({ kvEvents: {} });
-  const r2 = await routerFor(loud, precise());
+  const r2 = await routerFor(loud, precise(), { kvEventsExpected: true });
   const index2 = new MemoryBlockIndex();
   const flowing = new EventIngestor({ sink: new KvIndexer({ index: index2 }), mode: 'connect' });
   try {
@@ -197,7 +198,7 @@ test('pod-id mismatch: events arrive on a topic naming another address', async (
   const ingestor = new EventIngestor({ sink: indexer, mode: 'bind', bindAddress: 'tcp://127.0.0.1:*' });
   await ingestor.start();
   const fleet = await sim({ kvEvents: { connect: ingestor.boundEndpoint!, replay: false, topic: (r) => `kv@10.77.0.${r.index + 1}:8000@${r.model}` } });
-  const router = await routerFor(fleet, buildScheduler({ preset: 'llm-d-precise' }));
+  const router = await routerFor(fleet, buildScheduler({ preset: 'llm-d-precise' }), { kvEventsExpected: true });
   try {
     for (const ep of router.pool.all()) ingestor.add({ id: ep.id, address: ep.address });
     router.metrics.attachEventStats(() => ingestor.stats());

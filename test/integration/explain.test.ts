@@ -59,7 +59,7 @@ test('x-kvroute-explain returns the decision: candidates with per-scorer scores,
   assert.equal(e.profile, 'default');
   assert.equal(e.candidates.length, 3, 'default: 3 candidates');
   assert.equal(e.candidates[0].id, e.endpoint);
-  assert.ok('prefix-cache-scorer' in e.candidates[0].scores);
+  assert.ok('precise-prefix-cache-scorer' in e.candidates[0].scores);
   assert.ok(e.candidates[0].total >= e.candidates[1].total);
   // The engine agrees: the second request reused the cached prefix.
   const usage = (JSON.parse(res.text) as { usage: { prompt_tokens_details: { cached_tokens: number } } }).usage;

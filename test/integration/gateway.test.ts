@@ -136,5 +136,5 @@ test('GET /v1/models lists the replicas\' model; admin readyz reports healthy en
   assert.equal(body.healthy, 3);
   const decisions = (await (await request(`${router.adminUrl}/debug/decisions`)).body.json()) as Array<{ candidates: Array<{ scores: Record<string, number> }> }>;
   assert.ok(decisions.length > 0);
-  assert.ok(Object.keys(decisions.at(-1)!.candidates[0].scores).includes('prefix-cache-scorer'));
+  assert.ok(Object.keys(decisions.at(-1)!.candidates[0].scores).includes('precise-prefix-cache-scorer'));
 });

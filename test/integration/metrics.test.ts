@@ -75,8 +75,8 @@ test('latency by predicted cache status, predicted vs engine cached tokens, per-
   assert.equal(engine, second.body.usage?.prompt_tokens_details?.cached_tokens);
   assert.ok(engine > 0);
   assert.match(text, /kvroute_cache_prediction_error_ratio_count 2/);
-  assert.match(text, /kvroute_scorer_score_count\{scorer="prefix-cache-scorer",type="prefix-cache-scorer",candidate="chosen"\} 2/);
-  assert.match(text, /kvroute_scorer_score_count\{scorer="prefix-cache-scorer",type="prefix-cache-scorer",candidate="other"\} 4/);
+  assert.match(text, /kvroute_scorer_score_count\{scorer="precise-prefix-cache-scorer",type="precise-prefix-cache-scorer",candidate="chosen"\} 2/);
+  assert.match(text, /kvroute_scorer_score_count\{scorer="precise-prefix-cache-scorer",type="precise-prefix-cache-scorer",candidate="other"\} 4/);
   assert.match(text, /kvroute_session_bindings \d+/);
 });
 

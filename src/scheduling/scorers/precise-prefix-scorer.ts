@@ -232,7 +232,7 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
     }
     if (anySpec) this.#stats.speculativeHits++;
     const prediction: PrefixPrediction = {
-      source: 'precise', totalBlocks: total, blockTokens: svc.blockSize, matchedByIndex: matched, idsByIndex: ids, anyHit,
+      source: 'precise', totalBlocks: total, blockTokens: svc.blockSize, matchedByIndex: matched, idsByIndex: ids, anyHit, promptTokens: prep.tokens,
     };
     setPrefixPrediction(ctx.request, prediction);
   }

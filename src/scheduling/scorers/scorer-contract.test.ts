@@ -28,7 +28,7 @@ function scenario() {
 test('registry exposes all built-in scorers', () => {
   assert.deepEqual(scorerTypes, [
     'inflight-load-scorer', 'kv-cache-utilization-scorer', 'load-aware-scorer', 'no-hit-lru-scorer',
-    'precise-prefix-cache-scorer', 'prefix-cache-scorer', 'queue-scorer', 'session-affinity-scorer',
+    'precise-prefix-cache-scorer', 'prefill-cost-scorer', 'prefix-cache-scorer', 'queue-scorer', 'session-affinity-scorer',
   ]);
 });
 

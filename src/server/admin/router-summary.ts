@@ -39,7 +39,9 @@ export function summarizeRouter(input: {
   type P = { name: string; scorers: ReadonlyArray<{ scorer: { name: string; type: string }; weight: number }>; picker: { type: string }; filters: ReadonlyArray<{ type: string }> };
   const profile = (input.scheduler as { profile?: P }).profile;
   const scorers = (profile?.scorers ?? []).map((s) => ({ name: s.scorer.name, type: s.scorer.type, weight: s.weight }));
-  const precise = scorers.some((s) => s.type === 'precise-prefix-cache-scorer');
+  // Events are expected when a precise scorer has an index to feed (services attached); one
+  // without services routes approximately by design (e.g. the default profile with no events).
+  const precise = (profile?.scorers ?? []).some((s) => s.scorer.type === 'precise-prefix-cache-scorer' && (s.scorer as { precise?: boolean }).precise === true);
   return {
     gatewayUrl: input.gatewayUrl,
     adminUrl: input.adminUrl,

@@ -1,0 +1,74 @@
+/**
+ * prefill-cost-scorer (kvroute's own, after Dynamo's cost model): prefers the endpoint where the
+ * request would finish its prefill soonest, weighing locality and load in ONE unit, work:
+ *
+ *   cost_i  = uncached prompt tokens on i / tokensPerDecodeEquivalent   (prefill this request adds)
+ *           + work already in flight on i (LoadTracker: uncomputed prefill tokens / T + requests)
+ *   score_i = 1 - (cost_i - min cost) / max(max cost - min cost, minRange)      1 when all equal
+ *
+ * Uncached tokens come from the prefix prediction the prefix scorers memoized (precise when KV
+ * events flow, else approximate), so this scorer must come AFTER a prefix scorer in the profile;
+ * without a prediction every endpoint counts the whole prompt (pure load balancing).
+ *
+ * Why one unit: a separate prefix score and load score meet only through their weights, which
+ * are right for one prompt length and wrong for another (a 6,000-token shared system prompt is
+ * worth far more queueing than a 200-token one). Here a long cached prefix keeps its request home
+ * until the home endpoint's extra in-flight work exceeds the prefill it would cost elsewhere, and
+ * a short one spreads at once. `minRange` keeps tiny gaps from swinging the score.
+ *
+ * Parameters:
+ * - `minRange` (default 16 work units): the cost gap at which the score difference is full.
+ * (T is the LoadTracker's `tokensPerDecodeEquivalent`, default 256.)
+ */
+import { z } from 'zod';
+import type { Endpoint } from '../../core/endpoint.js';
+import { predictedCachedTokens, promptTokensOf } from '../../prefix/prefix-prediction.js';
+import type { LoadTracker } from '../load-tracker.js';
+import type { PluginDefinition } from '../plugin-registry.js';
+import type { Scorer, SchedulingContext } from '../types.js';
+
+const params = z.strictObject({
+  minRange: z.number().min(0).default(16),
+});
+
+/** Scores endpoints by prefill this request would add plus work in flight (lower is better). */
+export class PrefillCostScorer implements Scorer {
+  readonly type = 'prefill-cost-scorer';
+  readonly #load: LoadTracker;
+
+  constructor(
+    readonly name: string,
+    load: LoadTracker,
+    readonly minRange = 16,
+  ) {
+    this.#load = load;
+  }
+
+  score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void {
+    const req = ctx.request;
+    const n = candidates.length;
+    const prompt = promptTokensOf(req);
+    const t = this.#load.tokensPerDecodeEquivalent;
+    let min = Infinity;
+    let max = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const c = candidates[i];
+      const uncached = Math.max(0, prompt - predictedCachedTokens(req, c, prompt));
+      const cost = uncached / t + this.#load.work(c);
+      out[i] = cost;
+      if (cost < min) min = cost;
+      if (cost > max) max = cost;
+    }
+    const range = Math.max(max - min, this.minRange);
+    for (let i = 0; i < n; i++) out[i] = range > 0 ? 1 - (out[i] - min) / range : 1;
+  }
+}
+
+/** Registry entry of {@link PrefillCostScorer}. */
+export const prefillCostScorerPlugin: PluginDefinition<z.infer<typeof params>> = {
+  type: 'prefill-cost-scorer',
+  kind: 'scorer',
+  description: 'uncached prompt tokens this request would prefill there plus in-flight work, in one unit; min-max with a floor (1 = cheapest)',
+  params,
+  create: (name, p, deps) => new PrefillCostScorer(name, deps.load, p.minRange),
+};

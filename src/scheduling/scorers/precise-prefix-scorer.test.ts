@@ -56,7 +56,7 @@ const TEXT = fakeText(40, 1); // 10 blocks of 4
 test('precise scorer: longest held run / total blocks, CPU blocks weigh 0.8', async () => {
   const svc = new TableServices();
   const clock = new ManualClock(0);
-  const s = new PrecisePrefixScorer('p', {}, { clock, kvCache: svc });
+  const s = new PrecisePrefixScorer('p', { burstWaitMs: 0 }, { clock, kvCache: svc });
   const eps = fakeEndpoints(3);
   svc.store('ep-0', TEXT.slice(0, 24)); // 6 blocks on GPU
   svc.store('ep-2', TEXT.slice(0, 40), 0.8); // all 10 on CPU
@@ -73,7 +73,7 @@ test('precise scorer: longest held run / total blocks, CPU blocks weigh 0.8', as
 
 test('precise scorer: a run stops at the first block the endpoint lacks', async () => {
   const svc = new TableServices();
-  const s = new PrecisePrefixScorer('p', {}, { clock: new ManualClock(0), kvCache: svc });
+  const s = new PrecisePrefixScorer('p', { burstWaitMs: 0 }, { clock: new ManualClock(0), kvCache: svc });
   const eps = fakeEndpoints(1);
   svc.store('ep-0', TEXT.slice(0, 8));
   // a different block 2 breaks the chain even though later text is the same
@@ -86,7 +86,7 @@ test('precise scorer: a run stops at the first block the endpoint lacks', async 
 test('precise scorer: picks add speculative entries until the first token plus a grace period', async () => {
   const svc = new TableServices();
   const clock = new ManualClock(0);
-  const s = new PrecisePrefixScorer('p', { speculativeTtlMs: 10_000, confirmGraceMs: 500 }, { clock, kvCache: svc });
+  const s = new PrecisePrefixScorer('p', { speculativeTtlMs: 10_000, confirmGraceMs: 500, burstWaitMs: 0 }, { clock, kvCache: svc });
   const eps = fakeEndpoints(2);
   const first = fakeRequest(TEXT);
   const out = new Float64Array(2);
@@ -121,7 +121,7 @@ test('precise scorer: picks add speculative entries until the first token plus a
 test('precise scorer: speculation continues the index run where it stops', async () => {
   const svc = new TableServices();
   const clock = new ManualClock(0);
-  const s = new PrecisePrefixScorer('p', {}, { clock, kvCache: svc });
+  const s = new PrecisePrefixScorer('p', { burstWaitMs: 0 }, { clock, kvCache: svc });
   const eps = fakeEndpoints(1);
   svc.store('ep-0', TEXT.slice(0, 12), 0.8); // 3 CPU blocks confirmed
   const first = fakeRequest(TEXT);
@@ -136,7 +136,7 @@ test('precise scorer: speculation continues the index run where it stops', async
 test('precise scorer: falls back to approximate routing when the index or tokenizer fails, and counts it', async () => {
   const svc = new TableServices();
   const clock = new ManualClock(0);
-  const s = new PrecisePrefixScorer('p', {}, { clock, kvCache: svc });
+  const s = new PrecisePrefixScorer('p', { burstWaitMs: 0 }, { clock, kvCache: svc });
   const eps = fakeEndpoints(2);
   const long = fakeText(64 * 8, 5);
   const a = fakeRequest(long);
@@ -178,7 +178,7 @@ test('precise scorer without services routes approximately (no-index)', async ()
 
 test('precise scorer: removeEndpoint drops its speculative entries', async () => {
   const svc = new TableServices();
-  const s = new PrecisePrefixScorer('p', {}, { clock: new ManualClock(0), kvCache: svc });
+  const s = new PrecisePrefixScorer('p', { burstWaitMs: 0 }, { clock: new ManualClock(0), kvCache: svc });
   const eps = fakeEndpoints(2);
   const a = fakeRequest(TEXT);
   const out = new Float64Array(2);
@@ -189,4 +189,37 @@ test('precise scorer: removeEndpoint drops its speculative entries', async () =>
   assert.equal(s.stats().speculativeEntries, 0);
   await s.score({ request: fakeRequest(TEXT), now: 0 }, eps, out);
   assert.deepEqual([...out], [0, 0]);
+});
+
+test('precise scorer: a burst of siblings with a slow index sees where the earlier ones were picked', async () => {
+  const svc = new TableServices();
+  const pending: (() => Promise<void>)[] = [];
+  const slow: KvCacheServices = {
+    blockSize: svc.blockSize,
+    tokenize: (r) => svc.tokenize(r),
+    requestKeys: (m, t) => svc.requestKeys(m, t),
+    // Answers arrive together, like pipelined Redis replies read in one socket event.
+    lookup: (k, ids) =>
+      new Promise((res) => {
+        pending.push(async () => res(await svc.lookup(k, ids)));
+        if (pending.length === 1) setTimeout(() => pending.splice(0).forEach((f) => void f()), 5);
+      }),
+  };
+  const s = new PrecisePrefixScorer('p', { burstWaitMs: 1000 }, { clock: new ManualClock(0), kvCache: slow });
+  const eps = fakeEndpoints(3);
+  const picked: number[] = [];
+  // What the scheduler does: score, then pick the best (first on ties), then onPicked.
+  const one = async (text: string): Promise<void> => {
+    const req = fakeRequest(text);
+    const out = new Float64Array(3);
+    await s.score({ request: req, now: 0 }, eps, out);
+    let best = 0;
+    for (let i = 1; i < 3; i++) if (out[i] > out[best]) best = i;
+    picked.push(best === 0 && out[0] === 0 ? picked.length % 3 : best);
+    s.onPicked({ request: req, now: 0 }, eps[picked.at(-1)!]);
+  };
+  await Promise.all([one(TEXT + 'a'), one(TEXT + 'b'), one(TEXT + 'c'), one(TEXT + 'd')]);
+  // The first is cold (spread by the stand-in picker); every later sibling follows it.
+  assert.deepEqual(picked, [0, 0, 0, 0]);
+  assert.equal(s.stats().speculativeHits, 3);
 });

@@ -17,6 +17,12 @@
  * continues through its speculative keys where the index's run stops (weight 1.0). Entries are
  * bounded per endpoint (`maxSpeculativeBlocks`, oldest dropped first).
  *
+ * Bursts. Index lookups are asynchronous (a Redis round trip), so siblings arriving together
+ * would all be scored before the first is picked and none would see the others' speculative
+ * entries. Scoring therefore takes a ticket in arrival order: after its own lookup, a request
+ * reads the speculative entries only once the request scored before it was picked (or failed,
+ * or `burstWaitMs` passed, default 50 ms), so each sibling sees where the earlier ones went.
+ *
  * Fallback. When precise data cannot be had (no services configured, tokenizer or index
  * failing, e.g. Redis down) the request is scored by an embedded approximate prefix scorer
  * (llm-d's prefix-cache-scorer, fed by every pick), so routing keeps its locality; each
@@ -43,6 +49,7 @@ const params = z.strictObject({
   speculativeTtlMs: z.number().int().min(0).max(600_000).default(30_000),
   confirmGraceMs: z.number().int().min(0).max(600_000).default(2_000),
   maxSpeculativeBlocks: z.number().int().min(0).default(200_000),
+  burstWaitMs: z.number().int().min(0).max(10_000).default(50),
   tokenProcessorConfig: z.strictObject({ blockSize: z.number().int().min(1).max(1024).optional(), hashSeed: z.string().optional() }).optional(),
   indexerConfig: llmdNested,
   kvEventsConfig: llmdNested,
@@ -74,6 +81,7 @@ interface Prepared {
 }
 
 const PREPARED_MEMO = 'precise-prefix-cache-scorer/prepared';
+const TICKET_MEMO = 'precise-prefix-cache-scorer/ticket';
 
 /** Speculative block keys of one endpoint: key -> expiry (ms), oldest insertion first. */
 class SpeculativeBlocks {
@@ -155,6 +163,9 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
   readonly #ttl: number;
   readonly #grace: number;
   readonly #spec: SpeculativeBlocks;
+  readonly #burstWait: number;
+  /** Resolves when the request scored last was picked (see "Bursts" in the file comment). */
+  #turn: Promise<void> = Promise.resolve();
   #lastSweep = 0;
   readonly #stats: Omit<PrecisePrefixStats, 'speculativeEntries'> = {
     precise: 0,
@@ -173,6 +184,7 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
     this.#ttl = p.speculativeTtlMs ?? 30_000;
     this.#grace = p.confirmGraceMs ?? 2_000;
     this.#spec = new SpeculativeBlocks(p.maxSpeculativeBlocks ?? 200_000);
+    this.#burstWait = p.burstWaitMs ?? 50;
     this.approximate = new PrefixCacheScorer(`${name}/approximate`);
     // A cleared cache takes the speculative entries with it (they would predict blocks that are gone).
     deps.kvCache?.onEndpointReset?.((id) => this.#spec.removeEndpoint(id));
@@ -198,13 +210,16 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
     }
     const total = prep.keys.length;
     const n = candidates.length;
+    const before = this.#takeTicket(ctx.request);
     let runs: PrefixRun[] | undefined;
     if (total > 0) {
       try {
         runs = await svc.lookup(prep.keys, candidates.map((c) => c.id));
       } catch (err) {
+        this.#releaseTicket(ctx.request);
         return this.#fallback('lookup-failed', err, ctx, candidates, out);
       }
+      await before;
     }
     this.#stats.precise++;
     const now = this.#clock.now();
@@ -239,6 +254,14 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
 
   onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
     this.approximate.onPicked(ctx, endpoint);
+    try {
+      this.#record(ctx, endpoint);
+    } finally {
+      this.#releaseTicket(ctx.request);
+    }
+  }
+
+  #record(ctx: SchedulingContext, endpoint: Endpoint): void {
     const svc = this.#services;
     if (svc === undefined) return;
     const now = this.#clock.now();
@@ -264,7 +287,31 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
   }
 
   onComplete(ctx: SchedulingContext, endpoint: Endpoint): void {
+    this.#releaseTicket(ctx.request);
     this.#shorten(ctx.request, endpoint);
+  }
+
+  /** Queues the request behind the one scored before it; returns what to wait for (bounded by burstWaitMs). */
+  #takeTicket(req: InferenceRequest): Promise<void> {
+    const prev = this.#turn;
+    let release!: () => void;
+    this.#turn = new Promise<void>((r) => (release = r));
+    req.memo.set(TICKET_MEMO, release);
+    if (this.#burstWait === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const t = this.#clock.setTimeout(resolve, this.#burstWait);
+      void prev.then(() => {
+        t.cancel();
+        resolve();
+      });
+    });
+  }
+
+  #releaseTicket(req: InferenceRequest): void {
+    const release = req.memo.get(TICKET_MEMO) as (() => void) | undefined;
+    if (release === undefined) return;
+    req.memo.delete(TICKET_MEMO);
+    release();
   }
 
   /** Forgets the endpoint's speculative entries (it left the pool or its cache was reset). */

@@ -62,6 +62,13 @@ export type PreciseSetupFactory = (ctx: PreciseSetupContext) => Promise<PreciseS
  */
 export const defaultPreciseSetup: PreciseSetupFactory = async (ctx) => (ctx.mode === 'virtual' ? routerPreciseSetup(ctx) : livePreciseSetup(ctx));
 
+/** The prompt tokens the virtual runner memoized on the request ({@link BENCH_TOKENS_MEMO}). */
+async function tokensFromMemo(req: InferenceRequest): Promise<readonly number[]> {
+  const t = req.memo.get(BENCH_TOKENS_MEMO) as readonly number[] | undefined;
+  if (t === undefined) throw new Error(`request ${req.id} carries no prompt tokens`);
+  return t;
+}
+
 /** Virtual engine: the router's KvIndexer + memory index; tokens from the request memo. */
 export function routerPreciseSetup(ctx: PreciseSetupContext): PreciseSetup {
   const index = new MemoryBlockIndex();
@@ -69,11 +76,7 @@ export function routerPreciseSetup(ctx: PreciseSetupContext): PreciseSetup {
   const bs = ctx.blockSize;
   const services: KvCacheServices = {
     blockSize: bs,
-    async tokenize(req: InferenceRequest): Promise<readonly number[]> {
-      const t = req.memo.get(BENCH_TOKENS_MEMO) as readonly number[] | undefined;
-      if (t === undefined) throw new Error(`request ${req.id} carries no prompt tokens`);
-      return t;
-    },
+    tokenize: tokensFromMemo,
     requestKeys: (model, tokens) => indexer.requestKeys(model, tokens, bs),
     lookup: (keys, ids) => index.lookup(keys as ArrayLike<number>, ids),
   };
@@ -103,11 +106,7 @@ export function referencePreciseSetup(ctx: PreciseSetupContext): PreciseSetup {
   const bs = ctx.blockSize;
   const services: KvCacheServices = {
     blockSize: bs,
-    async tokenize(req: InferenceRequest): Promise<readonly number[]> {
-      const t = req.memo.get(BENCH_TOKENS_MEMO) as readonly number[] | undefined;
-      if (t === undefined) throw new Error(`request ${req.id} carries no prompt tokens`);
-      return t;
-    },
+    tokenize: tokensFromMemo,
     requestKeys(_model: string, tokens: readonly number[]): ArrayLike<BlockKey> {
       return extendBlockHashes(tokens, bs, []);
     },

@@ -45,18 +45,25 @@ export class InflightLoadScorer implements Scorer {
   }
 
   score(_ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void {
-    const n = candidates.length;
-    let min = Infinity;
-    let max = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const w = this.#load.work(candidates[i]);
-      out[i] = w;
-      if (w < min) min = w;
-      if (w > max) max = w;
-    }
-    const range = Math.max(max - min, this.minRange);
-    for (let i = 0; i < n; i++) out[i] = range > 0 ? 1 - (out[i] - min) / range : 1;
+    for (let i = 0; i < candidates.length; i++) out[i] = this.#load.work(candidates[i]);
+    invertMinMaxWithFloor(out, this.minRange);
   }
+}
+
+/**
+ * Turns costs in `out` (lower is better) into scores in [0, 1] in place:
+ * `1 - (c - min) / max(max - min, minRange)`, all 1 when they are equal.
+ */
+export function invertMinMaxWithFloor(out: Float64Array, minRange: number): void {
+  const n = out.length;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    if (out[i] < min) min = out[i];
+    if (out[i] > max) max = out[i];
+  }
+  const range = Math.max(max - min, minRange);
+  for (let i = 0; i < n; i++) out[i] = range > 0 ? 1 - (out[i] - min) / range : 1;
 }
 
 /** Registry entry of {@link InflightLoadScorer}. */

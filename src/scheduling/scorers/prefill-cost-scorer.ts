@@ -24,6 +24,7 @@ import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import { predictedCachedTokens, promptTokensOf } from '../../prefix/prefix-prediction.js';
 import type { LoadTracker } from '../load-tracker.js';
+import { invertMinMaxWithFloor } from './inflight-load-scorer.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
 
@@ -49,18 +50,12 @@ export class PrefillCostScorer implements Scorer {
     const n = candidates.length;
     const prompt = promptTokensOf(req);
     const t = this.#load.tokensPerDecodeEquivalent;
-    let min = Infinity;
-    let max = -Infinity;
     for (let i = 0; i < n; i++) {
       const c = candidates[i];
       const uncached = Math.max(0, prompt - predictedCachedTokens(req, c, prompt));
-      const cost = uncached / t + this.#load.work(c);
-      out[i] = cost;
-      if (cost < min) min = cost;
-      if (cost > max) max = cost;
+      out[i] = uncached / t + this.#load.work(c);
     }
-    const range = Math.max(max - min, this.minRange);
-    for (let i = 0; i < n; i++) out[i] = range > 0 ? 1 - (out[i] - min) / range : 1;
+    invertMinMaxWithFloor(out, this.minRange);
   }
 }
 

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Packr } from 'msgpackr';
+import { encode } from '@msgpack/msgpack';
+
+/** A second msgpack encoder (not the one under test); bigints go out as int64 / uint64. */
+const pack = (v: unknown): Uint8Array => encode(v, { useBigInt64: true });
 import { decodeEventBatch, encodeEventBatch, normalizeHash } from './codec.js';
 import { KvrError } from '../core/errors.js';
 import type { KvEventBatch } from './types.js';
@@ -50,17 +53,16 @@ test('array encoding, built byte by byte: uint64 hashes above 2^63 survive', () 
   ]);
 });
 
-test('map encoding (msgpackr as a second encoder): defaults omitted, unknown fields ignored, signed int64 normalised', () => {
-  const packr = new Packr({ useRecords: false });
-  const payload = packr.pack({
+test('map encoding (@msgpack/msgpack as a second encoder): defaults omitted, unknown fields ignored, signed int64 normalised', () => {
+  const payload = pack({
     ts: 1700000000.25,
     events: [
       { type: 'BlockStored', block_hashes: [BIG, 7n], parent_block_hash: BIG2, token_ids: [9, 8, 7, 6], block_size: 2, medium: 'GPU', kv_cache_spec_kind: 'full', kv_cache_spec_sliding_window: 4096, extra_keys: null, group_idx: 1 },
-      { type: 'BlockRemoved', block_hashes: [-2, 3] },
+      { type: 'BlockRemoved', block_hashes: [-2n, 3] },
       { type: 'AllBlocksCleared' },
     ],
   });
-  // msgpackr writes 7n as int64 (0xd3) and BIG as uint64 (0xcf): both kinds appear on the wire.
+  // -2n goes out as int64 (0xd3), BIG and 7n as uint64 (0xcf): both kinds appear on the wire.
   assert.ok(Buffer.from(payload).includes(0xd3));
   assert.ok(Buffer.from(payload).includes(0xcf));
   const { batch, malformedEvents } = decodeEventBatch(payload);
@@ -120,9 +122,8 @@ test('a hash sent as raw bytes counts by its last 8 bytes, big-endian', () => {
 });
 
 test('bad events are skipped and counted; the rest of the batch survives', () => {
-  const packr = new Packr({ useRecords: false });
   const good = ['BlockRemoved', [1]];
-  const payload = packr.pack([
+  const payload = pack([
     5.5,
     [
       good,
@@ -145,16 +146,15 @@ test('bad events are skipped and counted; the rest of the batch survives', () =>
 });
 
 test('undecodable messages throw KVR_ERR_UPSTREAM', () => {
-  const packr = new Packr({ useRecords: false });
   const bad: Uint8Array[] = [
     new Uint8Array(0),
     b(0xc1), // never-used type byte
     b(0x92, 0xcb, 0x00), // truncated float
-    packr.pack('hello'),
-    packr.pack({ ts: 1 }),
-    packr.pack({ ts: 'now', events: [] }),
-    packr.pack([1, 'events']),
-    packr.pack([1, [], 'rank']),
+    pack('hello'),
+    pack({ ts: 1 }),
+    pack({ ts: 'now', events: [] }),
+    pack([1, 'events']),
+    pack([1, [], 'rank']),
   ];
   for (const p of bad) {
     assert.throws(() => decodeEventBatch(p), (e: unknown) => e instanceof KvrError && e.code === 'KVR_ERR_UPSTREAM', `payload ${Buffer.from(p).toString('hex')}`);

@@ -21,7 +21,7 @@
  * Encoding ({@link encodeEventBatch}, used by the simulator) writes exactly what vLLM writes:
  * `float64` ts, smallest unsigned integer forms for hashes, `uint64` above 2^63.
  */
-import { Unpackr } from 'msgpackr';
+import { decode } from '@msgpack/msgpack';
 import { KvrError } from '../core/errors.js';
 import type { BlockStoredEvent, KvEvent, KvEventBatch } from './types.js';
 import { MsgpackWriter } from './msgpack-writer.js';
@@ -42,7 +42,6 @@ export interface DecodedBatch {
   malformedEvents: number;
 }
 
-const unpackr = new Unpackr({ int64AsType: 'bigint', mapsAsObjects: true, useRecords: false, moreTypes: false });
 
 /** Encodes a batch like vLLM's `ZmqEventPublisher` does. */
 export function encodeEventBatch(batch: KvEventBatch, opts: EncodeOptions = {}): Uint8Array {
@@ -122,7 +121,7 @@ function writeEvent(w: MsgpackWriter, ev: KvEvent, asMap: boolean): void {
 export function decodeEventBatch(payload: Uint8Array): DecodedBatch {
   let raw: unknown;
   try {
-    raw = unpackr.unpack(payload);
+    raw = decode(payload, { useBigInt64: true });
   } catch (e) {
     throw bad(`payload is not msgpack (${(e as Error).message})`);
   }

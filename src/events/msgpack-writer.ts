@@ -2,7 +2,7 @@
  * A minimal MessagePack writer that encodes the way Python's msgspec does, so batches built here
  * are byte-for-byte what vLLM sends: integers in their smallest form (unsigned forms for
  * non-negative values, `uint64` above 2^63), floats always as `float64`, strings as UTF-8 `str`.
- * (msgpackr, used for decoding, writes every bigint below 2^63 as `int64` and integral floats as
+ * (general msgpack encoders write bigints and integral floats differently: e.g. signed `int64`, or integral floats as
  * integers, which vLLM never does.)
  */
 

@@ -29,7 +29,7 @@ import {
   type KvBlockIndex,
   type PrefixRun,
 } from './kv-block-index.js';
-import { checkTier, DEFAULT_OTHER_TIER_WEIGHT, DEFAULT_TIER_WEIGHTS, TierWeighter, type TierWeights } from './tiers.js';
+import { DEFAULT_OTHER_TIER_WEIGHT, DEFAULT_TIER_WEIGHTS, popcount, TierBits, TierWeighter, type TierWeights } from './tiers.js';
 import type { IndexStats } from './types.js';
 
 /** Options of {@link MemoryBlockIndex}. */
@@ -52,16 +52,6 @@ export interface MemoryBlockIndexOptions {
 const BLOCK_BYTES = 96;
 const PAIR_BYTES = 48;
 const ENGINE_BYTES = 88;
-const MAX_TIERS = 30;
-
-function popcount(m: number): number {
-  let c = 0;
-  while (m !== 0) {
-    m &= m - 1;
-    c++;
-  }
-  return c;
-}
 
 interface Slot {
   id: string;
@@ -79,13 +69,10 @@ export class MemoryBlockIndex implements KvBlockIndex {
   readonly #maxBytes: number;
   readonly #maxEngine: number;
   readonly #tol: number;
-  readonly #weighter: TierWeighter;
+  readonly #tiers: TierBits;
   readonly #blocks = new Map<RouterKey, number[]>();
   readonly #slotOf = new Map<string, number>();
   readonly #slots: Slot[] = [];
-  readonly #tierBit = new Map<string, number>();
-  readonly #tierWeight: number[] = [];
-  readonly #maskWeight: number[] = [];
   #candOf = new Int32Array(0);
   #entries = 0;
   #pairs = 0;
@@ -100,7 +87,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
     this.#maxBytes = opts.maxBytes ?? 512 * 1024 * 1024;
     this.#maxEngine = opts.maxEngineHashesPerEndpoint ?? 500_000;
     this.#tol = opts.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S;
-    this.#weighter = new TierWeighter(opts.tierWeights ?? DEFAULT_TIER_WEIGHTS, opts.otherTierWeight ?? DEFAULT_OTHER_TIER_WEIGHT);
+    this.#tiers = new TierBits(new TierWeighter(opts.tierWeights ?? DEFAULT_TIER_WEIGHTS, opts.otherTierWeight ?? DEFAULT_OTHER_TIER_WEIGHT));
     for (const [name, v] of [['maxEntries', this.#maxEntries], ['maxBytes', this.#maxBytes], ['maxEngineHashesPerEndpoint', this.#maxEngine]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new KvrError('KVR_ERR_CONFIG', `memory index: ${name} must be an integer >= 1, got ${String(v)}`);
     }
@@ -140,7 +127,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
           const c = candOf[e[j]];
           if (c >= 0 && runs[c] === i) {
             runs[c] = i + 1;
-            weights[c] += this.#weightOfMask(e[j + 1]);
+            weights[c] += this.#tiers.weightOfMask(e[j + 1]);
             cont++;
           }
         }
@@ -158,15 +145,15 @@ export class MemoryBlockIndex implements KvBlockIndex {
 
   async add(endpointId: string, tier: string, keys: ArrayLike<RouterKey>): Promise<void> {
     const slot = this.#slot(endpointId);
-    const bit = this.#bit(tier);
+    const bit = this.#tiers.bit(tier);
     for (let i = 0; i < keys.length; i++) this.#addEntry(slot, keys[i], bit);
     this.#enforceBounds();
   }
 
   async remove(endpointId: string, tier: string, keys: ArrayLike<RouterKey>): Promise<void> {
     const slot = this.#slotOf.get(endpointId);
-    const bit = this.#tierBit.get(tier);
-    if (slot === undefined || bit === undefined) return;
+    const bit = this.#tiers.knownBit(tier);
+    if (slot === undefined || bit < 0) return;
     for (let i = 0; i < keys.length; i++) this.#removeEntry(slot, keys[i], 1 << bit);
   }
 
@@ -190,7 +177,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
       if (op.kind === 'store' && op.keys.length !== op.engineHashes.length) {
         throw new KvrError('KVR_ERR_BAD_REQUEST', `store op: ${op.keys.length} keys for ${op.engineHashes.length} engine hashes`);
       }
-      bits.push(op.kind === 'store' ? this.#bit(op.tier) : (this.#tierBit.get(op.tier) ?? -1));
+      bits.push(op.kind === 'store' ? this.#tiers.bit(op.tier) : this.#tiers.knownBit(op.tier));
     }
     if (verdict === 'restart' || verdict === 'rebase') this.#clearSlot(slot);
     batch.ops.forEach((op, i) => {
@@ -261,30 +248,6 @@ export class MemoryBlockIndex implements KvBlockIndex {
       this.#slotOf.set(endpointId, s);
     }
     return s;
-  }
-
-  #bit(tier: string): number {
-    let b = this.#tierBit.get(tier);
-    if (b === undefined) {
-      checkTier(tier);
-      if (this.#tierBit.size >= MAX_TIERS) throw new KvrError('KVR_ERR_BAD_REQUEST', `more than ${MAX_TIERS} cache tiers; tier "${tier}" refused`);
-      b = this.#tierBit.size;
-      this.#tierBit.set(tier, b);
-      this.#tierWeight[b] = this.#weighter.weight(tier);
-      this.#maskWeight.length = 0;
-    }
-    return b;
-  }
-
-  #weightOfMask(mask: number): number {
-    if (mask < 64) {
-      const w = this.#maskWeight[mask];
-      if (w !== undefined) return w;
-    }
-    let w = 0;
-    for (let b = 0, m = mask; m !== 0; b++, m >>>= 1) if ((m & 1) !== 0) w = Math.max(w, this.#tierWeight[b]);
-    if (mask < 64) this.#maskWeight[mask] = w;
-    return w;
   }
 
   #maskOf(slot: number, key: RouterKey): number {

@@ -66,3 +66,63 @@ export class TierWeighter {
     return w;
   }
 }
+
+/** Most distinct tiers one {@link TierBits} numbers (bits of a 31-bit mask). */
+export const MAX_TIERS = 30;
+
+/** Number of bits set in a tier mask. */
+export function popcount(m: number): number {
+  let c = 0;
+  while (m !== 0) {
+    m &= m - 1;
+    c++;
+  }
+  return c;
+}
+
+/**
+ * Numbers tiers as bits of a mask (first seen, first numbered), so a block held in several tiers
+ * of one endpoint is one small integer, and gives a mask's weight (largest of its tiers', cached
+ * for the common small masks).
+ */
+export class TierBits {
+  readonly #weighter: TierWeighter;
+  readonly #bitOf = new Map<string, number>();
+  readonly #weightOfBit: number[] = [];
+  readonly #maskWeight: number[] = [];
+
+  constructor(weighter: TierWeighter) {
+    this.#weighter = weighter;
+  }
+
+  /** The bit of `tier`, numbering it when new; throws KVR_ERR_BAD_REQUEST for a bad or one tier too many. */
+  bit(tier: string): number {
+    let b = this.#bitOf.get(tier);
+    if (b === undefined) {
+      checkTier(tier);
+      if (this.#bitOf.size >= MAX_TIERS) throw new KvrError('KVR_ERR_BAD_REQUEST', `more than ${MAX_TIERS} cache tiers; tier "${tier}" refused`);
+      b = this.#bitOf.size;
+      this.#bitOf.set(tier, b);
+      this.#weightOfBit[b] = this.#weighter.weight(tier);
+      this.#maskWeight.length = 0;
+    }
+    return b;
+  }
+
+  /** The bit of `tier` if it was ever numbered, else -1 (nothing can be held there). */
+  knownBit(tier: string): number {
+    return this.#bitOf.get(tier) ?? -1;
+  }
+
+  /** Largest weight among the tiers of `mask`. */
+  weightOfMask(mask: number): number {
+    if (mask < 64) {
+      const w = this.#maskWeight[mask];
+      if (w !== undefined) return w;
+    }
+    let w = 0;
+    for (let b = 0, m = mask; m !== 0; b++, m >>>= 1) if ((m & 1) !== 0) w = Math.max(w, this.#weightOfBit[b]);
+    if (mask < 64) this.#maskWeight[mask] = w;
+    return w;
+  }
+}

@@ -4,17 +4,22 @@
  *
  * - precise-prefix-cache-scorer 3: locality is the point of the router. Precise when KV events
  *   flow (block-exact, from the engines), else it routes with its embedded approximate scorer.
- * - prefill-cost-scorer 4: locality and load in one unit (work): the prompt tokens this request
- *   would prefill on each endpoint plus the work already in flight there. A long cached prefix
- *   keeps its request home until the home endpoint's extra work exceeds the prefill it would cost
- *   elsewhere; a short one spreads at once. Measured with `kvroute bench` (docs/benchmarks.md):
- *   it replaced an in-flight-load term that sent a quarter of a shared prefix's requests away.
+ * - prefill-cost-scorer 4, uncachedWeight 2: locality and load in one unit (work): the prompt
+ *   tokens this request would prefill on each endpoint plus the work already in flight there. A
+ *   cache miss's prefill counts twice: once as this request's own wait, once as the work it adds
+ *   in front of every later request on that endpoint. So a long cached prefix keeps its request
+ *   home until the home endpoint's extra work exceeds twice the prefill it would cost elsewhere; a
+ *   short one spreads at once. Measured with `kvroute bench` (docs/benchmarks.md).
  * - queue-scorer 1, kv-cache-utilization-scorer 1: the engines' own view (scraped, so late),
  *   which also sees traffic from other router replicas.
  * - session-affinity-scorer 2: explicit sessions only (x-session-token, x-session-id); client-IP
  *   affinity off, since many users behind one IP hot-spot one replica.
- * - no-hit-lru-scorer 1: when no endpoint holds any of the prompt, prefer the endpoint least
- *   recently given a cold prompt, so new prefixes seed different endpoints; neutral otherwise.
+ * - no-hit-lru-scorer 6 and no-hit-recent-work-scorer 3 place COLD prompts (no endpoint holds
+ *   any of them; neutral otherwise). A cold prompt seeds a prefix family whose later requests
+ *   follow it, so families, not requests, must spread: the LRU term deals them out in turn (6),
+ *   and the recent-work term (3) steers them away from endpoints that were given the most work
+ *   lately. In-flight load alone placed families by the noise of the instant (8 replicas ended
+ *   with 86 to 106 requests each on the llm-d preset).
  * - max-score-picker: top total, ties at random.
  */
 import type { EndpointPickerConfigDoc } from './config-schema.js';
@@ -26,11 +31,12 @@ export function defaultConfigDoc(): EndpointPickerConfigDoc {
     kind: 'EndpointPickerConfig',
     plugins: [
       { type: 'precise-prefix-cache-scorer' },
-      { type: 'prefill-cost-scorer' },
+      { type: 'prefill-cost-scorer', parameters: { uncachedWeight: 2 } },
       { type: 'queue-scorer' },
       { type: 'kv-cache-utilization-scorer' },
       { type: 'session-affinity-scorer', parameters: { clientIp: false } },
       { type: 'no-hit-lru-scorer' },
+      { type: 'no-hit-recent-work-scorer' },
       { type: 'max-score-picker' },
     ],
     schedulingProfiles: [
@@ -42,7 +48,8 @@ export function defaultConfigDoc(): EndpointPickerConfigDoc {
           { pluginRef: 'queue-scorer', weight: 1 },
           { pluginRef: 'kv-cache-utilization-scorer', weight: 1 },
           { pluginRef: 'session-affinity-scorer', weight: 2 },
-          { pluginRef: 'no-hit-lru-scorer', weight: 1 },
+          { pluginRef: 'no-hit-lru-scorer', weight: 6 },
+          { pluginRef: 'no-hit-recent-work-scorer', weight: 3 },
           { pluginRef: 'max-score-picker' },
         ],
       },

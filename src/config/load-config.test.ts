@@ -56,9 +56,11 @@ test('the default config and examples/default.yaml agree', () => {
   assert.deepEqual(d.schedulingProfiles, f.schedulingProfiles);
   assert.deepEqual(weights(d), {
     'precise-prefix-cache-scorer': 3, 'prefill-cost-scorer': 4, 'queue-scorer': 1,
-    'kv-cache-utilization-scorer': 1, 'session-affinity-scorer': 2, 'no-hit-lru-scorer': 1, 'max-score-picker': 1,
+    'kv-cache-utilization-scorer': 1, 'session-affinity-scorer': 2, 'no-hit-lru-scorer': 6, 'no-hit-recent-work-scorer': 3,
+    'max-score-picker': 1,
   });
   assert.equal(d.plugins.find((p) => p.type === 'session-affinity-scorer')?.parameters.clientIp, false);
+  assert.equal(d.plugins.find((p) => p.type === 'prefill-cost-scorer')?.parameters.uncachedWeight, 2);
   assert.deepEqual(d.warnings, []);
 });
 
@@ -129,7 +131,7 @@ test('config error: pluginRef not declared names the path and the declared plugi
 
 test('config error: unknown plugin type lists the known types', () => {
   const m = configError({ text: doc('- type: prefix-scorer\n- type: max-score-picker', '  - {pluginRef: max-score-picker}') });
-  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
+  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, no-hit-recent-work-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
 });
 
 test('config error: weight must be a number >= 0', () => {

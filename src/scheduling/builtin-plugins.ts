@@ -10,6 +10,7 @@ import { inflightLoadScorerPlugin } from './scorers/inflight-load-scorer.js';
 import { kvCacheUtilizationScorerPlugin } from './scorers/kv-cache-utilization-scorer.js';
 import { loadAwareScorerPlugin } from './scorers/load-aware-scorer.js';
 import { noHitLruScorerPlugin } from './scorers/no-hit-lru-scorer.js';
+import { noHitRecentWorkScorerPlugin } from './scorers/no-hit-recent-work-scorer.js';
 import { prefillCostScorerPlugin } from './scorers/prefill-cost-scorer.js';
 import { precisePrefixScorerPlugin } from './scorers/precise-prefix-scorer.js';
 import { prefixCacheScorerPlugin } from './scorers/prefix-cache-scorer.js';
@@ -27,6 +28,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
   inflightLoadScorerPlugin,
   sessionAffinityScorerPlugin,
   noHitLruScorerPlugin,
+  noHitRecentWorkScorerPlugin,
   maxScorePickerPlugin,
   randomPickerPlugin,
   roundRobinPickerPlugin,

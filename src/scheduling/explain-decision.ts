@@ -22,6 +22,7 @@ const REASON_BY_SCORER_TYPE: Readonly<Record<string, DecisionReason>> = {
   'load-aware-scorer': 'load',
   'inflight-load-scorer': 'load',
   'no-hit-lru-scorer': 'load',
+  'no-hit-recent-work-scorer': 'load',
 };
 
 /** Explanation of one decision. */

@@ -90,9 +90,10 @@ test('result: ranked fallbacks, top-5 raw scores, reason and duration', async ()
   assert.equal(r.ranked.length, 8);
   assert.equal(new Set(r.ranked).size, 8);
   assert.equal(r.candidates.length, 5);
-  assert.deepEqual(Object.keys(r.candidates[0].scores).sort(), ['kv-cache-utilization-scorer', 'no-hit-lru-scorer', 'precise-prefix-cache-scorer', 'prefill-cost-scorer', 'queue-scorer', 'session-affinity-scorer']);
-  // prefix 0 (cold), cost 1 (nothing in flight), queue 1, kv 1, session 0, no-hit-lru 1 (cold, all endpoints equally unused)
-  assert.equal(r.candidates[0].total, 3 * 0 + 4 * 1 + 1 * 1 + 1 * 1 + 2 * 0 + 1 * 1);
+  assert.deepEqual(Object.keys(r.candidates[0].scores).sort(), ['kv-cache-utilization-scorer', 'no-hit-lru-scorer', 'no-hit-recent-work-scorer', 'precise-prefix-cache-scorer', 'prefill-cost-scorer', 'queue-scorer', 'session-affinity-scorer']);
+  // prefix 0 (cold), cost 1 (nothing in flight), queue 1, kv 1, session 0, no-hit-lru 1 and
+  // no-hit-recent-work 1 (cold, all endpoints equally unused)
+  assert.equal(r.candidates[0].total, 3 * 0 + 4 * 1 + 1 * 1 + 1 * 1 + 2 * 0 + 6 * 1 + 3 * 1);
   assert.equal(r.reason, 'load');
   assert.equal(r.durationMs, 0);
   assert.equal(r.profile, 'default');

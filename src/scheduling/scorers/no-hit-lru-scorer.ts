@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
-import { prefixPredictionOf } from '../../prefix/prefix-prediction.js';
+import { isColdRequest } from './cold-request.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
 
@@ -30,7 +30,7 @@ export class NoHitLruScorer implements Scorer, RequestObserver {
 
   score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void {
     const n = candidates.length;
-    if (prefixPredictionOf(ctx.request)?.anyHit === true) {
+    if (!isColdRequest(ctx.request)) {
       out.fill(0);
       return;
     }
@@ -47,7 +47,7 @@ export class NoHitLruScorer implements Scorer, RequestObserver {
   }
 
   onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
-    if (prefixPredictionOf(ctx.request)?.anyHit === true) return;
+    if (!isColdRequest(ctx.request)) return;
     const i = endpoint.index;
     if (i >= this.#lastCold.length) {
       let len = this.#lastCold.length;

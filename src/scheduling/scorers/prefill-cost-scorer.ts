@@ -30,6 +30,7 @@ import type { Scorer, SchedulingContext } from '../types.js';
 
 const params = z.strictObject({
   minRange: z.number().min(0).default(16),
+  uncachedWeight: z.number().min(0).default(1),
 });
 
 /** Scores endpoints by prefill this request would add plus work in flight (lower is better). */
@@ -41,6 +42,7 @@ export class PrefillCostScorer implements Scorer {
     readonly name: string,
     load: LoadTracker,
     readonly minRange = 16,
+    readonly uncachedWeight = 1,
   ) {
     this.#load = load;
   }
@@ -49,7 +51,7 @@ export class PrefillCostScorer implements Scorer {
     const req = ctx.request;
     const n = candidates.length;
     const prompt = promptTokensOf(req);
-    const t = this.#load.tokensPerDecodeEquivalent;
+    const t = this.#load.tokensPerDecodeEquivalent / this.uncachedWeight;
     for (let i = 0; i < n; i++) {
       const c = candidates[i];
       const uncached = Math.max(0, prompt - predictedCachedTokens(req, c, prompt));
@@ -65,5 +67,5 @@ export const prefillCostScorerPlugin: PluginDefinition<z.infer<typeof params>> =
   kind: 'scorer',
   description: 'uncached prompt tokens this request would prefill there plus in-flight work, in one unit; min-max with a floor (1 = cheapest)',
   params,
-  create: (name, p, deps) => new PrefillCostScorer(name, deps.load, p.minRange),
+  create: (name, p, deps) => new PrefillCostScorer(name, deps.load, p.minRange, p.uncachedWeight),
 };

@@ -23,6 +23,7 @@ import type { Endpoint } from '../../core/endpoint.js';
 import type { InferenceRequest } from '../../core/request.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { SessionStore } from '../session-store.js';
+import { SESSION_BOUND_MEMO_KEY } from './cold-request.js';
 import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
 
 /** Request/response header carrying base64(endpoint id), as llm-d. */
@@ -60,14 +61,14 @@ export class SessionAffinityScorer implements Scorer, RequestObserver {
   score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void | Promise<void> {
     const req = ctx.request;
     const token = req.headers[SESSION_TOKEN_HEADER];
-    if (token !== undefined && token !== '' && this.#mark(decodeToken(token), candidates, out)) return;
+    if (token !== undefined && token !== '' && this.#mark(req, decodeToken(token), candidates, out)) return;
     const sid = req.headers[this.sessionHeader];
     const ipKey = this.#ipKey(req);
     const fromStore = (key: string | undefined, next: () => void | Promise<void>): void | Promise<void> => {
       if (key === undefined) return next();
       const bound = this.#store.get(key);
-      if (bound instanceof Promise) return bound.then((id) => (this.#mark(id, candidates, out) ? undefined : next()));
-      return this.#mark(bound, candidates, out) ? undefined : next();
+      if (bound instanceof Promise) return bound.then((id) => (this.#mark(req, id, candidates, out) ? undefined : next()));
+      return this.#mark(req, bound, candidates, out) ? undefined : next();
     };
     return fromStore(sid ? `sid:${sid}` : undefined, () => fromStore(ipKey, () => undefined));
   }
@@ -84,12 +85,16 @@ export class SessionAffinityScorer implements Scorer, RequestObserver {
     return this.clientIp && req.clientIp ? `ip:${req.clientIp}` : undefined;
   }
 
-  /** Sets 1 on the candidate with id `id`; false when no candidate has it. */
-  #mark(id: string | undefined, candidates: readonly Endpoint[], out: Float64Array): boolean {
+  /**
+   * Sets 1 on the candidate with id `id` and memoizes the binding on the request (later scorers
+   * then know the request has a home); false when no candidate has it.
+   */
+  #mark(req: InferenceRequest, id: string | undefined, candidates: readonly Endpoint[], out: Float64Array): boolean {
     if (id === undefined) return false;
     for (let i = 0; i < candidates.length; i++) {
       if (candidates[i].id === id) {
         out[i] = 1;
+        req.memo.set(SESSION_BOUND_MEMO_KEY, id);
         return true;
       }
     }

@@ -14,6 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { runBench, type StrategyReport } from '../src/bench/run-bench.js';
+import { KvrError } from '../src/core/errors.js';
 import type { WorkloadOptions } from '../src/bench/workloads.js';
 
 const { values } = parseArgs({
@@ -34,7 +35,7 @@ function parseSeeds(s: string): number[] {
   const out: number[] = [];
   for (const part of s.split(',')) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new Error(`--seeds: "${part}" is not a seed or a range like 1-8`);
+    if (!m) throw new KvrError('KVR_ERR_USAGE', `--seeds: "${part}" is not a seed or a range like 1-8`);
     const a = Number(m[1]);
     const b = m[2] === undefined ? a : Number(m[2]);
     for (let i = a; i <= b; i++) out.push(i);

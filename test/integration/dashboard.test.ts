@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { request } from 'undici';
-import { startFleet, type SimFleet } from '../../src/sim/index.js';
-import { startRouter, type RunningRouter } from '../../src/server/router.js';
-import { buildScheduler } from '../../src/app/build-scheduler.js';
+import type { SimFleet } from '../../src/sim/index.js';
+import { SIM_MODEL, startSimRouter, type SimRouter } from '../helpers/sim-router.js';
+import type { RunningRouter } from '../../src/server/router.js';
 import { topicDocument } from '../../src/demo/demo-workload.js';
 import type { DashboardData } from '../../src/server/admin/dashboard-state.js';
 
@@ -18,27 +18,20 @@ import type { DashboardData } from '../../src/server/admin/dashboard-state.js';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare const document: any;
 
-const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
+const MODEL = SIM_MODEL;
 const CHROMIUM = process.env.KVROUTE_TEST_CHROMIUM ?? '/usr/bin/chromium';
 let fleet: SimFleet;
 let router: RunningRouter;
+let sim: SimRouter | undefined;
 let browser: Browser | undefined;
 
 before(async () => {
-  fleet = await startFleet({ replicas: 3, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 11, maxModelLen: 4096 });
-  router = await startRouter({
-    endpoints: fleet.replicas.map((r) => ({ url: r.url })),
-    scheduler: buildScheduler({ preset: 'default' }),
-    port: 0,
-    adminPort: 0,
-    processMetrics: false,
-  });
+  ({ fleet, router } = (sim = await startSimRouter(11)));
 });
 
 after(async () => {
   await browser?.close();
-  await router?.close();
-  await fleet?.close();
+  await sim?.close();
 });
 
 async function send(n: number, topic: string): Promise<string[]> {

@@ -7,31 +7,24 @@ import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { request } from 'undici';
-import { startFleet, type SimFleet } from '../../src/sim/index.js';
-import { startRouter, type RunningRouter } from '../../src/server/router.js';
-import { buildScheduler } from '../../src/app/build-scheduler.js';
+import type { SimFleet } from '../../src/sim/index.js';
+import { SIM_MODEL, startSimRouter, type SimRouter } from '../helpers/sim-router.js';
+import type { RunningRouter } from '../../src/server/router.js';
 import { topicDocument } from '../../src/demo/demo-workload.js';
 import { encodeExplanation, explainRequested, type Explanation } from '../../src/observability/decision-explanation.js';
 import { cacheStatusOf } from '../../src/observability/cache-prediction.js';
 
-const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
+const MODEL = SIM_MODEL;
 let fleet: SimFleet;
 let router: RunningRouter;
+let sim: SimRouter | undefined;
 
 before(async () => {
-  fleet = await startFleet({ replicas: 3, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 5, maxModelLen: 4096 });
-  router = await startRouter({
-    endpoints: fleet.replicas.map((r) => ({ url: r.url })),
-    scheduler: buildScheduler({ preset: 'default' }),
-    port: 0,
-    adminPort: 0,
-    processMetrics: false,
-  });
+  ({ fleet, router } = (sim = await startSimRouter(5)));
 });
 
 after(async () => {
-  await router?.close();
-  await fleet?.close();
+  await sim?.close();
 });
 
 async function complete(prompt: string, headers: Record<string, string>, stream = false) {

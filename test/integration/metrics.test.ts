@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { request } from 'undici';
-import { startFleet, type SimFleet } from '../../src/sim/index.js';
+import type { SimFleet } from '../../src/sim/index.js';
+import { SIM_MODEL, startSimRouter, type SimRouter } from '../helpers/sim-router.js';
 import { startRouter, type RunningRouter } from '../../src/server/router.js';
 import { buildScheduler } from '../../src/app/build-scheduler.js';
 import { RouterMetrics } from '../../src/metrics/router-metrics.js';
@@ -15,32 +16,24 @@ import { topicDocument } from '../../src/demo/demo-workload.js';
 import type { EventIngestStats } from '../../src/events/types.js';
 import type { IndexStats } from '../../src/kv-index/types.js';
 
-const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
+const MODEL = SIM_MODEL;
 let fleet: SimFleet;
 let router: RunningRouter;
+let sim: SimRouter | undefined;
 const lines: Array<Record<string, unknown>> = [];
 
 before(async () => {
-  fleet = await startFleet({ replicas: 3, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 3, maxModelLen: 4096 });
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
-  router = await startRouter({
-    endpoints: fleet.replicas.map((r) => ({ url: r.url })),
-    scheduler: buildScheduler({ preset: 'default' }),
-    port: 0,
-    adminPort: 0,
-    processMetrics: false,
-    logger: pino({ level: 'info' }, sink),
-  });
+  ({ fleet, router } = (sim = await startSimRouter(3, { logger: pino({ level: 'info' }, sink) })));
 });
 
 after(async () => {
-  await router?.close();
-  await fleet?.close();
+  await sim?.close();
 });
 
 async function chat(system: string, question: string, headers: Record<string, string> = {}) {

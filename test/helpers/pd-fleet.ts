@@ -8,7 +8,7 @@ import { startFleet, type SimFleet, type SimReplica } from '../../src/sim/index.
 import { Sidecar, type SidecarOptions } from '../../src/sidecar/sidecar-server.js';
 import { startRouter, type RunningRouter } from '../../src/server/router.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { createScheduler } from '../../src/scheduling/scheduler.js';
+import { createScheduler, type KvrouteScheduler } from '../../src/scheduling/scheduler.js';
 
 export const PD_MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 /** llm-d-router deploy/config/pd-epp-config.yaml, verbatim (test/fixtures/llm-d/README.md). */
@@ -21,6 +21,8 @@ export interface PdFleet {
   /** One per decode replica (empty without `sidecars`). */
   sidecars: Sidecar[];
   router?: RunningRouter;
+  /** The gateway's scheduler (with `gateway`). */
+  scheduler?: KvrouteScheduler;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startPdFleet(o: PdFleetOptions = {}): Promise<PdFleet> {
   const decode = fleet.replicas.slice(np);
   const sidecars: Sidecar[] = [];
   let router: RunningRouter | undefined;
+  let scheduler: KvrouteScheduler | undefined;
   const close = async (): Promise<void> => {
     await router?.close();
     await Promise.all(sidecars.map((s) => s.close()));
@@ -66,10 +69,11 @@ export async function startPdFleet(o: PdFleetOptions = {}): Promise<PdFleet> {
       const decodeUrls = o.gateway === 'header' ? sidecars.map((s) => s.url) : decode.map((d) => d.url);
       router = await startRouter({
         endpoints: [...prefill.map((p) => ({ url: p.url, role: 'prefill' as const })), ...decodeUrls.map((url) => ({ url, role: 'decode' as const }))],
-        scheduler: createScheduler(loadConfig({ file: LLMD_PD_CONFIG })),
+        scheduler: (scheduler = createScheduler(loadConfig({ file: LLMD_PD_CONFIG }))),
         port: 0,
         adminPort: 0,
         processMetrics: false,
+        scrapeIntervalMs: 60_000,
         pdMode: o.gateway,
       });
     }
@@ -77,7 +81,7 @@ export async function startPdFleet(o: PdFleetOptions = {}): Promise<PdFleet> {
     await close();
     throw err;
   }
-  return { fleet, prefill, decode, sidecars, router, close };
+  return { fleet, prefill, decode, sidecars, router, scheduler, close };
 }
 
 /** Polls `cond` every 10 ms until true or `ms` elapse (then throws with `what`). */

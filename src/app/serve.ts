@@ -34,6 +34,8 @@ export interface ServeOptions {
   kvEventsBind?: string;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;
+  /** P/D mode of the gateway (RouterOptions.pdMode). */
+  pdMode?: 'orchestrate' | 'header' | 'off';
   env: Record<string, string | undefined>;
   logger: Logger;
 }
@@ -71,6 +73,7 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     maxBodyBytes: o.maxBodyBytes,
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
+    ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();
     if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);

@@ -21,6 +21,7 @@ import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
 import { PdGateway } from '../pd/gateway-orchestrator.js';
+import { KvrError } from '../core/errors.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -111,7 +112,13 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const dashboard = new DashboardRecorder({ clock });
   await scraper.start();
   // P/D (src/pd): the scheduler wrapper remembers decisions, the interceptor runs the prefill leg.
-  const pdMode = opts.pdMode ?? ((opts.scheduler as { prefillProfile?: unknown }).prefillProfile !== undefined ? 'orchestrate' : 'off');
+  const disaggregates = (opts.scheduler as { prefillProfile?: unknown }).prefillProfile !== undefined;
+  const pdMode = opts.pdMode ?? (disaggregates ? 'orchestrate' : 'off');
+  if (pdMode === 'off' && disaggregates) {
+    scraper.stop();
+    await dispatcher.close();
+    throw new KvrError('KVR_ERR_CONFIG', 'the scheduling config picks prefill endpoints (disagg-profile-handler with a prefill decider) but P/D mode is off; use --pd-mode orchestrate or header, or drop deciders.prefill');
+  }
   const pd = pdMode === 'off' ? undefined : new PdGateway({ scheduler: opts.scheduler, mode: pdMode, metrics, clock, logger, dispatcher, prefillMaxRetries: opts.pdPrefillMaxRetries, timeoutMs: opts.upstreamTimeoutMs });
 
   const gateway = createServer(

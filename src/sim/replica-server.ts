@@ -133,7 +133,7 @@ export class SimReplica {
       metrics: this.#metrics,
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
     };
-    if (opts.pd !== undefined) this.#ctx.pd = createPdConnector(opts.pd, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);
+    if (opts.pd !== undefined) this.#ctx.pd = createPdConnector({ timeScale: opts.engine?.timeScale, ...opts.pd }, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);
     this.#server = createServer((req, res) => this.#handle(req, res));
     this.#server.keepAliveTimeout = 5000;
   }

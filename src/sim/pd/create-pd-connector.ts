@@ -20,6 +20,8 @@ export interface SimPdOptions {
   bandwidthBytesPerSec?: number;
   /** Pin expiry in ms (default 480,000, vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT). */
   pinTimeoutMs?: number;
+  /** The engine's time scale (transfer times are scaled alike); set by the replica. */
+  timeScale?: number;
   /** Receives warnings (invalid params, failed pulls); they are counted in metrics either way. */
   warn?: (msg: string) => void;
 }
@@ -48,6 +50,7 @@ export function createPdConnector(o: SimPdOptions, engine: SimEngine, clock: Clo
     address,
     link,
     pinTimeoutMs,
+    timeScale: o.timeScale ?? 1,
     warn: (m) => o.warn?.(`[${id}] ${m}`),
   });
   metrics.registerPd(() => c.stats());

@@ -29,6 +29,7 @@ import { KvrError } from '../../core/errors.js';
 import type { SimEngine, SimEngineResult } from '../engine.js';
 import { sendJson } from '../http-io.js';
 import { canPull, readKvTransferParams, type KvTransferParams } from './kv-transfer-params.js';
+import { reserveKv } from './kv-receiver.js';
 import { PinStore } from './pin-store.js';
 import { transferMs, type KvLink } from './transfer-model.js';
 
@@ -57,6 +58,8 @@ export interface PdConnectorOptions {
   /** Host and port decode replicas pull from (this replica's HTTP address). */
   address: () => { host: string; port: number };
   link: KvLink;
+  /** Multiplies transfer times like the engine's step times (default 1). */
+  timeScale?: number;
   /** Pin expiry (ms); vLLM's VLLM_NIXL_ABORT_REQUEST_TIMEOUT default is 480 s. */
   pinTimeoutMs: number;
   /** Logs warnings (invalid params, failed pulls). */
@@ -161,35 +164,26 @@ export class PdConnector {
       this.#o.warn?.(`Got invalid KVTransferParams (need remote_block_ids, remote_engine_id, remote_request_id, remote_host, remote_port); prefilling locally`);
       return;
     }
-    const bm = this.#o.engine.blockManager;
-    const bs = bm.blockSize;
-    const hashes = bm.hashTokens(tokens);
-    const hit = bm.findCachedPrefix(hashes, tokens.length);
-    const target = Math.min(hashes.length, Math.floor((tokens.length - 1) / bs));
-    const n = target - hit.blocks.length;
-    if (n <= 0) {
+    const r = reserveKv(this.#o.engine.blockManager, tokens);
+    if (r === 'local_hit') {
       this.#pulls.local_hit++;
       await this.#tellFree(p);
       return;
     }
-    bm.touch(hit.blocks);
-    const fresh: number[] = [];
-    if (!bm.allocate(n, fresh)) {
-      bm.free(hit.blocks);
+    if (r === 'no_space') {
       this.#pulls.failed++;
-      this.#o.warn?.(`no free KV blocks to receive ${n} blocks; prefilling locally`);
+      this.#o.warn?.('no free KV blocks to receive the transfer; prefilling locally');
       await this.#tellFree(p);
       return;
     }
-    const all = [...hit.blocks, ...fresh];
-    const tokensToPull = tokens.length - hit.tokens;
+    const tokensToPull = r.tokensToPull;
     let ok = false;
     try {
       const url = `http://${hostPort(p.remote_host as string, p.remote_port as number)}/sim/pd/pull`;
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ remote_request_id: p.remote_request_id, remote_engine_id: p.remote_engine_id, transfer_ms: transferMs(this.#o.link, tokensToPull) }),
+        body: JSON.stringify({ remote_request_id: p.remote_request_id, remote_engine_id: p.remote_engine_id, transfer_ms: transferMs(this.#o.link, tokensToPull) * (this.#o.timeScale ?? 1) }),
         signal,
       });
       await res.arrayBuffer();
@@ -199,11 +193,13 @@ export class PdConnector {
       if (!signal.aborted) this.#o.warn?.(`KV pull from ${p.remote_host}:${p.remote_port} failed (${(err as Error).message}); prefilling locally`);
     }
     if (ok) {
-      bm.cacheBlocks(all, hashes, tokens, hit.blocks.length, target);
+      r.commit();
       this.#pulls.ok++;
       this.#transferred += tokensToPull;
-    } else if (!signal.aborted) this.#pulls.failed++;
-    bm.free(all);
+    } else {
+      r.cancel();
+      if (!signal.aborted) this.#pulls.failed++;
+    }
   }
 
   /** Tells the prefill replica to free the request's pinned blocks (best effort). */

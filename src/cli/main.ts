@@ -185,9 +185,13 @@ program
   .option('--model <name>', 'model for probe requests (default: the first the endpoint lists)')
   .option('--window-ms <n>', 'sample, wait this long, sample again: compare counters over the window (0 = since start)', int('--window-ms'), 0)
   .option('--timeout-ms <n>', 'per-request timeout', int('--timeout-ms'), 5000)
+  .option('--prefill-endpoints <list>', 'P/D: the prefill endpoints host:port,... (their KV connector and port are checked)')
+  .option('--pd', 'P/D is expected (also when PD_ENABLED=true in the environment)', false)
   .option('--json', 'print the report as JSON', false)
   .action(async (o) => {
     const report = await runDoctor({
+      pdExpected: o.pd || /^(true|1)$/i.test(process.env.PD_ENABLED ?? ''),
+      prefillEndpoints: o.prefillEndpoints ? String(o.prefillEndpoints).split(',').map((x: string) => x.trim()).filter(Boolean) : undefined,
       endpoints: o.endpoints ? String(o.endpoints).split(',').map((x: string) => x.trim()).filter(Boolean) : undefined,
       routerAdmin: o.routerAdmin,
       blockSize: o.blockSize,

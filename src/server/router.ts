@@ -38,7 +38,7 @@ export interface RouterOptions {
   trustForwardedFor?: boolean;
   /** Whole upstream exchange per request, ms (default 600 000; 0 = none). */
   upstreamTimeoutMs?: number;
-  /** Dispatch -> first token per attempt, ms (default 0 = none): a replica that hangs is retried elsewhere and ejected. */
+  /** Dispatch -> first token per attempt, ms (default 300 000; 0 = none): a replica that hangs is retried elsewhere and ejected. */
   ttfbTimeoutMs?: number;
   /** Outlier detection (consecutive failures eject a replica for a growing back-off). */
   outlier?: OutlierOptions;
@@ -134,7 +134,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     retryBudget: new RetryBudget(opts.retryBudget),
     maxRetries: opts.maxRetries,
     upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
-    ttfbTimeoutMs: opts.ttfbTimeoutMs ?? 0,
+    ttfbTimeoutMs: opts.ttfbTimeoutMs ?? 300_000,
     onDecision: (d) => {
       decisions.push(d);
       dashboard.record(d);

@@ -65,8 +65,8 @@ program
   .option('--upstream-timeout-ms <n>', 'whole upstream exchange per request (0 = none)', int('--upstream-timeout-ms'), 600_000)
   .option('--ttfb-timeout-ms <n>', 'dispatch -> first token per attempt; a stalled replica is retried elsewhere and counts towards ejection (0 = none)', int('--ttfb-timeout-ms'), 300_000)
   .option('--max-retries <n>', 'retries on other replicas when nothing reached the client yet (0 = none)', int('--max-retries'), 2)
-  .option('--retry-budget-percent <n>', 'retries in progress may not exceed this percent of active requests (Envoy retry_budget)', int('--retry-budget-percent'), 20)
-  .option('--retry-min-concurrency <n>', 'retries always allowed at once, whatever the load', int('--retry-min-concurrency'), 3)
+  .option('--retry-budget-percent <n>', 'retries may not exceed this percent of the requests of the last 10 s', int('--retry-budget-percent'), 20)
+  .option('--retry-min-per-sec <n>', 'retries per second always allowed, whatever the volume', int('--retry-min-per-sec'), 10)
   .option('--outlier-consecutive-failures <n>', 'consecutive 5xx / gateway failures / timeouts that eject a replica (0 = never eject)', int('--outlier-consecutive-failures'), 5)
   .option('--outlier-base-ejection-ms <n>', 'first ejection time; the n-th ejection lasts n times this', int('--outlier-base-ejection-ms'), 30_000)
   .option('--outlier-max-ejection-ms <n>', 'longest ejection', int('--outlier-max-ejection-ms'), 300_000)
@@ -77,7 +77,7 @@ program
       upstreamTimeoutMs: o.upstreamTimeoutMs,
       ttfbTimeoutMs: o.ttfbTimeoutMs,
       maxRetries: o.maxRetries,
-      retryBudget: { budgetPercent: o.retryBudgetPercent, minRetryConcurrency: o.retryMinConcurrency },
+      retryBudget: { budgetPercent: o.retryBudgetPercent, minRetriesPerSec: o.retryMinPerSec },
       outlier: { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent },
     };
     const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });

@@ -42,7 +42,7 @@ export interface RouterOptions {
   ttfbTimeoutMs?: number;
   /** Outlier detection (consecutive failures eject a replica for a growing back-off). */
   outlier?: OutlierOptions;
-  /** Retry budget (share of active requests that may be retrying). */
+  /** Retry budget (retries as a share of recent requests, plus a small reserve). */
   retryBudget?: RetryBudgetOptions;
   /** Retries on other replicas per request when nothing reached the client (default 2; 0 = none). */
   maxRetries?: number;
@@ -131,7 +131,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
     logger,
     outliers,
-    retryBudget: new RetryBudget(opts.retryBudget),
+    retryBudget: new RetryBudget(clock, opts.retryBudget),
     maxRetries: opts.maxRetries,
     upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
     ttfbTimeoutMs: opts.ttfbTimeoutMs ?? 300_000,

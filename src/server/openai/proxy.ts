@@ -40,6 +40,12 @@ export interface ProxyDeps {
   onEndpointDown?: (ep: Endpoint) => void;
   /** Undici's idle timeouts towards endpoints (ms, 0 = none), a backstop behind the lifecycle's timers. */
   upstreamTimeoutMs: number;
+  /**
+   * Non-streaming requests: `stream` (default) sends them upstream as streams and re-assembles the
+   * body (prefill end seen, retry until the end); `passthrough` forwards them as they are (about
+   * 20 % less router CPU for such requests; prefill then counts until the answer).
+   */
+  nonStreamingUpstream?: 'stream' | 'passthrough';
 }
 
 /** Optional per-request extras of {@link proxyRequest} (observability). */
@@ -55,19 +61,36 @@ export interface UpstreamPlan {
   mode: 'stream' | 'strip' | 'assemble' | 'json';
 }
 
+const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}');
+const STREAM_WITH_USAGE = Buffer.from(',"stream":true,"stream_options":{"include_usage":true}');
+
+/**
+ * `raw` (a JSON object) with `fields` (`,"k":v...`) added before its closing brace, without
+ * re-serializing the prompt; undefined when `raw` does not end with `}`. Only for keys the body
+ * does not have (no duplicate keys: some strict parsers refuse them).
+ */
+function appendFields(raw: Buffer, fields: Buffer): Buffer | undefined {
+  let i = raw.length - 1;
+  while (i >= 0 && (raw[i] === 0x20 || raw[i] === 0x0a || raw[i] === 0x0d || raw[i] === 0x09)) i--;
+  if (i < 1 || raw[i] !== 0x7d) return undefined;
+  return Buffer.concat([raw.subarray(0, i), fields, raw.subarray(i)]);
+}
+
 /** Decides how to send `ireq` upstream (see the file comment). */
-export function planUpstream(ireq: InferenceRequest, raw: Buffer): UpstreamPlan {
+export function planUpstream(ireq: InferenceRequest, raw: Buffer, nonStreaming: 'stream' | 'passthrough' = 'stream'): UpstreamPlan {
   const body = ireq.body;
   const so = body.stream_options;
   if (ireq.stream) {
     if (so !== undefined && so !== null && typeof so !== 'object') return { body: raw, mode: 'stream' };
     const opts = (so ?? {}) as Record<string, unknown>;
     if (opts.include_usage === true) return { body: raw, mode: 'stream' };
-    return { body: JSON.stringify({ ...body, stream_options: { ...opts, include_usage: true } }), mode: 'strip' };
+    const spliced = so === undefined ? appendFields(raw, INCLUDE_USAGE) : undefined;
+    return { body: spliced ?? JSON.stringify({ ...body, stream_options: { ...opts, include_usage: true } }), mode: 'strip' };
   }
   if (body.stream !== undefined && body.stream !== false && body.stream !== null) return { body: raw, mode: 'json' };
-  if (!canAssemble(body)) return { body: raw, mode: 'json' };
-  return { body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }), mode: 'assemble' };
+  if (nonStreaming === 'passthrough' || !canAssemble(body)) return { body: raw, mode: 'json' };
+  const spliced = body.stream === undefined ? appendFields(raw, STREAM_WITH_USAGE) : undefined;
+  return { body: spliced ?? JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }), mode: 'assemble' };
 }
 
 const noop = (): void => undefined;
@@ -84,7 +107,7 @@ export async function proxyRequest(
   extraHeaders: Record<string, string>,
   extras: ProxyExtras = {},
 ): Promise<void> {
-  const plan = planUpstream(ireq, raw);
+  const plan = planUpstream(ireq, raw, deps.nonStreamingUpstream);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;

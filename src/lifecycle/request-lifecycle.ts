@@ -135,6 +135,9 @@ export class RequestLifecycles {
 
 const noop = (): void => undefined;
 
+/** Abort reason of an attempt replaced by a retry or ended by a failure (made once: errors capture stacks). */
+const ATTEMPT_CLOSED = new KvrError('KVR_ERR_UPSTREAM', 'upstream attempt closed by the request lifecycle');
+
 /** Resolves/rejects like `p`, or rejects with the signal's reason once it aborts. */
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
@@ -174,7 +177,6 @@ export class RequestLifecycle {
   #attempt: UpstreamAttempt | undefined;
   readonly #tried = new Set<string>();
   #retries = 0;
-  #heldRetry = false;
   #committed = false;
   #usage: Usage | undefined;
   #overheadMs: number | undefined;
@@ -303,6 +305,7 @@ export class RequestLifecycle {
     if (this.ended) return;
     const err = new KvrError('KVR_ERR_CLIENT_CLOSED', `${reason} (stage ${this.#stage})`);
     this.#ac.abort(err);
+    this.#attempt?._cancel(err);
     this.#finish('aborted', CLIENT_CLOSED_STATUS, err);
   }
 
@@ -331,17 +334,14 @@ export class RequestLifecycle {
     if (!retriable) return undefined;
     const next = this.#decision!.result.ranked.find((e) => !this.#tried.has(e.id) && e.healthy !== false && !(outliers?.isEjected(e.id) ?? false));
     if (next === undefined) return undefined;
-    if (!this.#heldRetry) {
-      if (retryBudget !== undefined && !retryBudget.tryAcquire()) {
-        metrics.retryBudgetExhausted.inc();
-        return undefined;
-      }
-      this.#heldRetry = retryBudget !== undefined;
+    if (retryBudget !== undefined && !retryBudget.tryAcquire()) {
+      metrics.retryBudgetExhausted.inc();
+      return undefined;
     }
     this.#retries++;
     metrics.retries.inc({ endpoint: from.endpoint.id });
     this.log.warn({ endpoint: from.endpoint.id, next: next.id, kind: f.kind, status: f.status, err: f.message }, 'upstream attempt failed before any byte reached the client; retrying on the next candidate');
-    from._close();
+    from._close(true);
     this.#move(next);
     return this.dispatch({ firstTokenObservable: from.firstTokenObservable });
   }
@@ -392,7 +392,7 @@ export class RequestLifecycle {
     this.#s.active--;
     this.#upstreamTimer?.cancel();
     const att = this.#attempt;
-    att?._close();
+    att?._close(outcome !== 'ok' && outcome !== 'upstream-status');
     const { scheduler, metrics, retryBudget } = this.#s.o;
     const ep = this.#assigned;
     const usage = this.#usage;
@@ -407,7 +407,7 @@ export class RequestLifecycle {
         completionTokens: usage?.completionTokens,
       });
     }
-    if (this.#overheadMs !== undefined) retryBudget?.requestEnded(this.#heldRetry);
+    if (this.#overheadMs !== undefined) retryBudget?.requestEnded();
     const summary: LifecycleSummary = {
       requestId: this.id,
       model: this.#request?.model,
@@ -459,8 +459,8 @@ export class UpstreamAttempt {
     this.index = index;
     this.firstTokenObservable = firstTokenObservable;
     this.#dispatchedAt = s.o.clock.now();
+    // The lifecycle aborts its current attempt itself on client abort (no listener per attempt).
     if (lc.signal.aborted) this.#ac.abort(lc.signal.reason);
-    else lc.signal.addEventListener('abort', () => this.#ac.abort(lc.signal.reason), { once: true, signal: this.#ac.signal });
     const t = s.o.ttfbTimeoutMs ?? 0;
     if (t > 0 && firstTokenObservable) this.#ttfbTimer = s.o.clock.setTimeout(() => this.timeOut('ttfb-timeout', `no first token within ${t} ms`), t);
   }
@@ -557,11 +557,17 @@ export class UpstreamAttempt {
     this.#ac.abort(new KvrError('KVR_ERR_UPSTREAM_TIMEOUT', message));
   }
 
-  /** @internal */ _close(): void {
+  /** @internal Aborts the attempt's signal with `reason` (the client went away). */
+  _cancel(reason: unknown): void {
+    if (!this.#ac.signal.aborted) this.#ac.abort(reason);
+  }
+
+  /** @internal Closes the attempt; `cancel` aborts its signal (retry, failure, abort: the exchange may still be open). */
+  _close(cancel: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#ttfbTimer?.cancel();
-    if (!this.#ac.signal.aborted) this.#ac.abort(new KvrError('KVR_ERR_INTERNAL', 'attempt closed'));
+    if (cancel && !this.#ac.signal.aborted) this.#ac.abort(ATTEMPT_CLOSED);
   }
 
   #reportFailure(): void {

@@ -68,6 +68,18 @@ interface Entry {
   prefillOpen: boolean;
 }
 
+/** The upstream request body as an object, when it is JSON text or bytes. */
+function bodyObject(b: unknown): Record<string, unknown> | undefined {
+  const text = typeof b === 'string' ? b : b instanceof Uint8Array ? Buffer.from(b).toString('utf8') : undefined;
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const NOTHING: DecodePlan = { headers: {}, release: async () => undefined, aborted: false };
 
 /** See the file comment. */
@@ -148,7 +160,10 @@ export class PdGateway {
           }
           h.setCachedTokens(plan.cachedTokens);
           h.onDecodeFailed = () => void plan.release();
-          dispatch({ ...opts, headers: { ...headers, ...plan.headers }, body: plan.body !== undefined ? JSON.stringify(plan.body) : opts.body }, h);
+          // Keep what the gateway changed in the upstream body (e.g. streaming upstream); add the params.
+          const sent = bodyObject(opts.body);
+          const body = plan.body === undefined ? opts.body : JSON.stringify(sent !== undefined ? { ...sent, kv_transfer_params: plan.body.kv_transfer_params } : plan.body);
+          dispatch({ ...opts, headers: { ...headers, ...plan.headers }, body }, h);
         },
         (err: unknown) => h.fail(err as Error),
       );

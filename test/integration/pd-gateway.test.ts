@@ -83,3 +83,28 @@ test('gateway: a client that leaves between the legs frees the prefill pins; a d
     await pd.close();
   }
 });
+
+test('kvroute serve with the seeds\' PD_ENABLED=true: the default profile split in two, requests disaggregated for real', async () => {
+  const { runServe } = await import('../../src/app/serve.js');
+  const { silentLogger } = await import('../../src/core/logger.js');
+  const pd = await startPdFleet({ sidecars: false });
+  const [P] = pd.prefill;
+  const [D] = pd.decode;
+  const router = await runServe({
+    endpoints: `${P.host}:${P.port};role=prefill,${D.host}:${D.port};role=decode`,
+    host: '127.0.0.1', port: 0, adminPort: 0, engine: 'vllm', maxBodyBytes: 1 << 24, trustForwardedFor: false, scrapeIntervalMs: 60_000,
+    kvEvents: 'off', env: { PD_ENABLED: 'true', PD_PROMPT_LEN_THRESHOLD: '100' }, logger: silentLogger,
+  });
+  try {
+    const short = await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: PD_MODEL, prompt: 'a short prompt', max_tokens: 2 }) });
+    assert.equal(short.status, 200);
+    assert.equal(P.pd!.stats().pinsTotal, 0, 'under PD_PROMPT_LEN_THRESHOLD: decode only');
+    const long = await fetch(`${router.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: PD_MODEL, prompt: longPrompt(31), max_tokens: 2 }) });
+    assert.equal(long.status, 200);
+    assert.equal(P.pd!.stats().pinsTotal, 1);
+    assert.equal(D.pd!.stats().pulls.ok, 1);
+  } finally {
+    await router.close();
+    await pd.close();
+  }
+});

@@ -10,7 +10,8 @@
  *   0 .. 10 %      warm-up (RSS and open files "before" are read at 10 %)
  *   10 %           replica 1 starts answering 500 to everything (until the end)
  *   25 % .. 50 %   replica 0 is killed (connections dropped, port closed), then restarted
- *   100 %          load stops; 5 s later RSS and open files "after" are read
+ *   100 %          load stops; the clients close; 35 s later (the router's upstream keep-alive
+ *                  is 30 s) RSS and open files "after" are read
  *
  * `connections` clients loop requests (half streaming, 32 tokens, prompts sharing prefixes);
  * a separate probe reads GET /health every 50 ms. Errors are counted by kind: HTTP status,
@@ -23,10 +24,12 @@
  * `--serve-args` passes extra flags to `kvroute serve` (e.g. `--redis`, `--kv-events`).
  */
 import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { Agent, request } from 'undici';
 import { startSimProcess } from './sim-process.js';
 
@@ -97,7 +100,6 @@ async function main(): Promise<void> {
   const client = new Agent({ connections: a.connections + 8, keepAliveTimeout: 30_000 });
   const errors: Record<string, number> = {};
   const lat: number[] = [];
-  const health: number[] = [];
   let total = 0;
   let ok = 0;
   let stop = false;
@@ -129,22 +131,29 @@ async function main(): Promise<void> {
       }
     }
   };
-  const probe = async (): Promise<void> => {
-    while (!stop) {
-      const t = performance.now();
-      try {
-        const res = await request(`${router.url}/health`);
-        await res.body.text();
-        health.push(performance.now() - t);
-      } catch {
-        health.push(Infinity);
-      }
-      await sleep(50);
-    }
-  };
+  // /health is probed from a worker thread: its own event loop, so the 200 clients' work in
+  // this process does not show up as router latency.
+  const probe = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const { request } = require(workerData.undici);
+     const lat = []; let stop = false;
+     parentPort.on('message', () => { stop = true; });
+     (async () => {
+       while (!stop) {
+         const t = performance.now();
+         try { const r = await request(workerData.url + '/health'); await r.body.text(); lat.push(performance.now() - t); }
+         catch { lat.push(Infinity); }
+         await new Promise((r) => setTimeout(r, 50));
+       }
+       parentPort.postMessage(lat);
+     })();`,
+    { eval: true, workerData: { url: router.url, undici: createRequire(import.meta.url).resolve('undici') } },
+  );
+  const probeDone = new Promise<number[]>((r) => probe.once('message', (m: number[]) => r(m)));
   const ms = a.seconds * 1000;
+  const idle = procStats(router.pid);
   await hook?.(ctx('start'));
-  const work = Promise.all([...Array.from({ length: a.connections }, (_, w) => worker(w)), probe()]);
+  const work = Promise.all(Array.from({ length: a.connections }, (_, w) => worker(w)));
   await sleep(ms * 0.1);
   const before = procStats(router.pid);
   await setFaults(eps[1], { errorRate: 1 });
@@ -157,9 +166,14 @@ async function main(): Promise<void> {
   await sleep(ms * 0.5);
   stop = true;
   await work;
+  probe.postMessage('stop');
+  const health = await probeDone;
+  await probe.terminate();
   const elapsed = (performance.now() - t0) / 1000;
   await hook?.(ctx('end'));
-  await sleep(5000);
+  await client.close();
+  // The router keeps idle upstream connections for 30 s (keep-alive): wait them out.
+  await sleep(35_000);
   const after = procStats(router.pid);
   const metrics = await (await request(`${router.adminUrl}/metrics`)).body.text();
   const sum = (re: RegExp) => metrics.split('\n').filter((l) => re.test(l)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
@@ -171,18 +185,21 @@ async function main(): Promise<void> {
     errors,
     latencyMs: { p50: Math.round(pct(lat, 0.5)), p99: Math.round(pct(lat, 0.99)) },
     healthMs: { p50: Math.round(pct(health, 0.5) * 10) / 10, p99: Math.round(pct(health, 0.99) * 10) / 10, max: Math.round(Math.max(...health) * 10) / 10 },
-    routerBefore: before,
-    routerAfter: after,
+    router_idle_before_load: idle,
+    router_warm_at_10pct: before,
+    router_after_35s_idle: after,
     router: {
       retries: sum(/^kvroute_upstream_retries_total\{/),
       ejections: sum(/^kvroute_outlier_ejections_total\{/),
       retryBudgetExhausted: sum(/^kvroute_retry_budget_exhausted_total /),
       clientAborts: sum(/^kvroute_client_aborts_total\{/),
       inflightAtEnd: sum(/^kvroute_inflight_requests\{/),
+      upstreamErrors: Object.fromEntries(
+        [...metrics.matchAll(/^kvroute_upstream_errors_total\{endpoint="[^"]+",kind="([^"]+)"\} (\d+)/gm)].reduce((m, x) => m.set(x[1], (m.get(x[1]) ?? 0) + Number(x[2])), new Map<string, number>()),
+      ),
     },
   };
   console.log(JSON.stringify(report, null, 2));
-  await client.close();
   await router.stop();
   await sim.stop();
 }

@@ -8,6 +8,7 @@
  *   with the ext_proc stream), parse the body, check the model (404), restrict the candidates
  *   to the subset hint (503 when none qualifies), `decide`, `dispatch`. The destination list is
  *   the ranked endpoints, primary first, up to `maxDestinations` (Envoy's fallbacks).
+ * - Load shedding (optional): every candidate saturated -> 429 `rejected-saturated`.
  * - Anything else (bodyless requests, other paths): a uniformly random healthy endpoint inside
  *   the hint, no lifecycle (not an inference request; llm-d does the same for bodyless ones).
  * - Response: the endpoint that served (`-served` metadata) differing from the primary means
@@ -40,6 +41,18 @@ export interface LifecycleBackendOptions {
   maxDestinations?: number;
   /** Called when Envoy had to fall back from an endpoint (it failed to connect or answered 5xx). */
   onEndpointFailed?: (ep: Endpoint) => void;
+  /**
+   * Load shedding (llm-d's saturation detector): when EVERY candidate has at least `queueDepth`
+   * requests waiting or KV usage at least `kvUsage`, the request is refused with 429
+   * (`rejected-saturated`). Undefined = never shed.
+   */
+  saturation?: { queueDepth?: number; kvUsage?: number };
+}
+
+/** True when every candidate is past a saturation threshold. */
+function saturated(eps: readonly Endpoint[], s: LifecycleBackendOptions['saturation']): boolean {
+  if (s === undefined || (s.queueDepth === undefined && s.kvUsage === undefined)) return false;
+  return eps.every((e) => (s.queueDepth !== undefined && e.metrics.waiting >= s.queueDepth) || (s.kvUsage !== undefined && e.metrics.kvUsage >= s.kvUsage));
 }
 
 function inSubset(eps: readonly Endpoint[], subset: ReadonlySet<string> | undefined): Endpoint[] {
@@ -79,6 +92,9 @@ export class LifecycleBackend implements EndpointPickerBackend {
       }
       const candidates = inSubset(pool.candidatesFor(ireq.model), req.subset);
       if (candidates.length === 0) throw noEndpoint(req.subset, `serving "${ireq.model}"`);
+      if (saturated(candidates, this.#o.saturation)) {
+        throw new KvrError('KVR_ERR_OVERLOADED', `every endpoint serving "${ireq.model}" is saturated (queue or KV cache past the shedding thresholds); retry later`);
+      }
       const decision = await lc.decide(ireq, candidates);
       const att = lc.dispatch({ firstTokenObservable: ireq.stream });
       const ranked = decision.result.ranked.filter((e) => e.id !== att.endpoint.id);

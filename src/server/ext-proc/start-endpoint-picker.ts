@@ -44,6 +44,8 @@ export interface EndpointPickerOptions {
   /** Endpoints in the destination header, primary included (default 3). */
   maxDestinations?: number;
   drainTimeoutMs?: number;
+  /** Load shedding thresholds (429 when every candidate is past one); see LifecycleBackendOptions. */
+  saturation?: { queueDepth?: number; kvUsage?: number };
   scrapeIntervalMs?: number;
   staleAfterMs?: number;
   processMetrics?: boolean;
@@ -110,6 +112,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     rng: opts.rng ?? mathRng,
     logger,
     maxDestinations: opts.maxDestinations,
+    saturation: opts.saturation,
     onEndpointFailed: (ep: Endpoint) => scraper.markDown(ep),
   });
   let adminPort = 0;

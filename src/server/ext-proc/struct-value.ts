@@ -1,18 +1,19 @@
 /**
- * Conversions between plain JSON values and `google.protobuf.Struct` as proto-loader
- * represents it with `keepCase` (`{fields: {k: {string_value}}}`), for ext_proc dynamic
- * metadata and `metadata_context`.
+ * Conversions between plain JSON values and `google.protobuf.Struct` as proto-loader represents
+ * it (`{fields: {k: {stringValue}}}`), for ext_proc dynamic metadata and `metadata_context`. The
+ * Value fields are camelCase even with `keepCase`: protobufjs ships struct.proto pre-parsed (its
+ * `common` definitions), so their names are not re-cased. (snake_case is silently dropped.)
  */
 
 /** A google.protobuf.Value as decoded by proto-loader (oneof `kind` set with `oneofs: true`). */
 export interface ProtoValue {
   kind?: string;
-  null_value?: unknown;
-  number_value?: number;
-  string_value?: string;
-  bool_value?: boolean;
-  struct_value?: ProtoStruct;
-  list_value?: { values?: ProtoValue[] };
+  nullValue?: unknown;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: ProtoStruct;
+  listValue?: { values?: ProtoValue[] };
 }
 
 /** A google.protobuf.Struct as decoded by proto-loader. */
@@ -22,12 +23,12 @@ export interface ProtoStruct {
 
 /** JSON value -> protobuf Value. */
 export function toProtoValue(v: unknown): ProtoValue {
-  if (v === null || v === undefined) return { null_value: 'NULL_VALUE' };
-  if (typeof v === 'string') return { string_value: v };
-  if (typeof v === 'number') return { number_value: v };
-  if (typeof v === 'boolean') return { bool_value: v };
-  if (Array.isArray(v)) return { list_value: { values: v.map(toProtoValue) } };
-  return { struct_value: toProtoStruct(v as Record<string, unknown>) };
+  if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toProtoValue) } };
+  return { structValue: toProtoStruct(v as Record<string, unknown>) };
 }
 
 /** JSON object -> protobuf Struct. */
@@ -40,11 +41,11 @@ export function toProtoStruct(obj: Record<string, unknown>): ProtoStruct {
 /** protobuf Value -> JSON value (unknown shapes become undefined). */
 export function fromProtoValue(v: ProtoValue | undefined): unknown {
   if (v === undefined || v === null) return undefined;
-  if (v.string_value !== undefined) return v.string_value;
-  if (v.number_value !== undefined) return v.number_value;
-  if (v.bool_value !== undefined) return v.bool_value;
-  if (v.list_value !== undefined) return (v.list_value.values ?? []).map(fromProtoValue);
-  if (v.struct_value !== undefined) return fromProtoStruct(v.struct_value);
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.numberValue !== undefined) return v.numberValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.listValue !== undefined) return (v.listValue.values ?? []).map(fromProtoValue);
+  if (v.structValue !== undefined) return fromProtoStruct(v.structValue);
   return null;
 }
 

@@ -75,7 +75,7 @@ program
     if (o.extProc) {
       const wrong = given(['port', 'trustForwardedFor']);
       if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC, not HTTP: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
-      const epp = await runServeExtProc({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+      const epp = await runServeExtProc({ ...o, healthPort: o.grpcHealthPort, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
       process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
       untilSignal(() => epp.drain());
       return;

@@ -7,6 +7,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { startFleet, type SimFleet } from '../../src/sim/index.js';
 import { buildScheduler } from '../../src/app/build-scheduler.js';
@@ -183,4 +185,32 @@ test('EPP down, failure mode closed: requests fail', async () => {
   assert.ok(r.status >= 500, `status ${r.status}`);
   const promptTokens = fleet.replicas.reduce((n, r) => n + r.engine.stats().promptTokens, 0);
   assert.equal(promptTokens, 0, 'nothing reached the model servers');
+});
+
+test('the CLI: kvroute serve --ext-proc behind real Envoy serves, and exits cleanly on SIGTERM after draining', async () => {
+  const fleet = await newFleet(61);
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'serve', '--ext-proc', '--endpoints', hostOf(fleet).join(','), '--ext-proc-port', '0', '--grpc-health-port', '0', '--admin-port', '0', '--drain-timeout-ms', '5000', '--max-destinations', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  cleanups.push(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let err = '';
+  const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no banner: ${err}`)), 15_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /ext_proc on ([\d.]+):(\d+), gRPC health on port (\d+)/.exec(err);
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    });
+  });
+  const env = await envoyFor(fleet, { host: banner[1], port: Number(banner[2]), healthPort: Number(banner[3]) });
+  const r = await fetch(`${env.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, prompt: 'through the CLI', max_tokens: 2 }) });
+  assert.equal(r.status, 200);
+  assert.ok(r.headers.get('x-kvroute-endpoint'));
+  process.kill(child.pid!, 'SIGTERM');
+  assert.equal(await exited, 0, `exit code after SIGTERM; stderr: ${err}`);
 });

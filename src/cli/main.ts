@@ -62,6 +62,15 @@ program
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
   .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
+  .option('--upstream-timeout-ms <n>', 'whole upstream exchange per request (0 = none)', int('--upstream-timeout-ms'), 600_000)
+  .option('--ttfb-timeout-ms <n>', 'dispatch -> first token per attempt; a stalled replica is retried elsewhere and counts towards ejection (0 = none)', int('--ttfb-timeout-ms'), 300_000)
+  .option('--max-retries <n>', 'retries on other replicas when nothing reached the client yet (0 = none)', int('--max-retries'), 2)
+  .option('--retry-budget-percent <n>', 'retries may not exceed this percent of the requests of the last 10 s', int('--retry-budget-percent'), 20)
+  .option('--retry-min-per-sec <n>', 'retries per second always allowed, whatever the volume', int('--retry-min-per-sec'), 10)
+  .option('--outlier-consecutive-failures <n>', 'consecutive 5xx / gateway failures / timeouts that eject a replica (0 = never eject)', int('--outlier-consecutive-failures'), 5)
+  .option('--outlier-base-ejection-ms <n>', 'first ejection time; the n-th ejection lasts n times this', int('--outlier-base-ejection-ms'), 30_000)
+  .option('--outlier-max-ejection-ms <n>', 'longest ejection', int('--outlier-max-ejection-ms'), 300_000)
+  .option('--outlier-max-ejection-percent <n>', 'most replicas ejected at once, percent (at least one)', int('--outlier-max-ejection-percent'), 50)
   .option('--ext-proc', 'run as Envoy\'s ext_proc endpoint picker (llm-d EPP protocol) instead of the HTTP gateway; docs/ext-proc.md', false)
   .option('--ext-proc-port <n>', 'ext_proc gRPC port (--ext-proc)', int('--ext-proc-port'), 9002)
   .option('--grpc-health-port <n>', 'gRPC health port: liveness, readiness, "" and the ext_proc service (--ext-proc)', int('--grpc-health-port'), 9003)
@@ -73,8 +82,8 @@ program
     const logger = createLogger(o.logLevel as LogLevel);
     const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
     if (o.extProc) {
-      const wrong = given(['port', 'trustForwardedFor']);
-      if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC, not HTTP: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
+      const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'outlierConsecutiveFailures', 'outlierBaseEjectionMs', 'outlierMaxEjectionMs', 'outlierMaxEjectionPercent']);
+      if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
       const epp = await runServeExtProc({ ...o, healthPort: o.grpcHealthPort, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
       process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
       untilSignal(() => epp.drain());
@@ -82,7 +91,14 @@ program
     }
     const eppOnly = given(['extProcPort', 'grpcHealthPort', 'drainTimeoutMs', 'maxDestinations', 'shedQueueDepth', 'shedKvUsage']);
     if (eppOnly.length > 0) throw new KvrError('KVR_ERR_USAGE', `${eppOnly.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} only apply with --ext-proc`);
-    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+    const resilience = {
+      upstreamTimeoutMs: o.upstreamTimeoutMs,
+      ttfbTimeoutMs: o.ttfbTimeoutMs,
+      maxRetries: o.maxRetries,
+      retryBudget: { budgetPercent: o.retryBudgetPercent, minRetriesPerSec: o.retryMinPerSec },
+      outlier: { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent },
+    };
+    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });

@@ -89,6 +89,7 @@ export class OutlierDetector {
 
   /** `endpoints` without the ejected ones; all of them when every one is ejected (panic). */
   filter<E extends Pick<Endpoint, 'id'>>(endpoints: readonly E[]): readonly E[] {
+    if (endpoints.length > this.#knownHosts) this.#knownHosts = endpoints.length;
     if (this.#hosts.size === 0) return endpoints;
     const now = this.#clock.now();
     let kept: E[] | undefined;

@@ -174,7 +174,6 @@ export class RequestLifecycle {
   #attempt: UpstreamAttempt | undefined;
   readonly #tried = new Set<string>();
   #retries = 0;
-  #heldRetry = false;
   #committed = false;
   #usage: Usage | undefined;
   #overheadMs: number | undefined;
@@ -331,12 +330,9 @@ export class RequestLifecycle {
     if (!retriable) return undefined;
     const next = this.#decision!.result.ranked.find((e) => !this.#tried.has(e.id) && e.healthy !== false && !(outliers?.isEjected(e.id) ?? false));
     if (next === undefined) return undefined;
-    if (!this.#heldRetry) {
-      if (retryBudget !== undefined && !retryBudget.tryAcquire()) {
-        metrics.retryBudgetExhausted.inc();
-        return undefined;
-      }
-      this.#heldRetry = retryBudget !== undefined;
+    if (retryBudget !== undefined && !retryBudget.tryAcquire()) {
+      metrics.retryBudgetExhausted.inc();
+      return undefined;
     }
     this.#retries++;
     metrics.retries.inc({ endpoint: from.endpoint.id });
@@ -407,7 +403,7 @@ export class RequestLifecycle {
         completionTokens: usage?.completionTokens,
       });
     }
-    if (this.#overheadMs !== undefined) retryBudget?.requestEnded(this.#heldRetry);
+    if (this.#overheadMs !== undefined) retryBudget?.requestEnded();
     const summary: LifecycleSummary = {
       requestId: this.id,
       model: this.#request?.model,

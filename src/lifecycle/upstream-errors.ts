@@ -42,6 +42,8 @@ export function failureError(f: UpstreamFailure, endpointId: string): KvrError {
       return new KvrError('KVR_ERR_UPSTREAM_TIMEOUT', `endpoint ${endpointId} produced no first token in time (${f.message}); the replica may be overloaded or hung; raise --ttfb-timeout-ms if prefills are legitimately this slow`, { cause: f.cause });
     case 'timeout':
       return new KvrError('KVR_ERR_UPSTREAM_TIMEOUT', `endpoint ${endpointId} did not finish in time (${f.message}); raise --upstream-timeout-ms for longer generations`, { cause: f.cause });
+    case 'midstream':
+      return new KvrError('KVR_ERR_UPSTREAM', `endpoint ${endpointId} failed mid-stream: ${f.message}; retry the request`, { cause: f.cause });
     default:
       return new KvrError('KVR_ERR_UPSTREAM', `endpoint ${endpointId} failed (${f.kind}${f.status !== undefined ? ` ${f.status}` : ''}): ${f.message}; retry the request`, { cause: f.cause });
   }

@@ -39,6 +39,8 @@ export function freePort(): Promise<number> {
 }
 
 export interface EnvoyConfigOptions {
+  /** Template file (default deploy/envoy/envoy.yaml). */
+  template?: string;
   listenPort: number;
   adminPort: number;
   /** The EPP (ext_proc) address; null = Envoy alone (no ext_proc filter, round robin). */
@@ -60,14 +62,15 @@ function sockets(list: readonly string[]): Obj[] {
 
 /** The template with ports/addresses substituted (YAML text). */
 export function envoyConfig(o: EnvoyConfigOptions): string {
-  const cfg = parse(readFileSync(ENVOY_TEMPLATE, 'utf8')) as Obj;
+  const cfg = parse(readFileSync(o.template ?? ENVOY_TEMPLATE, 'utf8')) as Obj;
   cfg.admin.address.socket_address = { address: '127.0.0.1', port_value: o.adminPort };
   const listener = cfg.static_resources.listeners[0];
   listener.address.socket_address = { address: '127.0.0.1', port_value: o.listenPort };
   const hcm = listener.filter_chains[0].filters[0].typed_config;
   const clusters = cfg.static_resources.clusters as Obj[];
   const byName = (n: string) => clusters.find((c) => c.name === n)!;
-  byName('inference_pool').load_assignment.endpoints[0].lb_endpoints = sockets(o.defaultEndpoints);
+  const pool = byName('inference_pool');
+  if (pool.load_assignment !== undefined) pool.load_assignment.endpoints[0].lb_endpoints = sockets(o.defaultEndpoints);
   if (o.extProc === null) {
     hcm.http_filters = hcm.http_filters.filter((f: Obj) => f.name !== 'envoy.filters.http.ext_proc');
     cfg.static_resources.clusters = clusters.filter((c) => c.name !== 'ext_proc');

@@ -14,7 +14,7 @@ import { startFleet, type SimFleet } from '../../src/sim/index.js';
 import { buildScheduler } from '../../src/app/build-scheduler.js';
 import { startRouter } from '../../src/server/router.js';
 import { startEndpointPicker, type RunningEndpointPicker, type EndpointPickerOptions } from '../../src/server/ext-proc/start-endpoint-picker.js';
-import { freePort, requireEnvoy, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
+import { ENVOY_TEMPLATE, freePort, requireEnvoy, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
 
 const MODEL = 'sim-model';
 const fleetOpts = (seed: number) => ({ replicas: 3, basePort: 0, model: MODEL, profile: 'llama-3.2-1b' as const, timeScale: 0.02, seed, maxModelLen: 8192 });
@@ -213,4 +213,23 @@ test('the CLI: kvroute serve --ext-proc behind real Envoy serves, and exits clea
   assert.ok(r.headers.get('x-kvroute-endpoint'));
   process.kill(child.pid!, 'SIGTERM');
   assert.equal(await exited, 0, `exit code after SIGTERM; stderr: ${err}`);
+});
+
+test('deploy/envoy/envoy-original-dst.yaml (ORIGINAL_DST, llm-d layout) routes by a one-address destination (--max-destinations 1)', async () => {
+  const fleet = await newFleet(71);
+  const epp = await eppFor(fleet, { maxDestinations: 1 });
+  const env = await startEnvoy({ template: ENVOY_TEMPLATE.replace(/envoy\.yaml$/, 'envoy-original-dst.yaml'), listenPort: await freePort(), adminPort: await freePort(), extProc: extProcOf(epp), defaultEndpoints: [] });
+  cleanups.push(() => env.stop());
+  const client = new OpenAI({ baseURL: `${env.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  const prompt = 'original destination routing '.repeat(10);
+  for (let i = 0; i < 3; i++) {
+    const r = await client.completions.create({ model: MODEL, prompt, max_tokens: 2, stream: i === 2 }).withResponse();
+    assert.equal(r.response.status, 200);
+    if (i === 2) for await (const _ of r.data as AsyncIterable<unknown>) void _;
+  }
+  await settle(epp);
+  const ds = epp.decisions.toArray();
+  assert.equal(ds.length, 3);
+  assert.ok(ds.every((d) => d.status === 200 && d.servedBy === d.result.endpoint.id), 'served where the EPP said');
+  assert.ok((ds[1].cachedTokens ?? 0) > 0, 'the repeat hit the cache of the picked replica');
 });

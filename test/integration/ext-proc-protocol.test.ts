@@ -382,10 +382,25 @@ test('rule: a body mode other than FULL_DUPLEX_STREAMED is refused with a messag
   s.close();
 });
 
+test('rule: out-of-order messages end that stream with a gRPC error (Envoy then applies its failure mode); the picker keeps serving', async () => {
+  const s = new EnvoyStream();
+  s.send(body('{"model":"x"}', true)); // a body before any headers
+  for (let i = 0; i < 100 && !s.ended; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(s.ended && s.error !== undefined, 'stream ended with an error');
+  assert.equal(s.error!.code, grpc.status.INVALID_ARGUMENT);
+  assert.match(s.error!.details, /protocol violation/);
+  const ok = await pickFor(completion('after a bad stream '.repeat(5)));
+  assert.ok(ok.replies[0].request_headers, 'next stream picked normally');
+  ok.s.close();
+  await settle();
+  assert.equal(epp.lifecycles.active, 0);
+});
+
 function check(service: string): Promise<string> {
   return new Promise((res, rej) => health.Check({ service }, (err, r) => (err ? rej(err) : res(r!.status))));
 }
 
+// Runs last: the drain shuts the picker down.
 test('rule: gRPC health answers liveness, readiness, "" and the ext_proc service; on drain readiness goes NOT_SERVING while ext_proc keeps serving', async () => {
   for (const svc of ['liveness', 'readiness', '', EXT_PROC_SERVICE]) assert.equal(await check(svc), 'SERVING', svc);
   await assert.rejects(check('no-such-service'), /NOT_FOUND/);
@@ -409,3 +424,4 @@ test('rule: gRPC health answers liveness, readiness, "" and the ext_proc service
   assert.equal(epp.extProc.activeStreams(), 0);
   assert.equal(epp.lifecycles.active, 0);
 });
+

@@ -88,7 +88,8 @@ export interface ProcessingResponse {
 export function readHeaderMap(map: { headers?: HeaderValue[] } | undefined): Map<string, string> {
   const out = new Map<string, string>();
   for (const h of map?.headers ?? []) {
-    const key = h.key.toLowerCase();
+    const key = (h.key ?? '').toLowerCase();
+    if (key.length === 0) continue;
     const value = h.raw_value !== undefined && h.raw_value.length > 0 ? h.raw_value.toString('latin1') : (h.value ?? '');
     const prev = out.get(key);
     out.set(key, prev === undefined ? value : `${prev}, ${value}`);

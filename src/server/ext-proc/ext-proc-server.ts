@@ -100,7 +100,8 @@ export async function startExtProcServer(opts: ExtProcServerOptions): Promise<Ru
           if (closed) return;
           closed = true;
           if (err === undefined) call.end();
-          else call.destroy(Object.assign(new Error(err.message), { code: grpc.status.INVALID_ARGUMENT, details: err.message }));
+          // grpc-js turns an 'error' event on a server stream into its final status.
+          else call.emit('error', Object.assign(new Error(err.message), { code: grpc.status.INVALID_ARGUMENT, details: err.message }));
         },
       });
       sessions.add(session);

@@ -97,9 +97,11 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     clock,
     metrics,
     logger,
-    // Envoy retries onto the fallbacks; the lifecycle only follows what Envoy did.
+    // Envoy retries onto the fallbacks; the lifecycle only follows what Envoy did, as far down
+    // the destination list as Envoy can go (no retry budget: these retries already happened).
     ttfbTimeoutMs: 0,
     upstreamTimeoutMs: 0,
+    maxRetries: Math.max(0, (opts.maxDestinations ?? 3) - 1),
     onDecision: (d) => {
       decisions.push(d);
       dashboard.record(d);

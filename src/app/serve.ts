@@ -100,6 +100,8 @@ export interface ExtProcServeOptions extends Omit<ServeOptions, 'port' | 'trustF
   drainTimeoutMs: number;
   /** Endpoints in x-gateway-destination-endpoint, primary included (1 = no fallbacks, for ORIGINAL_DST). */
   maxDestinations: number;
+  /** Outlier detection, as the gateway's `resilience.outlier`. */
+  outlier?: NonNullable<ServeOptions['resilience']>['outlier'];
   /** Load shedding: 429 when every candidate has this many requests waiting. */
   shedQueueDepth?: number;
   /** Load shedding: 429 when every candidate's KV usage is at least this (0..1). */
@@ -129,6 +131,7 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
     scrapeIntervalMs: o.scrapeIntervalMs,
     drainTimeoutMs: o.drainTimeoutMs,
     maxDestinations: o.maxDestinations,
+    ...(o.outlier !== undefined ? { outlier: o.outlier } : {}),
     ...(saturation !== undefined ? { saturation } : {}),
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();

@@ -396,6 +396,24 @@ test('rule: out-of-order messages end that stream with a gRPC error (Envoy then 
   assert.equal(epp.lifecycles.active, 0);
 });
 
+test('rule: 5xx answers reported through the response phase eject the replica (same outlier detection as the gateway)', async () => {
+  const bad = addrs[0];
+  for (let i = 0; i < 5; i++) {
+    const { s, replies } = await pickFor(completion(`failing ${i} `.repeat(5)), {}, { 'envoy.lb.subset_hint': { 'x-gateway-destination-endpoint-subset': [bad] } });
+    assert.equal(setHeaders(replies[0]).get('x-gateway-destination-endpoint'), bad);
+    s.send({ response_headers: { headers: hmap({ ':status': '503', 'content-type': 'application/json' }), end_of_stream: true }, metadata_context: { filter_metadata: { 'envoy.lb': toProtoStruct({ 'x-gateway-destination-endpoint-served': bad }) } } });
+    await s.waitFor(3);
+    s.close();
+  }
+  await settle();
+  const { s, replies } = await pickFor(completion('after the ejection '.repeat(5)));
+  const list = setHeaders(replies[0]).get('x-gateway-destination-endpoint')!.split(',');
+  assert.ok(!list.includes(bad), `ejected replica not offered: ${list}`);
+  assert.match(await (await fetch(`${epp.adminUrl}/metrics`)).text(), new RegExp(`kvroute_outlier_ejections_total\\{endpoint="${bad.replace(/\./g, '\\.')}"\\} 1`));
+  s.close();
+  await settle();
+});
+
 function check(service: string): Promise<string> {
   return new Promise((res, rej) => health.Check({ service }, (err, r) => (err ? rej(err) : res(r!.status))));
 }

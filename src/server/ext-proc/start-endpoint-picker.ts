@@ -15,7 +15,7 @@ import { mathRng, type Rng } from '../../core/rng.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import { EndpointPool, type EndpointSpec } from '../../datalayer/endpoint-pool.js';
 import { EndpointScraper } from '../../datalayer/endpoint-scraper.js';
-import { RequestLifecycles, type DecisionRecord } from '../../lifecycle/index.js';
+import { OutlierDetector, RequestLifecycles, type DecisionRecord, type OutlierOptions } from '../../lifecycle/index.js';
 import { RouterMetrics } from '../../metrics/router-metrics.js';
 import type { Scheduler } from '../../scheduling/types.js';
 import { createAdminHandler } from '../admin/admin-server.js';
@@ -44,6 +44,8 @@ export interface EndpointPickerOptions {
   /** Endpoints in the destination header, primary included (default 3). */
   maxDestinations?: number;
   drainTimeoutMs?: number;
+  /** Outlier detection (as the gateway's): replicas Envoy keeps failing on are not picked for a while. */
+  outlier?: OutlierOptions;
   /** Load shedding thresholds (429 when every candidate is past one); see LifecycleBackendOptions. */
   saturation?: { queueDepth?: number; kvUsage?: number };
   scrapeIntervalMs?: number;
@@ -92,11 +94,20 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const scraper = new EndpointScraper(pool, { clock, dispatcher, metrics, intervalMs: opts.scrapeIntervalMs, staleAfterMs: opts.staleAfterMs });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
+  const outliers = new OutlierDetector(clock, opts.outlier);
+  outliers.setHostCount(pool.all().length);
+  outliers.onEject((id, until) => {
+    metrics.outlierEjections.inc({ endpoint: id });
+    metrics.endpointEjected.set({ endpoint: id }, 1);
+    clock.setTimeout(() => metrics.endpointEjected.set({ endpoint: id }, outliers.isEjected(id) ? 1 : 0), Math.max(0, until - clock.now()));
+    logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
+  });
   const lifecycles = new RequestLifecycles({
     scheduler: opts.scheduler,
     clock,
     metrics,
     logger,
+    outliers,
     // Envoy retries onto the fallbacks; the lifecycle only follows what Envoy did, as far down
     // the destination list as Envoy can go (no retry budget: these retries already happened).
     ttfbTimeoutMs: 0,

@@ -233,3 +233,26 @@ test('deploy/envoy/envoy-original-dst.yaml (ORIGINAL_DST, llm-d layout) routes b
   assert.ok(ds.every((d) => d.status === 200 && d.servedBy === d.result.endpoint.id), 'served where the EPP said');
   assert.ok((ds[1].cachedTokens ?? 0) > 0, 'the repeat hit the cache of the picked replica');
 });
+
+test('a replica dying mid-stream behind Envoy ends the request\'s lifecycle exactly once (load and in-flight gauge released)', async () => {
+  const fleet = await newFleet(81);
+  const epp = await eppFor(fleet, { scrapeIntervalMs: 600_000, staleAfterMs: 3_600_000 });
+  const env = await envoyFor(fleet, extProcOf(epp));
+  const r = await fetch(`${env.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, prompt: 'a long answer please', max_tokens: 2000, stream: true }) });
+  assert.equal(r.status, 200);
+  const servedId = r.headers.get('x-kvroute-endpoint')!;
+  const reader = r.body!.getReader();
+  await reader.read(); // the stream is flowing
+  assert.equal(epp.lifecycles.active, 1);
+  const replica = fleet.replicas.find((x) => new URL(x.url).host === epp.pool.get(servedId)!.address)!;
+  await replica.setDown(true); // connections closed mid-stream
+  await (async () => {
+    for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) return;
+  })();
+  await settle(epp);
+  assert.equal(epp.lifecycles.active, 0, 'ended');
+  const metrics = await (await fetch(`${epp.adminUrl}/metrics`)).text();
+  const inflight = metrics.split('\n').filter((l) => l.startsWith('kvroute_inflight_requests{')).map((l) => Number(l.split(' ').at(-1)));
+  assert.ok(inflight.every((v) => v === 0), `in-flight gauge back to 0: ${inflight}`);
+  await replica.setDown(false);
+});

@@ -10,7 +10,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { parse, stringify } from 'yaml';
+import { extProcProtoDir } from '../../src/server/ext-proc/proto-loader.js';
+import type { ProcessingResponse } from '../../src/server/ext-proc/ext-proc-messages.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
 
@@ -150,3 +155,68 @@ export async function startEnvoy(o: EnvoyConfigOptions, timeoutMs = 20_000): Pro
     stop,
   };
 }
+
+/** The ext_proc protos as Envoy's side decodes them in tests: numeric enums (HTTP status codes as numbers). */
+export function envoyProtos(): PackageDefinition {
+  return loadSync('envoy/service/ext_proc/v3/external_processor.proto', { keepCase: true, longs: Number, enums: Number, defaults: false, oneofs: true, includeDirs: [extProcProtoDir()] });
+}
+
+/**
+ * One ext_proc stream driven like Envoy drives it (the Envoy-playing protocol test): send
+ * ProcessingRequests, wait for / assert on the EPP's replies in arrival order.
+ */
+export class FakeEnvoyStream {
+  readonly call: grpc.ClientDuplexStream<object, ProcessingResponse>;
+  readonly replies: ProcessingResponse[] = [];
+  #waiters: Array<() => void> = [];
+  ended = false;
+  error: grpc.ServiceError | undefined;
+  constructor(client: { Process(): grpc.ClientDuplexStream<object, ProcessingResponse> }) {
+    this.call = client.Process();
+    this.call.on('data', (m: ProcessingResponse) => {
+      this.replies.push(m);
+      this.#wake();
+    });
+    this.call.on('end', () => {
+      this.ended = true;
+      this.#wake();
+    });
+    this.call.on('error', (e: grpc.ServiceError) => {
+      this.error = e;
+      this.ended = true;
+      this.#wake();
+    });
+  }
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  send(m: object): void {
+    this.call.write(m);
+  }
+  /** Waits until `n` replies arrived in total. */
+  async waitFor(n: number, ms = 5000): Promise<ProcessingResponse[]> {
+    const deadline = Date.now() + ms;
+    while (this.replies.length < n) {
+      if (this.ended) throw new Error(`stream ended after ${this.replies.length} replies (wanted ${n}): ${this.error?.message ?? JSON.stringify(this.replies.at(-1)?.immediate_response?.body?.toString() ?? '')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out with ${this.replies.length} replies (wanted ${n})`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    return this.replies.slice(0, n);
+  }
+  /** Asserts no reply arrives within `ms` beyond the `n` already seen. */
+  async expectQuiet(n: number, ms = 150): Promise<void> {
+    await new Promise((r) => setTimeout(r, ms));
+    assert.equal(this.replies.length, n, `unexpected reply: ${JSON.stringify(this.replies.slice(n)).slice(0, 300)}`);
+  }
+  close(): void {
+    this.call.end();
+  }
+}
+

@@ -12,17 +12,16 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { startFleet, type SimFleet } from '../../src/sim/index.js';
 import { buildScheduler } from '../../src/app/build-scheduler.js';
 import { startEndpointPicker, type RunningEndpointPicker } from '../../src/server/ext-proc/start-endpoint-picker.js';
-import { EXT_PROC_SERVICE, extProcProtoDir } from '../../src/server/ext-proc/proto-loader.js';
+import { EXT_PROC_SERVICE } from '../../src/server/ext-proc/proto-loader.js';
+import { FakeEnvoyStream, envoyProtos } from '../helpers/envoy.js';
 import { fromProtoStruct, toProtoStruct } from '../../src/server/ext-proc/struct-value.js';
 import type { ProcessingResponse } from '../../src/server/ext-proc/ext-proc-messages.js';
 
 const MODEL = 'sim-model';
-/** The protos as Envoy's side decodes them here: numeric enums (HTTP status codes as numbers). */
-const envoyProtos = () => loadSync('envoy/service/ext_proc/v3/external_processor.proto', { keepCase: true, longs: Number, enums: Number, defaults: false, oneofs: true, includeDirs: [extProcProtoDir()] });
 let fleet: SimFleet;
 let epp: RunningEndpointPicker;
 let addrs: string[];
-let client: grpc.Client & { Process(): grpc.ClientDuplexStream<unknown, ProcessingResponse> };
+let client: grpc.Client & { Process(): grpc.ClientDuplexStream<object, ProcessingResponse> };
 let health: grpc.Client & { Check(req: { service: string }, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void };
 
 before(async () => {
@@ -52,60 +51,8 @@ after(async () => {
   await fleet?.close();
 });
 
-/** One ext_proc stream, driven like Envoy drives it. */
-class EnvoyStream {
-  readonly call = client.Process();
-  readonly replies: ProcessingResponse[] = [];
-  #waiters: Array<() => void> = [];
-  ended = false;
-  error: grpc.ServiceError | undefined;
-  constructor() {
-    this.call.on('data', (m: ProcessingResponse) => {
-      this.replies.push(m);
-      this.#wake();
-    });
-    this.call.on('end', () => {
-      this.ended = true;
-      this.#wake();
-    });
-    this.call.on('error', (e: grpc.ServiceError) => {
-      this.error = e;
-      this.ended = true;
-      this.#wake();
-    });
-  }
-  #wake(): void {
-    for (const w of this.#waiters.splice(0)) w();
-  }
-  send(m: object): void {
-    this.call.write(m);
-  }
-  /** Waits until `n` replies arrived in total. */
-  async waitFor(n: number, ms = 5000): Promise<ProcessingResponse[]> {
-    const deadline = Date.now() + ms;
-    while (this.replies.length < n) {
-      if (this.ended) throw new Error(`stream ended after ${this.replies.length} replies (wanted ${n}): ${this.error?.message ?? ''}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out with ${this.replies.length} replies (wanted ${n})`);
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, left);
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    return this.replies.slice(0, n);
-  }
-  /** Asserts no reply arrives within `ms` beyond the `n` already seen. */
-  async expectQuiet(n: number, ms = 150): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
-    assert.equal(this.replies.length, n, `unexpected reply: ${JSON.stringify(this.replies.slice(n)).slice(0, 300)}`);
-  }
-  close(): void {
-    this.call.end();
-  }
-}
+/** One ext_proc stream on the shared client. */
+class EnvoyStream extends FakeEnvoyStream {}
 
 type Headers = Record<string, string>;
 const hmap = (h: Headers) => ({ headers: Object.entries(h).map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) });
@@ -131,7 +78,7 @@ const streamed = (r: ProcessingResponse) => (r.request_body ?? r.response_body)!
 
 /** Runs a request phase to the pick and returns the stream and the replies so far. */
 async function pickFor(payload: Buffer, headers: Headers = {}, metadata?: Record<string, unknown>): Promise<{ s: EnvoyStream; replies: ProcessingResponse[] }> {
-  const s = new EnvoyStream();
+  const s = new EnvoyStream(client);
   s.send(requestHeaders(headers, false, metadata));
   s.send(body(payload, true));
   const replies = await s.waitFor(2);
@@ -143,7 +90,7 @@ async function settle(): Promise<void> {
 }
 
 test('rule: no reply on request headers; the headers reply comes before any body reply', async () => {
-  const s = new EnvoyStream();
+  const s = new EnvoyStream(client);
   const payload = completion('order matters '.repeat(20));
   s.send(requestHeaders());
   await s.expectQuiet(0);
@@ -160,7 +107,7 @@ test('rule: no reply on request headers; the headers reply comes before any body
 
 test('rule: body replies are streamed_response chunks <= 62,000 B, end_of_stream only on the last; multi-chunk body + Content-Length', async () => {
   const payload = completion('a long prompt with many words '.repeat(5000)); // ~150 kB
-  const s = new EnvoyStream();
+  const s = new EnvoyStream(client);
   s.send(requestHeaders());
   for (let at = 0; at < payload.length; at += 40_000) s.send(body(payload.subarray(at, at + 40_000), at + 40_000 >= payload.length));
   const n = 1 + Math.ceil(payload.length / 62_000);
@@ -216,7 +163,7 @@ test('rule: subset hint as a comma-separated string restricts the pick to it', a
 
 test('rule: a subset hint no endpoint qualifies for gives ImmediateResponse 503 rejected-no-endpoints', async () => {
   for (const subset of [[], '10.9.9.9:8000']) {
-    const s = new EnvoyStream();
+    const s = new EnvoyStream(client);
     s.send(requestHeaders({}, false, { 'envoy.lb.subset_hint': { 'x-gateway-destination-endpoint-subset': subset } }));
     s.send(body(completion('nobody '.repeat(5)), true));
     const [r] = await s.waitFor(1);
@@ -267,7 +214,7 @@ test('rule: malformed JSON -> 400, unknown model -> 404, body over the cap -> 41
     [Buffer.alloc(1024 * 1024 + 10, 'a'), 413],
   ];
   for (const [payload, status] of cases) {
-    const s = new EnvoyStream();
+    const s = new EnvoyStream(client);
     s.send(requestHeaders());
     for (let at = 0; at < payload.length; at += 256 * 1024) s.send(body(payload.subarray(at, at + 256 * 1024), at + 256 * 1024 >= payload.length));
     const [r] = await s.waitFor(1);
@@ -280,7 +227,7 @@ test('rule: malformed JSON -> 400, unknown model -> 404, body over the cap -> 41
 });
 
 test('rule: a bodyless GET gets an endpoint at once (headers with end_of_stream)', async () => {
-  const s = new EnvoyStream();
+  const s = new EnvoyStream(client);
   s.send(requestHeaders({}, true, undefined, '/v1/models', 'GET'));
   const [r] = await s.waitFor(1);
   const h = setHeaders(r);
@@ -344,7 +291,7 @@ test('rule: a non-streaming response is buffered to the end and echoed in <= 62,
 
 test('rule: request trailers mark the end of the body (FULL_DUPLEX requires trailer mode SEND); answered with an empty TrailersResponse', async () => {
   const payload = completion('trailers end it '.repeat(10));
-  const s = new EnvoyStream();
+  const s = new EnvoyStream(client);
   s.send(requestHeaders());
   s.send(body(payload, false));
   await s.expectQuiet(0);
@@ -374,7 +321,7 @@ test('rule: Envoy cancelling the stream mid-response aborts the lifecycle exactl
 });
 
 test('rule: a body mode other than FULL_DUPLEX_STREAMED is refused with a message naming the setting', async () => {
-  const s = new EnvoyStream();
+  const s = new EnvoyStream(client);
   s.send({ ...requestHeaders(), protocol_config: { request_body_mode: 'BUFFERED' } });
   const [r] = await s.waitFor(1);
   assert.equal(r.immediate_response?.status.code, 500);
@@ -383,7 +330,7 @@ test('rule: a body mode other than FULL_DUPLEX_STREAMED is refused with a messag
 });
 
 test('rule: out-of-order messages end that stream with a gRPC error (Envoy then applies its failure mode); the picker keeps serving', async () => {
-  const s = new EnvoyStream();
+  const s = new EnvoyStream(client);
   s.send(body('{"model":"x"}', true)); // a body before any headers
   for (let i = 0; i < 100 && !s.ended; i++) await new Promise((r) => setTimeout(r, 20));
   assert.ok(s.ended && s.error !== undefined, 'stream ended with an error');
@@ -397,9 +344,10 @@ test('rule: out-of-order messages end that stream with a gRPC error (Envoy then 
 });
 
 test('rule: 5xx answers reported through the response phase eject the replica (same outlier detection as the gateway)', async () => {
-  const bad = addrs[0];
+  // A replica still healthy (the fallback test above marked its primary down until the next scrape).
+  const bad = epp.pool.all().find((e) => e.healthy)!.address;
   for (let i = 0; i < 5; i++) {
-    const { s, replies } = await pickFor(completion(`failing ${i} `.repeat(5)), {}, { 'envoy.lb.subset_hint': { 'x-gateway-destination-endpoint-subset': [bad] } });
+    const { s, replies } = await pickFor(completion(`failing ${i} `.repeat(5)), {}, { 'envoy.lb.subset_hint': { 'x-gateway-destination-endpoint-subset': [bad] } }).catch((e) => { throw new Error(`pick ${i}: ${e.message}`); });
     assert.equal(setHeaders(replies[0]).get('x-gateway-destination-endpoint'), bad);
     s.send({ response_headers: { headers: hmap({ ':status': '503', 'content-type': 'application/json' }), end_of_stream: true }, metadata_context: { filter_metadata: { 'envoy.lb': toProtoStruct({ 'x-gateway-destination-endpoint-served': bad }) } } });
     await s.waitFor(3);

@@ -35,7 +35,7 @@ before(async () => {
     adminPort: 0,
     processMetrics: false,
     maxBodyBytes: 1024 * 1024,
-    drainTimeoutMs: 5000,
+    drainTimeoutMs: 20_000,
     scrapeIntervalMs: 60_000, // one scrape at start; tests set saturation by hand
   });
   const pkg = grpc.loadPackageDefinition(envoyProtos()) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -386,7 +386,7 @@ test('rule: gRPC health answers liveness, readiness, "" and the ext_proc service
   }
   const t0 = Date.now();
   await drained;
-  assert.ok(Date.now() - t0 < 4500, 'drain finished once the streams did, before the timeout');
+  assert.ok(Date.now() - t0 < 15_000, 'drain finished once the streams did, not at the 20 s timeout');
   assert.equal(epp.extProc.activeStreams(), 0);
   assert.equal(epp.lifecycles.active, 0);
 });

@@ -38,7 +38,7 @@ export interface ServeOptions {
   env: Record<string, string | undefined>;
   logger: Logger;
   /** Upstream timeouts, retries and outlier detection (the `kvroute serve` flags; router defaults otherwise). */
-  resilience?: Pick<RouterOptions, 'upstreamTimeoutMs' | 'ttfbTimeoutMs' | 'maxRetries' | 'retryBudget' | 'outlier'>;
+  resilience?: Pick<RouterOptions, 'upstreamTimeoutMs' | 'ttfbTimeoutMs' | 'maxRetries' | 'retryBudget' | 'outlier' | 'nonStreamingUpstream'>;
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {

@@ -27,6 +27,11 @@
  *     att.end({ status: up.status, usage });
  *   } catch (err) { if (!lc.ended || lc.outcome !== 'aborted') sendError(lc.reject(err)); }
  *
+ * A decide-only front end (Envoy ext_proc) does not proxy: it calls `decide` and `dispatch`,
+ * reports Envoy's response phases (`responded(status)` / `firstToken` / `chunk` / `end`), and
+ * builds its lifecycles with `maxRetries: 0` when Envoy does the retrying. P/D runs a prefill leg
+ * then a decode leg on one lifecycle with `nextLeg(decodeEndpoint)`.
+ *
  * What the lifecycle does, and when:
  * - `decide`: filters out ejected replicas (outlier detector), runs `scheduler.schedule` raced
  *   against the abort signal (a late pick after an abort is completed at once), computes the cache
@@ -134,6 +139,9 @@ export class RequestLifecycles {
 }
 
 const noop = (): void => undefined;
+
+/** Abort reason of an attempt replaced by a retry or ended by a failure (made once: errors capture stacks). */
+const ATTEMPT_CLOSED = new KvrError('KVR_ERR_UPSTREAM', 'upstream attempt closed by the request lifecycle');
 
 /** Resolves/rejects like `p`, or rejects with the signal's reason once it aborts. */
 function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -292,6 +300,20 @@ export class RequestLifecycle {
     return this.#attempt;
   }
 
+  /**
+   * Multi-leg requests (P/D disaggregation: a prefill leg, then a decode leg): the current
+   * attempt did its part (counted as a success for outlier detection) and the request continues
+   * on `endpoint` (the scheduler is told through `reassign`, so load moves there). Not a retry:
+   * no budget, no retry count. Returns the new leg's attempt.
+   */
+  nextLeg(endpoint: Endpoint, o: Omit<DispatchOptions, 'endpoint'> = {}): UpstreamAttempt {
+    this.#checkAlive();
+    const cur = this.#attempt;
+    if (cur === undefined) throw new KvrError('KVR_ERR_INTERNAL', `request ${this.id} has no leg to continue from; dispatch first`);
+    cur._legDone();
+    return this.dispatch({ ...o, endpoint });
+  }
+
   /** Usage reported by the engine (may come before `end`). */
   setUsage(u: Usage | undefined): void {
     if (u !== undefined) this.#usage = u;
@@ -302,6 +324,7 @@ export class RequestLifecycle {
     if (this.ended) return;
     const err = new KvrError('KVR_ERR_CLIENT_CLOSED', `${reason} (stage ${this.#stage})`);
     this.#ac.abort(err);
+    this.#attempt?._cancel(err);
     this.#finish('aborted', CLIENT_CLOSED_STATUS, err);
   }
 
@@ -337,7 +360,7 @@ export class RequestLifecycle {
     this.#retries++;
     metrics.retries.inc({ endpoint: from.endpoint.id });
     this.log.warn({ endpoint: from.endpoint.id, next: next.id, kind: f.kind, status: f.status, err: f.message }, 'upstream attempt failed before any byte reached the client; retrying on the next candidate');
-    from._close();
+    from._close(true);
     this.#move(next);
     return this.dispatch({ firstTokenObservable: from.firstTokenObservable });
   }
@@ -388,7 +411,7 @@ export class RequestLifecycle {
     this.#s.active--;
     this.#upstreamTimer?.cancel();
     const att = this.#attempt;
-    att?._close();
+    att?._close(outcome !== 'ok' && outcome !== 'upstream-status');
     const { scheduler, metrics, retryBudget } = this.#s.o;
     const ep = this.#assigned;
     const usage = this.#usage;
@@ -455,8 +478,8 @@ export class UpstreamAttempt {
     this.index = index;
     this.firstTokenObservable = firstTokenObservable;
     this.#dispatchedAt = s.o.clock.now();
+    // The lifecycle aborts its current attempt itself on client abort (no listener per attempt).
     if (lc.signal.aborted) this.#ac.abort(lc.signal.reason);
-    else lc.signal.addEventListener('abort', () => this.#ac.abort(lc.signal.reason), { once: true, signal: this.#ac.signal });
     const t = s.o.ttfbTimeoutMs ?? 0;
     if (t > 0 && firstTokenObservable) this.#ttfbTimer = s.o.clock.setTimeout(() => this.timeOut('ttfb-timeout', `no first token within ${t} ms`), t);
   }
@@ -553,11 +576,24 @@ export class UpstreamAttempt {
     this.#ac.abort(new KvrError('KVR_ERR_UPSTREAM_TIMEOUT', message));
   }
 
-  /** @internal */ _close(): void {
+  /** @internal This leg finished its part (multi-leg requests). */
+  _legDone(): void {
+    if (this.#closed) return;
+    if (!this.#outlierReported) this.#s.o.outliers?.success(this.endpoint.id);
+    this._close(false);
+  }
+
+  /** @internal Aborts the attempt's signal with `reason` (the client went away). */
+  _cancel(reason: unknown): void {
+    if (!this.#ac.signal.aborted) this.#ac.abort(reason);
+  }
+
+  /** @internal Closes the attempt; `cancel` aborts its signal (retry, failure, abort: the exchange may still be open). */
+  _close(cancel: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#ttfbTimer?.cancel();
-    if (!this.#ac.signal.aborted) this.#ac.abort(new KvrError('KVR_ERR_INTERNAL', 'attempt closed'));
+    if (cancel && !this.#ac.signal.aborted) this.#ac.abort(ATTEMPT_CLOSED);
   }
 
   #reportFailure(): void {

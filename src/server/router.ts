@@ -46,6 +46,8 @@ export interface RouterOptions {
   retryBudget?: RetryBudgetOptions;
   /** Retries on other replicas per request when nothing reached the client (default 2; 0 = none). */
   maxRetries?: number;
+  /** Non-streaming requests upstream: re-assembled from a stream (default) or passed through (see proxy.ts). */
+  nonStreamingUpstream?: 'stream' | 'passthrough';
   scrapeIntervalMs?: number;
   staleAfterMs?: number;
   /** Export Node process metrics too (default true). */
@@ -154,6 +156,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
+      nonStreamingUpstream: opts.nonStreamingUpstream,
       lifecycles,
     }),
   );

@@ -13,9 +13,10 @@
  *   tools, echo, beam search, kv_transfer_params) pass through unchanged, and then prefill is
  *   taken to end with the answer.
  *
- * Retry window: nothing is written to the client before the first output chunk of a stream (or
- * before the whole re-assembled body), so a refused connection, a reset, a 5xx or a stall before
- * that point is retried on another replica when the lifecycle allows it.
+ * Retry window: nothing is written to the client before the first token of a stream (a leading
+ * role-only chunk is held back) or before the whole re-assembled body, so a refused connection, a
+ * reset, a 5xx or a stall before that point is retried on another replica when the lifecycle
+ * allows it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -40,6 +41,12 @@ export interface ProxyDeps {
   onEndpointDown?: (ep: Endpoint) => void;
   /** Undici's idle timeouts towards endpoints (ms, 0 = none), a backstop behind the lifecycle's timers. */
   upstreamTimeoutMs: number;
+  /**
+   * Non-streaming requests: `stream` (default) sends them upstream as streams and re-assembles the
+   * body (prefill end seen, retry until the end); `passthrough` forwards them as they are (about
+   * 20 % less router CPU for such requests; prefill then counts until the answer).
+   */
+  nonStreamingUpstream?: 'stream' | 'passthrough';
 }
 
 /** Optional per-request extras of {@link proxyRequest} (observability). */
@@ -55,19 +62,36 @@ export interface UpstreamPlan {
   mode: 'stream' | 'strip' | 'assemble' | 'json';
 }
 
+const INCLUDE_USAGE = Buffer.from(',"stream_options":{"include_usage":true}');
+const STREAM_WITH_USAGE = Buffer.from(',"stream":true,"stream_options":{"include_usage":true}');
+
+/**
+ * `raw` (a JSON object) with `fields` (`,"k":v...`) added before its closing brace, without
+ * re-serializing the prompt; undefined when `raw` does not end with `}`. Only for keys the body
+ * does not have (no duplicate keys: some strict parsers refuse them).
+ */
+function appendFields(raw: Buffer, fields: Buffer): Buffer | undefined {
+  let i = raw.length - 1;
+  while (i >= 0 && (raw[i] === 0x20 || raw[i] === 0x0a || raw[i] === 0x0d || raw[i] === 0x09)) i--;
+  if (i < 1 || raw[i] !== 0x7d) return undefined;
+  return Buffer.concat([raw.subarray(0, i), fields, raw.subarray(i)]);
+}
+
 /** Decides how to send `ireq` upstream (see the file comment). */
-export function planUpstream(ireq: InferenceRequest, raw: Buffer): UpstreamPlan {
+export function planUpstream(ireq: InferenceRequest, raw: Buffer, nonStreaming: 'stream' | 'passthrough' = 'stream'): UpstreamPlan {
   const body = ireq.body;
   const so = body.stream_options;
   if (ireq.stream) {
     if (so !== undefined && so !== null && typeof so !== 'object') return { body: raw, mode: 'stream' };
     const opts = (so ?? {}) as Record<string, unknown>;
     if (opts.include_usage === true) return { body: raw, mode: 'stream' };
-    return { body: JSON.stringify({ ...body, stream_options: { ...opts, include_usage: true } }), mode: 'strip' };
+    const spliced = so === undefined ? appendFields(raw, INCLUDE_USAGE) : undefined;
+    return { body: spliced ?? JSON.stringify({ ...body, stream_options: { ...opts, include_usage: true } }), mode: 'strip' };
   }
   if (body.stream !== undefined && body.stream !== false && body.stream !== null) return { body: raw, mode: 'json' };
-  if (!canAssemble(body)) return { body: raw, mode: 'json' };
-  return { body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }), mode: 'assemble' };
+  if (nonStreaming === 'passthrough' || !canAssemble(body)) return { body: raw, mode: 'json' };
+  const spliced = body.stream === undefined ? appendFields(raw, STREAM_WITH_USAGE) : undefined;
+  return { body: spliced ?? JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }), mode: 'assemble' };
 }
 
 const noop = (): void => undefined;
@@ -84,7 +108,7 @@ export async function proxyRequest(
   extraHeaders: Record<string, string>,
   extras: ProxyExtras = {},
 ): Promise<void> {
-  const plan = planUpstream(ireq, raw);
+  const plan = planUpstream(ireq, raw, deps.nonStreamingUpstream);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -147,10 +171,22 @@ async function attempt(
     att.chunk();
     if (!res.write(data)) await once(res, 'drain', { signal: att.signal });
   };
+  // Stream output before the first token (a role-only chunk) is held back, so a failure before
+  // the first token can still be retried elsewhere.
+  let held: Array<Buffer | string> | undefined;
   try {
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
       if (shaper !== undefined) {
-        const out = shaper.push(chunk);
+        let out = shaper.push(chunk);
+        if (!shaper.firstToken && assembler === undefined) {
+          if (out !== undefined && out.length > 0) (held ??= []).push(out);
+          continue;
+        }
+        if (held !== undefined) {
+          if (out !== undefined) held.push(out);
+          out = Buffer.concat(held.map((h) => (typeof h === 'string' ? Buffer.from(h) : h)));
+          held = undefined;
+        }
         if (shaper.firstToken) att.firstToken();
         if (assembler !== undefined && shaper.error !== undefined) {
           // vLLM answers a failed non-streaming request with the error status and body.
@@ -169,6 +205,7 @@ async function attempt(
     }
     if (shaper !== undefined) {
       const rest = shaper.end();
+      if (held !== undefined) for (const h of held) await send(h);
       if (rest !== undefined) await send(rest);
     }
   } catch (err) {

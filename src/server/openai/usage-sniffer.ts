@@ -77,6 +77,12 @@ export class SseShaper {
    * dropped, the kept events when stripping, nothing when assembling.
    */
   push(chunk: Buffer): Buffer | string | undefined {
+    // Fast path (almost every chunk of a long stream): at an event boundary, a chunk of whole
+    // events with nothing to look at once the first token was seen passes untouched, undecoded.
+    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && chunk.indexOf(USAGE) < 0 && chunk.indexOf(ERROR) < 0) {
+      if (chunk.indexOf(DONE) >= 0) this.#done = true;
+      return chunk;
+    }
     let text = this.#decoder.write(chunk);
     if (text.includes('\r')) text = text.replace(/\r\n/g, '\n');
     this.#buf += text;
@@ -140,6 +146,16 @@ export class SseShaper {
     }
     return true;
   }
+}
+
+const USAGE = Buffer.from('"usage"');
+const ERROR = Buffer.from('"error"');
+const DONE = Buffer.from('data: [DONE]');
+
+/** True when `chunk` ends with a blank line (the end of an SSE event). */
+function endsEvent(chunk: Buffer): boolean {
+  const n = chunk.length;
+  return n >= 2 && chunk[n - 1] === 10 && (chunk[n - 2] === 10 || (n >= 4 && chunk[n - 2] === 13 && chunk[n - 3] === 10 && chunk[n - 4] === 13));
 }
 
 function dataOf(ev: string): string | undefined {

@@ -100,3 +100,11 @@ export { runDoctor, formatDoctorReport, doctorJson, type DoctorOptions } from '.
 export type { DoctorReport, Finding, FindingLevel, CheckId } from './doctor/index.js';
 export { runBench, type BenchOptions, type BenchReport, type StrategyReport } from './bench/run-bench.js';
 export { formatBenchReport, benchJson } from './bench/report.js';
+
+// Envoy ext_proc endpoint picker (llm-d EPP protocol): docs/ext-proc.md
+export { runServeExtProc, type ExtProcServeOptions } from './app/serve.js';
+export { startEndpointPicker, type EndpointPickerOptions, type RunningEndpointPicker } from './server/ext-proc/start-endpoint-picker.js';
+export { startExtProcServer, type ExtProcServerOptions, type RunningExtProc } from './server/ext-proc/ext-proc-server.js';
+export { LifecycleBackend, type LifecycleBackendOptions } from './server/ext-proc/lifecycle-backend.js';
+export type { EndpointPickerBackend, Pick as EndpointPick, PickRequest, PickedExchange, ResponseStart } from './server/ext-proc/picker-backend.js';
+export { EXT_PROC_SERVICE, extProcProtoDir, loadExtProcPackage } from './server/ext-proc/proto-loader.js';

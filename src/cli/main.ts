@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { KvrError } from '../core/errors.js';
 import { createLogger, type LogLevel } from '../core/logger.js';
-import { runServe } from '../app/serve.js';
+import { runServe, runServeExtProc } from '../app/serve.js';
 import { PRESETS, type SchedulerPreset } from '../app/build-scheduler.js';
 import { runDemo } from '../demo/run-demo.js';
 import { demoJson, formatDemoReport } from '../demo/demo-report.js';
@@ -92,8 +92,27 @@ program
   .option('--outlier-max-ejection-ms <n>', 'longest ejection', int('--outlier-max-ejection-ms'), 300_000)
   .option('--outlier-max-ejection-percent <n>', 'most replicas ejected at once, percent (at least one)', int('--outlier-max-ejection-percent'), 50)
   .addOption(new Option('--non-streaming-upstream <mode>', 'non-streaming requests: stream them upstream and re-assemble the body (prefill end and usage known, retry until the end) or pass them through (less CPU)').choices(['stream', 'passthrough']).default('stream'))
-  .action(async (o) => {
+  .option('--ext-proc', 'run as Envoy\'s ext_proc endpoint picker (llm-d EPP protocol) instead of the HTTP gateway; docs/ext-proc.md', false)
+  .option('--ext-proc-port <n>', 'ext_proc gRPC port (--ext-proc)', int('--ext-proc-port'), 9002)
+  .option('--grpc-health-port <n>', 'gRPC health port: liveness, readiness, "" and the ext_proc service (--ext-proc)', int('--grpc-health-port'), 9003)
+  .option('--drain-timeout-ms <n>', 'after SIGTERM: readiness NOT_SERVING, keep serving until drained or this long (--ext-proc)', int('--drain-timeout-ms'), 30_000)
+  .option('--max-destinations <n>', 'endpoints in x-gateway-destination-endpoint, primary + fallbacks; 1 for an ORIGINAL_DST cluster (--ext-proc)', int('--max-destinations'), 3)
+  .option('--shed-queue-depth <n>', 'answer 429 when every endpoint has this many requests waiting (--ext-proc; default off)', int('--shed-queue-depth'))
+  .option('--shed-kv-usage <f>', 'answer 429 when every endpoint\'s KV usage is at least this, 0..1 (--ext-proc; default off)', num('--shed-kv-usage'))
+  .action(async (o, cmd: Command) => {
     const logger = createLogger(o.logLevel as LogLevel);
+    const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+    if (o.extProc) {
+      const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream']);
+      if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
+      const outlier = { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent };
+      const epp = await runServeExtProc({ ...o, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+      process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
+      untilSignal(() => epp.drain());
+      return;
+    }
+    const eppOnly = given(['extProcPort', 'grpcHealthPort', 'drainTimeoutMs', 'maxDestinations', 'shedQueueDepth', 'shedKvUsage']);
+    if (eppOnly.length > 0) throw new KvrError('KVR_ERR_USAGE', `${eppOnly.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} only apply with --ext-proc`);
     const resilience = {
       upstreamTimeoutMs: o.upstreamTimeoutMs,
       ttfbTimeoutMs: o.ttfbTimeoutMs,

@@ -35,6 +35,8 @@ export interface ServeOptions {
   kvEventsBind?: string;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;
+  /** P/D mode of the gateway (RouterOptions.pdMode). */
+  pdMode?: 'orchestrate' | 'header' | 'off';
   env: Record<string, string | undefined>;
   logger: Logger;
   /** Upstream timeouts, retries and outlier detection (the `kvroute serve` flags; router defaults otherwise). */
@@ -55,6 +57,7 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     maxBodyBytes: o.maxBodyBytes,
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
+    ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
     ...o.resilience,
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();

@@ -23,6 +23,8 @@
  *   npm run build && node dist/bench/proxy-overhead.js [--rounds 3] [--seconds 5]
  *     [--rates 100,1000] [--bodies 8192,32768] [--modes json,sse]
  *     [--proxies direct,nginx,envoy,bare,kvroute-rr,kvroute] [--no-saturation] [--json]
+ *     [--baseline-cli <path to another build's dist/src/cli/main.js>]  (adds kvroute-base and
+ *     kvroute-rr-base to --proxies: before/after interleaved in the same run)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -40,6 +42,8 @@ const arg = (name: string, dflt: string): string => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
 };
+/** Another build's CLI (e.g. main's dist copied aside) run as kvroute-base / kvroute-rr-base, for before/after in one run. */
+const BASELINE_CLI = arg('baseline-cli', '');
 
 // ---------------------------------------------------------------- child roles
 
@@ -232,10 +236,12 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
       endpoints: [ { lb_endpoints: [ ${upstreams.map((u) => `{ endpoint: { address: { socket_address: { address: ${u.split(':')[0]}, port_value: ${u.split(':')[1]} } } } }`).join(', ')} ] } ]
 `);
     child = spawn('envoy', ['-c', conf, '--concurrency', '1', '--base-id', String(port), '--log-level', 'error', '--disable-hot-restart'], { stdio: 'ignore' });
-  } else if (name === 'kvroute' || name === 'kvroute-rr') {
+  } else if (name === 'kvroute' || name === 'kvroute-rr' || name === 'kvroute-base' || name === 'kvroute-rr-base') {
     const admin = await freePort();
-    const args = [CLI, 'serve', '--endpoints', upstreams.join(','), '--port', String(port), '--admin-port', String(admin), '--log-level', 'silent'];
-    if (name === 'kvroute-rr') args.push('--preset', 'round-robin');
+    const base = name.endsWith('-base');
+    if (base && BASELINE_CLI === '') throw new Error(`${name} needs --baseline-cli <dist/src/cli/main.js of the build to compare against>`);
+    const args = [base ? BASELINE_CLI : CLI, 'serve', '--endpoints', upstreams.join(','), '--port', String(port), '--admin-port', String(admin), '--log-level', 'silent'];
+    if (name.startsWith('kvroute-rr')) args.push('--preset', 'round-robin');
     child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
     throw new Error(`unknown proxy ${name}`);

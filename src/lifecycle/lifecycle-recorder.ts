@@ -12,14 +12,15 @@ const round1 = (ms: number): number => Math.round(ms * 10) / 10;
 /** Per-decision metrics: scheduling time, cache status x reason, the candidates' raw scores. */
 export function recordDecision(s: LifecycleShared, d: Decision): void {
   const { metrics } = s.o;
+  const { fast } = metrics;
   const { result, prediction } = d;
-  metrics.schedulingDuration.observe(result.durationMs / 1000);
-  metrics.decisionsByCacheStatus.inc({ cache_status: prediction.cacheStatus, reason: result.reason });
+  fast.histogram(metrics.schedulingDuration).observe(result.durationMs / 1000);
+  fast.counter(metrics.decisionsByCacheStatus, prediction.cacheStatus, result.reason).inc();
   for (const c of result.candidates) {
     const candidate = c.endpointId === result.endpoint.id ? 'chosen' : 'other';
     for (const name in c.scores) {
       const v = c.scores[name];
-      if (Number.isFinite(v)) metrics.scorerScore.observe({ scorer: name, type: s.scorerTypes.get(name) ?? 'unknown', candidate }, v);
+      if (Number.isFinite(v)) fast.histogram(metrics.scorerScore, name, s.scorerTypes.get(name) ?? 'unknown', candidate).observe(v);
     }
   }
 }
@@ -27,29 +28,30 @@ export function recordDecision(s: LifecycleShared, d: Decision): void {
 /** Everything recorded when a request ends; called once per lifecycle. */
 export function recordEnd(s: LifecycleShared, sum: LifecycleSummary, d: Decision | undefined, arrivedAt: number, log: Logger): void {
   const { metrics } = s.o;
+  const { fast } = metrics;
   const ep = sum.endpoint;
   const cacheStatus = d?.prediction.cacheStatus ?? 'unknown';
   const answered = sum.outcome === 'ok' || sum.outcome === 'upstream-status';
   if (sum.outcome === 'aborted') metrics.clientAborts.inc({ stage: sum.stage });
   if (sum.outcome === 'rejected' && sum.error !== undefined) metrics.badRequests.inc({ code: sum.error.code });
   if (d !== undefined && sum.model !== undefined) {
-    metrics.requests.inc({ endpoint: ep?.id ?? '', model: sum.model, status: String(sum.status), reason: d.result.reason });
+    fast.counter(metrics.requests, ep?.id ?? '', sum.model, String(sum.status), d.result.reason).inc();
   }
   const usage = sum.usage;
   if (ep !== undefined && answered) {
-    if (sum.ttftMs !== undefined) metrics.ttft.observe({ endpoint: ep.id, cache_status: cacheStatus }, sum.ttftMs / 1000);
-    metrics.e2e.observe({ endpoint: ep.id, cache_status: cacheStatus }, sum.durationMs / 1000);
-    if (usage?.promptTokens !== undefined) metrics.promptTokens.inc({ endpoint: ep.id }, usage.promptTokens);
-    if (usage?.cachedTokens !== undefined) metrics.cachedTokens.inc({ endpoint: ep.id }, usage.cachedTokens);
+    if (sum.ttftMs !== undefined) fast.histogram(metrics.ttft, ep.id, cacheStatus).observe(sum.ttftMs / 1000);
+    fast.histogram(metrics.e2e, ep.id, cacheStatus).observe(sum.durationMs / 1000);
+    if (usage?.promptTokens !== undefined) fast.counter(metrics.promptTokens, ep.id).inc(usage.promptTokens);
+    if (usage?.cachedTokens !== undefined) fast.counter(metrics.cachedTokens, ep.id).inc(usage.cachedTokens);
   }
   const prediction = d?.prediction;
   if (sum.outcome === 'ok' && ep !== undefined && prediction?.predictedCachedTokens !== undefined) {
-    metrics.predictedCachedTokens.inc({ endpoint: ep.id }, prediction.predictedCachedTokens);
+    fast.counter(metrics.predictedCachedTokens, ep.id).inc(prediction.predictedCachedTokens);
     const engineCached = usage?.cachedTokens;
     const engineTotal = usage?.promptTokens;
     if (engineCached !== undefined && engineTotal !== undefined && engineTotal > 0) {
       const predictedFraction = prediction.predictedCachedTokens / Math.max(1, prediction.promptTokens);
-      metrics.predictionError.observe(Math.max(-1, Math.min(1, engineCached / engineTotal - predictedFraction)));
+      fast.histogram(metrics.predictionError).observe(Math.max(-1, Math.min(1, engineCached / engineTotal - predictedFraction)));
     }
   }
   if (sum.outcome === 'rejected' || (sum.outcome === 'upstream-failed' && d === undefined)) {

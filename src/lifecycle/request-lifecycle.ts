@@ -289,7 +289,7 @@ export class RequestLifecycle {
     const ep = this.#assigned!;
     if (this.#overheadMs === undefined) {
       this.#overheadMs = Math.max(0, clock.now() - this.arrivedAt);
-      metrics.routerOverhead.observe(this.#overheadMs / 1000);
+      metrics.fast.histogram(metrics.routerOverhead).observe(this.#overheadMs / 1000);
       retryBudget?.requestStarted();
       const t = upstreamTimeoutMs ?? 600_000;
       if (t > 0) this.#upstreamTimer = clock.setTimeout(() => this.#attempt?.timeOut('timeout', `no complete answer within ${t} ms`), t);
@@ -392,12 +392,14 @@ export class RequestLifecycle {
 
   #assign(ep: Endpoint): void {
     this.#assigned = ep;
-    this.#s.o.metrics.inflight.inc({ endpoint: ep.id });
+    const m = this.#s.o.metrics;
+    m.fast.gauge(m.inflight, ep.id).inc();
   }
 
   #move(to: Endpoint): void {
     const from = this.#assigned!;
-    this.#s.o.metrics.inflight.dec({ endpoint: from.id });
+    const m = this.#s.o.metrics;
+    m.fast.gauge(m.inflight, from.id).dec();
     this.#s.o.scheduler.reassign(this.#request!, from, to);
     this.#assign(to);
   }
@@ -417,7 +419,7 @@ export class RequestLifecycle {
     const usage = this.#usage;
     if (ep !== undefined) {
       this.#assigned = undefined;
-      metrics.inflight.dec({ endpoint: ep.id });
+      metrics.fast.gauge(metrics.inflight, ep.id).dec();
       scheduler.onComplete(this.#request!, ep, {
         ok: outcome === 'ok',
         status,

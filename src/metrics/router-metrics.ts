@@ -16,6 +16,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { systemClock, type Clock } from '../core/clock.js';
 import type { EventIngestStats } from '../events/types.js';
 import type { IndexStats } from '../kv-index/types.js';
+import { FastChildren } from './fast-children.js';
 
 /** Latency buckets (seconds) from 1 ms to 60 s. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -59,6 +60,8 @@ function read<T>(p: (() => T) | undefined): T | undefined {
 
 export class RouterMetrics {
   readonly registry = new Registry();
+  /** Cached bound children for the per-request path (`fast.histogram(m, ...labelValues)`). */
+  readonly fast = new FastChildren();
   readonly #providers: Providers = {};
   readonly #clock: Clock;
 

@@ -26,6 +26,7 @@ import type { InferenceRequest } from '../../core/request.js';
 import type { RequestLifecycle, UpstreamAttempt } from '../../lifecycle/request-lifecycle.js';
 import { isConnectError } from '../../datalayer/endpoint-scraper.js';
 import { canAssemble, ResponseAssembler } from './response-assembler.js';
+import { replaceSpan, topLevelValueSpan } from './json-splice.js';
 import { SseShaper, UsageSniffer, type Usage } from './usage-sniffer.js';
 import { sessionTokenFor } from '../../scheduling/scorers/session-affinity-scorer.js';
 
@@ -77,6 +78,15 @@ function appendFields(raw: Buffer, fields: Buffer): Buffer | undefined {
   return Buffer.concat([raw.subarray(0, i), fields, raw.subarray(i)]);
 }
 
+const TRUE = Buffer.from('true');
+
+/** `"stream": false|null` turned into `true` plus include_usage, in place (no re-serialization). */
+function streamTrueWithUsage(raw: Buffer): Buffer | undefined {
+  const span = topLevelValueSpan(raw, 'stream');
+  if (span === undefined) return undefined;
+  return appendFields(replaceSpan(raw, span, TRUE), INCLUDE_USAGE);
+}
+
 /** Decides how to send `ireq` upstream (see the file comment). */
 export function planUpstream(ireq: InferenceRequest, raw: Buffer, nonStreaming: 'stream' | 'passthrough' = 'stream'): UpstreamPlan {
   const body = ireq.body;
@@ -90,7 +100,7 @@ export function planUpstream(ireq: InferenceRequest, raw: Buffer, nonStreaming: 
   }
   if (body.stream !== undefined && body.stream !== false && body.stream !== null) return { body: raw, mode: 'json' };
   if (nonStreaming === 'passthrough' || !canAssemble(body)) return { body: raw, mode: 'json' };
-  const spliced = body.stream === undefined ? appendFields(raw, STREAM_WITH_USAGE) : undefined;
+  const spliced = body.stream === undefined ? appendFields(raw, STREAM_WITH_USAGE) : body.stream_options === undefined ? streamTrueWithUsage(raw) : undefined;
   return { body: spliced ?? JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }), mode: 'assemble' };
 }
 
@@ -109,9 +119,12 @@ export async function proxyRequest(
   extras: ProxyExtras = {},
 ): Promise<void> {
   const plan = planUpstream(ireq, raw, deps.nonStreamingUpstream);
+  // ireq.headers is the request's one copy (arrays joined); only the forwarded subset is copied.
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  const inHeaders = ireq.headers;
+  for (const k in inHeaders) {
+    const v = inHeaders[k];
+    if (v !== undefined && !DROP_REQUEST.has(k)) headers[k] = v;
   }
   headers['content-type'] = 'application/json';
   headers['x-request-id'] = ireq.id;

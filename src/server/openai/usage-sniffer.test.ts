@@ -76,3 +76,26 @@ test('ResponseAssembler: completions and chat chunks become one body; error even
   e.push(Buffer.from('data: {"error":{"message":"boom","type":"x","param":null,"code":503}}\n\n'));
   assert.equal(e.error?.status, 503);
 });
+
+test('SseShaper: "usage":null on every chunk is not taken for usage; the final usage chunk is found and stripped', async () => {
+  const { SseShaper } = await import('./usage-sniffer.js');
+  const s = new SseShaper({ stripUsage: true });
+  const tok = (i: number) => `data: {"id":"c","choices":[{"index":0,"delta":{"content":"t${i}"},"finish_reason":null}],"usage" : null}\n\n`;
+  const usage = 'data: {"id":"c","choices":[],"usage": {"prompt_tokens":7,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}\n\n';
+  let out = '';
+  for (let i = 0; i < 3; i++) out += String(s.push(Buffer.from(tok(i))) ?? '');
+  assert.equal(s.usage, undefined);
+  // the usage chunk cut right after the key: still looked at
+  const cut = usage.indexOf('"usage"') + 7;
+  out += String(s.push(Buffer.from(usage.slice(0, cut))) ?? '');
+  out += String(s.push(Buffer.from(usage.slice(cut) + 'data: [DONE]\n\n')) ?? '');
+  assert.deepEqual(s.usage, { promptTokens: 7, completionTokens: 3, cachedTokens: 4 });
+  assert.equal(out, tok(0) + tok(1) + tok(2) + 'data: [DONE]\n\n');
+});
+
+test('JSON body: only the top-level usage counts (not one quoted in the answer), in any key order', () => {
+  const s = new UsageSniffer('application/json');
+  const body = JSON.stringify({ usage: { prompt_tokens: 5, completion_tokens: 1 }, choices: [{ message: { content: '{"usage": {"prompt_tokens": 999}}' } }] });
+  s.push(Buffer.from(body));
+  assert.deepEqual(s.usage(), { promptTokens: 5, completionTokens: 1, cachedTokens: undefined });
+});

@@ -11,6 +11,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Usage } from '../../lifecycle/types.js';
 import type { ResponseAssembler } from './response-assembler.js';
+import { topLevelValueSpan } from './json-splice.js';
 
 export type { Usage } from '../../lifecycle/types.js';
 
@@ -79,7 +80,7 @@ export class SseShaper {
   push(chunk: Buffer): Buffer | string | undefined {
     // Fast path (almost every chunk of a long stream): at an event boundary, a chunk of whole
     // events with nothing to look at once the first token was seen passes untouched, undecoded.
-    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && chunk.indexOf(USAGE) < 0 && chunk.indexOf(ERROR) < 0) {
+    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && !hasUsageObject(chunk) && chunk.indexOf(ERROR) < 0) {
       if (chunk.indexOf(DONE) >= 0) this.#done = true;
       return chunk;
     }
@@ -127,7 +128,8 @@ export class SseShaper {
       this.#done = true;
       return true;
     }
-    const needParse = this.#assembler !== undefined || !this.#firstToken || data.includes('"usage"') || data.includes('"error"');
+    // After the first token only an event with a usage object (not `"usage":null`) or an error is parsed.
+    const needParse = this.#assembler !== undefined || !this.#firstToken || hasUsageObject(data) || data.includes('"error"');
     if (!needParse) return true;
     const obj = safeParse(data) as Record<string, unknown> | undefined;
     if (obj === undefined || typeof obj !== 'object' || obj === null) return true;
@@ -158,7 +160,31 @@ function endsEvent(chunk: Buffer): boolean {
   return n >= 2 && chunk[n - 1] === 10 && (chunk[n - 2] === 10 || (n >= 4 && chunk[n - 2] === 13 && chunk[n - 3] === 10 && chunk[n - 4] === 13));
 }
 
+/**
+ * True when `s` holds `"usage"` followed by anything but `null` (a usage object, or a chunk cut
+ * right there: conservative). vLLM-style chunks may carry `"usage":null` on every event.
+ */
+function hasUsageObject(s: Buffer | string): boolean {
+  const str = typeof s === 'string';
+  const at = (j: number): number => (str ? (s as string).charCodeAt(j) : (s as Buffer)[j]);
+  let i = str ? (s as string).indexOf('"usage"') : (s as Buffer).indexOf(USAGE);
+  while (i >= 0) {
+    let j = i + 7;
+    while (j < s.length && (at(j) === 0x20 || at(j) === 0x09 || at(j) === 0x0a || at(j) === 0x0d)) j++;
+    if (j >= s.length) return true;
+    if (at(j) === 0x3a) {
+      j++;
+      while (j < s.length && (at(j) === 0x20 || at(j) === 0x09 || at(j) === 0x0a || at(j) === 0x0d)) j++;
+      if (j >= s.length || at(j) !== 0x6e) return true; // not `null`
+    }
+    i = str ? (s as string).indexOf('"usage"', i + 7) : (s as Buffer).indexOf(USAGE, i + 7);
+  }
+  return false;
+}
+
 function dataOf(ev: string): string | undefined {
+  // Common case: one `data: ...` line then the blank line.
+  if (ev.startsWith('data: ') && ev.indexOf('\n') === ev.length - 2) return ev.slice(6, ev.length - 2);
   let data: string | undefined;
   for (const line of ev.split('\n')) {
     if (!line.startsWith('data:')) continue;
@@ -225,7 +251,11 @@ export class UsageSniffer {
       return this.#shaper.usage;
     }
     if (this.#overflow || this.#chunks.length === 0) return undefined;
-    return usageOf(safeParse(Buffer.concat(this.#chunks).toString('utf8')));
+    // Only the top-level `usage` value is parsed (the body was not: it may hold a long answer).
+    const body = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#size);
+    const span = topLevelValueSpan(body, 'usage');
+    if (span === undefined) return undefined;
+    return usageOf({ usage: safeParse(body.toString('utf8', span[0], span[1])) });
   }
 }
 

@@ -2,6 +2,14 @@
  * Keeps every endpoint's metrics snapshot and health fresh: scrapes `/metrics` every
  * `intervalMs` (default 50 ms, as llm-d) and `/v1/models` every `modelsIntervalMs`.
  *
+ * Scraping that scales: the interval of an endpoint is adaptive. It is `intervalMs` (stretched by
+ * `endpoints / 16` past 16 endpoints) while the endpoint's routing metrics change; each scrape
+ * that finds them unchanged doubles it, up to `maxIntervalMs` (default min(10 x intervalMs,
+ * staleAfterMs / 4), so a quiet endpoint never looks stale); a change, a failure or markDown
+ * resets it. Pages are read up to `maxPageBytes` (default 8 MiB; more is a scrape error) and only
+ * the metric families the engine map uses are parsed. Per endpoint, the event-loop time spent on
+ * pages, their bytes and the current interval are exported.
+ *
  * Health: an endpoint becomes healthy on its first good scrape; it turns unhealthy at once when
  * a scrape cannot connect, and when no scrape has succeeded for `staleAfterMs` (default 2 s).
  * Scores read the snapshot as it is; it is replaced whole, never mutated.
@@ -21,6 +29,10 @@ export interface ScraperOptions {
   staleAfterMs?: number;
   timeoutMs?: number;
   modelsIntervalMs?: number;
+  /** Longest adaptive interval (ms); default min(10 x intervalMs, staleAfterMs / 4), never below intervalMs. */
+  maxIntervalMs?: number;
+  /** Largest /metrics page read (bytes); default 8 MiB. */
+  maxPageBytes?: number;
   metrics?: RouterMetrics;
 }
 
@@ -30,11 +42,14 @@ interface State {
   timer: TimerHandle | undefined;
   inFlight: boolean;
   failures: number;
+  /** Current adaptive interval (ms) and the kept samples' values last seen. */
+  interval?: number;
+  sig?: string;
 }
 
 export class EndpointScraper {
   readonly #pool: EndpointPool;
-  readonly #opts: Required<Omit<ScraperOptions, 'dispatcher' | 'metrics'>> & Pick<ScraperOptions, 'dispatcher' | 'metrics'>;
+  readonly #opts: Required<Omit<ScraperOptions, 'dispatcher' | 'metrics' | 'maxIntervalMs'>> & Pick<ScraperOptions, 'dispatcher' | 'metrics'> & { maxIntervalMs: number };
   readonly #state = new Map<Endpoint, State>();
   #stopped = true;
 
@@ -45,8 +60,23 @@ export class EndpointScraper {
       staleAfterMs: 2000,
       timeoutMs: 1000,
       modelsIntervalMs: 5000,
-      ...opts,
+      maxPageBytes: 8 * 1024 * 1024,
+      ...(Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as ScraperOptions),
+      maxIntervalMs: 0,
     };
+    const base = this.#opts.intervalMs;
+    this.#opts.maxIntervalMs = Math.max(base, opts.maxIntervalMs ?? Math.min(10 * base, this.#opts.staleAfterMs / 4));
+    if (!(this.#opts.maxPageBytes > 0)) throw new RangeError(`maxPageBytes must be > 0 (got ${this.#opts.maxPageBytes})`);
+  }
+
+  /** The base interval: `intervalMs`, stretched past 16 endpoints. */
+  #baseInterval(): number {
+    return Math.min(this.#opts.maxIntervalMs, this.#opts.intervalMs * Math.max(1, this.#pool.all().length / 16));
+  }
+
+  /** Current scrape interval of `ep` (ms). */
+  intervalOf(ep: Endpoint): number {
+    return this.#state.get(ep)?.interval ?? this.#baseInterval();
   }
 
   /** Starts scraping; resolves after the first round (every endpoint tried once). */
@@ -68,6 +98,8 @@ export class EndpointScraper {
   /** Marks an endpoint down now (the gateway saw it refuse a connection). */
   markDown(ep: Endpoint): void {
     ep.healthy = false;
+    const st = this.#state.get(ep);
+    if (st !== undefined) st.interval = this.#baseInterval();
     this.#opts.metrics?.endpointHealthy.set({ endpoint: ep.id }, 0);
   }
 
@@ -76,7 +108,7 @@ export class EndpointScraper {
     const st = this.#state.get(ep)!;
     st.timer = this.#opts.clock.setTimeout(() => {
       void this.scrapeOnce(ep).finally(() => this.#schedule(ep));
-    }, this.#opts.intervalMs);
+    }, st.interval ?? this.#baseInterval());
   }
 
   /** Scrapes one endpoint once (metrics, and models when due). Never throws. */
@@ -87,9 +119,18 @@ export class EndpointScraper {
     st.inFlight = true;
     const { clock, metrics } = this.#opts;
     try {
-      const text = await this.#get(ep, '/metrics');
-      const snap = toEndpointMetrics(ep.engine, parsePromText(text, namesFor(ep.engine)).samples, clock.now());
+      const text = await this.#get(ep, '/metrics', this.#opts.maxPageBytes);
+      const t0 = clock.now();
+      const samples = parsePromText(text, namesFor(ep.engine)).samples;
+      const snap = toEndpointMetrics(ep.engine, samples, clock.now());
+      metrics?.fast.counter(metrics.scrapeCost, ep.id).inc(Math.max(0, clock.now() - t0) / 1000);
+      metrics?.fast.counter(metrics.scrapeBytes, ep.id).inc(text.length);
       if (!snap) throw new Error(`no ${ep.engine} load metrics on ${ep.url}/metrics (wrong --engine?)`);
+      let sig = '';
+      for (const x of samples) sig += `${x.value},`;
+      const base = this.#baseInterval();
+      st.interval = sig === st.sig ? Math.min(this.#opts.maxIntervalMs, Math.max(base, (st.interval ?? base) * 2)) : base;
+      st.sig = sig;
       ep.metrics = snap;
       st.lastOk = clock.now();
       st.failures = 0;
@@ -100,6 +141,8 @@ export class EndpointScraper {
       ep.healthy = true;
     } catch (err) {
       st.failures++;
+      st.interval = this.#baseInterval();
+      st.sig = undefined;
       metrics?.scrapeErrors.inc({ endpoint: ep.id });
       const refused = isConnectError(err);
       if (refused || clock.now() - st.lastOk > this.#opts.staleAfterMs) ep.healthy = false;
@@ -107,6 +150,7 @@ export class EndpointScraper {
       st.inFlight = false;
       metrics?.endpointHealthy.set({ endpoint: ep.id }, ep.healthy ? 1 : 0);
       if (st.lastOk > 0) metrics?.endpointStaleness.set({ endpoint: ep.id }, (clock.now() - st.lastOk) / 1000);
+      metrics?.scrapeInterval.set({ endpoint: ep.id }, (st.interval ?? this.#baseInterval()) / 1000);
     }
   }
 
@@ -116,16 +160,33 @@ export class EndpointScraper {
     if (ids.length > 0) ep.models = ids;
   }
 
-  async #get(ep: Endpoint, path: string): Promise<string> {
+  async #get(ep: Endpoint, path: string, maxBytes = Infinity): Promise<string> {
     const res = await request(ep.url + path, {
       method: 'GET',
       dispatcher: this.#opts.dispatcher,
       headersTimeout: this.#opts.timeoutMs,
       bodyTimeout: this.#opts.timeoutMs,
     });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) throw new Error(`${ep.url}${path} answered ${res.statusCode}`);
-    return text;
+    if (res.statusCode !== 200) {
+      await res.body.dump().catch(() => undefined);
+      throw new Error(`${ep.url}${path} answered ${res.statusCode}`);
+    }
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      res.body.destroy();
+      throw new Error(`${ep.url}${path} is ${declared} bytes, over the ${maxBytes}-byte cap (raise maxPageBytes)`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw new Error(`${ep.url}${path} is over the ${maxBytes}-byte cap (raise maxPageBytes)`);
+      }
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks, size).toString('utf8');
   }
 }
 

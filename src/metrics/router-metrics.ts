@@ -194,6 +194,27 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly scrapeCost = new Counter({
+    name: 'kvroute_endpoint_scrape_cost_seconds_total',
+    help: 'Router event-loop time spent reading and parsing the endpoint\'s /metrics pages (the per-endpoint cost of scraping; network wait excluded).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scrapeBytes = new Counter({
+    name: 'kvroute_endpoint_scrape_bytes_total',
+    help: 'Bytes of /metrics pages read from the endpoint.',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly scrapeInterval = new Gauge({
+    name: 'kvroute_endpoint_scrape_interval_seconds',
+    help: 'Current (adaptive) scrape interval of the endpoint: the base interval while its metrics change, backing off while they do not.',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
   readonly badRequests = new Counter({
     name: 'kvroute_rejected_requests_total',
     help: 'Requests the gateway rejected before scheduling, by error code.',

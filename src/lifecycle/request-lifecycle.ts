@@ -143,28 +143,6 @@ export class RequestLifecycles {
 
 const noop = (): void => undefined;
 
-/** Resolves/rejects like `p`, or rejects with the signal's reason once it aborts. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    p.catch(noop);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
 /** One request; see the file comment. */
 export class RequestLifecycle {
   readonly id: string;
@@ -172,6 +150,8 @@ export class RequestLifecycle {
   readonly log: Logger;
   readonly #s: LifecycleShared;
   readonly #ac = new AbortController();
+  /** The controller's signal, read once (its getters brand-check on every access). */
+  readonly #signal = this.#ac.signal;
   #stage: LifecycleStage = 'received';
   #outcome: LifecycleOutcome | undefined;
   #error: KvrError | undefined;
@@ -186,6 +166,8 @@ export class RequestLifecycle {
   #usage: Usage | undefined;
   #overheadMs: number | undefined;
   #upstreamTimer: TimerHandle | undefined;
+  /** Rejecters of the work raced against an abort (see #race). */
+  #waiters: Array<(err: unknown) => void> | undefined;
   #summary: LifecycleSummary | undefined;
   #resolveDone!: (s: LifecycleSummary) => void;
   /** Resolves once with the summary when the lifecycle ends. */
@@ -206,7 +188,7 @@ export class RequestLifecycle {
 
   /** Aborted when the client went away; reaches scheduling (`request.signal`), lookups and waits. */
   get signal(): AbortSignal {
-    return this.#ac.signal;
+    return this.#signal;
   }
   get stage(): LifecycleStage {
     return this.#stage;
@@ -248,7 +230,7 @@ export class RequestLifecycle {
     this.#checkAlive();
     this.#stage = stage;
     const p = typeof work === 'function' ? work(this.signal) : work;
-    return raceAbort(p, this.signal);
+    return this.#race(p);
   }
 
   /**
@@ -265,7 +247,7 @@ export class RequestLifecycle {
     const pending = scheduler.schedule(request, outliers !== undefined ? outliers.filter(candidates) : candidates);
     let result;
     try {
-      result = await raceAbort(pending, this.signal);
+      result = await this.#race(pending);
     } catch (err) {
       // A pick that lands after the abort is completed at once: nothing stays assigned.
       if (this.signal.aborted) pending.then((r) => scheduler.onComplete(request, r.endpoint, { ok: false, status: CLIENT_CLOSED_STATUS }), noop);
@@ -324,6 +306,9 @@ export class RequestLifecycle {
     if (this.ended) return;
     const err = new KvrError('KVR_ERR_CLIENT_CLOSED', `${reason} (stage ${this.#stage})`);
     this.#ac.abort(err);
+    const waiting = this.#waiters;
+    this.#waiters = undefined;
+    if (waiting !== undefined) for (const reject of waiting) reject(err);
     this.#attempt?._cancel(err);
     this.#finish('aborted', CLIENT_CLOSED_STATUS, err);
   }
@@ -385,8 +370,39 @@ export class RequestLifecycle {
 
   // ---- internals -----------------------------------------------------------------------------
 
+  /**
+   * Resolves/rejects like `p`, or rejects with the abort reason once the lifecycle aborts. The
+   * lifecycle keeps the rejecters itself (no listener added to and removed from the signal).
+   */
+  #race<T>(p: Promise<T>): Promise<T> {
+    if (this.#signal.aborted) {
+      p.catch(noop);
+      return Promise.reject(this.#signal.reason);
+    }
+    return new Promise<T>((resolve, reject) => {
+      const waiters = (this.#waiters ??= []);
+      waiters.push(reject);
+      const unwait = (): void => {
+        const w = this.#waiters;
+        if (w === undefined) return;
+        const i = w.indexOf(reject);
+        if (i >= 0) w.splice(i, 1);
+      };
+      p.then(
+        (v) => {
+          unwait();
+          resolve(v);
+        },
+        (e) => {
+          unwait();
+          reject(e);
+        },
+      );
+    });
+  }
+
   #checkAlive(): void {
-    if (this.#ac.signal.aborted) throw this.#ac.signal.reason;
+    if (this.#signal.aborted) throw this.#signal.reason;
     if (this.ended) throw new KvrError('KVR_ERR_INTERNAL', `request ${this.id} already ended (${this.#outcome})`);
   }
 

@@ -25,6 +25,8 @@ export class UpstreamAttempt {
   readonly #lc: RequestLifecycle;
   readonly #s: LifecycleShared;
   readonly #ac = new AbortController();
+  /** The controller's signal, read once (its getters brand-check on every access). */
+  readonly #signal = this.#ac.signal;
   readonly #dispatchedAt: number;
   #ttfbTimer: TimerHandle | undefined;
   #closed = false;
@@ -48,7 +50,7 @@ export class UpstreamAttempt {
 
   /** Aborts on client abort, timeouts, retry or end: pass it to the upstream call. */
   get signal(): AbortSignal {
-    return this.#ac.signal;
+    return this.#signal;
   }
   get closed(): boolean {
     return this.#closed;
@@ -147,7 +149,7 @@ export class UpstreamAttempt {
 
   /** @internal Aborts the attempt's signal with `reason` (the client went away). */
   _cancel(reason: unknown): void {
-    if (!this.#ac.signal.aborted) this.#ac.abort(reason);
+    if (!this.#signal.aborted) this.#ac.abort(reason);
   }
 
   /** @internal Closes the attempt; `cancel` aborts its signal (retry, failure, abort: the exchange may still be open). */
@@ -155,7 +157,7 @@ export class UpstreamAttempt {
     if (this.#closed) return;
     this.#closed = true;
     this.#ttfbTimer?.cancel();
-    if (cancel && !this.#ac.signal.aborted) this.#ac.abort(ATTEMPT_CLOSED);
+    if (cancel && !this.#signal.aborted) this.#ac.abort(ATTEMPT_CLOSED);
   }
 
   #reportFailure(): void {

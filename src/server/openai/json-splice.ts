@@ -10,6 +10,8 @@
  */
 
 const QUOTE = 0x22;
+/** `"key"` bytes per key asked for (a handful of fixed keys). */
+const QUOTED = new Map<string, Buffer>();
 const BACKSLASH = 0x5c;
 
 function isWs(b: number): boolean {
@@ -62,7 +64,8 @@ function skipValue(raw: Buffer, i: number): number {
  * undefined (absent, or not an object). `key` must need no JSON escaping.
  */
 export function topLevelValueSpan(raw: Buffer, key: string): [number, number] | undefined {
-  const want = Buffer.from(`"${key}"`);
+  let want = QUOTED.get(key);
+  if (want === undefined) QUOTED.set(key, (want = Buffer.from(`"${key}"`)));
   let i = 0;
   while (i < raw.length && isWs(raw[i])) i++;
   if (raw[i] !== 0x7b) return undefined;

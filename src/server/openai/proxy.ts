@@ -26,7 +26,7 @@ import type { InferenceRequest } from '../../core/request.js';
 import type { RequestLifecycle, UpstreamAttempt } from '../../lifecycle/request-lifecycle.js';
 import { isConnectError } from '../../datalayer/endpoint-scraper.js';
 import { canAssemble, ResponseAssembler } from './response-assembler.js';
-import { replaceSpan, topLevelValueSpan } from './json-splice.js';
+import { topLevelValueSpan } from './json-splice.js';
 import { SseShaper, UsageSniffer, type Usage } from './usage-sniffer.js';
 import { sessionTokenFor } from '../../scheduling/scorers/session-affinity-scorer.js';
 
@@ -84,7 +84,11 @@ const TRUE = Buffer.from('true');
 function streamTrueWithUsage(raw: Buffer): Buffer | undefined {
   const span = topLevelValueSpan(raw, 'stream');
   if (span === undefined) return undefined;
-  return appendFields(replaceSpan(raw, span, TRUE), INCLUDE_USAGE);
+  let i = raw.length - 1;
+  while (i >= 0 && (raw[i] === 0x20 || raw[i] === 0x0a || raw[i] === 0x0d || raw[i] === 0x09)) i--;
+  if (i < 1 || raw[i] !== 0x7d || i < span[1]) return undefined;
+  // one copy: head, `true`, middle, the usage option, closing brace
+  return Buffer.concat([raw.subarray(0, span[0]), TRUE, raw.subarray(span[1], i), INCLUDE_USAGE, raw.subarray(i)]);
 }
 
 /** Decides how to send `ireq` upstream (see the file comment). */

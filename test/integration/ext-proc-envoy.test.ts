@@ -106,6 +106,10 @@ test('openai client -> real Envoy -> kvroute EPP -> fleet: non-streaming and str
   const metrics = await (await fetch(`${epp.adminUrl}/metrics`)).text();
   const ok200 = metrics.split('\n').filter((l) => l.startsWith('kvroute_requests_total{') && l.includes('status="200"')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
   assert.equal(ok200, 3, 'kvroute_requests_total counts the three requests as 200');
+  // Envoy's own view of the exchange: no reply out of order, no failed stream.
+  assert.equal(await env.stat('http.inference_gateway.ext_proc.spurious_msgs_received'), 0);
+  assert.equal(await env.stat('http.inference_gateway.ext_proc.streams_failed'), 0);
+  assert.ok(((await env.stat('http.inference_gateway.ext_proc.streams_started')) ?? 0) >= 3);
 });
 
 /** A small prefix-sharing workload: `groups` system prompts, `perGroup` questions each, sequential. */

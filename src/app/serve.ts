@@ -12,6 +12,8 @@ import { createScheduler } from '../scheduling/scheduler.js';
 import { startRouter, type RunningRouter } from '../server/router.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
+import { createDiscovery, isDynamicDiscovery, type DiscoveryFlags } from '../discovery/create-discovery.js';
+import type { DiscoverySource } from '../discovery/types.js';
 
 export interface ServeOptions {
   endpoints?: string;
@@ -36,14 +38,22 @@ export interface ServeOptions {
   redis?: string;
   env: Record<string, string | undefined>;
   logger: Logger;
+  /**
+   * Endpoint discovery (`--discovery static|file:<path>|dns:<name>:<port>|k8s` and the pool
+   * flags); absent or `static` = the `--endpoints` list. With a dynamic source and KV events in
+   * connect mode, each endpoint of rank i subscribes to tcp://<ip>:<kvEventsPodPort + i>.
+   */
+  discovery?: Omit<DiscoveryFlags, 'kvEvents' | 'logger'> & { kvEventsPodPort?: number };
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
-  const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS;
-  if (!list) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
+  const dynamic = isDynamicDiscovery(o.discovery?.discovery);
+  const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS ?? (dynamic ? '' : undefined);
+  if (list === undefined || (!dynamic && list === '')) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
   const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
   const config = loadSchedulerConfig({ file: o.config, preset: o.preset, env: o.env });
   for (const w of config.warnings) o.logger.warn(w);
+  const discovery = dynamic ? dynamicSource(o, config, specs) : undefined;
   let kvCache: KvCache | undefined;
   const blockSize = o.blockSize ?? 16;
   const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
@@ -62,7 +72,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   const router = await startRouter({
     ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
     kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
-    endpoints: specs,
+    endpoints: dynamic ? [] : specs,
+    ...(discovery !== undefined ? { discovery } : {}),
     scheduler,
     host: o.host,
     port: o.port,
@@ -91,4 +102,19 @@ function wantsKvCache(config: LoadedConfig, o: ServeOptions, specs: readonly End
   if (!usesPreciseScorer(config)) return false;
   if (o.kvEvents === 'bind' || redis !== undefined || specs.some((s) => s.kvEvents !== undefined)) return true;
   return !(config.sources.length === 1 && config.sources[0] === 'default');
+}
+
+/** The dynamic discovery source of `o`, endpoints given `o.engine` unless they name one. */
+function dynamicSource(o: ServeOptions, config: LoadedConfig, staticSpecs: readonly EndpointSpec[]): DiscoverySource {
+  const { kvEventsPodPort, ...flags } = o.discovery ?? {};
+  const follow = usesPreciseScorer(config) && (o.kvEvents ?? 'connect') === 'connect';
+  if (kvEventsPodPort !== undefined && !follow) {
+    throw new KvrError('KVR_ERR_USAGE', '--kv-events-pod-port needs precise routing with --kv-events connect (a precise-prefix-cache-scorer in the config)');
+  }
+  const src = createDiscovery({ ...flags, logger: o.logger, ...(follow ? { kvEvents: { port: kvEventsPodPort ?? 5557 } } : {}) }, staticSpecs);
+  return {
+    description: src.description,
+    start: (listener) => src.start((list) => listener(list.map((s) => ({ ...s, engine: s.engine ?? o.engine })))),
+    stop: () => src.stop(),
+  };
 }

@@ -62,9 +62,17 @@ program
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
   .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
+  .option('--discovery <source>', 'where endpoints come from: static (--endpoints), file:<path> (llm-d file-discovery YAML/JSON, reloaded), dns:<name>:<port> (A records; dns:<name> = SRV), k8s (pods of --pool-name or --endpoint-selector)', 'static')
+  .option('--pool-name <name>', 'k8s: InferencePool whose pods are the endpoints')
+  .option('--pool-namespace <ns>', 'k8s: namespace of the pool / pods (default $POD_NAMESPACE, else default)')
+  .option('--endpoint-selector <k=v,...>', 'k8s without an InferencePool: pod label selector')
+  .option('--endpoint-target-ports <list>', 'k8s with --endpoint-selector: 1-8 ports, each its own endpoint <pod>-rank-<i>')
+  .option('--dns-interval-ms <n>', 'dns: re-resolve interval', int('--dns-interval-ms'))
+  .option('--kv-events-pod-port <n>', 'dynamic discovery + precise routing: pods publish KV events on tcp://<ip>:<n + rank> (default 5557)', int('--kv-events-pod-port'))
   .action(async (o) => {
     const logger = createLogger(o.logLevel as LogLevel);
-    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+    const discovery = { discovery: o.discovery, poolName: o.poolName, poolNamespace: o.poolNamespace, endpointSelector: o.endpointSelector, endpointTargetPorts: o.endpointTargetPorts, dnsIntervalMs: o.dnsIntervalMs, kvEventsPodPort: o.kvEventsPodPort };
+    const router = await runServe({ ...o, discovery: Object.fromEntries(Object.entries(discovery).filter(([, v]) => v !== undefined)), preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });

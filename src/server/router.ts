@@ -20,6 +20,8 @@ import { createAdminHandler } from './admin/admin-server.js';
 import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+import { PoolMembership } from '../discovery/pool-membership.js';
+import type { DiscoverySource } from '../discovery/types.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -49,6 +51,11 @@ export interface RouterOptions {
    * endpoints once the router is up, its stats exported, closed with the router.
    */
   kvCache?: RouterKvCache;
+  /**
+   * Dynamic discovery (src/discovery): its snapshots replace the pool's endpoints at run time
+   * (`endpoints` may then be empty). Started once the router is up, stopped on close.
+   */
+  discovery?: DiscoverySource;
 }
 
 /** What the router needs of precise routing's runtime. */
@@ -58,6 +65,9 @@ export interface RouterKvCache {
   indexStats(): IndexStats;
   /** Late-bound: where tokenization times go. */
   onTokenized?: ((seconds: number) => void) | undefined;
+  /** Dynamic pool: an endpoint joined / left (its subscription closes and its blocks go). */
+  addEndpoint?(endpoint: Endpoint): void;
+  removeEndpoint?(endpointId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -69,6 +79,8 @@ export interface RunningRouter {
   readonly decisions: RingBuffer<DecisionRecord>;
   /** What the dashboard accumulates (routed counts, time series). */
   readonly dashboard: DashboardRecorder;
+  /** Present with dynamic discovery: applies snapshots to the pool. */
+  readonly membership?: PoolMembership;
   close(): Promise<void>;
 }
 
@@ -86,7 +98,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
-  const pool = new EndpointPool(opts.endpoints);
+  const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
   attachSchedulerStats(metrics, opts.scheduler);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
@@ -168,6 +180,22 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     }
     if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
   }
+  let membership: PoolMembership | undefined;
+  if (opts.discovery !== undefined) {
+    const m = new PoolMembership({ pool, scraper, scheduler: opts.scheduler, ...(kv !== undefined ? { kvCache: kv } : {}), logger });
+    membership = m;
+    try {
+      await opts.discovery.start(async (specs) => void (await m.apply(specs)));
+    } catch (err) {
+      scraper.stop();
+      gateway.close();
+      admin.close();
+      await dispatcher.close();
+      await kv?.close();
+      throw err;
+    }
+    logger.info({ discovery: opts.discovery.description }, 'endpoint discovery running');
+  }
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
   return {
     url: `http://${host}:${port}`,
@@ -176,7 +204,9 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
     decisions,
     dashboard,
+    ...(membership !== undefined ? { membership } : {}),
     async close() {
+      await opts.discovery?.stop();
       scraper.stop();
       gateway.closeAllConnections();
       admin.closeAllConnections();

@@ -57,7 +57,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   let kvCache: KvCache | undefined;
   const blockSize = o.blockSize ?? 16;
   const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
-  if (wantsKvCache(config, o, specs, redis)) {
+  const eventsFollowDiscovery = dynamic && o.discovery?.kvEventsPodPort !== undefined;
+  if (wantsKvCache(config, o, specs, redis) || (eventsFollowDiscovery && usesPreciseScorer(config))) {
     kvCache = await createKvCache({
       blockSize,
       tokenizer: tokenizerSourceFrom(o.tokenizer, specs[0] !== undefined ? normaliseEndpointUrl(specs[0].url).url : undefined),

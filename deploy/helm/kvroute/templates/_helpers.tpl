@@ -46,12 +46,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - --preset={{ .Values.preset }}
 {{- end }}
 {{- if .Values.precise.enabled }}
+{{- if not .Values.precise.tokenizer }}
+{{- fail "precise.enabled needs precise.tokenizer: a folder with the model's tokenizer.json mounted in the pod, or http://<a vLLM pod or Service>:8000 (its /tokenize)" }}
+{{- end }}
 - --block-size={{ .Values.precise.blockSize }}
 - --kv-events=connect
 - --kv-events-pod-port={{ .Values.precise.kvEventsPodPort }}
-{{- if .Values.precise.tokenizer }}
 - --tokenizer={{ .Values.precise.tokenizer }}
-{{- end }}
 {{- end }}
 {{- if .Values.redis.enabled }}
 - --redis={{ include "kvroute.name" . }}-redis:6379

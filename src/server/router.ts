@@ -22,6 +22,9 @@ import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
 import { PoolMembership } from '../discovery/pool-membership.js';
 import type { DiscoverySource } from '../discovery/types.js';
+import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
+import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
+import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -35,7 +38,18 @@ export interface RouterOptions {
   logger?: Logger;
   maxBodyBytes?: number;
   trustForwardedFor?: boolean;
+  /** Whole upstream exchange per request, ms (default 600 000; 0 = none). */
   upstreamTimeoutMs?: number;
+  /** Dispatch -> first token per attempt, ms (default 300 000; 0 = none): a replica that hangs is retried elsewhere and ejected. */
+  ttfbTimeoutMs?: number;
+  /** Outlier detection (consecutive failures eject a replica for a growing back-off). */
+  outlier?: OutlierOptions;
+  /** Retry budget (retries as a share of recent requests, plus a small reserve). */
+  retryBudget?: RetryBudgetOptions;
+  /** Retries on other replicas per request when nothing reached the client (default 2; 0 = none). */
+  maxRetries?: number;
+  /** Non-streaming requests upstream: re-assembled from a stream (default) or passed through (see proxy.ts). */
+  nonStreamingUpstream?: 'stream' | 'passthrough';
   scrapeIntervalMs?: number;
   staleAfterMs?: number;
   /** Export Node process metrics too (default true). */
@@ -81,6 +95,10 @@ export interface RunningRouter {
   readonly dashboard: DashboardRecorder;
   /** Present with dynamic discovery: applies snapshots to the pool. */
   readonly membership?: PoolMembership;
+  /** The request lifecycles (shared by every front end of this router). */
+  readonly lifecycles: RequestLifecycles;
+  /** Outlier detection of this router. */
+  readonly outliers: OutlierDetector;
   close(): Promise<void>;
 }
 
@@ -113,6 +131,30 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const dashboard = new DashboardRecorder({ clock });
   await scraper.start();
 
+  const outliers = new OutlierDetector(clock, opts.outlier);
+  outliers.setHostCount(pool.all().length);
+  outliers.onEject((id, until) => {
+    metrics.outlierEjections.inc({ endpoint: id });
+    metrics.endpointEjected.set({ endpoint: id }, 1);
+    clock.setTimeout(() => metrics.endpointEjected.set({ endpoint: id }, outliers.isEjected(id) ? 1 : 0), Math.max(0, until - clock.now()));
+    logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
+  });
+  const lifecycles = new RequestLifecycles({
+    scheduler: opts.scheduler,
+    clock,
+    metrics,
+    logger,
+    outliers,
+    retryBudget: new RetryBudget(clock, opts.retryBudget),
+    maxRetries: opts.maxRetries,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
+    ttfbTimeoutMs: opts.ttfbTimeoutMs ?? 300_000,
+    onDecision: (d) => {
+      decisions.push(d);
+      dashboard.record(d);
+    },
+  });
+
   const gateway = createServer(
     { keepAliveTimeout: 65_000, requestTimeout: 0 },
     createGatewayHandler({
@@ -126,10 +168,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
-      onDecision: (d) => {
-        decisions.push(d);
-        dashboard.record(d);
-      },
+      nonStreamingUpstream: opts.nonStreamingUpstream,
+      lifecycles,
     }),
   );
   let port = 0;
@@ -182,7 +222,20 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   }
   let membership: PoolMembership | undefined;
   if (opts.discovery !== undefined) {
-    const m = new PoolMembership({ pool, scraper, scheduler: opts.scheduler, ...(kv !== undefined ? { kvCache: kv } : {}), logger });
+    const m = new PoolMembership({
+      pool,
+      scraper,
+      scheduler: opts.scheduler,
+      ...(kv !== undefined ? { kvCache: kv } : {}),
+      logger,
+      onChange: ({ removed }) => {
+        for (const ep of removed) {
+          outliers.removeEndpoint(ep.id);
+          metrics.endpointEjected.remove({ endpoint: ep.id });
+        }
+        outliers.setHostCount(pool.all().length);
+      },
+    });
     membership = m;
     try {
       await opts.discovery.start(async (specs) => void (await m.apply(specs)));
@@ -205,6 +258,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     decisions,
     dashboard,
     ...(membership !== undefined ? { membership } : {}),
+    lifecycles,
+    outliers,
     async close() {
       await opts.discovery?.stop();
       scraper.stop();

@@ -102,8 +102,7 @@ test('kvroute serve --discovery file: starts from the file and rejects flags tha
   let out = '';
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('gateway up', () => /kvroute gateway on (http:\/\/\S+)/.test(out), 15000);
-  assert.match(out, /endpoint discovery running/);
+  await waitFor('gateway up with discovery running', () => /kvroute gateway on (http:\/\/\S+)/.test(out) && /endpoint discovery running/.test(out), 15000);
   const url = /kvroute gateway on (http:\/\/\S+),/.exec(out)![1];
   const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: SIM_MODEL, messages: [{ role: 'user', content: 'hello' }], max_tokens: 2 }) });
   assert.equal(res.status, 200, await res.clone().text());

@@ -7,4 +7,5 @@ export { K8sDiscovery, poolSpecOf, type K8sDiscoveryOptions } from './k8s-discov
 export { ListWatcher, defaultKubeConnection, inClusterConnection, kubeconfigConnection, type KubeConnection } from './kube-client.js';
 export { podEndpoints, podIsServing, parseSelector, parseTargetPorts, ACTIVE_PORTS_ANNOTATION } from './pod-endpoints.js';
 export { PoolMembership, type PoolMembershipOptions } from './pool-membership.js';
+export { startDiscovery, type StartDiscoveryOptions } from './start-discovery.js';
 export { createDiscovery, isDynamicDiscovery, type DiscoveryFlags } from './create-discovery.js';

@@ -162,3 +162,47 @@ test('the rendered gateway-mode kvroute arguments start kvroute for real: pods f
   assert.match(metrics, /kvroute_endpoint_healthy\{endpoint="llm\/vllm-decode-41-rank-0"\} 1/);
   assert.match(metrics, /kvroute_endpoint_healthy\{endpoint="llm\/vllm-decode-42-rank-0"\} 1/);
 });
+
+test('the rendered EPP-mode kvroute arguments start the ext_proc endpoint picker for real, following the InferencePool', async (t) => {
+  const port = await freePort('127.0.0.43');
+  const text = render(['--set', 'mode=epp', '--set', `pool.targetPorts={${port}}`]);
+  const dep = objects(text).find((o) => o.kind === 'Deployment' && o.metadata.name === 'kvroute-kvroute')!;
+  const rendered = (dep.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0].args;
+  const args = rendered.map((a) => (a === '--host=0.0.0.0' ? '--host=127.0.0.1' : a === '--ext-proc-port=9002' ? '--ext-proc-port=0' : a === '--grpc-health-port=9003' ? '--grpc-health-port=0' : a === '--admin-port=9090' ? '--admin-port=0' : a));
+  assert.equal(args.filter((a, i) => a !== rendered[i]).length, 4, rendered.join(' '));
+  const api = new FakeKubeApi();
+  await api.start();
+  const pool = objects(text).find((o) => o.kind === 'InferencePool')!;
+  api.apply('inferencepools', { ...(pool as unknown as { metadata: { name: string } }), metadata: { name: pool.metadata.name, namespace: 'llm' } } as never);
+  const dir = await mkdtemp(join(tmpdir(), 'kvroute-kc-'));
+  const kubeconfig = join(dir, 'config');
+  await writeFile(kubeconfig, `apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster: {server: "${api.url}"}\nusers:\n- name: fake\n  user: {token: fake-token}\ncontexts:\n- name: fake\n  context: {cluster: fake, user: fake}\n`);
+  const pod = await startFleet({ replicas: 1, host: '127.0.0.43', basePort: port, model: SIM_MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, maxModelLen: 4096 });
+  api.apply('pods', makePod({ name: 'vllm-decode-43', namespace: 'llm', ip: '127.0.0.43', labels: { app: 'vllm-decode' } }));
+  const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), ...args], { env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAMESPACE: 'llm', KUBERNETES_SERVICE_HOST: '' } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  t.after(async () => {
+    child.kill('SIGKILL');
+    await pod.close();
+    await api.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const t0 = Date.now();
+  while (!/ext_proc on \S+, gRPC health on port \d+, admin on (http:\/\/\S+)/.test(out)) {
+    if (Date.now() - t0 > 20000 || child.exitCode !== null) throw new Error(`kvroute --ext-proc did not start with the rendered arguments:\n${args.join(' ')}\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const admin = /admin on (http:\/\/\S+)/.exec(out)![1];
+  for (const t1 = Date.now(); !/kvroute_endpoint_healthy\{endpoint="llm\/vllm-decode-43-rank-0"\} 1/.test(await (await fetch(`${admin}/metrics`)).text());) {
+    if (Date.now() - t1 > 10000) throw new Error('the InferencePool pod never became a healthy endpoint of the endpoint picker');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The pod leaves the pool: the endpoint picker drops it.
+  api.delete('pods', 'llm', 'vllm-decode-43');
+  for (const t2 = Date.now(); /kvroute_endpoint_healthy\{endpoint="llm\/vllm-decode-43-rank-0"\}/.test(await (await fetch(`${admin}/metrics`)).text());) {
+    if (Date.now() - t2 > 5000) throw new Error('the deleted pod is still an endpoint of the endpoint picker');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});

@@ -101,6 +101,7 @@ export { runDoctor, formatDoctorReport, doctorJson, type DoctorOptions } from '.
 export type { DoctorReport, Finding, FindingLevel, CheckId } from './doctor/index.js';
 export { runBench, type BenchOptions, type BenchReport, type StrategyReport } from './bench/run-bench.js';
 export { formatBenchReport, benchJson } from './bench/report.js';
+export * from './discovery/index.js';
 
 // Envoy ext_proc endpoint picker (llm-d EPP protocol): docs/ext-proc.md
 export { runServeExtProc, type ExtProcServeOptions } from './app/serve.js';

@@ -13,6 +13,8 @@ import { startRouter, type RouterOptions, type RunningRouter } from '../server/r
 import { startEndpointPicker, type RunningEndpointPicker } from '../server/ext-proc/start-endpoint-picker.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
+import { createDiscovery, isDynamicDiscovery, type DiscoveryFlags } from '../discovery/create-discovery.js';
+import type { DiscoverySource } from '../discovery/types.js';
 
 export interface ServeOptions {
   endpoints?: string;
@@ -41,11 +43,18 @@ export interface ServeOptions {
   logger: Logger;
   /** Upstream timeouts, retries and outlier detection (the `kvroute serve` flags; router defaults otherwise). */
   resilience?: Pick<RouterOptions, 'upstreamTimeoutMs' | 'ttfbTimeoutMs' | 'maxRetries' | 'retryBudget' | 'outlier' | 'nonStreamingUpstream'>;
+  /**
+   * Endpoint discovery (`--discovery static|file:<path>|dns:<name>:<port>|k8s` and the pool
+   * flags); absent or `static` = the `--endpoints` list. With a dynamic source and KV events in
+   * connect mode, each endpoint of rank i subscribes to tcp://<ip>:<kvEventsPodPort + i>.
+   */
+  discovery?: Omit<DiscoveryFlags, 'kvEvents' | 'logger'> & { kvEventsPodPort?: number };
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
-  const { specs, config, scheduler, kvCache, blockSize } = await prepareRouting(o);
+  const { specs, config, scheduler, kvCache, blockSize, discovery } = await prepareRouting(o);
   const router = await startRouter({
+    ...(discovery !== undefined ? { discovery } : {}),
     ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
     kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
     endpoints: specs,
@@ -69,16 +78,19 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
 }
 
 /** What both front ends (gateway, ext_proc) route with: endpoints, scheduler, precise-routing runtime. */
-async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[]; config: LoadedConfig; scheduler: ReturnType<typeof createScheduler>; kvCache: KvCache | undefined; blockSize: number }> {
-  const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS;
-  if (!list) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
+async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[]; config: LoadedConfig; scheduler: ReturnType<typeof createScheduler>; kvCache: KvCache | undefined; blockSize: number; discovery: DiscoverySource | undefined }> {
+  const dynamic = isDynamicDiscovery(o.discovery?.discovery);
+  const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS ?? (dynamic ? '' : undefined);
+  if (list === undefined || (!dynamic && list === '')) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
   const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
   const config = loadSchedulerConfig({ file: o.config, preset: o.preset, env: o.env });
   for (const w of config.warnings) o.logger.warn(w);
+  const discovery = dynamic ? dynamicSource(o, config, specs) : undefined;
   let kvCache: KvCache | undefined;
   const blockSize = o.blockSize ?? 16;
   const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
-  if (wantsKvCache(config, o, specs, redis)) {
+  const eventsFollowDiscovery = dynamic && o.discovery?.kvEventsPodPort !== undefined;
+  if (wantsKvCache(config, o, specs, redis) || (eventsFollowDiscovery && usesPreciseScorer(config))) {
     kvCache = await createKvCache({
       blockSize,
       tokenizer: tokenizerSourceFrom(o.tokenizer, specs[0] !== undefined ? normaliseEndpointUrl(specs[0].url).url : undefined),
@@ -90,7 +102,7 @@ async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[];
     o.logger.info({ index: redis !== undefined ? 'redis' : 'memory', events: o.kvEvents ?? 'connect', blockSize }, 'precise prefix routing on');
   }
   const scheduler = createScheduler(config, kvCache !== undefined ? { kvCache: kvCache.services } : {});
-  return { specs, config, scheduler, kvCache, blockSize };
+  return { specs: dynamic ? [] : specs, config, scheduler, kvCache, blockSize, discovery };
 }
 
 /** Options of `kvroute serve --ext-proc` beyond the gateway's (the HTTP port is not used). */
@@ -118,7 +130,7 @@ export interface ExtProcServeOptions extends Omit<ServeOptions, 'port' | 'trustF
 export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEndpointPicker> {
   if (o.shedKvUsage !== undefined && !(o.shedKvUsage > 0 && o.shedKvUsage <= 1)) throw new KvrError('KVR_ERR_USAGE', `--shed-kv-usage must be in (0, 1], got ${o.shedKvUsage}`);
   if (!(Number.isInteger(o.maxDestinations) && o.maxDestinations >= 1)) throw new KvrError('KVR_ERR_USAGE', `--max-destinations must be an integer >= 1, got ${o.maxDestinations}`);
-  const { specs, config, scheduler, kvCache, blockSize } = await prepareRouting({ ...o, port: 0, trustForwardedFor: false });
+  const { specs, config, scheduler, kvCache, blockSize, discovery } = await prepareRouting({ ...o, port: 0, trustForwardedFor: false });
   if (scheduler.prefillProfile !== undefined) {
     // P/D needs x-prefiller-host-port on the request to the decode pod (src/pd/prefill-request.ts
     // prefillerHeader); the ext_proc picker does not set it yet, so a prefill pick would be dropped.
@@ -127,6 +139,7 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
   }
   const saturation = o.shedQueueDepth !== undefined || o.shedKvUsage !== undefined ? { queueDepth: o.shedQueueDepth, kvUsage: o.shedKvUsage } : undefined;
   const epp = await startEndpointPicker({
+    ...(discovery !== undefined ? { discovery } : {}),
     ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
     kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
     endpoints: specs,
@@ -162,4 +175,19 @@ function wantsKvCache(config: LoadedConfig, o: ServeOptions, specs: readonly End
   if (!usesPreciseScorer(config)) return false;
   if (o.kvEvents === 'bind' || redis !== undefined || specs.some((s) => s.kvEvents !== undefined)) return true;
   return !(config.sources.length === 1 && config.sources[0] === 'default');
+}
+
+/** The dynamic discovery source of `o`, endpoints given `o.engine` unless they name one. */
+function dynamicSource(o: ServeOptions, config: LoadedConfig, staticSpecs: readonly EndpointSpec[]): DiscoverySource {
+  const { kvEventsPodPort, ...flags } = o.discovery ?? {};
+  const follow = usesPreciseScorer(config) && (o.kvEvents ?? 'connect') === 'connect';
+  if (kvEventsPodPort !== undefined && !follow) {
+    throw new KvrError('KVR_ERR_USAGE', '--kv-events-pod-port needs precise routing with --kv-events connect (a precise-prefix-cache-scorer in the config)');
+  }
+  const src = createDiscovery({ ...flags, logger: o.logger, ...(follow ? { kvEvents: { port: kvEventsPodPort ?? 5557 } } : {}) }, staticSpecs);
+  return {
+    description: src.description,
+    start: (listener) => src.start((list) => listener(list.map((s) => ({ ...s, engine: s.engine ?? o.engine })))),
+    stop: () => src.stop(),
+  };
 }

@@ -92,6 +92,13 @@ program
   .option('--outlier-max-ejection-ms <n>', 'longest ejection', int('--outlier-max-ejection-ms'), 300_000)
   .option('--outlier-max-ejection-percent <n>', 'most replicas ejected at once, percent (at least one)', int('--outlier-max-ejection-percent'), 50)
   .addOption(new Option('--non-streaming-upstream <mode>', 'non-streaming requests: stream them upstream and re-assemble the body (prefill end and usage known, retry until the end) or pass them through (less CPU)').choices(['stream', 'passthrough']).default('stream'))
+  .option('--discovery <source>', 'where endpoints come from: static (--endpoints), file:<path> (llm-d file-discovery YAML/JSON, reloaded), dns:<name>:<port> (A records; dns:<name> = SRV), k8s (pods of --pool-name or --endpoint-selector)', 'static')
+  .option('--pool-name <name>', 'k8s: InferencePool whose pods are the endpoints')
+  .option('--pool-namespace <ns>', 'k8s: namespace of the pool / pods (default $POD_NAMESPACE, else default)')
+  .option('--endpoint-selector <k=v,...>', 'k8s without an InferencePool: pod label selector')
+  .option('--endpoint-target-ports <list>', 'k8s with --endpoint-selector: 1-8 ports, each its own endpoint <pod>-rank-<i>')
+  .option('--dns-interval-ms <n>', 'dns: re-resolve interval', int('--dns-interval-ms'))
+  .option('--kv-events-pod-port <n>', 'dynamic discovery + precise routing: pods publish KV events on tcp://<ip>:<n + rank> (default 5557)', int('--kv-events-pod-port'))
   .option('--ext-proc', 'run as Envoy\'s ext_proc endpoint picker (llm-d EPP protocol) instead of the HTTP gateway; docs/ext-proc.md', false)
   .option('--ext-proc-port <n>', 'ext_proc gRPC port (--ext-proc)', int('--ext-proc-port'), 9002)
   .option('--grpc-health-port <n>', 'gRPC health port: liveness, readiness, "" and the ext_proc service (--ext-proc)', int('--grpc-health-port'), 9003)
@@ -102,12 +109,13 @@ program
   .action(async (o, cmd: Command) => {
     const logger = createLogger(o.logLevel as LogLevel);
     const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+    const discovery = Object.fromEntries(Object.entries({ discovery: o.discovery, poolName: o.poolName, poolNamespace: o.poolNamespace, endpointSelector: o.endpointSelector, endpointTargetPorts: o.endpointTargetPorts, dnsIntervalMs: o.dnsIntervalMs, kvEventsPodPort: o.kvEventsPodPort }).filter(([, v]) => v !== undefined));
     if (o.extProc) {
       const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream']);
       if (o.pdMode !== undefined && o.pdMode !== 'header') throw new KvrError('KVR_ERR_USAGE', `--ext-proc runs P/D in header mode only (x-prefiller-host-port for decode-pod sidecars; Envoy sends the request): drop --pd-mode ${o.pdMode}`);
       if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
       const outlier = { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent };
-      const epp = await runServeExtProc({ ...o, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+      const epp = await runServeExtProc({ ...o, discovery, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
       process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
       untilSignal(() => epp.drain());
       return;
@@ -122,7 +130,7 @@ program
       retryBudget: { budgetPercent: o.retryBudgetPercent, minRetriesPerSec: o.retryMinPerSec },
       outlier: { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent },
     };
-    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });
+    const router = await runServe({ ...o, discovery, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });

@@ -20,6 +20,9 @@ import { createAdminHandler } from './admin/admin-server.js';
 import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+import type { PoolMembership } from '../discovery/pool-membership.js';
+import { startDiscovery } from '../discovery/start-discovery.js';
+import type { DiscoverySource } from '../discovery/types.js';
 import { PdGateway } from '../pd/gateway-orchestrator.js';
 import { KvrError } from '../core/errors.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
@@ -66,6 +69,11 @@ export interface RouterOptions {
    */
   kvCache?: RouterKvCache;
   /**
+   * Dynamic discovery (src/discovery): its snapshots replace the pool's endpoints at run time
+   * (`endpoints` may then be empty). Started once the router is up, stopped on close.
+   */
+  discovery?: DiscoverySource;
+  /**
    * Prefill/decode disaggregation in the gateway (src/pd/gateway-orchestrator.ts): 'orchestrate'
    * runs both legs, 'header' sets x-prefiller-host-port for decode-pod sidecars, 'off' serves
    * every request on the decode pick alone. Default: 'orchestrate' when the scheduler has a
@@ -83,6 +91,9 @@ export interface RouterKvCache {
   indexStats(): IndexStats;
   /** Late-bound: where tokenization times go. */
   onTokenized?: ((seconds: number) => void) | undefined;
+  /** Dynamic pool: an endpoint joined / left (its subscription closes and its blocks go). */
+  addEndpoint?(endpoint: Endpoint): void;
+  removeEndpoint?(endpointId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -94,6 +105,8 @@ export interface RunningRouter {
   readonly decisions: RingBuffer<DecisionRecord>;
   /** What the dashboard accumulates (routed counts, time series). */
   readonly dashboard: DashboardRecorder;
+  /** Present with dynamic discovery: applies snapshots to the pool. */
+  readonly membership?: PoolMembership;
   /** The request lifecycles (shared by every front end of this router). */
   readonly lifecycles: RequestLifecycles;
   /** Outlier detection of this router. */
@@ -115,7 +128,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
-  const pool = new EndpointPool(opts.endpoints);
+  const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
   attachSchedulerStats(metrics, opts.scheduler);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
@@ -228,6 +241,19 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     }
     if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
   }
+  let membership: PoolMembership | undefined;
+  if (opts.discovery !== undefined) {
+    try {
+      membership = await startDiscovery({ discovery: opts.discovery, pool, scraper, scheduler: opts.scheduler, ...(kv !== undefined ? { kvCache: kv } : {}), outliers, metrics, logger });
+    } catch (err) {
+      scraper.stop();
+      gateway.close();
+      admin.close();
+      await dispatcher.close();
+      await kv?.close();
+      throw err;
+    }
+  }
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
   return {
     url: `http://${host}:${port}`,
@@ -236,9 +262,11 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
     decisions,
     dashboard,
+    ...(membership !== undefined ? { membership } : {}),
     lifecycles,
     outliers,
     async close() {
+      await opts.discovery?.stop();
       scraper.stop();
       gateway.closeAllConnections();
       admin.closeAllConnections();

@@ -12,6 +12,7 @@ import { createScheduler } from '../scheduling/scheduler.js';
 import { startRouter, type RunningRouter } from '../server/router.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
+import { ApiKeyStore } from '../server/http/api-keys.js';
 
 export interface ServeOptions {
   endpoints?: string;
@@ -36,10 +37,61 @@ export interface ServeOptions {
   redis?: string;
   env: Record<string, string | undefined>;
   logger: Logger;
+  /** Admin listen address (default 127.0.0.1). */
+  adminHost?: string;
+  /** Public port hardening (timeouts, connection caps, API keys, header stripping, endpoint privacy). */
+  publicPort?: PublicPortFlags;
+}
+
+/** The public-port flags of `kvroute serve` (docs/configuration.md, "Securing the gateway"). */
+export interface PublicPortFlags {
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  maxConnections?: number;
+  maxConnectionsPerClient?: number;
+  maxHeaderBytes?: number;
+  apiKey?: string[];
+  apiKeysFile?: string;
+  /** Comma-separated header names, or 'none'. */
+  stripHeaders?: string;
+  sessionSecret?: string;
+  signSessionTokens?: boolean;
+  hideEndpoints?: boolean;
+}
+
+/** Turns {@link PublicPortFlags} (plus `KVROUTE_API_KEYS_FILE` / `KVROUTE_SESSION_SECRET`) into router options. */
+export function publicPortRouterOptions(f: PublicPortFlags = {}, env: Record<string, string | undefined> = {}) {
+  const apiKeys = ApiKeyStore.from(f.apiKey ?? [], f.apiKeysFile ?? env.KVROUTE_API_KEYS_FILE);
+  const secret = f.sessionSecret ?? env.KVROUTE_SESSION_SECRET;
+  const strip =
+    f.stripHeaders === undefined
+      ? apiKeys !== undefined
+        ? ['authorization', 'x-api-key']
+        : []
+      : f.stripHeaders.trim() === 'none'
+        ? []
+        : f.stripHeaders.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const h of strip) if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new KvrError('KVR_ERR_USAGE', `--strip-headers: "${h}" is not a header name`);
+  const privacyOn = f.signSessionTokens === true || f.hideEndpoints === true || secret !== undefined;
+  return {
+    publicPort: {
+      headersTimeoutMs: f.headersTimeoutMs,
+      requestTimeoutMs: f.requestTimeoutMs,
+      keepAliveTimeoutMs: f.keepAliveTimeoutMs,
+      maxConnections: f.maxConnections,
+      maxConnectionsPerClient: f.maxConnectionsPerClient,
+      maxHeaderBytes: f.maxHeaderBytes,
+    },
+    ...(apiKeys !== undefined ? { apiKeys } : {}),
+    stripHeaders: strip,
+    ...(privacyOn ? { endpointPrivacy: { ...(secret !== undefined ? { secret } : {}), hideEndpoints: f.hideEndpoints === true } } : {}),
+  };
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS;
+  const publicOpts = publicPortRouterOptions(o.publicPort, o.env);
   if (!list) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
   const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
   const config = loadSchedulerConfig({ file: o.config, preset: o.preset, env: o.env });
@@ -71,6 +123,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     maxBodyBytes: o.maxBodyBytes,
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
+    ...publicOpts,
+    ...(o.adminHost !== undefined ? { adminHost: o.adminHost } : {}),
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();
     if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);

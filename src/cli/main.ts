@@ -62,9 +62,29 @@ program
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
   .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
+  // Public port hardening (docs/configuration.md, "Securing the gateway").
+  .option('--admin-host <addr>', 'admin listen address (stays on loopback when --host exposes the gateway)', '127.0.0.1')
+  .option('--headers-timeout-ms <n>', 'a request\'s headers must arrive within this (also closes silent connections)', int('--headers-timeout-ms'), 15_000)
+  .option('--request-timeout-ms <n>', 'a whole request (headers + body) must arrive within this; answers 408', int('--request-timeout-ms'), 120_000)
+  .option('--keep-alive-timeout-ms <n>', 'idle keep-alive connections are closed after this', int('--keep-alive-timeout-ms'), 65_000)
+  .option('--max-connections <n>', 'most open client connections (default: half the open-file limit); more get 503', int('--max-connections'))
+  .option('--max-connections-per-client <n>', 'most open connections per client address (0 = no cap)', int('--max-connections-per-client'), 0)
+  .option('--max-header-bytes <n>', 'largest request head; more gets 431', int('--max-header-bytes'), 16 * 1024)
+  .option('--api-key <key>', 'require this API key (Bearer or x-api-key); "tenant:key" names its tenant; repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--api-keys-file <file>', 'file of "tenant:key" lines (env KVROUTE_API_KEYS_FILE)')
+  .option('--strip-headers <list>', 'client headers not forwarded upstream, e.g. authorization,cookie,x-api-key, or none (default: authorization,x-api-key when API keys are on, else none)')
+  .option('--sign-session-tokens', 'sign x-session-token (HMAC); unsigned or forged tokens are ignored', false)
+  .option('--session-secret <s>', 'HMAC secret for session tokens and opaque ids, >= 16 chars (env KVROUTE_SESSION_SECRET; default random per process)')
+  .option('--hide-endpoints', 'opaque endpoint ids in x-kvroute-endpoint, signed tokens, no explain header', false)
   .action(async (o) => {
     const logger = createLogger(o.logLevel as LogLevel);
-    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+    const publicPort = {
+      headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+      maxConnections: o.maxConnections, maxConnectionsPerClient: o.maxConnectionsPerClient, maxHeaderBytes: o.maxHeaderBytes,
+      apiKey: o.apiKey, apiKeysFile: o.apiKeysFile, stripHeaders: o.stripHeaders,
+      sessionSecret: o.sessionSecret, signSessionTokens: o.signSessionTokens, hideEndpoints: o.hideEndpoints,
+    };
+    const router = await runServe({ ...o, publicPort, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });

@@ -20,6 +20,10 @@ import { createAdminHandler } from './admin/admin-server.js';
 import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+import { createPublicServer, resolvePublicPortOptions, type PublicPortOptions } from './http/public-server.js';
+import { guardPublicHandler } from './http/public-guard.js';
+import type { ApiKeyStore } from './http/api-keys.js';
+import { EndpointPrivacy, type EndpointPrivacyOptions } from './http/endpoint-privacy.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -49,6 +53,16 @@ export interface RouterOptions {
    * endpoints once the router is up, its stats exported, closed with the router.
    */
   kvCache?: RouterKvCache;
+  /** Admin listen address (default 127.0.0.1, whatever `host` is: admin stays on loopback). */
+  adminHost?: string;
+  /** Public port limits: timeouts, connection caps, header size (src/server/http/public-server.ts). */
+  publicPort?: Partial<PublicPortOptions>;
+  /** Accepted API keys (src/server/http/api-keys.ts); undefined = no authentication. */
+  apiKeys?: ApiKeyStore;
+  /** Client headers removed before forwarding upstream (lower-case names). */
+  stripHeaders?: readonly string[];
+  /** Signed session tokens / opaque endpoint ids (src/server/http/endpoint-privacy.ts); undefined = off. */
+  endpointPrivacy?: EndpointPrivacyOptions;
 }
 
 /** What the router needs of precise routing's runtime. */
@@ -101,16 +115,18 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const dashboard = new DashboardRecorder({ clock });
   await scraper.start();
 
-  const gateway = createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 0 },
-    createGatewayHandler({
+  const adminHost = opts.adminHost ?? '127.0.0.1';
+  const portOpts = resolvePublicPortOptions(opts.publicPort);
+  const maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+  const privacy = opts.endpointPrivacy === undefined ? undefined : new EndpointPrivacy(opts.endpointPrivacy);
+  const gatewayHandler = createGatewayHandler({
       pool,
       scheduler: opts.scheduler,
       clock,
       metrics,
       logger,
       dispatcher,
-      maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024,
+      maxBodyBytes,
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
@@ -118,7 +134,19 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
         decisions.push(d);
         dashboard.record(d);
       },
+    });
+  const gateway = createPublicServer(
+    guardPublicHandler(gatewayHandler, {
+      metrics,
+      logger,
+      maxBodyBytes,
+      apiKeys: opts.apiKeys,
+      stripHeaders: opts.stripHeaders,
+      privacy,
+      endpointIds: () => pool.all().map((e) => e.id),
     }),
+    portOpts,
+    { metrics, logger, maxBodyBytes },
   );
   let port = 0;
   let adminPort = 0;
@@ -126,7 +154,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     summarizeRouter({
       scheduler: opts.scheduler,
       gatewayUrl: `http://${host}:${port}`,
-      adminUrl: `http://${host}:${adminPort}`,
+      adminUrl: `http://${adminHost}:${adminPort}`,
       endpoints: pool.all(),
       blockSize: opts.blockSize,
       kvEventsExpected: opts.kvEventsExpected,
@@ -143,10 +171,10 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       inflight: (ep) => (load ? load.load(ep).inflight : 0),
     }),
   );
-  gateway.on('clientError', (_err, socket) => socket.destroy());
+  admin.on('clientError', (_err, socket) => socket.destroy());
   try {
     port = await listen(gateway, opts.port ?? 8000, host);
-    adminPort = await listen(admin, opts.adminPort ?? 9090, host);
+    adminPort = await listen(admin, opts.adminPort ?? 9090, adminHost);
   } catch (err) {
     scraper.stop();
     gateway.close();
@@ -171,7 +199,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
   return {
     url: `http://${host}:${port}`,
-    adminUrl: `http://${host}:${adminPort}`,
+    adminUrl: `http://${adminHost}:${adminPort}`,
     pool,
     metrics,
     decisions,

@@ -66,13 +66,11 @@ export function publicPortRouterOptions(f: PublicPortFlags = {}, env: Record<str
   const secret = f.sessionSecret ?? env.KVROUTE_SESSION_SECRET;
   const strip =
     f.stripHeaders === undefined
-      ? apiKeys !== undefined
-        ? ['authorization', 'x-api-key']
-        : []
+      ? undefined
       : f.stripHeaders.trim() === 'none'
         ? []
         : f.stripHeaders.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
-  for (const h of strip) if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new KvrError('KVR_ERR_USAGE', `--strip-headers: "${h}" is not a header name`);
+  for (const h of strip ?? []) if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new KvrError('KVR_ERR_USAGE', `--strip-headers: "${h}" is not a header name`);
   const privacyOn = f.signSessionTokens === true || f.hideEndpoints === true || secret !== undefined;
   return {
     publicPort: {
@@ -84,7 +82,7 @@ export function publicPortRouterOptions(f: PublicPortFlags = {}, env: Record<str
       maxHeaderBytes: f.maxHeaderBytes,
     },
     ...(apiKeys !== undefined ? { apiKeys } : {}),
-    stripHeaders: strip,
+    ...(strip !== undefined ? { stripHeaders: strip } : {}),
     ...(privacyOn ? { endpointPrivacy: { ...(secret !== undefined ? { secret } : {}), hideEndpoints: f.hideEndpoints === true } } : {}),
   };
 }

@@ -41,13 +41,19 @@ export interface PublicGuardOptions {
   maxBodyBytes: number;
   /** Accepted API keys; undefined = no authentication. */
   apiKeys?: ApiKeyStore;
-  /** Lower-case client header names removed before the gateway sees (and forwards) the request. */
+  /**
+   * Lower-case client header names removed before the gateway sees (and forwards) the request;
+   * default: {@link DEFAULT_STRIP_WITH_KEYS} with API keys on (the key is the gateway's), else none.
+   */
   stripHeaders?: readonly string[];
   /** Signed session tokens / opaque endpoint ids; undefined = llm-d plain tokens and real ids. */
   privacy?: EndpointPrivacy;
   /** Endpoint ids currently known (to resolve a verified token). */
   endpointIds?: () => Iterable<string>;
 }
+
+/** Headers stripped by default when API keys are on. */
+export const DEFAULT_STRIP_WITH_KEYS: readonly string[] = ['authorization', 'x-api-key'];
 
 const tenants = new WeakMap<IncomingMessage, string>();
 
@@ -64,7 +70,7 @@ function sendJsonError(res: ServerResponse, err: KvrError, extra: OutgoingHttpHe
 
 /** Wraps the gateway handler with the steps of the file comment. */
 export function guardPublicHandler(handler: RequestListener, o: PublicGuardOptions): RequestListener {
-  const strip = [...new Set((o.stripHeaders ?? []).map((h) => h.toLowerCase()))];
+  const strip = [...new Set((o.stripHeaders ?? (o.apiKeys !== undefined ? DEFAULT_STRIP_WITH_KEYS : [])).map((h) => h.toLowerCase()))];
   const privacy = o.privacy;
   return (req: IncomingMessage, res: ServerResponse) => {
     if (onRefusedConnection(req)) {

@@ -1,8 +1,8 @@
 /**
  * The demo's prompts. Three topics (AI, ML, Cloud) as in the seeds' demo script, each with a
  * long system prompt (a document the assistant must use), so a prefix hit saves real prefill;
- * new topics for the miss phase; and a multi-client workload of several groups sharing
- * per-group system prompts. Everything is deterministic.
+ * and new topics for the miss phase. Everything is deterministic. (The multi-client comparison's
+ * workload is the bench's shared-prefix workload, run in simulated time: run-demo.ts.)
  */
 
 export const SEED_TOPICS = ['Artificial Intelligence', 'Machine Learning', 'Cloud Computing'] as const;

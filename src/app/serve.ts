@@ -134,13 +134,21 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
 
 /**
  * Whether to run precise routing's tokenizer, index and event ingestion: the profile has a
- * precise scorer AND either the user asked for it (a config file, a preset or the seeds'
- * variables) or KV events / a shared index are configured. kvroute's built-in default also
- * carries the precise scorer; with no events configured it routes approximately and nothing
- * extra runs (no tokenization round trips, no sockets).
+ * precise scorer AND KV events or a shared index are configured (an endpoint's `events=`,
+ * `--kv-events bind`, or Redis). Without events the scorer has nothing to read and routes
+ * approximately, so nothing extra runs (no tokenization round trips, no sockets, and `doctor`
+ * does not report missing events): this is the case of kvroute's default profile, written out
+ * or not (examples/default.yaml). An explicit config or preset asking for precise routing
+ * without events gets a warning saying how to turn them on.
  */
 function wantsKvCache(config: LoadedConfig, o: ServeOptions, specs: readonly EndpointSpec[], redis: string | undefined): boolean {
-  if (!usesPreciseScorer(config)) return false;
+  if (!usesPreciseScorer(config) || o.kvEvents === 'off') return false;
   if (o.kvEvents === 'bind' || redis !== undefined || specs.some((s) => s.kvEvents !== undefined)) return true;
-  return !(config.sources.length === 1 && config.sources[0] === 'default');
+  if (!(config.sources.length === 1 && config.sources[0] === 'default') && o.preset !== undefined && o.preset !== 'default') {
+    o.logger.warn(
+      `the precise-prefix-cache-scorer of preset "${o.preset}" has no KV events to read, so it routes approximately; ` +
+        "give each endpoint its events socket ('http://host:8000;events=tcp://host:5557;replay=tcp://host:5558') or use --kv-events bind",
+    );
+  }
+  return false;
 }

@@ -12,6 +12,7 @@ import { demoJson, formatDemoReport } from '../demo/demo-report.js';
 import { runBenchCommand } from '../bench/bench-command.js';
 import { fleetEndpointList, startFleet, type ProfileId } from '../sim/index.js';
 import { doctorJson, formatDoctorReport, runDoctor } from '../doctor/index.js';
+import { kvrouteVersion } from '../app/version.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -41,12 +42,13 @@ function untilSignal(close: () => Promise<void>): void {
 const program = new Command()
   .name('kvroute')
   .description('KV-cache-aware router for LLM serving fleets')
+  .version(kvrouteVersion(), '-V, --version', 'print the kvroute version')
   .showHelpAfterError();
 
 program
   .command('serve')
   .description('run the OpenAI-compatible gateway in front of model-server endpoints')
-  .option('--endpoints <list>', 'comma-separated host:port list (options: ;role=decode ;engine=sglang ;id=name); env KVROUTE_ENDPOINTS')
+  .option('--endpoints <list>', 'comma-separated host:port list; env KVROUTE_ENDPOINTS. Per-endpoint options after ";": ;id=name ;role=decode ;engine=sglang ;events=tcp://host:5557 (its KV-event PUB socket, precise routing) ;replay=tcp://host:5558 (its replay socket, to catch up after a gap). Quote the list in a shell: \'http://10.0.0.1:8000;events=tcp://10.0.0.1:5557;replay=tcp://10.0.0.1:5558\'')
   .option('--config <file>', 'EndpointPickerConfig YAML file')
   .addOption(new Option('--preset <name>', 'built-in scheduling preset').choices([...PRESETS]))
   .option('--host <addr>', 'listen address', '127.0.0.1')
@@ -103,6 +105,7 @@ program
   .option('--max-num-seqs <n>', 'batch size limit', int('--max-num-seqs'))
   .option('--max-num-batched-tokens <n>', 'token budget per step', int('--max-num-batched-tokens'))
   .option('--no-chunked-prefill', 'prefill each prompt whole in one step')
+  .option('--no-enable-prefix-caching', 'turn automatic prefix caching off (vLLM\'s --no-enable-prefix-caching): every prompt is recomputed')
   .option('--tokenizer <dir>', 'folder with a Hugging Face tokenizer.json (default: built-in tokenizer)')
   .option('--seed <n>', 'random seed', int('--seed'), 0)
   .option('--kv-events', 'publish KV-cache events over ZeroMQ like vLLM --kv-events-config', false)
@@ -122,6 +125,7 @@ program
       maxNumSeqs: o.maxNumSeqs,
       maxNumBatchedTokens: o.maxNumBatchedTokens,
       enableChunkedPrefill: o.chunkedPrefill,
+      enablePrefixCaching: o.enablePrefixCaching,
       tokenizerDir: o.tokenizer,
       seed: o.seed,
       kvEvents:
@@ -176,7 +180,8 @@ program
   .command('bench')
   .description('compare routing strategies on one workload, each on a fresh fleet (virtual: simulated time; live: real HTTP through the gateway)')
   .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace']).default('shared-prefix'))
-  .option('--preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
+  .option('--workload-preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
+  .addOption(new Option('--preset <name>', 'deprecated: use --workload-preset (serve --preset names a scheduling profile)').hideHelp())
   .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
   .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
@@ -208,7 +213,11 @@ program
   .option('--trace-format <fmt>', 'mooncake or bailian (default: detected)')
   .option('--rate-scale <x>', 'trace: arrival rate multiplier', num('--rate-scale'))
   .action(async (o) => {
-    await runBenchCommand(o, process.stdout, process.stderr);
+    if (o.preset !== undefined) {
+      process.stderr.write('kvroute bench: --preset is deprecated and will be removed; use --workload-preset (serve --preset names a scheduling profile)\n');
+      if (o.workloadPreset !== undefined && o.workloadPreset !== o.preset) throw new KvrError('KVR_ERR_USAGE', 'give --workload-preset only (--preset is its deprecated spelling)');
+    }
+    await runBenchCommand({ ...o, preset: o.workloadPreset ?? o.preset }, process.stdout, process.stderr);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

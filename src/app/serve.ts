@@ -135,15 +135,18 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
 /**
  * Whether to run precise routing's tokenizer, index and event ingestion: the profile has a
  * precise scorer AND KV events or a shared index are configured (an endpoint's `events=`,
- * `--kv-events bind`, or Redis). Without events the scorer has nothing to read and routes
+ * `--kv-events bind`, or Redis, which is read even with `--kv-events off`). Without events the scorer has nothing to read and routes
  * approximately, so nothing extra runs (no tokenization round trips, no sockets, and `doctor`
  * does not report missing events): this is the case of kvroute's default profile, written out
  * or not (examples/default.yaml). An explicit config or preset asking for precise routing
  * without events gets a warning saying how to turn them on.
  */
 function wantsKvCache(config: LoadedConfig, o: ServeOptions, specs: readonly EndpointSpec[], redis: string | undefined): boolean {
-  if (!usesPreciseScorer(config) || o.kvEvents === 'off') return false;
-  if (o.kvEvents === 'bind' || redis !== undefined || specs.some((s) => s.kvEvents !== undefined)) return true;
+  if (!usesPreciseScorer(config)) return false;
+  // A shared Redis index is read even with --kv-events off (another router feeds it).
+  if (redis !== undefined) return true;
+  if (o.kvEvents === 'off') return false;
+  if (o.kvEvents === 'bind' || specs.some((s) => s.kvEvents !== undefined)) return true;
   if (!(config.sources.length === 1 && config.sources[0] === 'default') && o.preset !== undefined && o.preset !== 'default') {
     o.logger.warn(
       `the precise-prefix-cache-scorer of preset "${o.preset}" has no KV events to read, so it routes approximately; ` +

@@ -32,6 +32,8 @@ export class EndpointPrivacy {
   readonly #secret: Buffer;
   readonly #opaque = new Map<string, string>();
   readonly #byOpaque = new Map<string, string>();
+  /** MAC per opaque id of a known endpoint (computed once; the set of endpoints is small). */
+  readonly #macs = new Map<string, string>();
 
   constructor(o: EndpointPrivacyOptions) {
     if (o.secret !== undefined && o.secret.length < 16) {
@@ -73,7 +75,7 @@ export class EndpointPrivacy {
     if (dot <= 0) return undefined;
     const o = token.slice(0, dot);
     const given = Buffer.from(token.slice(dot + 1), 'utf8');
-    const want = Buffer.from(this.#mac(o), 'utf8');
+    const want = Buffer.from(this.#byOpaque.has(o) ? this.#mac(o) : this.#macOf(o), 'utf8');
     if (given.length !== want.length || !timingSafeEqual(given, want)) return undefined;
     if (!this.#byOpaque.has(o)) for (const id of knownIds) this.opaqueId(id);
     return this.#byOpaque.get(o);
@@ -90,7 +92,18 @@ export class EndpointPrivacy {
     return id === '' ? undefined : id;
   }
 
+  /** The MAC of an opaque id of a known endpoint, cached. */
   #mac(opaque: string): string {
+    let m = this.#macs.get(opaque);
+    if (m === undefined) {
+      m = this.#macOf(opaque);
+      this.#macs.set(opaque, m);
+    }
+    return m;
+  }
+
+  /** The MAC of any opaque id (not cached: a client can send arbitrary ones). */
+  #macOf(opaque: string): string {
     return createHmac('sha256', this.#secret).update(`session-token:${opaque}`).digest('base64url').slice(0, 22);
   }
 }

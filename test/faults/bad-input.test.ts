@@ -14,7 +14,7 @@ import { KvrError } from '../../src/core/errors.js';
 import { InMemorySessionStore, MAX_SESSION_ID_LENGTH, type SessionStore } from '../../src/scheduling/session-store.js';
 import { SessionAffinityScorer } from '../../src/scheduling/scorers/session-affinity-scorer.js';
 import { fakeEndpoints, fakeRequest } from '../../src/scheduling/testing/fakes.js';
-import { buildInferenceRequest, MAX_REQUEST_ITEMS } from '../../src/server/openai/parse-request.js';
+import { buildInferenceRequest, knownModels, MAX_REQUEST_ITEMS } from '../../src/server/openai/parse-request.js';
 import { startSimRouter, SIM_MODEL, type SimRouter } from '../helpers/sim-router.js';
 
 let sim: SimRouter;
@@ -81,6 +81,13 @@ test('a request without "model" gets the only served model; with several served,
     () => buildInferenceRequest('chat', raw, {}, opts(['a', 'b'])),
     (e: KvrError) => e.status === 400 && e.param === 'model' && /a, b/.test(e.message),
   );
+});
+
+test('knownModels: only when every endpoint reported its list', () => {
+  assert.deepEqual(knownModels({ all: () => [{ models: ['b', 'a'] }, { models: ['a'] }] }), ['a', 'b']);
+  assert.equal(knownModels({ all: () => [{ models: ['a'] }, { models: [] }] }), undefined, 'an endpoint with an unknown list accepts any model');
+  const raw = Buffer.from(JSON.stringify({ model: 'anything', messages: [{ role: 'user', content: 'hi' }] }));
+  assert.equal(buildInferenceRequest('chat', raw, {}, opts([])).model, 'anything', 'no known models: no check');
 });
 
 test('an unknown model is refused before the messages are validated or rendered', () => {

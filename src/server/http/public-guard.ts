@@ -62,6 +62,12 @@ export function tenantOf(req: IncomingMessage): string | undefined {
   return tenants.get(req);
 }
 
+/** `{ tenant }` for a request's log line when API keys are on, else `{}` (spread into the logger's child bindings). */
+export function tenantLogFields(req: IncomingMessage): { tenant?: string } {
+  const t = tenants.get(req);
+  return t === undefined ? {} : { tenant: t };
+}
+
 function sendJsonError(res: ServerResponse, err: KvrError, extra: OutgoingHttpHeaders = {}): void {
   const body = JSON.stringify(err.toOpenAI());
   res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra });

@@ -101,6 +101,16 @@ export interface BuildOptions {
 /** Default bound on messages (chat), batched prompts (completions) and content parts per request. */
 export const MAX_REQUEST_ITEMS = 10_000;
 
+/**
+ * The models the fleet serves, for {@link BuildOptions.models}: undefined while some endpoint has
+ * not reported its list (an endpoint with an unknown list accepts any model).
+ */
+export function knownModels(pool: { all(): readonly { models: readonly string[] }[] }): string[] | undefined {
+  const eps = pool.all();
+  if (eps.length === 0 || eps.some((e) => e.models.length === 0)) return undefined;
+  return [...new Set(eps.flatMap((e) => e.models))].sort();
+}
+
 /** Resolves the request's model against the served ones (see {@link BuildOptions.models}); mutates `body.model` when defaulted. */
 function resolveModel(body: Record<string, unknown>, models: readonly string[]): void {
   const m = body.model;
@@ -153,7 +163,7 @@ export function buildInferenceRequest(
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new KvrError('KVR_ERR_BAD_JSON', 'request body must be a JSON object');
   }
-  if (opts.models !== undefined) resolveModel(json as Record<string, unknown>, opts.models);
+  if (opts.models !== undefined && opts.models.length > 0) resolveModel(json as Record<string, unknown>, opts.models);
   checkItemCount(api, json as Record<string, unknown>, opts.maxItems ?? MAX_REQUEST_ITEMS);
   const schema = api === 'chat' ? chatSchema : completionSchema;
   const parsed = schema.safeParse(json);

@@ -108,6 +108,7 @@ export function classifyClientError(err: NodeJS.ErrnoException, maxHeaderBytes: 
   switch (err.code) {
     case 'ECONNRESET':
     case 'EPIPE':
+    case 'HPE_INVALID_EOF_STATE': // the client closed in the middle of a request
       return { kind: 'reset' };
     case 'HPE_HEADER_OVERFLOW':
       return { kind: 'headers-too-large', response: rawErrorResponse('KVR_ERR_HEADERS_TOO_LARGE', `request headers are larger than ${maxHeaderBytes} bytes; send fewer or shorter headers (or raise --max-header-bytes)`) };
@@ -136,8 +137,14 @@ export function respondToClientError(opts: PublicPortOptions, metrics: RouterMet
     }
     logger.debug({ kind, code: err.code }, 'client error answered');
     if (inFlight != null) {
-      // A request is being handled (its body was still arriving): answer through its response.
-      const status = kind === 'request-timeout' ? 408 : kind === 'headers-too-large' ? 431 : 400;
+      // A request is being handled (its body was still arriving). Only a timeout is answered
+      // through its response; anything else (a broken stream) closes the socket, so the handler
+      // sees the client go away (an abort, 499) rather than a response it did not write.
+      if (kind !== 'request-timeout') {
+        socket.destroy();
+        return;
+      }
+      const status = 408;
       const body = response.slice(response.indexOf('\r\n\r\n') + 4);
       inFlight.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
       inFlight.end(body);

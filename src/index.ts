@@ -22,6 +22,7 @@ export { ApiKeyStore } from './server/http/api-keys.js';
 export { type PublicPortOptions, defaultPublicPortOptions } from './server/http/public-server.js';
 export { type EndpointPrivacyOptions } from './server/http/endpoint-privacy.js';
 export { tenantOf } from './server/http/public-guard.js';
+export { RequestLifecycles, RequestLifecycle, UpstreamAttempt, OutlierDetector, RetryBudget, type LifecycleOptions, type LifecycleSummary, type Decision, type DecisionRecord, type UpstreamFailure } from './lifecycle/index.js';
 export { EndpointPool, parseEndpointList, type EndpointSpec } from './datalayer/endpoint-pool.js';
 export { RouterMetrics } from './metrics/router-metrics.js';
 export { runDemo, type DemoOptions } from './demo/run-demo.js';

@@ -17,6 +17,11 @@ export { loadConfig, type LoadConfigOptions } from './config/load-config.js';
 export type { LoadedConfig, SchedulerConfig } from './config/scheduler-config.js';
 export { buildScheduler, buildSchedulerWithConfig, PRESETS, type SchedulerPreset } from './app/build-scheduler.js';
 export { startRouter, type RouterOptions, type RunningRouter } from './server/router.js';
+// Public port hardening (RouterOptions.publicPort / apiKeys / endpointPrivacy).
+export { ApiKeyStore } from './server/http/api-keys.js';
+export { type PublicPortOptions, defaultPublicPortOptions } from './server/http/public-server.js';
+export { type EndpointPrivacyOptions } from './server/http/endpoint-privacy.js';
+export { tenantOf } from './server/http/public-guard.js';
 export { RequestLifecycles, RequestLifecycle, UpstreamAttempt, OutlierDetector, RetryBudget, type LifecycleOptions, type LifecycleSummary, type Decision, type DecisionRecord, type UpstreamFailure } from './lifecycle/index.js';
 export { EndpointPool, parseEndpointList, type EndpointSpec } from './datalayer/endpoint-pool.js';
 export { RouterMetrics } from './metrics/router-metrics.js';

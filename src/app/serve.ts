@@ -15,6 +15,7 @@ import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
 import { createDiscovery, isDynamicDiscovery, type DiscoveryFlags } from '../discovery/create-discovery.js';
 import type { DiscoverySource } from '../discovery/types.js';
+import { ApiKeyStore } from '../server/http/api-keys.js';
 
 export interface ServeOptions {
   endpoints?: string;
@@ -49,9 +50,58 @@ export interface ServeOptions {
    * connect mode, each endpoint of rank i subscribes to tcp://<ip>:<kvEventsPodPort + i>.
    */
   discovery?: Omit<DiscoveryFlags, 'kvEvents' | 'logger'> & { kvEventsPodPort?: number };
+  /** Admin listen address (default 127.0.0.1). */
+  adminHost?: string;
+  /** Public port hardening (timeouts, connection caps, API keys, header stripping, endpoint privacy). */
+  publicPort?: PublicPortFlags;
+}
+
+/** The public-port flags of `kvroute serve` (docs/configuration.md, "Securing the gateway"). */
+export interface PublicPortFlags {
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  maxConnections?: number;
+  maxConnectionsPerClient?: number;
+  maxHeaderBytes?: number;
+  apiKey?: string[];
+  apiKeysFile?: string;
+  /** Comma-separated header names, or 'none'. */
+  stripHeaders?: string;
+  sessionSecret?: string;
+  signSessionTokens?: boolean;
+  hideEndpoints?: boolean;
+}
+
+/** Turns {@link PublicPortFlags} (plus `KVROUTE_API_KEYS_FILE` / `KVROUTE_SESSION_SECRET`) into router options. */
+export function publicPortRouterOptions(f: PublicPortFlags = {}, env: Record<string, string | undefined> = {}) {
+  const apiKeys = ApiKeyStore.from(f.apiKey ?? [], f.apiKeysFile ?? env.KVROUTE_API_KEYS_FILE);
+  const secret = f.sessionSecret ?? env.KVROUTE_SESSION_SECRET;
+  const strip =
+    f.stripHeaders === undefined
+      ? undefined
+      : f.stripHeaders.trim() === 'none'
+        ? []
+        : f.stripHeaders.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const h of strip ?? []) if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new KvrError('KVR_ERR_USAGE', `--strip-headers: "${h}" is not a header name`);
+  const privacyOn = f.signSessionTokens === true || f.hideEndpoints === true || secret !== undefined;
+  return {
+    publicPort: {
+      headersTimeoutMs: f.headersTimeoutMs,
+      requestTimeoutMs: f.requestTimeoutMs,
+      keepAliveTimeoutMs: f.keepAliveTimeoutMs,
+      maxConnections: f.maxConnections,
+      maxConnectionsPerClient: f.maxConnectionsPerClient,
+      maxHeaderBytes: f.maxHeaderBytes,
+    },
+    ...(apiKeys !== undefined ? { apiKeys } : {}),
+    ...(strip !== undefined ? { stripHeaders: strip } : {}),
+    ...(privacyOn ? { endpointPrivacy: { ...(secret !== undefined ? { secret } : {}), hideEndpoints: f.hideEndpoints === true } } : {}),
+  };
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
+  const publicOpts = publicPortRouterOptions(o.publicPort, o.env);
   const { specs, config, scheduler, kvCache, blockSize, discovery } = await prepareRouting(o);
   const router = await startRouter({
     ...(discovery !== undefined ? { discovery } : {}),
@@ -68,6 +118,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     scrapeIntervalMs: o.scrapeIntervalMs,
     ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
     ...o.resilience,
+    ...publicOpts,
+    ...(o.adminHost !== undefined ? { adminHost: o.adminHost } : {}),
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();
     if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);
@@ -166,15 +218,26 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
 
 /**
  * Whether to run precise routing's tokenizer, index and event ingestion: the profile has a
- * precise scorer AND either the user asked for it (a config file, a preset or the seeds'
- * variables) or KV events / a shared index are configured. kvroute's built-in default also
- * carries the precise scorer; with no events configured it routes approximately and nothing
- * extra runs (no tokenization round trips, no sockets).
+ * precise scorer AND KV events or a shared index are configured (an endpoint's `events=`,
+ * `--kv-events bind`, or Redis, which is read even with `--kv-events off`). Without events the scorer has nothing to read and routes
+ * approximately, so nothing extra runs (no tokenization round trips, no sockets, and `doctor`
+ * does not report missing events): this is the case of kvroute's default profile, written out
+ * or not (examples/default.yaml). An explicit config or preset asking for precise routing
+ * without events gets a warning saying how to turn them on.
  */
 function wantsKvCache(config: LoadedConfig, o: ServeOptions, specs: readonly EndpointSpec[], redis: string | undefined): boolean {
   if (!usesPreciseScorer(config)) return false;
-  if (o.kvEvents === 'bind' || redis !== undefined || specs.some((s) => s.kvEvents !== undefined)) return true;
-  return !(config.sources.length === 1 && config.sources[0] === 'default');
+  // A shared Redis index is read even with --kv-events off (another router feeds it).
+  if (redis !== undefined) return true;
+  if (o.kvEvents === 'off') return false;
+  if (o.kvEvents === 'bind' || specs.some((s) => s.kvEvents !== undefined)) return true;
+  if (!(config.sources.length === 1 && config.sources[0] === 'default') && o.preset !== undefined && o.preset !== 'default') {
+    o.logger.warn(
+      `the precise-prefix-cache-scorer of preset "${o.preset}" has no KV events to read, so it routes approximately; ` +
+        "give each endpoint its events socket ('http://host:8000;events=tcp://host:5557;replay=tcp://host:5558') or use --kv-events bind",
+    );
+  }
+  return false;
 }
 
 /** The dynamic discovery source of `o`, endpoints given `o.engine` unless they name one. */

@@ -28,6 +28,10 @@ import { KvrError } from '../core/errors.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
 import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
 import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
+import { createPublicServer, resolvePublicPortOptions, type PublicPortOptions } from './http/public-server.js';
+import { guardPublicHandler } from './http/public-guard.js';
+import type { ApiKeyStore } from './http/api-keys.js';
+import { EndpointPrivacy, type EndpointPrivacyOptions } from './http/endpoint-privacy.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -82,6 +86,16 @@ export interface RouterOptions {
   pdMode?: 'orchestrate' | 'header' | 'off';
   /** Retries of an in-gateway prefill leg on 502/503/504 (default 3). */
   pdPrefillMaxRetries?: number;
+  /** Admin listen address (default 127.0.0.1, whatever `host` is: admin stays on loopback). */
+  adminHost?: string;
+  /** Public port limits: timeouts, connection caps, header size (src/server/http/public-server.ts). */
+  publicPort?: Partial<PublicPortOptions>;
+  /** Accepted API keys (src/server/http/api-keys.ts); undefined = no authentication. */
+  apiKeys?: ApiKeyStore;
+  /** Client headers removed before forwarding upstream (lower-case names). */
+  stripHeaders?: readonly string[];
+  /** Signed session tokens / opaque endpoint ids (src/server/http/endpoint-privacy.ts); undefined = off. */
+  endpointPrivacy?: EndpointPrivacyOptions;
 }
 
 /** What the router needs of precise routing's runtime. */
@@ -176,22 +190,36 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     },
   });
 
-  const gateway = createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 0 },
-    createGatewayHandler({
+  const adminHost = opts.adminHost ?? '127.0.0.1';
+  const portOpts = resolvePublicPortOptions(opts.publicPort);
+  const maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+  const privacy = opts.endpointPrivacy === undefined ? undefined : new EndpointPrivacy(opts.endpointPrivacy);
+  const gatewayHandler = createGatewayHandler({
       pool,
       scheduler: pd?.scheduler ?? opts.scheduler,
       clock,
       metrics,
       logger,
       dispatcher: pd !== undefined ? (dispatcher.compose(pd.interceptor()) as unknown as Agent) : dispatcher,
-      maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024,
+      maxBodyBytes,
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
       nonStreamingUpstream: opts.nonStreamingUpstream,
       lifecycles,
+    });
+  const gateway = createPublicServer(
+    guardPublicHandler(gatewayHandler, {
+      metrics,
+      logger,
+      maxBodyBytes,
+      apiKeys: opts.apiKeys,
+      stripHeaders: opts.stripHeaders,
+      privacy,
+      endpointIds: () => pool.all().map((e) => e.id),
     }),
+    portOpts,
+    { metrics, logger, maxBodyBytes },
   );
   let port = 0;
   let adminPort = 0;
@@ -199,7 +227,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     summarizeRouter({
       scheduler: opts.scheduler,
       gatewayUrl: `http://${host}:${port}`,
-      adminUrl: `http://${host}:${adminPort}`,
+      adminUrl: `http://${adminHost}:${adminPort}`,
       endpoints: pool.all(),
       blockSize: opts.blockSize,
       kvEventsExpected: opts.kvEventsExpected,
@@ -216,10 +244,10 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       inflight: (ep) => (load ? load.load(ep).inflight : 0),
     }),
   );
-  gateway.on('clientError', (_err, socket) => socket.destroy());
+  admin.on('clientError', (_err, socket) => socket.destroy());
   try {
     port = await listen(gateway, opts.port ?? 8000, host);
-    adminPort = await listen(admin, opts.adminPort ?? 9090, host);
+    adminPort = await listen(admin, opts.adminPort ?? 9090, adminHost);
   } catch (err) {
     scraper.stop();
     gateway.close();
@@ -257,7 +285,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
   return {
     url: `http://${host}:${port}`,
-    adminUrl: `http://${host}:${adminPort}`,
+    adminUrl: `http://${adminHost}:${adminPort}`,
     pool,
     metrics,
     decisions,

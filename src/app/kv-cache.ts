@@ -62,6 +62,8 @@ export interface KvCache {
   attach(endpoints: readonly Endpoint[]): Promise<void>;
   /** An endpoint joined the pool. */
   addEndpoint(endpoint: Endpoint): void;
+  /** An endpoint restarted (its cache is empty): its index entries go, its subscription stays. */
+  resetEndpoint(endpointId: string): Promise<void>;
   /** An endpoint left the pool for good: its subscription closes and its entries go. */
   removeEndpoint(endpointId: string): Promise<void>;
   eventStats(): EventIngestStats | undefined;
@@ -152,6 +154,10 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
       for (const ep of endpoints) addEndpoint(ep);
     },
     addEndpoint,
+    async resetEndpoint(id) {
+      await indexer.resetEndpoint(id);
+      announceReset(id);
+    },
     async removeEndpoint(id) {
       await ingestor?.remove(id);
       await indexer.forgetEndpoint(id);

@@ -20,7 +20,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   adminPort: number;
-  engine: EngineKind;
+  /** Engine override for every endpoint without `;engine=`; undefined = detect per endpoint. */
+  engine?: EngineKind;
   maxBodyBytes: number;
   trustForwardedFor: boolean;
   scrapeIntervalMs: number;
@@ -41,7 +42,10 @@ export interface ServeOptions {
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
   const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS;
   if (!list) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
-  const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
+  const specs = parseEndpointList(list).map((s) => {
+    const engine = s.engine ?? o.engine;
+    return engine !== undefined ? { ...s, engine } : s;
+  });
   const config = loadSchedulerConfig({ file: o.config, preset: o.preset, env: o.env });
   for (const w of config.warnings) o.logger.warn(w);
   let kvCache: KvCache | undefined;

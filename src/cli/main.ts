@@ -52,7 +52,7 @@ program
   .option('--host <addr>', 'listen address', '127.0.0.1')
   .option('--port <n>', 'gateway port', int('--port'), 8000)
   .option('--admin-port <n>', 'admin port (/metrics /healthz /readyz)', int('--admin-port'), 9090)
-  .addOption(new Option('--engine <kind>', 'default engine flavour of the endpoints').choices(['vllm', 'sglang', 'llamacpp']).default('vllm'))
+  .addOption(new Option('--engine <kind>', 'engine of every endpoint (override; default: detected per endpoint from its /metrics, /v1/models, /props or /server_info)').choices(['vllm', 'sglang', 'llamacpp', 'openai']))
   .option('--max-body-bytes <n>', 'largest request body accepted', int('--max-body-bytes'), 16 * 1024 * 1024)
   .option('--trust-forwarded-for', 'use X-Forwarded-For as the client address', false)
   .option('--scrape-interval-ms <n>', 'metrics scrape interval', int('--scrape-interval-ms'), 50)
@@ -89,8 +89,15 @@ program
   .option('--kv-events-port <n>', 'replica i binds events on port n+2i and replay on n+2i+1 (0 = ephemeral)', int('--kv-events-port'), 5557)
   .addOption(new Option('--kv-events-encoding <enc>', 'EventBatch encoding: array (vLLM <= mid-2026) or map (newest vLLM)').choices(['array', 'map']).default('array'))
   .option('--kv-events-connect <addr>', 'connect every PUB to the router bound SUB (e.g. tcp://127.0.0.1:5557) instead of binding')
+  .addOption(new Option('--engine <kind>', 'HTTP surface the replicas speak: vLLM, SGLang or llama.cpp (metric names, /props or /server_info, /tokenize, usage/timings, llama.cpp slots)').choices(['vllm', 'sglang', 'llamacpp']).default('vllm'))
+  .option('--parallel <n>', 'llama.cpp dialect: server slots per replica (-np); each keeps only its last prompt', int('--parallel'), 4)
+  .addOption(new Option('--llamacpp-build <b>', 'llama.cpp dialect: newer build (cached_tokens, timings.cache_n) or older (neither; kv_cache_usage_ratio)').choices(['new', 'old']).default('new'))
+  .option('--slow-metrics', '/metrics waits for the current engine step, like llama.cpp (default for --engine llamacpp)')
+  .option('--no-slow-metrics', '/metrics answers at once even with --engine llamacpp')
   .action(async (o) => {
     const fleet = await startFleet({
+      dialect: { engine: o.engine as 'vllm' | 'sglang' | 'llamacpp', parallel: o.parallel, llamacppBuild: o.llamacppBuild as 'new' | 'old' },
+      ...(o.slowMetrics !== undefined ? { slowMetrics: o.slowMetrics as boolean } : {}),
       replicas: o.replicas,
       basePort: o.port,
       host: o.host,
@@ -109,7 +116,7 @@ program
           ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect }
           : undefined,
     });
-    for (const r of fleet.replicas) process.stderr.write(`simulated vLLM replica ${r.id} on ${r.url}\n`);
+    for (const r of fleet.replicas) process.stderr.write(`simulated ${r.dialect} replica ${r.id} on ${r.url}\n`);
     for (const k of fleet.kvEvents) process.stderr.write(`  ${k.replicaId} KV events on ${k.endpoint} (replay ${k.replayEndpoint ?? 'off'}, topic ${k.topic})\n`);
     process.stdout.write(fleetEndpointList(fleet) + '\n');
     untilSignal(() => fleet.close());

@@ -34,8 +34,15 @@ export interface RouterOptions {
   maxBodyBytes?: number;
   trustForwardedFor?: boolean;
   upstreamTimeoutMs?: number;
+  /** /metrics scrape interval (default 50 ms). */
   scrapeIntervalMs?: number;
+  /** Load data older than this is stale: load scorers treat it as unknown (default 2,000 ms). */
   staleAfterMs?: number;
+  /** /health probe interval (default 250 ms) and timeout (default 750 ms). */
+  healthIntervalMs?: number;
+  healthTimeoutMs?: number;
+  /** An endpoint answering neither /health nor /metrics for this long is ejected (default 2,000 ms). */
+  deadAfterMs?: number;
   /** Export Node process metrics too (default true). */
   processMetrics?: boolean;
   /** How many recent decisions `/debug/decisions` keeps (default 200). */
@@ -58,6 +65,8 @@ export interface RouterKvCache {
   indexStats(): IndexStats;
   /** Late-bound: where tokenization times go. */
   onTokenized?: ((seconds: number) => void) | undefined;
+  /** Drops an endpoint's precise-index entries (it restarted: its cache is empty). */
+  resetEndpoint?(endpointId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -94,8 +103,13 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     clock,
     dispatcher,
     metrics,
+    logger,
     intervalMs: opts.scrapeIntervalMs,
     staleAfterMs: opts.staleAfterMs,
+    healthIntervalMs: opts.healthIntervalMs,
+    healthTimeoutMs: opts.healthTimeoutMs,
+    deadAfterMs: opts.deadAfterMs,
+    onRestart: (ep) => forgetCachedPrefixes(opts.scheduler, ep, opts.kvCache, logger),
   });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
@@ -185,6 +199,21 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       await kv?.close();
     },
   };
+}
+
+/**
+ * An endpoint restarted (its cache is empty): every scheduling plugin holding cache predictions
+ * for it (approximate prefix index, precise scorer's speculative entries, cache-aware picker)
+ * forgets them, and the precise block index drops its entries, so its old prefixes stop
+ * attracting requests. Load bookkeeping is left alone (in-flight requests end on their own).
+ */
+function forgetCachedPrefixes(scheduler: Scheduler, ep: Endpoint, kv: RouterKvCache | undefined, logger: Logger): void {
+  const s = scheduler as { plugins?: ReadonlyMap<string, unknown> };
+  for (const p of s.plugins?.values() ?? []) {
+    const r = p as { removeEndpoint?: (e: Pick<Endpoint, 'id' | 'index'>) => void };
+    if (typeof r.removeEndpoint === 'function') r.removeEndpoint(ep);
+  }
+  kv?.resetEndpoint?.(ep.id).catch((err: unknown) => logger.warn({ endpoint: ep.id, err: (err as Error).message }, 'could not drop the restarted endpoint\'s block index entries'));
 }
 
 /**

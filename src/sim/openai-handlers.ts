@@ -10,6 +10,7 @@ import type { SimMetrics } from './sim-metrics.js';
 import { sendError, sendJson } from './http-io.js';
 import type { ChatMessage, SimTokenizer } from './tokenizer.js';
 import { chatOptionsFromBody } from '../tokenize/vllm-chat.js';
+import type { SimDialect } from './dialects/types.js';
 
 /** What the handlers need from their replica. */
 export interface HandlerContext {
@@ -20,6 +21,8 @@ export interface HandlerContext {
   clock: Clock;
   metrics: SimMetrics;
   nextId(): string;
+  /** SGLang / llama.cpp surface (src/sim/dialects); absent = vLLM. */
+  dialect?: SimDialect;
 }
 
 type Body = Record<string, unknown>;
@@ -118,6 +121,14 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
   const object = chat ? 'chat.completion.chunk' : 'text_completion';
   const ids: number[] = [];
   let done = false;
+  // Dialect hooks: its usage shape, extra final fields (llama.cpp timings), its submit path (slots).
+  const dialect = ctx.dialect;
+  const usageOf = (r: SimEngineResult): object => dialect?.usage?.(r) ?? usage(r);
+  const t0 = ctx.clock.now();
+  let tFirst = t0;
+  const extras = (r: SimEngineResult): Record<string, unknown> =>
+    dialect?.finalExtras?.(r, { promptMs: tFirst - t0, predictedMs: ctx.clock.now() - tFirst }) ?? {};
+  const submit = dialect?.submit ?? ((q: Parameters<SimEngine['submit']>[0], c: Parameters<SimEngine['submit']>[1]) => ctx.engine.submit(q, c));
   const write = (o: object): void => void res.write(`data: ${JSON.stringify(o)}\n\n`);
   const choice = (text: string, finish: string | null, first = false): object =>
     chat
@@ -128,10 +139,11 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
     if (chat) write({ id, object, created, model, choices: [choice('', null, true)] });
   }
   let pending: { tok: number; text: string } | undefined;
-  const handle = ctx.engine.submit(
+  const handle = submit(
     { id, promptTokens: tokens, maxTokens, ignoreEos },
     {
-      onToken(tok) {
+      onToken(tok, i) {
+        if (i === 0) tFirst = ctx.clock.now();
         if (!stream) return void ids.push(tok);
         // Hold one token back so the last one can carry finish_reason.
         if (pending) write({ id, object, created, model, choices: [choice(pending.text, null)] });
@@ -141,8 +153,8 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         done = true;
         ctx.metrics.finished(r.finishReason);
         if (stream) {
-          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)] });
-          if (includeUsage) write({ id, object, created, model, choices: [], usage: usage(r) });
+          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...extras(r) });
+          if (includeUsage) write({ id, object, created, model, choices: [], usage: usageOf(r) });
           res.end('data: [DONE]\n\n');
           return;
         }
@@ -150,7 +162,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         const c = chat
           ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [] }, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
           : { index: 0, text, logprobs: null, finish_reason: r.finishReason, stop_reason: null, prompt_logprobs: null };
-        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usage(r) });
+        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usageOf(r), ...extras(r) });
       },
       onError(err) {
         done = true;
@@ -197,7 +209,7 @@ export function modelsBody(ctx: HandlerContext, created: number): object {
         id: ctx.modelName,
         object: 'model',
         created,
-        owned_by: 'vllm',
+        owned_by: ctx.dialect?.modelsOwner ?? 'vllm',
         root: ctx.modelName,
         parent: null,
         max_model_len: ctx.maxModelLen,

@@ -25,7 +25,7 @@ export interface ServeOptions {
   maxBodyBytes: number;
   trustForwardedFor: boolean;
   scrapeIntervalMs: number;
-  /** Precise routing: tokenizer source (`builtin`, a folder, or an endpoint URL); default the first endpoint's /tokenize. */
+  /** Precise routing: tokenizer source (`builtin`, a folder, or an endpoint URL); default: the endpoints' own tokenizers, round robin. */
   tokenizer?: string;
   /** Engine block size (default 16). */
   blockSize?: number;

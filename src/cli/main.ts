@@ -56,7 +56,7 @@ program
   .option('--max-body-bytes <n>', 'largest request body accepted', int('--max-body-bytes'), 16 * 1024 * 1024)
   .option('--trust-forwarded-for', 'use X-Forwarded-For as the client address', false)
   .option('--scrape-interval-ms <n>', 'metrics scrape interval', int('--scrape-interval-ms'), 50)
-  .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default the first endpoint\'s /tokenize')
+  .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default: the endpoints\' own tokenizers, round robin, each in its engine\'s format (pass a folder in production)')
   .option('--block-size <n>', 'engines\' KV block size in tokens (vLLM --block-size)', int('--block-size'), 16)
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')

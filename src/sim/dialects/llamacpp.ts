@@ -10,6 +10,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { sendJson } from '../http-io.js';
+import type { ChatMessage } from '../tokenizer.js';
+import { chatOptionsFromBody } from '../../tokenize/vllm-chat.js';
 import { SlotCache } from './llamacpp-slots.js';
 import type { DialectContext, SimDialect, SimDialectOptions } from './types.js';
 
@@ -87,6 +89,15 @@ export function createLlamacppDialect(ctx: DialectContext, opts: SimDialectOptio
         const content = b.content;
         const tokens = typeof content === 'string' ? ctx.tokenizer.encode(content, { addSpecialTokens: b.add_special === true }) : [];
         sendJson(res, 200, { tokens });
+        return true;
+      }
+      if (path === '/apply-template' && method === 'POST') {
+        const b = await body();
+        if (!Array.isArray(b.messages)) {
+          sendJson(res, 400, { error: { code: 400, message: "'messages' is required", type: 'invalid_request_error' } });
+          return true;
+        }
+        sendJson(res, 200, { prompt: ctx.tokenizer.renderChat(b.messages as ChatMessage[], chatOptionsFromBody({ ...b, add_generation_prompt: true })) });
         return true;
       }
       if (path === '/detokenize' && method === 'POST') {

@@ -167,7 +167,7 @@ program
   .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
   .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
-  .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port,...) instead of a simulated fleet')
+  .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port[;engine=vllm|sglang|llamacpp],...; engine detected when not given) instead of a simulated fleet')
   .option('--replicas <n>', 'simulated replicas', int('--replicas'), 8)
   .option('--requests <n>', 'cap on requests', int('--requests'))
   .option('--rate <r>', 'arrival rate in req/s, or a ladder like 3,10,60')

@@ -40,6 +40,7 @@ import { adapterFor } from '../engines/registry.js';
 import { parsePromText } from './prom-text.js';
 import type { EndpointPool } from './endpoint-pool.js';
 import type { RouterMetrics } from '../metrics/router-metrics.js';
+import { scraperSettings, type ScraperSettings } from './scraper-settings.js';
 
 export interface ScraperOptions {
   clock: Clock;
@@ -62,19 +63,9 @@ export interface ScraperOptions {
   logger?: Logger;
   /** Called when a restart of the endpoint is detected (its cache is empty now). */
   onRestart?: (ep: Endpoint, reason: string) => void;
+  /** Receives each scrape's `process_start_time_seconds` (KV-event ingestion confirms restarts with it). */
+  onProcessStart?: (ep: Endpoint, startSeconds: number) => void;
 }
-
-const DEFAULTS = {
-  intervalMs: 50,
-  staleAfterMs: 2000,
-  timeoutMs: 1000,
-  modelsIntervalMs: 5000,
-  healthIntervalMs: 250,
-  healthTimeoutMs: 750,
-  deadAfterMs: 2000,
-};
-
-type Settings = typeof DEFAULTS;
 
 interface State {
   lastLive: number;
@@ -101,23 +92,10 @@ interface State {
   lastReason: string;
 }
 
-/** Applies defaults for every option left undefined. */
-function settings(opts: ScraperOptions): Settings {
-  const out = { ...DEFAULTS };
-  for (const k of Object.keys(DEFAULTS) as (keyof Settings)[]) {
-    const v = opts[k];
-    if (v !== undefined) {
-      if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new Error(`scraper option ${k} must be a positive number; got ${String(v)}`);
-      out[k] = v;
-    }
-  }
-  return out;
-}
-
 export class EndpointScraper {
   readonly #pool: EndpointPool;
   readonly #opts: ScraperOptions;
-  readonly #s: Settings;
+  readonly #s: ScraperSettings;
   readonly #log: Logger;
   readonly #state = new Map<Endpoint, State>();
   #stopped = true;
@@ -125,27 +103,37 @@ export class EndpointScraper {
   constructor(pool: EndpointPool, opts: ScraperOptions) {
     this.#pool = pool;
     this.#opts = opts;
-    this.#s = settings(opts);
+    this.#s = scraperSettings(opts);
     this.#log = opts.logger ?? silentLogger;
   }
 
   /** The effective settings (defaults applied). */
-  get settings(): Readonly<Settings> {
+  get settings(): Readonly<ScraperSettings> {
     return this.#s;
   }
 
   /** Starts both loops; resolves after the first round (every endpoint probed once). */
   async start(): Promise<void> {
     this.#stopped = false;
-    await Promise.all(
-      this.#pool.all().map(async (ep) => {
-        const st = this.#stateOf(ep);
-        await Promise.all([this.checkHealth(ep), this.scrapeOnce(ep)]);
-        this.#evaluate(ep, st);
-        this.#scheduleMetrics(ep);
-        this.#scheduleHealth(ep);
-      }),
-    );
+    await Promise.all(this.#pool.all().map((ep) => this.add(ep)));
+  }
+
+  /** Starts probing `ep` (at start, or when it joins the pool later); resolves after its first round. */
+  async add(ep: Endpoint): Promise<void> {
+    if (this.#stopped) return;
+    const st = this.#stateOf(ep);
+    await Promise.all([this.checkHealth(ep), this.scrapeOnce(ep)]);
+    this.#evaluate(ep, st);
+    this.#scheduleMetrics(ep);
+    this.#scheduleHealth(ep);
+  }
+
+  /** Stops probing `ep` (it left the pool). */
+  remove(ep: Endpoint): void {
+    const st = this.#state.get(ep);
+    st?.metricsTimer?.cancel();
+    st?.healthTimer?.cancel();
+    this.#state.delete(ep);
   }
 
   stop(): void {
@@ -180,7 +168,7 @@ export class EndpointScraper {
   }
 
   #scheduleMetrics(ep: Endpoint): void {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#state.has(ep)) return;
     const st = this.#stateOf(ep);
     // Back off while /metrics fails (llama.cpp queues every /metrics behind a prefill).
     const delay = st.metricsFailures === 0 ? this.#s.intervalMs : Math.min(this.#s.intervalMs * 2 ** Math.min(st.metricsFailures, 10), 1000);
@@ -190,7 +178,7 @@ export class EndpointScraper {
   }
 
   #scheduleHealth(ep: Endpoint): void {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#state.has(ep)) return;
     const st = this.#stateOf(ep);
     st.healthTimer = this.#opts.clock.setTimeout(() => {
       void this.checkHealth(ep).finally(() => this.#scheduleHealth(ep));
@@ -260,6 +248,8 @@ export class EndpointScraper {
       }
       st.engineProblem = '';
       this.#checkRestart(ep, st, adapter.restartToken(samples, res.headers), snap.prefixQueries);
+      const start = samples.find((x) => x.name === 'process_start_time_seconds');
+      if (start !== undefined && Number.isFinite(start.value) && start.value > 0) this.#opts.onProcessStart?.(ep, start.value);
       ep.metrics = snap;
       st.lastMetricsOk = clock.now();
       st.metricsFailures = 0;

@@ -67,6 +67,8 @@ export interface RouterKvCache {
   onTokenized?: ((seconds: number) => void) | undefined;
   /** Drops an endpoint's precise-index entries (it restarted: its cache is empty). */
   resetEndpoint?(endpointId: string): Promise<void>;
+  /** Where the scraper reports each endpoint's `process_start_time_seconds` (KV-event ingestion's restart signal). */
+  restartSignal?: { report(endpointId: string, startSeconds: number): void };
   close(): Promise<void>;
 }
 
@@ -110,6 +112,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     healthTimeoutMs: opts.healthTimeoutMs,
     deadAfterMs: opts.deadAfterMs,
     onRestart: (ep) => forgetCachedPrefixes(opts.scheduler, ep, opts.kvCache, logger),
+    onProcessStart: (ep, start) => opts.kvCache?.restartSignal?.report(ep.id, start),
   });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });

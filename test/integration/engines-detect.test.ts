@@ -99,9 +99,11 @@ test('a wrong --engine is never silent: the reason is in /readyz, the 503 messag
   }
 });
 
-for (const engine of ['vllm', 'llamacpp'] as const) {
+for (const engine of ['vllm', 'sglang', 'llamacpp'] as const) {
   test(`${engine}: a restarted server's old prefixes stop attracting requests (restart detected, predictions dropped)`, async () => {
-    const fleet = await startFleet({ ...fast, replicas: 2, ...(engine === 'llamacpp' ? { dialect: { engine, parallel: 4 }, slowMetrics: false } : {}) });
+    // vLLM: process_start_time_seconds changes; SGLang: its counters go back; llama.cpp: Process-Start-Time-Unix changes.
+    const dialect = engine === 'llamacpp' ? { dialect: { engine, parallel: 4 }, slowMetrics: false } : engine === 'sglang' ? { dialect: { engine } } : {};
+    const fleet = await startFleet({ ...fast, replicas: 2, ...dialect });
     let router: RunningRouter | undefined;
     try {
       const scheduler = buildScheduler({ preset: 'default' });
@@ -110,6 +112,10 @@ for (const engine of ['vllm', 'llamacpp'] as const) {
       const prompt = 'a long system prompt that every session shares '.repeat(40);
       const first = await post(router.url, { model: MODEL, prompt, max_tokens: 2 });
       const holder: Endpoint = router.pool.get(first.endpoint!)!;
+      assert.equal(holder.engine, engine);
+      // Let a scrape see the counters move before the restart (SGLang's restart shows as counters going back).
+      const before = holder.metrics.updatedAt;
+      assert.ok(await until(() => holder.metrics.updatedAt > before && (engine !== 'sglang' || (holder.metrics.prefixQueries ?? 0) > 0), 5000));
       assert.ok(index.blocksOf(holder) > 0, 'the router recorded the prefix on its server');
       const replica = fleet.replicas.find((r) => r.url === holder.url)!;
       await fetch(`${replica.url}/sim/restart`, { method: 'POST' });

@@ -242,6 +242,10 @@ function kvEvents(r: RouterStatsSample, samples: readonly EndpointSample[], w: R
   const out: Finding[] = [];
   const byAddr = new Map(samples.map((s) => [s.address, s]));
   for (const ep of r.endpoints) {
+    if (ep.engine === 'llamacpp' || ep.engine === 'openai') {
+      out.push({ check: 'kv-events', level: 'warn', endpoint: ep.id, message: `${ep.id} runs ${ep.engine === 'llamacpp' ? 'llama.cpp' : 'a generic OpenAI server'}, which publishes no KV events: the precise scorer routes it approximately (fallback engine-no-events)`, fix: 'use the default (approximate) profile for such endpoints; precise routing needs vLLM or SGLang with KV events' });
+      continue;
+    }
     const st = r.events.endpoints[ep.id];
     const s = byAddr.get(ep.address);
     const busy = (s && (w.get(s.address)?.requests ?? 0) > 0) || ep.routed > 0;

@@ -100,3 +100,7 @@ export { runDoctor, formatDoctorReport, doctorJson, type DoctorOptions } from '.
 export type { DoctorReport, Finding, FindingLevel, CheckId } from './doctor/index.js';
 export { runBench, type BenchOptions, type BenchReport, type StrategyReport } from './bench/run-bench.js';
 export { formatBenchReport, benchJson } from './bench/report.js';
+// Engine adapters (vLLM, SGLang, llama.cpp, generic OpenAI): metric maps, cached tokens, cache model, detection.
+export { adapterFor, ENGINE_ADAPTERS, ENGINE_KINDS, readAnyUsage } from './engines/registry.js';
+export { detectEngine, engineFromMetricsText, engineFromModels } from './engines/detect.js';
+export type { EngineAdapter, EngineUsage, EngineMetricMap, CacheReset } from './engines/types.js';

@@ -71,7 +71,7 @@ program
 
 program
   .command('sim')
-  .description('serve simulated vLLM replicas on consecutive loopback ports')
+  .description('serve simulated replicas (vLLM, or SGLang / llama.cpp with --engine) on consecutive loopback ports')
   .option('--replicas <n>', 'number of replicas', int('--replicas'), 3)
   .option('--port <n>', 'port of the first replica', int('--port'), 8100)
   .option('--host <addr>', 'listen address', '127.0.0.1')

@@ -23,6 +23,15 @@
  * With 6 conversations on 2 slots, follow-ups of conversations whose slot was taken are
  * predicted as misses, as the engine recomputes them.
  *
+ * Learned capacity (paged engines that report no capacity: the default applies). The engine's
+ * own cached tokens correct the model ({@link ApproxPrefixIndex.observe}): predicted hits the
+ * engine recomputed mean it keeps less than modelled, so after 3 of them in a row (one alone may
+ * be a sibling that arrived while its prefix was still being prefilled) the endpoint's effective
+ * capacity shrinks to 90 % of what the index holds for it (never below `MIN_LEARNED_CAPACITY`),
+ * evicting its least recently used keys; each confirmed hit resets the streak and grows the
+ * capacity back by 1 % towards the default. Endpoints reporting a capacity (vLLM
+ * `num_gpu_blocks`, SGLang `max_total_num_tokens`) keep it.
+ *
  * Lookup walks the request's keys once for all candidates: a candidate's run continues while it
  * holds every key so far; the walk stops as soon as no candidate's run continues.
  */
@@ -32,6 +41,9 @@ import { SlotSet } from './slot-set.js';
 
 /** llm-d's default per-server LRU capacity (blocks) when the engine does not report one. */
 export const DEFAULT_LRU_CAPACITY_PER_SERVER = 31_250;
+
+/** Smallest capacity (blocks) learning may shrink an endpoint to. */
+export const MIN_LEARNED_CAPACITY = 64;
 
 interface EndpointBlocks {
   id: string;
@@ -49,6 +61,9 @@ export class ApproxPrefixIndex {
   #mark = new Uint32Array(64);
   #run = new Int32Array(64);
   #gen = 0;
+  /** Learned effective capacity per endpoint index (blocks); undefined = not learned. */
+  #learned: (number | undefined)[] = [];
+  #falseHits: number[] = [];
 
   /** @param defaultCapacity blocks kept per endpoint when it reports no `numGpuBlocks` */
   constructor(defaultCapacity = DEFAULT_LRU_CAPACITY_PER_SERVER) {
@@ -141,6 +156,40 @@ export class ApproxPrefixIndex {
     }
   }
 
+  /**
+   * Feedback from the engine for one finished request on `endpoint`: the index predicted
+   * `predictedBlocks` leading blocks cached, the engine reported `actualBlocks` (its cached
+   * tokens over the tokens per block). See "Learned capacity" in the file comment.
+   */
+  observe(endpoint: Endpoint, predictedBlocks: number, actualBlocks: number): void {
+    const e = this.#endpoints[endpoint.index];
+    if (e === undefined || e.id !== endpoint.id || e.lru === undefined || !(predictedBlocks >= 1) || !(actualBlocks >= 0)) return;
+    const base = this.#baseCapacity(endpoint);
+    const idx = endpoint.index;
+    if (base !== this.defaultCapacity || this.#reported(endpoint)) return;
+    if (predictedBlocks >= 4 && actualBlocks < predictedBlocks / 2) {
+      this.#falseHits[idx] = (this.#falseHits[idx] ?? 0) + 1;
+      if (this.#falseHits[idx] < 3) return;
+      this.#falseHits[idx] = 0;
+      const cap = Math.max(MIN_LEARNED_CAPACITY, Math.floor(Math.min(e.lru.size, e.lru.capacity) * 0.9));
+      if (cap < e.lru.capacity) {
+        this.#learned[idx] = cap;
+        e.lru.resize(cap);
+      }
+    } else if (actualBlocks >= 0.8 * predictedBlocks) {
+      this.#falseHits[idx] = 0;
+      if (this.#learned[idx] === undefined) return;
+      const cap = Math.min(base, Math.ceil(this.#learned[idx]! * 1.01) + 1);
+      this.#learned[idx] = cap >= base ? undefined : cap;
+    }
+  }
+
+  /** Effective capacity learned for `endpoint` from engine feedback (undefined = none learned). */
+  learnedCapacityOf(endpoint: Pick<Endpoint, 'id' | 'index'>): number | undefined {
+    const e = this.#endpoints[endpoint.index];
+    return e !== undefined && e.id === endpoint.id ? this.#learned[endpoint.index] : undefined;
+  }
+
   /** Forgets everything `endpoint` holds (removed from the pool, or its cache was reset). */
   removeEndpoint(endpoint: Pick<Endpoint, 'id' | 'index'>): void {
     const e = this.#endpoints[endpoint.index];
@@ -152,12 +201,16 @@ export class ApproxPrefixIndex {
       for (const k of e.slots!.keys()) this.#dropHolder(k, endpoint.index);
     }
     this.#endpoints[endpoint.index] = undefined;
+    this.#learned[endpoint.index] = undefined;
+    this.#falseHits[endpoint.index] = 0;
   }
 
   /** Forgets everything. */
   clear(): void {
     this.#global.clear();
     this.#endpoints = [];
+    this.#learned = [];
+    this.#falseHits = [];
   }
 
   /** Endpoint indices holding `key` (for tests and diagnostics). */
@@ -169,14 +222,13 @@ export class ApproxPrefixIndex {
     const idx = endpoint.index;
     const model = endpoint.cacheModel;
     const slots = model?.kind === 'slots' ? Math.max(1, Math.floor(model.slots)) : undefined;
-    const reported = endpoint.metrics.numGpuBlocks ?? (model?.kind === 'blocks' ? model.capacityBlocks : undefined);
-    const capacity = reported !== undefined && reported > 0 ? Math.floor(reported) : this.defaultCapacity;
     let e = this.#endpoints[idx];
     // Another endpoint in this slot, or the cache model changed (engine detected late): start over.
     if (e !== undefined && (e.id !== endpoint.id || (slots === undefined) !== (e.slots === undefined))) {
       this.removeEndpoint({ id: e.id, index: idx });
       e = undefined;
     }
+    const capacity = Math.min(this.#baseCapacity(endpoint), this.#learned[idx] ?? Infinity);
     if (e === undefined) {
       e = slots !== undefined
         ? { id: endpoint.id, lru: undefined, slots: this.#newSlots(idx, slots) }
@@ -188,6 +240,19 @@ export class ApproxPrefixIndex {
       e.slots.resize(slots);
     }
     return e;
+  }
+
+  /** Whether the engine reports its capacity (then nothing is learned). */
+  #reported(endpoint: Endpoint): boolean {
+    const m = endpoint.cacheModel;
+    return endpoint.metrics.numGpuBlocks !== undefined || (m?.kind === 'blocks' && m.capacityBlocks !== undefined);
+  }
+
+  /** Reported capacity (metrics, then cache model), else the default. */
+  #baseCapacity(endpoint: Endpoint): number {
+    const model = endpoint.cacheModel;
+    const reported = endpoint.metrics.numGpuBlocks ?? (model?.kind === 'blocks' ? model.capacityBlocks : undefined);
+    return reported !== undefined && reported > 0 ? Math.floor(reported) : this.defaultCapacity;
   }
 
   #newSlots(idx: number, n: number): SlotSet {

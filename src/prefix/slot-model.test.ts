@@ -49,3 +49,33 @@ test('a cache model detected late (blocks -> slots) starts the endpoint over; re
   assert.deepEqual(matched(idx, conv(1), eps), [0]);
   assert.equal(idx.size, 0);
 });
+
+test('learned capacity: a predicted hit the engine recomputed shrinks the endpoint, confirmed hits grow it back', () => {
+  const eps = fakeEndpoints(1);
+  const idx = new ApproxPrefixIndex(1000);
+  // 20 conversations of 8 blocks = 160 blocks held; the engine really keeps fewer.
+  for (let c = 0; c < 20; c++) idx.add(eps[0], conv(c));
+  assert.deepEqual(matched(idx, conv(0), eps), [8], 'modelled as held');
+  idx.observe(eps[0], 8, 0); // the engine recomputed conversation 0 ...
+  idx.observe(eps[0], 8, 1);
+  assert.equal(idx.learnedCapacityOf(eps[0]), undefined, 'one or two false hits may be in-flight siblings');
+  idx.observe(eps[0], 8, 0); // ... three in a row: it keeps less than modelled
+  assert.equal(idx.learnedCapacityOf(eps[0]), 144, '90 % of the 160 blocks held');
+  assert.equal(idx.blocksOf(eps[0]), 144);
+  assert.deepEqual(matched(idx, conv(0), eps), [0], 'the least recently used conversations are forgotten');
+  assert.deepEqual(matched(idx, conv(19), eps), [8]);
+  idx.observe(eps[0], 8, 8); // a confirmed hit
+  assert.equal(idx.learnedCapacityOf(eps[0]), 147, 'ceil(144 x 1.01) + 1');
+  idx.observe(eps[0], 8, 7.5); // within 80 %: confirmed
+  assert.ok(idx.learnedCapacityOf(eps[0])! > 147);
+  idx.observe(eps[0], 2, 0); // too small a prediction to learn from
+  assert.ok(idx.learnedCapacityOf(eps[0])! > 147);
+  idx.removeEndpoint(eps[0]);
+  assert.equal(idx.learnedCapacityOf(eps[0]), undefined);
+  // An engine that reports its capacity (vLLM num_gpu_blocks) keeps it.
+  const vllm = fakeEndpoints(1);
+  vllm[0].metrics = { ...vllm[0].metrics, numGpuBlocks: 1000 };
+  for (let c = 0; c < 20; c++) idx.add(vllm[0], conv(c));
+  for (let i = 0; i < 5; i++) idx.observe(vllm[0], 8, 0);
+  assert.equal(idx.learnedCapacityOf(vllm[0]), undefined);
+});

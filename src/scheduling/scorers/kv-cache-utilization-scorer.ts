@@ -14,9 +14,8 @@ import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
-import { loadUnknown, neutralizeUnknown } from './unknown-load.js';
+import { neutralizeUnknown } from './unknown-load.js';
 
-const usageUnknown = (ep: Endpoint): boolean => ep.metrics.kvUsageUnknown === true || loadUnknown(ep);
 
 const params = z.strictObject({});
 
@@ -30,7 +29,7 @@ export class KvCacheUtilizationScorer implements Scorer {
       const u = candidates[i].metrics.kvUsage;
       out[i] = u >= 1 ? 0 : u <= 0 || Number.isNaN(u) ? 1 : 1 - u;
     }
-    neutralizeUnknown(candidates, out, usageUnknown, 1);
+    neutralizeUnknown(candidates, out, true, 1);
   }
 }
 

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
-import { loadUnknown, neutralizeUnknown } from './unknown-load.js';
+import { neutralizeUnknown } from './unknown-load.js';
 
 const params = z.strictObject({
   threshold: z.number().int().positive().default(128),
@@ -36,7 +36,7 @@ export class LoadAwareScorer implements Scorer {
       const q = candidates[i].metrics.waiting;
       out[i] = q <= 0 ? 0.5 : 0.5 * (1 - Math.min(q, t) / t);
     }
-    neutralizeUnknown(candidates, out, loadUnknown, 0.5);
+    neutralizeUnknown(candidates, out, false, 0.5);
   }
 }
 

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
-import { loadUnknown, neutralizeUnknown } from './unknown-load.js';
+import { neutralizeUnknown } from './unknown-load.js';
 
 const params = z.strictObject({});
 
@@ -27,14 +27,15 @@ export class QueueScorer implements Scorer {
     let min = Infinity;
     let max = -Infinity;
     for (let i = 0; i < n; i++) {
-      if (loadUnknown(candidates[i])) continue;
-      const q = candidates[i].metrics.waiting;
+      const m = candidates[i].metrics;
+      if (m.stale === true) continue;
+      const q = m.waiting;
       if (q < min) min = q;
       if (q > max) max = q;
     }
     const range = max - min;
     for (let i = 0; i < n; i++) out[i] = range > 0 ? (max - candidates[i].metrics.waiting) / range : 1;
-    neutralizeUnknown(candidates, out, loadUnknown, 1);
+    neutralizeUnknown(candidates, out, false, 1);
   }
 }
 

@@ -13,22 +13,28 @@ export function loadUnknown(ep: Endpoint): boolean {
   return ep.metrics.stale === true;
 }
 
+/** Whether a candidate's data is unknown: its snapshot is stale, or also its KV usage is unreported (`kv`). */
+function isUnknown(ep: Endpoint, kv: boolean): boolean {
+  const m = ep.metrics;
+  return m.stale === true || (kv && m.kvUsageUnknown === true);
+}
+
 /**
- * Replaces `out[i]` of every candidate with `unknown(i)` true by the mean of the known scores,
- * or by `allUnknown` when no candidate is known.
+ * Replaces `out[i]` of every candidate whose data is unknown (stale; with `kv`, also an
+ * unreported KV usage) by the mean of the known scores, or by `allUnknown` when none is known.
  */
-export function neutralizeUnknown(candidates: readonly Endpoint[], out: Float64Array, unknown: (ep: Endpoint) => boolean, allUnknown: number): void {
+export function neutralizeUnknown(candidates: readonly Endpoint[], out: Float64Array, kv: boolean, allUnknown: number): void {
+  const n = candidates.length;
+  let first = 0;
+  while (first < n && !isUnknown(candidates[first], kv)) first++;
+  if (first === n) return; // the common case: every candidate's data is known
   let sum = 0;
   let known = 0;
-  let anyUnknown = false;
-  for (let i = 0; i < candidates.length; i++) {
-    if (unknown(candidates[i])) anyUnknown = true;
-    else {
-      sum += out[i];
-      known++;
-    }
+  for (let i = 0; i < n; i++) {
+    if (i >= first && isUnknown(candidates[i], kv)) continue;
+    sum += out[i];
+    known++;
   }
-  if (!anyUnknown) return;
   const v = known > 0 ? sum / known : allUnknown;
-  for (let i = 0; i < candidates.length; i++) if (unknown(candidates[i])) out[i] = v;
+  for (let i = first; i < n; i++) if (isUnknown(candidates[i], kv)) out[i] = v;
 }

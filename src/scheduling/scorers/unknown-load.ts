@@ -8,11 +8,6 @@
  */
 import type { Endpoint } from '../../core/endpoint.js';
 
-/** True when the candidate's load snapshot is stale (the scraper marks never-scraped ones stale too). */
-export function loadUnknown(ep: Endpoint): boolean {
-  return ep.metrics.stale === true;
-}
-
 /** Whether a candidate's data is unknown: its snapshot is stale, or also its KV usage is unreported (`kv`). */
 function isUnknown(ep: Endpoint, kv: boolean): boolean {
   const m = ep.metrics;

@@ -229,7 +229,9 @@ export class EndpointScraper {
         }
         throw err;
       }
-      this.#live(ep, st);
+      // Any answer but a server error proves the process serves (501: metrics not enabled);
+      // llama.cpp answers 503 while it loads the model.
+      if (res.status < 500 || res.status === 501) this.#live(ep, st);
       const text = res.status === 200 ? res.text : undefined;
       if (!st.detected) await this.#detect(ep, st, text);
       if (res.status !== 200) throw new Error(`GET ${ep.url}/metrics answered ${res.status}${res.status === 501 || res.status === 404 ? ' (metrics not enabled? llama-server needs --metrics, SGLang --enable-metrics)' : ''}`);

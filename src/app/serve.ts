@@ -9,7 +9,7 @@ import type { EngineKind } from '../core/endpoint.js';
 import { normaliseEndpointUrl, parseEndpointList, type EndpointSpec } from '../datalayer/endpoint-pool.js';
 import type { LoadedConfig } from '../config/scheduler-config.js';
 import { createScheduler } from '../scheduling/scheduler.js';
-import { startRouter, type RunningRouter } from '../server/router.js';
+import { startRouter, type RouterOptions, type RunningRouter } from '../server/router.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
 
@@ -37,6 +37,8 @@ export interface ServeOptions {
   redis?: string;
   env: Record<string, string | undefined>;
   logger: Logger;
+  /** Upstream timeouts, retries and outlier detection (the `kvroute serve` flags; router defaults otherwise). */
+  resilience?: Pick<RouterOptions, 'upstreamTimeoutMs' | 'ttfbTimeoutMs' | 'maxRetries' | 'retryBudget' | 'outlier' | 'nonStreamingUpstream'>;
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
@@ -75,6 +77,7 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     maxBodyBytes: o.maxBodyBytes,
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
+    ...o.resilience,
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();
     if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);

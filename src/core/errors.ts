@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   KVR_ERR_CONFIG: { status: 500, type: 'internal_error' },
   KVR_ERR_USAGE: { status: 400, type: 'invalid_request_error' },
   KVR_ERR_INDEX_UNAVAILABLE: { status: 503, type: 'service_unavailable' },
+  /** The client went away before the response completed (logged and counted as 499, like nginx). */
+  KVR_ERR_CLIENT_CLOSED: { status: 499, type: 'client_closed_request' },
 } as const satisfies Record<string, { status: number; type: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -101,14 +101,14 @@ export class RouterMetrics {
 
   readonly retries = new Counter({
     name: 'kvroute_upstream_retries_total',
-    help: 'Requests re-sent to a fallback endpoint after the chosen one refused the connection.',
+    help: 'Requests re-sent to another endpoint after the one tried failed before any byte reached the client (refused, reset, 5xx, time-to-first-byte timeout), by the endpoint that failed.',
     labelNames: ['endpoint'] as const,
     registers: [this.registry],
   });
 
   readonly upstreamErrors = new Counter({
     name: 'kvroute_upstream_errors_total',
-    help: 'Upstream failures by endpoint and kind (connect, reset, timeout, midstream).',
+    help: 'Upstream failures by endpoint and kind (connect, reset, status, ttfb-timeout, timeout, midstream, request).',
     labelNames: ['endpoint', 'kind'] as const,
     registers: [this.registry],
   });
@@ -223,6 +223,33 @@ export class RouterMetrics {
     name: 'kvroute_rejected_requests_total',
     help: 'Requests the gateway rejected before scheduling, by error code.',
     labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly clientAborts = new Counter({
+    name: 'kvroute_client_aborts_total',
+    help: 'Requests whose client went away before the response completed (logged and counted as status 499), by the stage they were in (body, schedule, dispatched, streaming, ...).',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+
+  readonly retryBudgetExhausted = new Counter({
+    name: 'kvroute_retry_budget_exhausted_total',
+    help: 'Retries not made because the retry budget (share of active requests) was used up.',
+    registers: [this.registry],
+  });
+
+  readonly outlierEjections = new Counter({
+    name: 'kvroute_outlier_ejections_total',
+    help: 'Times an endpoint was ejected by outlier detection (consecutive 5xx / gateway failures / timeouts).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointEjected = new Gauge({
+    name: 'kvroute_endpoint_ejected',
+    help: '1 while outlier detection keeps an endpoint out of rotation, else 0.',
+    labelNames: ['endpoint'] as const,
     registers: [this.registry],
   });
 

@@ -20,6 +20,9 @@ import { createAdminHandler } from './admin/admin-server.js';
 import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
+import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
+import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -33,7 +36,18 @@ export interface RouterOptions {
   logger?: Logger;
   maxBodyBytes?: number;
   trustForwardedFor?: boolean;
+  /** Whole upstream exchange per request, ms (default 600 000; 0 = none). */
   upstreamTimeoutMs?: number;
+  /** Dispatch -> first token per attempt, ms (default 300 000; 0 = none): a replica that hangs is retried elsewhere and ejected. */
+  ttfbTimeoutMs?: number;
+  /** Outlier detection (consecutive failures eject a replica for a growing back-off). */
+  outlier?: OutlierOptions;
+  /** Retry budget (retries as a share of recent requests, plus a small reserve). */
+  retryBudget?: RetryBudgetOptions;
+  /** Retries on other replicas per request when nothing reached the client (default 2; 0 = none). */
+  maxRetries?: number;
+  /** Non-streaming requests upstream: re-assembled from a stream (default) or passed through (see proxy.ts). */
+  nonStreamingUpstream?: 'stream' | 'passthrough';
   /** /metrics scrape interval (default 50 ms). */
   scrapeIntervalMs?: number;
   /** Load data older than this is stale: load scorers treat it as unknown (default 2,000 ms). */
@@ -80,6 +94,10 @@ export interface RunningRouter {
   readonly decisions: RingBuffer<DecisionRecord>;
   /** What the dashboard accumulates (routed counts, time series). */
   readonly dashboard: DashboardRecorder;
+  /** The request lifecycles (shared by every front end of this router). */
+  readonly lifecycles: RequestLifecycles;
+  /** Outlier detection of this router. */
+  readonly outliers: OutlierDetector;
   close(): Promise<void>;
 }
 
@@ -118,6 +136,30 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const dashboard = new DashboardRecorder({ clock });
   await scraper.start();
 
+  const outliers = new OutlierDetector(clock, opts.outlier);
+  outliers.setHostCount(pool.all().length);
+  outliers.onEject((id, until) => {
+    metrics.outlierEjections.inc({ endpoint: id });
+    metrics.endpointEjected.set({ endpoint: id }, 1);
+    clock.setTimeout(() => metrics.endpointEjected.set({ endpoint: id }, outliers.isEjected(id) ? 1 : 0), Math.max(0, until - clock.now()));
+    logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
+  });
+  const lifecycles = new RequestLifecycles({
+    scheduler: opts.scheduler,
+    clock,
+    metrics,
+    logger,
+    outliers,
+    retryBudget: new RetryBudget(clock, opts.retryBudget),
+    maxRetries: opts.maxRetries,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
+    ttfbTimeoutMs: opts.ttfbTimeoutMs ?? 300_000,
+    onDecision: (d) => {
+      decisions.push(d);
+      dashboard.record(d);
+    },
+  });
+
   const gateway = createServer(
     { keepAliveTimeout: 65_000, requestTimeout: 0 },
     createGatewayHandler({
@@ -131,10 +173,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
-      onDecision: (d) => {
-        decisions.push(d);
-        dashboard.record(d);
-      },
+      nonStreamingUpstream: opts.nonStreamingUpstream,
+      lifecycles,
     }),
   );
   let port = 0;
@@ -193,6 +233,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
     decisions,
     dashboard,
+    lifecycles,
+    outliers,
     async close() {
       scraper.stop();
       gateway.closeAllConnections();

@@ -2,7 +2,8 @@
  * Keeps every endpoint's liveness, load data and engine identity current. Two loops per endpoint:
  *
  *   liveness  GET /health every `healthIntervalMs` (default 250 ms, timeout `healthTimeoutMs`
- *             750 ms; a server without /health is probed on /v1/models)
+ *             750 ms; a server without /health is probed on /v1/models), skipped while /metrics
+ *             answers (a fresh /metrics answer is liveness too)
  *   load      GET /metrics every `intervalMs` (default 50 ms, as llm-d; timeout `timeoutMs`
  *             1,000 ms; backs off after failures) and /v1/models every `modelsIntervalMs`
  *
@@ -185,10 +186,17 @@ export class EndpointScraper {
     }, this.#s.healthIntervalMs);
   }
 
-  /** Probes liveness once. Never throws. */
+  /**
+   * Probes liveness once (skipped while /metrics answered within the last health interval: that
+   * answer proves liveness already, so a healthy fleet sees no extra traffic). Never throws.
+   */
   async checkHealth(ep: Endpoint): Promise<void> {
     const st = this.#stateOf(ep);
     if (st.healthInFlight) return;
+    if (st.lastMetricsOk > 0 && this.#opts.clock.now() - st.lastMetricsOk < this.#s.healthIntervalMs) {
+      this.#evaluate(ep, st);
+      return;
+    }
     st.healthInFlight = true;
     try {
       const res = await this.#get(ep, st.healthPath, this.#s.healthTimeoutMs);

@@ -58,10 +58,12 @@ const MODEL = 'soak-model';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]);
 
-function procStats(pid: number): { rssMiB: number; fds: number } {
+async function procStats(pid: number, adminUrl: string): Promise<{ rssMiB: number; heapUsedMiB: number; fds: number }> {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
-  return { rssMiB: Math.round(rss * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
+  const m = await (await request(`${adminUrl}/metrics`)).body.text();
+  const heap = Number(/^kvroute_nodejs_heap_size_used_bytes (\S+)/m.exec(m)?.[1] ?? NaN) / 2 ** 20;
+  return { rssMiB: Math.round(rss * 10) / 10, heapUsedMiB: Math.round(heap * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
 async function startServe(endpoints: string, extra: string[]): Promise<{ url: string; adminUrl: string; pid: number; stop(): Promise<void> }> {
@@ -151,11 +153,11 @@ async function main(): Promise<void> {
   );
   const probeDone = new Promise<number[]>((r) => probe.once('message', (m: number[]) => r(m)));
   const ms = a.seconds * 1000;
-  const idle = procStats(router.pid);
+  const idle = await procStats(router.pid, router.adminUrl);
   await hook?.(ctx('start'));
   const work = Promise.all(Array.from({ length: a.connections }, (_, w) => worker(w)));
   await sleep(ms * 0.1);
-  const before = procStats(router.pid);
+  const before = await procStats(router.pid, router.adminUrl);
   await setFaults(eps[1], { errorRate: 1 });
   await hook?.(ctx('faults'));
   await sleep(ms * 0.15);
@@ -174,7 +176,7 @@ async function main(): Promise<void> {
   await client.close();
   // The router keeps idle upstream connections for 30 s (keep-alive): wait them out.
   await sleep(35_000);
-  const after = procStats(router.pid);
+  const after = await procStats(router.pid, router.adminUrl);
   const metrics = await (await request(`${router.adminUrl}/metrics`)).body.text();
   const sum = (re: RegExp) => metrics.split('\n').filter((l) => re.test(l)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
   const report = {

@@ -25,7 +25,10 @@ export type CheckId =
   | 'load-concentration'
   | 'router-traffic'
   | 'engine'
-  | 'endpoint-health';
+  | 'endpoint-health'
+  | 'pd-roles'
+  | 'pd-prefill-port'
+  | 'pd-connector';
 
 /** One result of one check. */
 export interface Finding {

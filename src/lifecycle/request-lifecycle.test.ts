@@ -159,3 +159,23 @@ test('run(): pre-upstream work is raced against the abort', async () => {
   await assert.rejects(p, (e: Error & { code?: string }) => e.code === 'KVR_ERR_CLIENT_CLOSED');
   assert.equal(ends[0].stage, 'tokenize');
 });
+
+test('multi-leg requests (P/D): nextLeg moves the request to the decode endpoint without a retry', async () => {
+  const { lcs, eps, ends, inflight, sched } = setup();
+  const lc = lcs.begin({ id: 'pd' });
+  const d = await lc.decide(fakeRequest('prefill then decode'), eps);
+  const prefill = lc.dispatch();
+  prefill.firstToken();
+  const decodeEp = eps.find((e) => e.id !== d.result.endpoint.id)!;
+  const decode = lc.nextLeg(decodeEp);
+  assert.equal(prefill.signal.aborted, false, 'a finished leg is not cancelled');
+  assert.equal(decode.endpoint.id, decodeEp.id);
+  assert.equal(sched.load.load(decodeEp).inflight, 1);
+  assert.equal(inflight(), 1);
+  decode.firstToken();
+  decode.end({ status: 200 });
+  assert.equal(ends[0].outcome, 'ok');
+  assert.equal(ends[0].retries, 0);
+  assert.equal(ends[0].endpoint?.id, decodeEp.id);
+  assert.equal(inflight(), 0);
+});

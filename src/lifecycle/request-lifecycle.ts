@@ -27,6 +27,11 @@
  *     att.end({ status: up.status, usage });
  *   } catch (err) { if (!lc.ended || lc.outcome !== 'aborted') sendError(lc.reject(err)); }
  *
+ * A decide-only front end (Envoy ext_proc) does not proxy: it calls `decide` and `dispatch`,
+ * reports Envoy's response phases (`responded(status)` / `firstToken` / `chunk` / `end`), and
+ * builds its lifecycles with `maxRetries: 0` when Envoy does the retrying. P/D runs a prefill leg
+ * then a decode leg on one lifecycle with `nextLeg(decodeEndpoint)`.
+ *
  * What the lifecycle does, and when:
  * - `decide`: filters out ejected replicas (outlier detector), runs `scheduler.schedule` raced
  *   against the abort signal (a late pick after an abort is completed at once), computes the cache
@@ -295,6 +300,20 @@ export class RequestLifecycle {
     return this.#attempt;
   }
 
+  /**
+   * Multi-leg requests (P/D disaggregation: a prefill leg, then a decode leg): the current
+   * attempt did its part (counted as a success for outlier detection) and the request continues
+   * on `endpoint` (the scheduler is told through `reassign`, so load moves there). Not a retry:
+   * no budget, no retry count. Returns the new leg's attempt.
+   */
+  nextLeg(endpoint: Endpoint, o: Omit<DispatchOptions, 'endpoint'> = {}): UpstreamAttempt {
+    this.#checkAlive();
+    const cur = this.#attempt;
+    if (cur === undefined) throw new KvrError('KVR_ERR_INTERNAL', `request ${this.id} has no leg to continue from; dispatch first`);
+    cur._legDone();
+    return this.dispatch({ ...o, endpoint });
+  }
+
   /** Usage reported by the engine (may come before `end`). */
   setUsage(u: Usage | undefined): void {
     if (u !== undefined) this.#usage = u;
@@ -555,6 +574,13 @@ export class UpstreamAttempt {
     if (this.#closed) return;
     this.#timedOut = kind;
     this.#ac.abort(new KvrError('KVR_ERR_UPSTREAM_TIMEOUT', message));
+  }
+
+  /** @internal This leg finished its part (multi-leg requests). */
+  _legDone(): void {
+    if (this.#closed) return;
+    if (!this.#outlierReported) this.#s.o.outliers?.success(this.endpoint.id);
+    this._close(false);
   }
 
   /** @internal Aborts the attempt's signal with `reason` (the client went away). */

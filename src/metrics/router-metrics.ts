@@ -253,6 +253,48 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  // --- Prefill/decode disaggregation (src/pd, src/sidecar) ---
+  readonly pdDecisions = new Counter({
+    name: 'kvroute_pd_decisions_total',
+    help: 'P/D decider verdicts: disaggregated (prefill endpoint chosen) or aggregated.',
+    labelNames: ['decision'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillRequests = new Counter({
+    name: 'kvroute_pd_prefill_requests_total',
+    help: 'Prefill legs by prefill endpoint and result (ok, fallback, error, aborted).',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillFallbacks = new Counter({
+    name: 'kvroute_pd_prefill_fallbacks_total',
+    help: 'Requests prefilled locally on the decode endpoint because the prefill leg failed, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillDuration = new Histogram({
+    name: 'kvroute_pd_prefill_duration_seconds',
+    help: 'Prefill leg duration (request sent -> kv_transfer_params received).',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillReleases = new Counter({
+    name: 'kvroute_pd_prefill_releases_total',
+    help: 'Requests to a prefill endpoint to free pinned KV blocks no decode will pull (client gone), by result.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdSsrfRejections = new Counter({
+    name: 'kvroute_pd_ssrf_rejections_total',
+    help: 'x-prefiller-host-port targets refused by SSRF protection (not a known prefill endpoint).',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean; clock?: Clock } = {}) {
     this.#clock = opts.clock ?? systemClock;
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kvroute_' });

@@ -20,6 +20,8 @@ import { createAdminHandler } from './admin/admin-server.js';
 import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+import { PdGateway } from '../pd/gateway-orchestrator.js';
+import { KvrError } from '../core/errors.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
 import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
 import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
@@ -70,6 +72,15 @@ export interface RouterOptions {
    * endpoints once the router is up, its stats exported, closed with the router.
    */
   kvCache?: RouterKvCache;
+  /**
+   * Prefill/decode disaggregation in the gateway (src/pd/gateway-orchestrator.ts): 'orchestrate'
+   * runs both legs, 'header' sets x-prefiller-host-port for decode-pod sidecars, 'off' serves
+   * every request on the decode pick alone. Default: 'orchestrate' when the scheduler has a
+   * prefill profile, else 'off'.
+   */
+  pdMode?: 'orchestrate' | 'header' | 'off';
+  /** Retries of an in-gateway prefill leg on 502/503/504 (default 3). */
+  pdPrefillMaxRetries?: number;
 }
 
 /** What the router needs of precise routing's runtime. */
@@ -135,6 +146,15 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
   await scraper.start();
+  // P/D (src/pd): the scheduler wrapper remembers decisions, the interceptor runs the prefill leg.
+  const disaggregates = (opts.scheduler as { prefillProfile?: unknown }).prefillProfile !== undefined;
+  const pdMode = opts.pdMode ?? (disaggregates ? 'orchestrate' : 'off');
+  if (pdMode === 'off' && disaggregates) {
+    scraper.stop();
+    await dispatcher.close();
+    throw new KvrError('KVR_ERR_CONFIG', 'the scheduling config picks prefill endpoints (disagg-profile-handler with a prefill decider) but P/D mode is off; use --pd-mode orchestrate or header, or drop deciders.prefill');
+  }
+  const pd = pdMode === 'off' ? undefined : new PdGateway({ scheduler: opts.scheduler, mode: pdMode, metrics, clock, logger, dispatcher, prefillMaxRetries: opts.pdPrefillMaxRetries, timeoutMs: opts.upstreamTimeoutMs });
 
   const outliers = new OutlierDetector(clock, opts.outlier);
   outliers.setHostCount(pool.all().length);
@@ -145,7 +165,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
   });
   const lifecycles = new RequestLifecycles({
-    scheduler: opts.scheduler,
+    scheduler: pd?.scheduler ?? opts.scheduler,
     clock,
     metrics,
     logger,
@@ -164,11 +184,11 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     { keepAliveTimeout: 65_000, requestTimeout: 0 },
     createGatewayHandler({
       pool,
-      scheduler: opts.scheduler,
+      scheduler: pd?.scheduler ?? opts.scheduler,
       clock,
       metrics,
       logger,
-      dispatcher,
+      dispatcher: pd !== undefined ? (dispatcher.compose(pd.interceptor()) as unknown as Agent) : dispatcher,
       maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024,
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,

@@ -47,6 +47,8 @@ export interface SimEngineRequest {
    * instead of a block-cache lookup at first admission (at most promptTokens.length - 1).
    */
   cachedPrefixTokens?: number;
+  /** P/D prefill side: do not free the blocks at finish; they come back in `heldBlocks`. */
+  holdBlocks?: boolean;
 }
 
 /** Outcome of a finished request. */
@@ -55,6 +57,8 @@ export interface SimEngineResult {
   completionTokens: number;
   cachedTokens: number;
   finishReason: 'length' | 'stop';
+  /** With `holdBlocks`: the request's blocks, still referenced; the caller must free them. */
+  heldBlocks?: number[];
 }
 
 /** Callbacks of one request; all run synchronously inside the engine. */

@@ -48,6 +48,7 @@ class Req {
   presetCached: number | undefined;
   scheduled = 0;
   lastTokenMs = 0;
+  holdBlocks = false;
   rng: number;
   constructor(
     readonly id: string,
@@ -134,6 +135,7 @@ export class SimEngine {
     }
     const r = new Req(req.id, req.promptTokens, req.maxTokens, req.ignoreEos ?? false, cb, this.#clock.now(), this.#seed);
     if (req.cachedPrefixTokens !== undefined) r.presetCached = Math.max(0, Math.min(Math.floor(req.cachedPrefixTokens), n - 1));
+    r.holdBlocks = req.holdBlocks === true;
     this.#waiting.push(r);
     this.#numWaiting++;
     this.#kick();
@@ -370,7 +372,8 @@ export class SimEngine {
       const stop = !r.ignoreEos && tok === this.#eos;
       if (stop || r.numOutput >= r.maxTokens) {
         r.state = DONE;
-        bm.free(r.blocks);
+        const held = r.holdBlocks ? r.blocks : undefined;
+        if (held === undefined) bm.free(r.blocks);
         r.blocks = [];
         finished = true;
         this.#stats.success++;
@@ -380,6 +383,7 @@ export class SimEngine {
           completionTokens: r.numOutput,
           cachedTokens: r.cachedTokens,
           finishReason: stop ? 'stop' : 'length',
+          ...(held !== undefined ? { heldBlocks: held } : {}),
         });
       }
     }

@@ -1,6 +1,7 @@
 /** Starts N simulated vLLM replicas in one process on consecutive loopback ports. */
 import { systemClock, type Clock } from '../core/clock.js';
 import { seededRng } from '../core/rng.js';
+import type { SimPdOptions } from './pd/create-pd-connector.js';
 import type { KvCacheEvent } from './block-manager.js';
 import { getProfile, type ProfileId } from './profiles.js';
 import type { EventEncoding } from '../events/codec.js';
@@ -71,6 +72,8 @@ export interface SimFleetOptions {
   dialect?: SimDialectOptions;
   /** /metrics waits for the current engine step (default: llama.cpp dialect only). */
   slowMetrics?: boolean;
+  /** P/D KV connector of every replica, or per replica index (undefined = none). */
+  pd?: SimPdOptions | ((index: number) => SimPdOptions | undefined);
 }
 
 /** A running simulated fleet. */
@@ -107,6 +110,7 @@ export async function startFleet(opts: SimFleetOptions = {}): Promise<SimFleet> 
         kvEvents: opts.kvEvents ? replicaKvEvents(opts.kvEvents, opts.host ?? '127.0.0.1', i) : undefined,
         ...(opts.dialect ? { dialect: opts.dialect } : {}),
         ...(opts.slowMetrics !== undefined ? { slowMetrics: opts.slowMetrics } : {}),
+        pd: typeof opts.pd === 'function' ? opts.pd(i) : opts.pd,
         engine: {
           stepModel: profile.step,
           blockSize: opts.blockSize,
@@ -150,6 +154,7 @@ export function fleetEndpointList(fleet: SimFleet): string {
       let s = `${r.host}:${r.port}`;
       if (k?.bound) s += `;events=${k.endpoint}`;
       if (k?.replayEndpoint) s += `;replay=${k.replayEndpoint}`;
+      if (r.pd !== undefined && r.pd.role !== 'both') s += `;role=${r.pd.role}`;
       return s;
     })
     .join(',');

@@ -4,13 +4,15 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
-import { KvrError } from '../core/errors.js';
+import { KvrError, toKvrError } from '../core/errors.js';
 import type { SimEngine, SimEngineResult } from './engine.js';
 import type { SimMetrics } from './sim-metrics.js';
 import { sendError, sendJson } from './http-io.js';
 import type { ChatMessage, SimTokenizer } from './tokenizer.js';
 import { chatOptionsFromBody } from '../tokenize/vllm-chat.js';
 import type { SimDialect } from './dialects/types.js';
+import type { PdConnector } from './pd/pd-connector.js';
+import type { SimRequestHandle } from './engine-types.js';
 
 /** What the handlers need from their replica. */
 export interface HandlerContext {
@@ -23,6 +25,8 @@ export interface HandlerContext {
   nextId(): string;
   /** SGLang / llama.cpp surface (src/sim/dialects); absent = vLLM. */
   dialect?: SimDialect;
+  /** The replica's KV connector (`--role`); absent = no connector, kv_transfer_params ignored. */
+  pd?: PdConnector;
 }
 
 type Body = Record<string, unknown>;
@@ -128,7 +132,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
   let tFirst = t0;
   const extras = (r: SimEngineResult): Record<string, unknown> =>
     dialect?.finalExtras?.(r, { promptMs: tFirst - t0, predictedMs: ctx.clock.now() - tFirst }) ?? {};
-  const submit = dialect?.submit ?? ((q: Parameters<SimEngine['submit']>[0], c: Parameters<SimEngine['submit']>[1]) => ctx.engine.submit(q, c));
+  const engineSubmit = dialect?.submit ?? ((q: Parameters<SimEngine['submit']>[0], c: Parameters<SimEngine['submit']>[1]) => ctx.engine.submit(q, c));
   const write = (o: object): void => void res.write(`data: ${JSON.stringify(o)}\n\n`);
   const choice = (text: string, finish: string | null, first = false): object =>
     chat
@@ -139,8 +143,13 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
     if (chat) write({ id, object, created, model, choices: [choice('', null, true)] });
   }
   let pending: { tok: number; text: string } | undefined;
-  const handle = submit(
-    { id, promptTokens: tokens, maxTokens, ignoreEos },
+  // P/D hook (sim/pd/pd-connector.ts): hold blocks for a remote decoder, or pull them first.
+  const pd = ctx.pd?.begin(body, tokens, id);
+  const kvField = ctx.pd !== undefined ? (r: SimEngineResult): object => ({ kv_transfer_params: pd?.finish(r) ?? null }) : (): object => ({});
+  let handle: SimRequestHandle | undefined;
+  let closed = false;
+  const submit = (): SimRequestHandle => engineSubmit(
+    { id, promptTokens: tokens, maxTokens, ignoreEos, holdBlocks: pd?.holdBlocks },
     {
       onToken(tok, i) {
         if (i === 0) tFirst = ctx.clock.now();
@@ -152,6 +161,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
       onFinish(r) {
         done = true;
         ctx.metrics.finished(r.finishReason);
+        const kv = kvField(r);
         if (stream) {
           write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...extras(r) });
           if (includeUsage) write({ id, object, created, model, choices: [], usage: usageOf(r) });
@@ -162,7 +172,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         const c = chat
           ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [] }, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
           : { index: 0, text, logprobs: null, finish_reason: r.finishReason, stop_reason: null, prompt_logprobs: null };
-        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usageOf(r), ...extras(r) });
+        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usageOf(r), ...extras(r), ...kv });
       },
       onError(err) {
         done = true;
@@ -173,8 +183,26 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
       },
     },
   );
+  if (pd?.ready === undefined) handle = submit();
+  else {
+    pd.ready.then(() => {
+      if (closed) return;
+      try {
+        handle = submit();
+      } catch (err) {
+        done = true;
+        if (stream) {
+          write(toKvrError(err).toOpenAI());
+          res.end('data: [DONE]\n\n');
+        } else sendError(res, err);
+      }
+    }, () => undefined);
+  }
   res.on('close', () => {
-    if (!done) handle.abort();
+    closed = true;
+    if (done) return;
+    handle?.abort();
+    pd?.abort();
   });
 }
 

@@ -17,6 +17,8 @@ import { handleDetokenize, handleGenerate, handleTokenize, modelsBody, type Hand
 import { SimMetrics } from './sim-metrics.js';
 import { BuiltinTokenizer, type SimTokenizer } from './tokenizer.js';
 import { createDialect, type SimDialect, type SimDialectOptions } from './dialects/index.js';
+import type { PdConnector } from './pd/pd-connector.js';
+import { createPdConnector, type SimPdOptions } from './pd/create-pd-connector.js';
 
 /** Injected faults of a replica. */
 export interface SimFaults {
@@ -74,6 +76,8 @@ export interface SimReplicaOptions {
    * the llama.cpp dialect, else false.
    */
   slowMetrics?: boolean;
+  /** P/D KV connector (`kvroute sim --role`); absent = none (kv_transfer_params ignored, like vLLM without one). */
+  pd?: SimPdOptions;
 }
 
 /** One simulated vLLM replica. Call {@link SimReplica.start} before use. */
@@ -155,6 +159,7 @@ export class SimReplica {
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
       ...(this.#dialect ? { dialect: this.#dialect } : {}),
     };
+    if (opts.pd !== undefined) this.#ctx.pd = createPdConnector({ timeScale: opts.engine?.timeScale, ...opts.pd }, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);
     this.#server = createServer((req, res) => this.#handle(req, res));
     this.#server.keepAliveTimeout = 5000;
   }
@@ -210,6 +215,7 @@ export class SimReplica {
 
   /** A pod restart: in-flight requests fail, cache and counters are cleared (AllBlocksCleared). */
   restart(): void {
+    this.#ctx.pd?.reset();
     this.engine.reset();
     this.#metrics.reset();
     this.#dialect?.restart();
@@ -264,10 +270,16 @@ export class SimReplica {
     } else await this.start();
   }
 
+  /** The P/D connector (`pd` option), for tests and metrics. */
+  get pd(): PdConnector | undefined {
+    return this.#ctx.pd;
+  }
+
   /** Stops the server and drops work. */
   async close(): Promise<void> {
     this.#upTimer?.cancel();
     await this.#stopListening();
+    this.#ctx.pd?.reset();
     this.engine.reset();
     const pub = this.#publisher;
     this.#publisher = undefined;
@@ -355,6 +367,10 @@ export class SimReplica {
           return sendJson(res, 200, await this.setFaults(f));
         }
       default:
+        if (path.startsWith('/sim/pd/') && this.#ctx.pd !== undefined) {
+          need('POST');
+          return this.#ctx.pd.handle(path, await body(), req, res);
+        }
         throw new KvrError('KVR_ERR_NOT_FOUND', `no route ${method} ${path}`);
     }
   }

@@ -13,9 +13,10 @@
  *   tools, echo, beam search, kv_transfer_params) pass through unchanged, and then prefill is
  *   taken to end with the answer.
  *
- * Retry window: nothing is written to the client before the first output chunk of a stream (or
- * before the whole re-assembled body), so a refused connection, a reset, a 5xx or a stall before
- * that point is retried on another replica when the lifecycle allows it.
+ * Retry window: nothing is written to the client before the first token of a stream (a leading
+ * role-only chunk is held back) or before the whole re-assembled body, so a refused connection, a
+ * reset, a 5xx or a stall before that point is retried on another replica when the lifecycle
+ * allows it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
@@ -170,10 +171,22 @@ async function attempt(
     att.chunk();
     if (!res.write(data)) await once(res, 'drain', { signal: att.signal });
   };
+  // Stream output before the first token (a role-only chunk) is held back, so a failure before
+  // the first token can still be retried elsewhere.
+  let held: Array<Buffer | string> | undefined;
   try {
     for await (const chunk of up.body as AsyncIterable<Buffer>) {
       if (shaper !== undefined) {
-        const out = shaper.push(chunk);
+        let out = shaper.push(chunk);
+        if (!shaper.firstToken && assembler === undefined) {
+          if (out !== undefined && out.length > 0) (held ??= []).push(out);
+          continue;
+        }
+        if (held !== undefined) {
+          if (out !== undefined) held.push(out);
+          out = Buffer.concat(held.map((h) => (typeof h === 'string' ? Buffer.from(h) : h)));
+          held = undefined;
+        }
         if (shaper.firstToken) att.firstToken();
         if (assembler !== undefined && shaper.error !== undefined) {
           // vLLM answers a failed non-streaming request with the error status and body.
@@ -192,6 +205,7 @@ async function attempt(
     }
     if (shaper !== undefined) {
       const rest = shaper.end();
+      if (held !== undefined) for (const h of held) await send(h);
       if (rest !== undefined) await send(rest);
     }
   } catch (err) {

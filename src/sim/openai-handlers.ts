@@ -163,8 +163,9 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         ctx.metrics.finished(r.finishReason);
         const kv = kvField(r);
         if (stream) {
-          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...extras(r) });
-          if (includeUsage) write({ id, object, created, model, choices: [], usage: usageOf(r) });
+          // Dialect extras (llama.cpp timings) ride on the last chunk, as llama.cpp sends them.
+          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...(includeUsage ? {} : extras(r)) });
+          if (includeUsage) write({ id, object, created, model, choices: [], usage: usageOf(r), ...extras(r) });
           res.end('data: [DONE]\n\n');
           return;
         }

@@ -22,6 +22,14 @@ async function post(url: string, body: object): Promise<{ status: number; endpoi
   return { status: r.status, endpoint: r.headers.get('x-kvroute-endpoint'), json: (await r.json()) as Record<string, unknown> };
 }
 
+/** A streamed completion: the served endpoint and every SSE chunk object. */
+async function streamed(url: string, body: object): Promise<{ endpoint: string | null; chunks: unknown[] }> {
+  const r = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(20_000) });
+  const text = await r.text();
+  const chunks = text.split('\n').filter((l) => l.startsWith('data: ') && !l.includes('[DONE]')).map((l) => JSON.parse(l.slice(6)) as unknown);
+  return { endpoint: r.headers.get('x-kvroute-endpoint'), chunks };
+}
+
 /** The approximate prefix index of the scheduler (plain or inside the precise scorer). */
 function approxIndex(s: Scheduler): ApproxPrefixIndex {
   for (const p of (s as unknown as { plugins: Map<string, { type: string; index?: ApproxPrefixIndex; approximate?: { index: ApproxPrefixIndex } }> }).plugins.values()) {
@@ -65,14 +73,15 @@ test('no --engine: SGLang and llama.cpp endpoints are detected, healthy, and rep
       assert.ok((usage.cachedTokens ?? 0) > 0.9 * (usage.promptTokens ?? 0), `${ep.engine}: ${JSON.stringify(usage)}`);
       if (ep.engine === 'llamacpp') assert.equal(usage.cachedFrom, 'usage.prompt_tokens - timings.prompt_n', 'old llama.cpp builds report only timings');
     }
-    // Through the router: follow-ups stick to the server holding the prefix.
+    // Through the router (streamed: the engine's chunks pass through as they are, llama.cpp's
+    // timings included): follow-ups stick to the server holding the prefix and hit its cache.
     const conv = 'a conversation about routing caches '.repeat(60);
     const a = await post(router.url, { model: MODEL, prompt: conv, max_tokens: 2 });
-    const b = await post(router.url, { model: MODEL, prompt: conv + ' and a follow-up', max_tokens: 2 });
+    const b = await streamed(router.url, { model: MODEL, prompt: conv + ' and a follow-up', max_tokens: 2, stream: true, stream_options: { include_usage: true } });
     assert.equal(a.status, 200);
     assert.equal(b.endpoint, a.endpoint);
     const ep = router.pool.get(b.endpoint!)!;
-    assert.ok((adapterFor(ep.engine).cachedTokens(b.json) ?? 0) > 0, 'the follow-up hit the cache of the server it was routed to');
+    assert.ok((adapterFor(ep.engine).cachedTokens(b.chunks) ?? 0) > 0, `the follow-up hit the cache of the server it was routed to: ${JSON.stringify(b.chunks.slice(-2))}`);
   } finally {
     await router?.close();
     for (const f of fleets) await f.close();

@@ -41,7 +41,12 @@ export async function startChildSim(args: readonly string[]): Promise<ChildSim> 
       reject(new Error(`child sim exited (${code}): ${err}`));
     });
   });
+  let closing = false;
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  // A simulator that dies on its own is a test failure worth its stderr.
+  proc.once('exit', (code, signal) => {
+    if (!closing) process.stderr.write(`child sim ${address} exited unexpectedly (${code ?? signal}): ${err}\n`);
+  });
   return {
     url: `http://${address}`,
     address,
@@ -49,6 +54,7 @@ export async function startChildSim(args: readonly string[]): Promise<ChildSim> 
     freeze: () => void proc.kill('SIGSTOP'),
     thaw: () => void proc.kill('SIGCONT'),
     async close() {
+      closing = true;
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill('SIGCONT');
       proc.kill('SIGTERM');

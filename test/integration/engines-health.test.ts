@@ -75,7 +75,10 @@ test('a llama.cpp server in a long prefill (slow /metrics, fast /health) does no
     let flapped = false;
     const t0 = Date.now();
     let done = false;
-    void long.finally(() => (done = true));
+    long.then(
+      () => (done = true),
+      () => (done = true),
+    );
     while (!done && Date.now() - t0 < 30_000) {
       if (!busy.healthy) flapped = true;
       if (busy.health?.loadFresh === false) {
@@ -84,7 +87,7 @@ test('a llama.cpp server in a long prefill (slow /metrics, fast /health) does no
       }
       await new Promise((r) => setTimeout(r, 25));
     }
-    await long;
+    await long.catch((err: Error & { cause?: unknown }) => assert.fail(`the long prefill request failed: ${err.message} ${String(err.cause)}`));
     assert.ok(sawStale, 'the prefill never made /metrics stale: the scenario did not happen');
     assert.equal(flapped, false, 'the busy-but-live server was ejected');
     // And the router still sends it traffic.

@@ -25,9 +25,10 @@
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Agent, request } from 'undici';
@@ -66,22 +67,28 @@ async function procStats(pid: number, adminUrl: string): Promise<{ rssMiB: numbe
   return { rssMiB: Math.round(rss * 10) / 10, heapUsedMiB: Math.round(heap * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
-async function startServe(endpoints: string, extra: string[]): Promise<{ url: string; adminUrl: string; pid: number; stop(): Promise<void> }> {
+async function startServe(endpoints: string, extra: string[]): Promise<{ url: string; adminUrl: string; pid: number; log: string; stop(): Promise<void> }> {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const child = spawn(process.execPath, [cli, 'serve', '--endpoints', endpoints, '--port', '0', '--admin-port', '0', '--kv-events', 'off', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const urls = await new Promise<[string, string]>((ok, fail) => {
-    let err = '';
-    child.stderr!.on('data', (c: Buffer) => {
-      err += c.toString();
-      const m = /kvroute gateway on (\S+), admin on (\S+)/.exec(err);
-      if (m) ok([m[1], m[2]]);
-    });
-    child.once('exit', (code) => fail(new Error(`kvroute serve exited (${code}): ${err}`)));
-  });
+  // The router's stderr goes to a file, not a pipe: its logger writes synchronously, and a pipe
+  // this busy process drains late would stall the router's event loop (and the measurements).
+  const log = join(mkdtempSync(join(tmpdir(), 'kvroute-soak-')), 'serve.log');
+  const fd = openSync(log, 'w');
+  const child = spawn(process.execPath, [cli, 'serve', '--endpoints', endpoints, '--port', '0', '--admin-port', '0', '--kv-events', 'off', ...extra], { stdio: ['ignore', 'ignore', fd] });
+  closeSync(fd);
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  let urls: RegExpExecArray | null = null;
+  for (let i = 0; i < 600 && urls === null; i++) {
+    await sleep(50);
+    if (exited) throw new Error(`kvroute serve exited: ${readFileSync(log, 'utf8')}`);
+    urls = /kvroute gateway on (\S+), admin on (\S+)/.exec(readFileSync(log, 'utf8'));
+  }
+  if (urls === null) throw new Error(`kvroute serve did not start in 30 s: ${readFileSync(log, 'utf8')}`);
   return {
-    url: urls[0],
-    adminUrl: urls[1],
+    url: urls[1],
+    adminUrl: urls[2],
     pid: child.pid!,
+    log,
     stop: () => new Promise<void>((r) => (child.exitCode !== null ? r() : (child.once('exit', () => r()), child.kill('SIGTERM')))),
   };
 }
@@ -138,7 +145,7 @@ async function main(): Promise<void> {
   const probe = new Worker(
     `const { parentPort, workerData } = require('node:worker_threads');
      const { request } = require(workerData.undici);
-     const lat = []; let stop = false;
+     const lat = []; const lag = []; let stop = false;
      parentPort.on('message', () => { stop = true; });
      (async () => {
        while (!stop) {
@@ -147,11 +154,23 @@ async function main(): Promise<void> {
          catch { lat.push(Infinity); }
          await new Promise((r) => setTimeout(r, 50));
        }
-       parentPort.postMessage(lat);
+     })();
+     (async () => {
+       // The router's own event-loop delay (max over each scrape interval, prom-client).
+       while (!stop) {
+         try {
+           const m = await (await request(workerData.admin + '/metrics')).body.text();
+           const x = /^kvroute_nodejs_eventloop_lag_max_seconds (\\S+)/m.exec(m);
+           if (x) lag.push(Number(x[1]) * 1000);
+         } catch {}
+         await new Promise((r) => setTimeout(r, 1000));
+       }
+       await new Promise((r) => setTimeout(r, 100));
+       parentPort.postMessage({ lat, lag });
      })();`,
-    { eval: true, workerData: { url: router.url, undici: createRequire(import.meta.url).resolve('undici') } },
+    { eval: true, workerData: { url: router.url, admin: router.adminUrl, undici: createRequire(import.meta.url).resolve('undici') } },
   );
-  const probeDone = new Promise<number[]>((r) => probe.once('message', (m: number[]) => r(m)));
+  const probeDone = new Promise<{ lat: number[]; lag: number[] }>((r) => probe.once('message', (m: { lat: number[]; lag: number[] }) => r(m)));
   const ms = a.seconds * 1000;
   const idle = await procStats(router.pid, router.adminUrl);
   await hook?.(ctx('start'));
@@ -169,7 +188,7 @@ async function main(): Promise<void> {
   stop = true;
   await work;
   probe.postMessage('stop');
-  const health = await probeDone;
+  const { lat: health, lag } = await probeDone;
   await probe.terminate();
   const elapsed = (performance.now() - t0) / 1000;
   await hook?.(ctx('end'));
@@ -186,7 +205,9 @@ async function main(): Promise<void> {
     ok,
     errors,
     latencyMs: { p50: Math.round(pct(lat, 0.5)), p99: Math.round(pct(lat, 0.99)) },
+    routerEventLoopLagMaxMs: Math.round(Math.max(...lag)),
     healthMs: { p50: Math.round(pct(health, 0.5) * 10) / 10, p99: Math.round(pct(health, 0.99) * 10) / 10, max: Math.round(Math.max(...health) * 10) / 10 },
+    routerLog: router.log,
     router_idle_before_load: idle,
     router_warm_at_10pct: before,
     router_after_35s_idle: after,

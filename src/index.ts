@@ -17,6 +17,7 @@ export { loadConfig, type LoadConfigOptions } from './config/load-config.js';
 export type { LoadedConfig, SchedulerConfig } from './config/scheduler-config.js';
 export { buildScheduler, buildSchedulerWithConfig, PRESETS, type SchedulerPreset } from './app/build-scheduler.js';
 export { startRouter, type RouterOptions, type RunningRouter } from './server/router.js';
+export { RequestLifecycles, RequestLifecycle, UpstreamAttempt, OutlierDetector, RetryBudget, type LifecycleOptions, type LifecycleSummary, type Decision, type DecisionRecord, type UpstreamFailure } from './lifecycle/index.js';
 export { EndpointPool, parseEndpointList, type EndpointSpec } from './datalayer/endpoint-pool.js';
 export { RouterMetrics } from './metrics/router-metrics.js';
 export { runDemo, type DemoOptions } from './demo/run-demo.js';

@@ -104,6 +104,7 @@ program
     const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
     if (o.extProc) {
       const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream']);
+      if (o.pdMode !== undefined && o.pdMode !== 'header') throw new KvrError('KVR_ERR_USAGE', `--ext-proc runs P/D in header mode only (x-prefiller-host-port for decode-pod sidecars; Envoy sends the request): drop --pd-mode ${o.pdMode}`);
       if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
       const outlier = { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent };
       const epp = await runServeExtProc({ ...o, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });

@@ -18,6 +18,7 @@ import { EndpointScraper } from '../../datalayer/endpoint-scraper.js';
 import { OutlierDetector, RequestLifecycles, type DecisionRecord, type OutlierOptions } from '../../lifecycle/index.js';
 import { RouterMetrics } from '../../metrics/router-metrics.js';
 import type { Scheduler } from '../../scheduling/types.js';
+import { PdGateway } from '../../pd/gateway-orchestrator.js';
 import { createAdminHandler } from '../admin/admin-server.js';
 import { DashboardRecorder } from '../admin/dashboard-state.js';
 import { summarizeRouter } from '../admin/router-summary.js';
@@ -94,6 +95,10 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const scraper = new EndpointScraper(pool, { clock, dispatcher, metrics, intervalMs: opts.scrapeIntervalMs, staleAfterMs: opts.staleAfterMs });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
+  // P/D: a config that picks prefill endpoints runs in llm-d's header mode (decode-pod sidecars).
+  const disaggregates = (opts.scheduler as { prefillProfile?: unknown }).prefillProfile !== undefined;
+  const pd = disaggregates ? new PdGateway({ scheduler: opts.scheduler, mode: 'header', metrics, clock, logger }) : undefined;
+  const scheduler = pd?.scheduler ?? opts.scheduler;
   const outliers = new OutlierDetector(clock, opts.outlier);
   outliers.setHostCount(pool.all().length);
   outliers.onEject((id, until) => {
@@ -103,7 +108,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
   });
   const lifecycles = new RequestLifecycles({
-    scheduler: opts.scheduler,
+    scheduler,
     clock,
     metrics,
     logger,
@@ -126,6 +131,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     logger,
     maxDestinations: opts.maxDestinations,
     saturation: opts.saturation,
+    ...(pd !== undefined ? { pd } : {}),
     onEndpointFailed: (ep: Endpoint) => scraper.markDown(ep),
   });
   let adminPort = 0;

@@ -107,6 +107,10 @@ export type { DoctorReport, Finding, FindingLevel, CheckId } from './doctor/inde
 export { runBench, type BenchOptions, type BenchReport, type StrategyReport } from './bench/run-bench.js';
 export { formatBenchReport, benchJson } from './bench/report.js';
 export * from './discovery/index.js';
+// Engine adapters (vLLM, SGLang, llama.cpp, generic OpenAI): metric maps, cached tokens, cache model, detection.
+export { adapterFor, ENGINE_ADAPTERS, ENGINE_KINDS, readAnyUsage } from './engines/registry.js';
+export { detectEngine, engineFromMetricsText, engineFromModels } from './engines/detect.js';
+export type { EngineAdapter, EngineUsage, EngineMetricMap, CacheReset } from './engines/types.js';
 
 // Envoy ext_proc endpoint picker (llm-d EPP protocol): docs/ext-proc.md
 export { runServeExtProc, type ExtProcServeOptions } from './app/serve.js';

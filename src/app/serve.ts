@@ -24,11 +24,12 @@ export interface ServeOptions {
   host: string;
   port: number;
   adminPort: number;
-  engine: EngineKind;
+  /** Engine override for every endpoint without `;engine=`; undefined = detect per endpoint. */
+  engine?: EngineKind;
   maxBodyBytes: number;
   trustForwardedFor: boolean;
   scrapeIntervalMs: number;
-  /** Precise routing: tokenizer source (`builtin`, a folder, or an endpoint URL); default the first endpoint's /tokenize. */
+  /** Precise routing: tokenizer source (`builtin`, a folder, or an endpoint URL); default: the endpoints' own tokenizers, round robin. */
   tokenizer?: string;
   /** Engine block size (default 16). */
   blockSize?: number;
@@ -134,7 +135,10 @@ async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[];
   const dynamic = isDynamicDiscovery(o.discovery?.discovery);
   const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS ?? (dynamic ? '' : undefined);
   if (list === undefined || (!dynamic && list === '')) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
-  const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
+  const specs = parseEndpointList(list).map((s) => {
+    const engine = s.engine ?? o.engine;
+    return engine !== undefined ? { ...s, engine } : s;
+  });
   const config = loadSchedulerConfig({ file: o.config, preset: o.preset, env: o.env });
   for (const w of config.warnings) o.logger.warn(w);
   const discovery = dynamic ? dynamicSource(o, config, specs) : undefined;

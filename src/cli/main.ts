@@ -75,11 +75,11 @@ program
   .option('--host <addr>', 'listen address', '127.0.0.1')
   .option('--port <n>', 'gateway port', int('--port'), 8000)
   .option('--admin-port <n>', 'admin port (/metrics /healthz /readyz)', int('--admin-port'), 9090)
-  .addOption(new Option('--engine <kind>', 'default engine flavour of the endpoints').choices(['vllm', 'sglang', 'llamacpp']).default('vllm'))
+  .addOption(new Option('--engine <kind>', 'engine of every endpoint (override; default: detected per endpoint from its /metrics, /v1/models, /props or /server_info)').choices(['vllm', 'sglang', 'llamacpp', 'openai']))
   .option('--max-body-bytes <n>', 'largest request body accepted', int('--max-body-bytes'), 16 * 1024 * 1024)
   .option('--trust-forwarded-for', 'use X-Forwarded-For as the client address', false)
   .option('--scrape-interval-ms <n>', 'metrics scrape interval', int('--scrape-interval-ms'), 50)
-  .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default the first endpoint\'s /tokenize')
+  .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default: the endpoints\' own tokenizers, round robin, each in its engine\'s format (pass a folder in production)')
   .option('--block-size <n>', 'engines\' KV block size in tokens (vLLM --block-size)', int('--block-size'), 16)
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
@@ -161,7 +161,7 @@ program
 
 program
   .command('sim')
-  .description('serve simulated vLLM replicas on consecutive loopback ports')
+  .description('serve simulated replicas (vLLM, or SGLang / llama.cpp with --engine) on consecutive loopback ports')
   .option('--replicas <n>', 'number of replicas', int('--replicas'), 3)
   .option('--port <n>', 'port of the first replica', int('--port'), 8100)
   .option('--host <addr>', 'listen address', '127.0.0.1')
@@ -180,6 +180,11 @@ program
   .option('--kv-events-port <n>', 'replica i binds events on port n+2i and replay on n+2i+1 (0 = ephemeral)', int('--kv-events-port'), 5557)
   .addOption(new Option('--kv-events-encoding <enc>', 'EventBatch encoding: array (vLLM <= mid-2026) or map (newest vLLM)').choices(['array', 'map']).default('array'))
   .option('--kv-events-connect <addr>', 'connect every PUB to the router bound SUB (e.g. tcp://127.0.0.1:5557) instead of binding')
+  .addOption(new Option('--engine <kind>', 'HTTP surface the replicas speak: vLLM, SGLang or llama.cpp (metric names, /props or /server_info, /tokenize, usage/timings, llama.cpp slots)').choices(['vllm', 'sglang', 'llamacpp']).default('vllm'))
+  .option('--parallel <n>', 'llama.cpp dialect: server slots per replica (-np); each keeps only its last prompt', int('--parallel'), 4)
+  .addOption(new Option('--llamacpp-build <b>', 'llama.cpp dialect: newer build (cached_tokens, timings.cache_n) or older (neither; kv_cache_usage_ratio)').choices(['new', 'old']).default('new'))
+  .option('--slow-metrics', '/metrics waits for the current engine step, like llama.cpp (default for --engine llamacpp)')
+  .option('--no-slow-metrics', '/metrics answers at once even with --engine llamacpp')
   .addOption(new Option('--role <role>', 'P/D KV connector role of every replica (like vLLM --kv-transfer-config NixlConnector); default: no connector').choices(['prefill', 'decode', 'both']))
   .addOption(new Option('--kv-link <link>', 'KV transfer link model: rdma (50 GB/s) or nvlink (450 GB/s); needs --role').choices(['rdma', 'nvlink']))
   .option('--kv-bytes-per-token <n>', 'KV-cache bytes per token (default 131072: Llama-3.1-8B bf16); needs --role', int('--kv-bytes-per-token'))
@@ -189,6 +194,8 @@ program
     const pdLogger = createLogger('warn');
     const pd = simPdOptions(o, (m) => pdLogger.warn(m));
     const fleet = await startFleet({
+      dialect: { engine: o.engine as 'vllm' | 'sglang' | 'llamacpp', parallel: o.parallel, llamacppBuild: o.llamacppBuild as 'new' | 'old' },
+      ...(o.slowMetrics !== undefined ? { slowMetrics: o.slowMetrics as boolean } : {}),
       pd,
       replicas: o.replicas,
       basePort: o.port,
@@ -209,7 +216,7 @@ program
           ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect }
           : undefined,
     });
-    for (const r of fleet.replicas) process.stderr.write(`simulated vLLM replica ${r.id} on ${r.url}\n`);
+    for (const r of fleet.replicas) process.stderr.write(`simulated ${r.dialect} replica ${r.id} on ${r.url}\n`);
     for (const k of fleet.kvEvents) process.stderr.write(`  ${k.replicaId} KV events on ${k.endpoint} (replay ${k.replayEndpoint ?? 'off'}, topic ${k.topic})\n`);
     process.stdout.write(fleetEndpointList(fleet) + '\n');
     untilSignal(() => fleet.close());
@@ -285,7 +292,7 @@ program
   .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
   .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
-  .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port,...) instead of a simulated fleet')
+  .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port[;engine=vllm|sglang|llamacpp],...; engine detected when not given) instead of a simulated fleet')
   .option('--replicas <n>', 'simulated replicas', int('--replicas'), 8)
   .option('--requests <n>', 'cap on requests', int('--requests'))
   .option('--rate <r>', 'arrival rate in req/s, or a ladder like 3,10,60')

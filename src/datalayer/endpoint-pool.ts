@@ -18,7 +18,7 @@ export interface EndpointSpec {
 }
 
 const ROLES: readonly EndpointRole[] = ['both', 'prefill', 'decode'];
-const ENGINES: readonly EngineKind[] = ['vllm', 'sglang', 'llamacpp'];
+const ENGINES: readonly EngineKind[] = ['vllm', 'sglang', 'llamacpp', 'openai'];
 
 /** Normalises `host:port` or a URL to `{url, address}`; throws KVR_ERR_USAGE with a hint. */
 export function normaliseEndpointUrl(raw: string): { url: string; address: string } {
@@ -104,6 +104,7 @@ export class EndpointPool {
         metrics: EMPTY_METRICS,
         models: [],
         healthy: false,
+        health: { live: false, loadFresh: false, reason: 'not probed yet', engineSource: (spec.engine ?? defaults.engine) !== undefined ? 'override' : 'default', restarts: 0 },
         ...(spec.kvEvents ? { kvEvents: { ...spec.kvEvents } } : {}),
       };
       this.#endpoints.push(ep);
@@ -137,6 +138,17 @@ export class EndpointPool {
   /** Union of the models the endpoints reported. */
   models(): string[] {
     return [...new Set(this.#endpoints.flatMap((ep) => ep.models))].sort();
+  }
+
+  /**
+   * Why endpoints are not healthy, one clause per unhealthy endpoint (`id: reason`), for the
+   * 503 message, /readyz and logs; '' when every endpoint is healthy.
+   */
+  unhealthyReasons(): string {
+    return this.#endpoints
+      .filter((ep) => !ep.healthy)
+      .map((ep) => `${ep.id}: ${ep.health?.reason || 'unhealthy'}`)
+      .join('; ');
   }
 
   /** Number of healthy endpoints. */

@@ -57,8 +57,15 @@ export interface RouterOptions {
   maxRetries?: number;
   /** Non-streaming requests upstream: re-assembled from a stream (default) or passed through (see proxy.ts). */
   nonStreamingUpstream?: 'stream' | 'passthrough';
+  /** /metrics scrape interval (default 50 ms). */
   scrapeIntervalMs?: number;
+  /** Load data older than this is stale: load scorers treat it as unknown (default 2,000 ms). */
   staleAfterMs?: number;
+  /** /health probe interval (default 250 ms) and timeout (default 750 ms). */
+  healthIntervalMs?: number;
+  healthTimeoutMs?: number;
+  /** An endpoint answering neither /health nor /metrics for this long is ejected (default 2,000 ms). */
+  deadAfterMs?: number;
   /** Export Node process metrics too (default true). */
   processMetrics?: boolean;
   /** How many recent decisions `/debug/decisions` keeps (default 200). */
@@ -108,6 +115,10 @@ export interface RouterKvCache {
   /** Dynamic pool: an endpoint joined / left (its subscription closes and its blocks go). */
   addEndpoint?(endpoint: Endpoint): void;
   removeEndpoint?(endpointId: string): Promise<void>;
+  /** Drops an endpoint's precise-index entries (it restarted: its cache is empty). */
+  resetEndpoint?(endpointId: string): Promise<void>;
+  /** Where the scraper reports each endpoint's `process_start_time_seconds` (KV-event ingestion's restart signal). */
+  restartSignal?: { report(endpointId: string, startSeconds: number): void };
   close(): Promise<void>;
 }
 
@@ -150,8 +161,14 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     clock,
     dispatcher,
     metrics,
+    logger,
     intervalMs: opts.scrapeIntervalMs,
     staleAfterMs: opts.staleAfterMs,
+    healthIntervalMs: opts.healthIntervalMs,
+    healthTimeoutMs: opts.healthTimeoutMs,
+    deadAfterMs: opts.deadAfterMs,
+    onRestart: (ep) => forgetCachedPrefixes(opts.scheduler, ep, opts.kvCache, logger),
+    onProcessStart: (ep, start) => opts.kvCache?.restartSignal?.report(ep.id, start),
   });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
@@ -303,6 +320,21 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       await kv?.close();
     },
   };
+}
+
+/**
+ * An endpoint restarted (its cache is empty): every scheduling plugin holding cache predictions
+ * for it (approximate prefix index, precise scorer's speculative entries, cache-aware picker)
+ * forgets them, and the precise block index drops its entries, so its old prefixes stop
+ * attracting requests. Load bookkeeping is left alone (in-flight requests end on their own).
+ */
+function forgetCachedPrefixes(scheduler: Scheduler, ep: Endpoint, kv: RouterKvCache | undefined, logger: Logger): void {
+  const s = scheduler as { plugins?: ReadonlyMap<string, unknown> };
+  for (const p of s.plugins?.values() ?? []) {
+    const r = p as { removeEndpoint?: (e: Pick<Endpoint, 'id' | 'index'>) => void };
+    if (typeof r.removeEndpoint === 'function') r.removeEndpoint(ep);
+  }
+  kv?.resetEndpoint?.(ep.id).catch((err: unknown) => logger.warn({ endpoint: ep.id, err: (err as Error).message }, 'could not drop the restarted endpoint\'s block index entries'));
 }
 
 /**

@@ -128,7 +128,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     }
     const candidates = pool.candidatesFor(ireq.model);
     if (candidates.length === 0) {
-      throw new KvrError('KVR_ERR_NO_ENDPOINT', `no healthy endpoint serves "${ireq.model}" right now (${pool.healthyCount()}/${pool.all().length} healthy); check the model servers and their /metrics`);
+      throw new KvrError('KVR_ERR_NO_ENDPOINT', `no healthy endpoint serves "${ireq.model}" right now (${pool.healthyCount()}/${pool.all().length} healthy${pool.unhealthyReasons() ? `: ${pool.unhealthyReasons()}` : ''}); check the model servers (GET /readyz on the admin port lists each endpoint's state)`);
     }
     const { result, prediction } = await lc.decide(ireq, candidates);
     lc.log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');

@@ -205,12 +205,14 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
 
   async score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): Promise<void> {
     const svc = this.#services;
-    if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
-    // A request whose client went away is neither tokenized nor looked up (scores stay 0).
-    if (ctx.request.signal?.aborted) return void out.fill(0);
+    // The engines' inability comes first: with or without an index, no candidate's blocks can
+    // ever be indexed, and that is what the operator must hear.
     if (candidates.length > 0 && candidates.every((c) => !adapterFor(c.engine).kvEvents)) {
       return this.#fallback('engine-no-events', new Error(`no candidate engine publishes KV events (${[...new Set(candidates.map((c) => c.engine))].join(', ')})`), ctx, candidates, out);
     }
+    if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
+    // A request whose client went away is neither tokenized nor looked up (scores stay 0).
+    if (ctx.request.signal?.aborted) return void out.fill(0);
     let prep: Prepared;
     try {
       prep = await this.#prepare(svc, ctx.request);

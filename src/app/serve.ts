@@ -30,7 +30,7 @@ export interface ServeOptions {
   blockSize?: number;
   /** KV events: connect (default), bind or off. */
   kvEvents?: 'connect' | 'bind' | 'off';
-  /** Bind mode address (default tcp://0.0.0.0:5557). */
+  /** Bind mode address (default tcp://127.0.0.1:5557, loopback). */
   kvEventsBind?: string;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;

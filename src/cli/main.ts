@@ -89,6 +89,7 @@ program
   .option('--kv-events-port <n>', 'replica i binds events on port n+2i and replay on n+2i+1 (0 = ephemeral)', int('--kv-events-port'), 5557)
   .addOption(new Option('--kv-events-encoding <enc>', 'EventBatch encoding: array (vLLM <= mid-2026) or map (newest vLLM)').choices(['array', 'map']).default('array'))
   .option('--kv-events-connect <addr>', 'connect every PUB to the router bound SUB (e.g. tcp://127.0.0.1:5557) instead of binding')
+  .option('--kv-events-clear-on-restart', 'send AllBlocksCleared when a replica restarts (old behaviour; vLLM sends none, it just restarts the sequence at 0)', false)
   .action(async (o) => {
     const fleet = await startFleet({
       replicas: o.replicas,
@@ -106,7 +107,7 @@ program
       seed: o.seed,
       kvEvents:
         o.kvEvents || o.kvEventsConnect
-          ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect }
+          ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect, clearOnRestart: o.kvEventsClearOnRestart === true }
           : undefined,
     });
     for (const r of fleet.replicas) process.stderr.write(`simulated vLLM replica ${r.id} on ${r.url}\n`);

@@ -5,7 +5,8 @@
  *
  * ```
  *   live message seq s, last applied L, previous live P
- *     s <= P            seq went back. Wiped only when CONFIRMED as a restart (a forged or stray
+ *     s <= P, or s <= L with a payload unlike the batch applied as s:
+ *                       seq went back. Wiped only when CONFIRMED as a restart (a forged or stray
  *                       message must not wipe the endpoint): the process start time changed, or
  *                       the replay socket no longer holds batch L as we applied it, or (with
  *                       neither source) `restartConfirmMessages` lower-numbered messages came in
@@ -25,6 +26,7 @@
  * ```
  */
 import type { Logger } from 'pino';
+import { createHash } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { KvrError } from '../core/errors.js';
@@ -92,6 +94,12 @@ type Item =
   | { kind: 'restart'; startTime: number };
 
 const ITEM_OVERHEAD = 64;
+/** Digests of the last applied batches kept to tell a replay duplicate from a new process's batch. */
+const RECENT = 1024;
+
+function digestOf(p: Uint8Array): string {
+  return createHash('sha1').update(p).digest('base64');
+}
 const MAX_BACKOFF_MS = 5_000;
 
 /** One endpoint's sequence tracking, queue and stats. */
@@ -118,6 +126,7 @@ export class EndpointStream {
   #sinkDownUntil = -Infinity;
   #backoff: number;
   #retryTimer: TimerHandle | undefined;
+  #recent = new Map<bigint, string>();
 
   constructor(o: EndpointStreamOptions) {
     this.id = o.id;
@@ -256,7 +265,8 @@ export class EndpointStream {
 
   async #live(seq: bigint, topic: string, payload: Uint8Array, oversized: boolean): Promise<void> {
     this.stats.topic = topic;
-    if (this.#prevLive >= 0n && seq <= this.#prevLive) {
+    const back = (this.#prevLive >= 0n && seq <= this.#prevLive) || (seq <= this.#last && !oversized && this.#recent.get(seq) !== digestOf(payload));
+    if (back) {
       if (!(await this.#confirmRestart())) {
         this.stats.unconfirmedSeqResets++;
         return;
@@ -306,6 +316,7 @@ export class EndpointStream {
     await this.#reset();
     this.#last = -1n;
     this.#lastPayload = undefined;
+    this.#recent.clear();
     this.#prevLive = -1n;
     this.#lowStreak = 0;
     this.#lowCheckedAt = -Infinity;
@@ -469,6 +480,8 @@ export class EndpointStream {
     }
     this.#last = seq;
     this.#lastPayload = payload;
+    this.#recent.set(seq, digestOf(payload));
+    if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as bigint);
     this.#backoff = this.#l.sinkRetryMs;
     this.#startTime ??= this.#o.restartSignal?.processStartTime(this.id);
     this.stats.lastSeq = Number(seq);

@@ -32,6 +32,8 @@ export interface ServeOptions {
   kvEvents?: 'connect' | 'bind' | 'off';
   /** Bind mode address (default tcp://127.0.0.1:5557, loopback). */
   kvEventsBind?: string;
+  /** Check every KV-event stream against its replay socket this often, ms (default 30,000; 0 = off). */
+  kvEventsResyncMs?: number;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;
   env: Record<string, string | undefined>;
@@ -54,6 +56,7 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
       ...(redis !== undefined ? { redis } : {}),
       events: o.kvEvents ?? 'connect',
       ...(o.kvEventsBind !== undefined ? { bindAddress: o.kvEventsBind } : {}),
+      ...(o.kvEventsResyncMs !== undefined ? { resyncIntervalMs: o.kvEventsResyncMs } : {}),
       logger: o.logger,
     });
     o.logger.info({ index: redis !== undefined ? 'redis' : 'memory', events: o.kvEvents ?? 'connect', blockSize }, 'precise prefix routing on');

@@ -157,7 +157,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
   async add(endpointId: string, tier: string, keys: ArrayLike<RouterKey>): Promise<void> {
     const slot = this.#slot(endpointId);
     const bit = this.#tiers.bit(tier);
-    for (let i = 0; i < keys.length; i++) this.#addEntry(slot, keys[i], bit);
+    for (let i = keys.length - 1; i >= 0; i--) this.#addEntry(slot, keys[i], bit); // leaf first
     this.#enforceBounds();
   }
 

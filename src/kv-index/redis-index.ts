@@ -386,12 +386,18 @@ export class RedisBlockIndex implements KvBlockIndex {
     return out;
   }
 
-  /** Refreshes, in the background, the TTL and recency of the first `hit` keys not touched lately. */
+  /**
+   * Refreshes, in the background, the TTL and recency of the first `hit` keys not touched lately:
+   * one call in flight at a time, at most maxBlocksPerCall keys per call (the rest goes with a
+   * later lookup), so touches never queue up in front of writes and lookups.
+   */
   #touch(keys: ArrayLike<BlockKey>, hit: number): void {
+    if (this.#touching) return;
     const now = this.#clock.now();
     const every = this.#opts.touchIntervalMs;
+    const max = this.#opts.maxBlocksPerCall;
     const args = [this.prefix, String(this.#opts.ttlSeconds)];
-    for (let i = 0; i < hit; i++) {
+    for (let i = 0; i < hit && args.length - 2 < max; i++) {
       const k = keyToString(keys[i] as number);
       const last = this.#touched.get(k);
       if (last !== undefined && now - last < every) continue;
@@ -401,11 +407,17 @@ export class RedisBlockIndex implements KvBlockIndex {
     }
     if (args.length === 2) return;
     this.#touches++;
-    this.#client.kvrTouch(...args).catch(() => {
-      // Best effort: a missed refresh only shortens a key's life to its store-time TTL.
-      for (let i = 2; i < args.length; i++) this.#touched.delete(args[i]);
-    });
+    this.#touching = true;
+    this.#client
+      .kvrTouch(...args)
+      .catch(() => {
+        // Best effort: a missed refresh only shortens a key's life to its store-time TTL.
+        for (let i = 2; i < args.length; i++) this.#touched.delete(args[i]);
+      })
+      .finally(() => (this.#touching = false));
   }
+
+  #touching = false;
 
   /** Touch calls sent (for tests and benchmarks). */
   get touches(): number {

@@ -6,6 +6,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runServe, type ServeOptions } from '../../src/app/serve.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { RunningRouter } from '../../src/server/router.js';
@@ -237,7 +240,12 @@ test('precise routing: a silent restart (like vLLM: sequence back to 0, no AllBl
 test('precise routing: duplicate blocks (a fully cached prompt recomputes its last block) keep the index exact', async () => {
   // Replicas of 64 blocks: the free queue order is known, so one copy of a block can be evicted.
   const f = await fleet(2, { numGpuBlocks: 64 });
-  const r = await serve(f);
+  // No speculative entries: predictions come from the index alone (they would hide its errors for 30 s).
+  const dir = await mkdtemp(join(tmpdir(), 'kvr-dup-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'precise.yaml');
+  await writeFile(config, (await readFile(new URL('../../../examples/llm-d-precise.yaml', import.meta.url), 'utf8')).replace('      blockSize: 16', '      blockSize: 16\n    speculativeTtlMs: 0'));
+  const r = await serve(f, { preset: undefined, config });
   const ids = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 20000));
   const P = ids(8 * 16, 1); // 8 full blocks exactly
   const sent: Sent[] = [];

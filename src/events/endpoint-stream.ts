@@ -43,7 +43,11 @@ export interface StreamLimits {
   maxQueue?: number;
   /** Largest number of payload bytes waiting (default 64 MiB). */
   maxQueueBytes?: number;
-  /** Largest message payload accepted (default 4 MiB; vLLM's per-step batches are far smaller). */
+  /**
+   * Largest message payload accepted (default 1 MiB, ~300k token ids; a vLLM step's batch holds
+   * at most max_num_batched_tokens token ids, ~50 KB at 16k). Decoding is synchronous (~55 ms
+   * per MB), so this also bounds the longest pause one message can cause.
+   */
   maxMessageBytes?: number;
   /** Largest number of blocks in one event (default 16,384). */
   maxBlocksPerEvent?: number;
@@ -61,7 +65,7 @@ export interface StreamLimits {
 export const STREAM_DEFAULTS: Required<StreamLimits> = {
   maxQueue: 10_000,
   maxQueueBytes: 64 * 1024 * 1024,
-  maxMessageBytes: 4 * 1024 * 1024,
+  maxMessageBytes: 1024 * 1024,
   maxBlocksPerEvent: 16_384,
   sliceBlocks: 2_048,
   restartConfirmMessages: 3,

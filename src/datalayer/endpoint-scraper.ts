@@ -37,6 +37,7 @@ export class EndpointScraper {
   readonly #opts: Required<Omit<ScraperOptions, 'dispatcher' | 'metrics'>> & Pick<ScraperOptions, 'dispatcher' | 'metrics'>;
   readonly #state = new Map<Endpoint, State>();
   #stopped = true;
+  readonly #untracked = new WeakSet<Endpoint>();
 
   constructor(pool: EndpointPool, opts: ScraperOptions) {
     this.#pool = pool;
@@ -65,6 +66,34 @@ export class EndpointScraper {
     for (const st of this.#state.values()) st.timer?.cancel();
   }
 
+  /**
+   * Starts scraping an endpoint that joined the pool (dynamic discovery): a first scrape now,
+   * then every `intervalMs`. Resolves after the first scrape.
+   */
+  async track(ep: Endpoint): Promise<void> {
+    if (this.#state.has(ep)) return;
+    this.#state.set(ep, { lastOk: 0, lastModels: 0, timer: undefined, inFlight: false, failures: 0 });
+    await this.scrapeOnce(ep);
+    this.#schedule(ep);
+  }
+
+  /**
+   * Stops scraping an endpoint that left the pool: its timer is cancelled, a scrape in flight
+   * writes nothing when it lands, and its per-endpoint gauges are deleted.
+   */
+  untrack(ep: Endpoint): void {
+    this.#untracked.add(ep);
+    this.#state.get(ep)?.timer?.cancel();
+    this.#state.delete(ep);
+    this.#opts.metrics?.endpointHealthy.remove({ endpoint: ep.id });
+    this.#opts.metrics?.endpointStaleness.remove({ endpoint: ep.id });
+  }
+
+  /** Endpoints being scraped (for tests and diagnostics). */
+  tracked(): Endpoint[] {
+    return [...this.#state.keys()];
+  }
+
   /** Marks an endpoint down now (the gateway saw it refuse a connection). */
   markDown(ep: Endpoint): void {
     ep.healthy = false;
@@ -72,8 +101,9 @@ export class EndpointScraper {
   }
 
   #schedule(ep: Endpoint): void {
-    if (this.#stopped) return;
-    const st = this.#state.get(ep)!;
+    if (this.#stopped || this.#untracked.has(ep)) return;
+    const st = this.#state.get(ep);
+    if (st === undefined) return;
     st.timer = this.#opts.clock.setTimeout(() => {
       void this.scrapeOnce(ep).finally(() => this.#schedule(ep));
     }, this.#opts.intervalMs);
@@ -81,6 +111,7 @@ export class EndpointScraper {
 
   /** Scrapes one endpoint once (metrics, and models when due). Never throws. */
   async scrapeOnce(ep: Endpoint): Promise<void> {
+    if (this.#untracked.has(ep)) return;
     const st = this.#state.get(ep) ?? { lastOk: 0, lastModels: 0, timer: undefined, inFlight: false, failures: 0 };
     this.#state.set(ep, st);
     if (st.inFlight) return;
@@ -105,6 +136,7 @@ export class EndpointScraper {
       if (refused || clock.now() - st.lastOk > this.#opts.staleAfterMs) ep.healthy = false;
     } finally {
       st.inFlight = false;
+      if (this.#untracked.has(ep)) return;
       metrics?.endpointHealthy.set({ endpoint: ep.id }, ep.healthy ? 1 : 0);
       if (st.lastOk > 0) metrics?.endpointStaleness.set({ endpoint: ep.id }, (clock.now() - st.lastOk) / 1000);
     }

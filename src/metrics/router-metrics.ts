@@ -267,6 +267,27 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  // Public port (src/server/http/): clients refused or cut before the gateway saw a request.
+  readonly clientErrors = new Counter({
+    name: 'kvroute_client_errors_total',
+    help: 'Connections answered or closed by the public port itself: kind = bad-request (400), headers-too-large (431), request-timeout (408), reset, connection-limit, unauthorized (401).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly openConnections = new Gauge({
+    name: 'kvroute_open_connections',
+    help: 'Client connections open on the public (gateway) port.',
+    registers: [this.registry],
+  });
+
+  readonly tenantRequests = new Counter({
+    name: 'kvroute_tenant_requests_total',
+    help: 'Requests on the gateway port by API-key tenant (only with --api-key / --api-keys-file) and HTTP status.',
+    labelNames: ['tenant', 'status'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean; clock?: Clock } = {}) {
     this.#clock = opts.clock ?? systemClock;
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kvroute_' });

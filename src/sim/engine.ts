@@ -180,8 +180,11 @@ export class SimEngine {
     return this.blockManager.resetPrefixCache();
   }
 
-  /** A restart: in-flight requests fail (onError), cache, counters and histograms are cleared. */
-  reset(): void {
+  /**
+   * A restart: in-flight requests fail (onError), cache, counters and histograms are cleared.
+   * `clearEvent` false: no AllBlocksCleared (a restarted vLLM is a new process and sends none).
+   */
+  reset(clearEvent = true): void {
     this.#timer?.cancel();
     this.#timer = undefined;
     const victims = [...this.#running, ...this.#waiting.toArray().filter((r) => r.state === WAITING)];
@@ -190,7 +193,7 @@ export class SimEngine {
     this.#numWaiting = 0;
     this.#scheduled = [];
     for (const r of victims) r.state = DONE;
-    this.blockManager.reset();
+    this.blockManager.reset(clearEvent);
     this.#stats = { queries: 0, hits: 0, prompt: 0, generation: 0, success: 0, preemptions: 0, steps: 0 };
     this.#busyMs = 0;
     for (const h of [this.#ttft, this.#itl, this.#e2e, this.#queue]) h.reset();

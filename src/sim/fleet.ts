@@ -25,6 +25,8 @@ export interface SimFleetKvEventsOptions {
   topic?: string | ((replica: { id: string; index: number; address: string; model: string }) => string);
   /** Batches kept for replay (default 10,000). */
   bufferSteps?: number;
+  /** Send AllBlocksCleared on a restart (old behaviour; default false, like vLLM). */
+  clearOnRestart?: boolean;
 }
 
 /** Where one replica publishes its KV-cache events. */
@@ -173,5 +175,6 @@ function replicaKvEvents(o: SimFleetKvEventsOptions, fleetHost: string, i: numbe
     replayEndpoint: o.replay === false ? null : at(1),
     topic: typeof o.topic === 'string' ? o.topic : undefined,
     bufferSteps: o.bufferSteps,
+    clearOnRestart: o.clearOnRestart,
   };
 }

@@ -46,6 +46,8 @@ export interface SimKvEventsOptions {
   topic?: string;
   /** Batches kept for replay (default 10,000). */
   bufferSteps?: number;
+  /** Send AllBlocksCleared on a restart (old behaviour; default false: like vLLM, a restart only restarts the sequence numbers). */
+  clearOnRestart?: boolean;
 }
 
 /** Options of a {@link SimReplica}. */
@@ -149,6 +151,7 @@ export class SimReplica {
       cache_dtype: 'auto',
       num_cpu_blocks: '0',
     });
+    this.#metrics.setProcessStartTime(this.#clock.now() / 1000);
     this.#ctx = {
       modelName: opts.modelName,
       maxModelLen: opts.maxModelLen ?? 131072,
@@ -213,12 +216,17 @@ export class SimReplica {
     }
   }
 
-  /** A pod restart: in-flight requests fail, cache and counters are cleared (AllBlocksCleared). */
+  /**
+   * A pod restart: in-flight requests fail, cache and counters are cleared, the KV-event sequence
+   * starts again at 0 and `process_start_time_seconds` changes. Like vLLM, no AllBlocksCleared
+   * is sent unless `kvEvents.clearOnRestart`.
+   */
   restart(): void {
     this.#ctx.pd?.reset();
-    this.engine.reset();
+    this.engine.reset(this.#kvOpts?.clearOnRestart === true);
     this.#metrics.reset();
     this.#dialect?.restart();
+    this.#metrics.setProcessStartTime(this.#clock.now() / 1000);
     this.#publisher?.restart();
   }
 

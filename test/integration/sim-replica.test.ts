@@ -128,7 +128,7 @@ test('tokenize / detokenize / reset_prefix_cache', async () => {
   assert.equal((await post('/reset_prefix_cache', {})).status, 200);
 });
 
-test('/metrics: vLLM names and labels; /sim/restart zeroes counters and emits AllBlocksCleared', async () => {
+test('/metrics: vLLM names and labels; /sim/restart zeroes counters, changes process_start_time_seconds and, like vLLM, sends no AllBlocksCleared', async () => {
   await post('/v1/completions', { prompt: 'metrics please', max_tokens: 2 });
   const text = await (await fetch(base + '/metrics')).text();
   for (const n of ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc', 'vllm:prompt_tokens_total', 'vllm:generation_tokens_total', 'vllm:request_success_total', 'vllm:time_to_first_token_seconds_bucket', 'vllm:inter_token_latency_seconds_sum', 'vllm:e2e_request_latency_seconds_count', 'vllm:request_queue_time_seconds_count']) {
@@ -137,9 +137,12 @@ test('/metrics: vLLM names and labels; /sim/restart zeroes counters and emits Al
   assert.match(text, /vllm:num_requests_running\{model_name="meta-llama\/Llama-3.1-8B-Instruct",engine="0"\} 0/);
   assert.match(text, /vllm:cache_config_info\{block_size="16",num_gpu_blocks="26300",enable_prefix_caching="True".*\} 1/);
   assert.ok((await metric('vllm:prefix_cache_queries_total')) > 0);
+  const started = await metric('process_start_time_seconds');
+  assert.ok(started > 1e9, 'seconds since the epoch');
   events.length = 0;
   assert.equal((await post('/sim/restart', {})).status, 200);
-  assert.deepEqual(events, [{ type: 'AllBlocksCleared' }]);
+  assert.deepEqual(events, [], 'a restarted vLLM is a new process: no AllBlocksCleared');
+  assert.ok((await metric('process_start_time_seconds')) > started, 'a new process start time');
   assert.equal(await metric('vllm:prefix_cache_queries_total'), 0);
   assert.equal(await metric('vllm:generation_tokens_total'), 0);
   assert.equal(await metric('vllm:time_to_first_token_seconds_count'), 0);

@@ -10,7 +10,7 @@ import { PRESETS, type SchedulerPreset } from '../app/build-scheduler.js';
 import { runDemo } from '../demo/run-demo.js';
 import { demoJson, formatDemoReport } from '../demo/demo-report.js';
 import { runBenchCommand } from '../bench/bench-command.js';
-import { fleetEndpointList, startFleet, type ProfileId } from '../sim/index.js';
+import { fleetEndpointList, resolveKvBlocks as simKvBlocks, startFleet, type ProfileId } from '../sim/index.js';
 import { doctorJson, formatDoctorReport, runDoctor } from '../doctor/index.js';
 
 const int = (name: string) => (v: string) => {
@@ -80,7 +80,10 @@ program
   .option('--time-scale <x>', 'multiply simulated step times (0.25 = 4x faster than the GPU)', num('--time-scale'), 1)
   .option('--block-size <n>', 'KV block size in tokens', int('--block-size'), 16)
   .option('--num-gpu-blocks <n>', 'KV capacity per replica in blocks (default: from the profile)', int('--num-gpu-blocks'))
-  .option('--max-num-seqs <n>', 'batch size limit', int('--max-num-seqs'))
+  .option('--kv-blocks <n>', 'same as --num-gpu-blocks (vLLM --num-gpu-blocks-override)', int('--kv-blocks'))
+  .option('--gpu-memory-utilization <f>', 'derive KV capacity from an H200 at this memory utilisation (default 0.9: 54,320 blocks for the 8B)', num('--gpu-memory-utilization'))
+  .option('--enable-prompt-tokens-details', 'usage carries prompt_tokens_details.cached_tokens (vLLM flag; off by default like vLLM)', false)
+  .option('--max-num-seqs <n>', 'batch size limit (default 1024, vLLM on an H200)', int('--max-num-seqs'))
   .option('--max-num-batched-tokens <n>', 'token budget per step', int('--max-num-batched-tokens'))
   .option('--no-chunked-prefill', 'prefill each prompt whole in one step')
   .option('--tokenizer <dir>', 'folder with a Hugging Face tokenizer.json (default: built-in tokenizer)')
@@ -98,7 +101,9 @@ program
       profile: o.profile as ProfileId,
       timeScale: o.timeScale,
       blockSize: o.blockSize,
-      numGpuBlocks: o.numGpuBlocks,
+      numGpuBlocks: simKvBlocks(o.numGpuBlocks, o.kvBlocks, o.gpuMemoryUtilization),
+      gpuMemoryUtilization: o.gpuMemoryUtilization,
+      enablePromptTokensDetails: o.enablePromptTokensDetails,
       maxNumSeqs: o.maxNumSeqs,
       maxNumBatchedTokens: o.maxNumBatchedTokens,
       enableChunkedPrefill: o.chunkedPrefill,

@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { KvrError } from '../core/errors.js';
 import type { SimEngine, SimEngineResult } from './engine.js';
 import type { SimMetrics } from './sim-metrics.js';
-import { sendError, sendJson } from './http-io.js';
+import { sendError, sendJson, vllmErrorBody } from './http-io.js';
 import type { ChatMessage, SimTokenizer } from './tokenizer.js';
 import { chatOptionsFromBody } from '../tokenize/vllm-chat.js';
 
@@ -20,6 +20,8 @@ export interface HandlerContext {
   clock: Clock;
   metrics: SimMetrics;
   nextId(): string;
+  /** vLLM `--enable-prompt-tokens-details` (default off): usage carries cached_tokens when > 0. */
+  promptTokensDetails?: boolean;
 }
 
 type Body = Record<string, unknown>;
@@ -85,12 +87,18 @@ function boolField(body: Body, name: string, dflt = false): boolean {
   return v;
 }
 
-function usage(r: SimEngineResult): object {
+/**
+ * vLLM's `UsageInfo`: `prompt_tokens_details` is set only with `--enable-prompt-tokens-details`
+ * and a cache hit (> 0 tokens). Non-streaming bodies dump unset fields as null; the streamed
+ * usage chunk drops nulls (`exclude_none`), so there the key is absent.
+ */
+function usage(ctx: HandlerContext, r: SimEngineResult, streamed: boolean): object {
+  const details = ctx.promptTokensDetails && r.cachedTokens > 0 ? { cached_tokens: r.cachedTokens } : null;
   return {
     prompt_tokens: r.promptTokens,
     total_tokens: r.promptTokens + r.completionTokens,
     completion_tokens: r.completionTokens,
-    prompt_tokens_details: { cached_tokens: r.cachedTokens },
+    ...(details || !streamed ? { prompt_tokens_details: details } : {}),
   };
 }
 
@@ -119,6 +127,9 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
   const ids: number[] = [];
   let done = false;
   const write = (o: object): void => void res.write(`data: ${JSON.stringify(o)}\n\n`);
+  // vLLM dumps completion chunks with exclude_unset=False (every chunk carries "usage": null);
+  // chat chunks with exclude_unset=True (no usage key unless continuous usage stats are asked).
+  const chunkUsage = chat ? {} : { usage: null };
   const choice = (text: string, finish: string | null, first = false): object =>
     chat
       ? { index: 0, delta: first ? { role: 'assistant', content: text } : finish && !text ? {} : { content: text }, logprobs: null, finish_reason: finish, ...(finish ? { stop_reason: null } : {}) }
@@ -134,15 +145,15 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
       onToken(tok) {
         if (!stream) return void ids.push(tok);
         // Hold one token back so the last one can carry finish_reason.
-        if (pending) write({ id, object, created, model, choices: [choice(pending.text, null)] });
+        if (pending) write({ id, object, created, model, choices: [choice(pending.text, null)], ...chunkUsage });
         pending = { tok, text: ctx.tokenizer.decode([tok]) };
       },
       onFinish(r) {
         done = true;
         ctx.metrics.finished(r.finishReason);
         if (stream) {
-          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)] });
-          if (includeUsage) write({ id, object, created, model, choices: [], usage: usage(r) });
+          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...chunkUsage });
+          if (includeUsage) write({ id, object, created, model, choices: [], usage: usage(ctx, r, true) });
           res.end('data: [DONE]\n\n');
           return;
         }
@@ -150,12 +161,12 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         const c = chat
           ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [] }, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
           : { index: 0, text, logprobs: null, finish_reason: r.finishReason, stop_reason: null, prompt_logprobs: null };
-        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usage(r) });
+        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usage(ctx, r, false) });
       },
       onError(err) {
         done = true;
         if (stream) {
-          write(err.toOpenAI());
+          write(vllmErrorBody(err));
           res.end('data: [DONE]\n\n');
         } else sendError(res, err);
       },

@@ -65,6 +65,8 @@ export interface SimReplicaOptions {
   onKvEvent?: (ev: KvCacheEvent) => void;
   /** Publish the engine's KV-cache events over ZeroMQ like vLLM (sockets open in {@link SimReplica.start}). */
   kvEvents?: SimKvEventsOptions;
+  /** vLLM `--enable-prompt-tokens-details`: usage carries `prompt_tokens_details.cached_tokens` (default off). */
+  enablePromptTokensDetails?: boolean;
 }
 
 /** One simulated vLLM replica. Call {@link SimReplica.start} before use. */
@@ -128,6 +130,7 @@ export class SimReplica {
       clock: this.#clock,
       metrics: this.#metrics,
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
+      promptTokensDetails: opts.enablePromptTokensDetails ?? false,
     };
     this.#server = createServer((req, res) => this.#handle(req, res));
     this.#server.keepAliveTimeout = 5000;

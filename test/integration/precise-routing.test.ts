@@ -19,7 +19,7 @@ after(async () => {
 });
 
 async function fleet(replicas = 3): Promise<SimFleet> {
-  const f = await startFleet({ replicas, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 5, maxModelLen: 8192, kvEvents: {} });
+  const f = await startFleet({ replicas, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 5, maxModelLen: 8192, kvEvents: {}, enablePromptTokensDetails: true });
   cleanups.push(() => f.close());
   return f;
 }

@@ -182,3 +182,20 @@ test('kvroute bench CLI: --json prints the report schema; bad flags are usage er
   assert.ok(kv.phases[1].hitRate > 0.9, 'the hit phase is served from cache');
   await assert.rejects(run(process.execPath, [main, 'bench', '--strategies', 'nope', '--requests', '3']), /unknown strategy "nope"/);
 });
+
+test('kvroute default at low rate: conversations sharing a system prompt spread (balance <= 1.5) while each stays on one replica, precise and approximate', async () => {
+  // The documented multi-turn workload (32 users x 6 turns, 1.7 req/s): before the common-prefix
+  // rule every prefix-aware strategy sent 100 % of it to one replica (balance 8.0).
+  const base = { workload: 'multi-turn-chat', strategies: ['sglang', 'kvroute'], engine: 'virtual' as const, replicas: 8, seed: 3 };
+  const precise = await runBench(base);
+  const approximate = await runBench({ ...base, precise: async () => undefined });
+  for (const [mode, r] of [['precise', precise], ['approximate', approximate]] as const) {
+    const k = r.strategies.find((s) => s.name === 'kvroute')!;
+    const g = r.strategies.find((s) => s.name === 'sglang')!;
+    assert.ok(g.balance > 7.5, `${mode}: the SGLang-style policy still piles everything on one replica (${g.balance})`);
+    assert.ok(k.balance <= 1.5, `${mode}: balance ${k.balance}`);
+    assert.ok(k.stickiness >= 0.99, `${mode}: stickiness ${k.stickiness}`);
+    // Spreading costs each extra replica one prefill of the 500-token system prompt: <= 2 points.
+    assert.ok(k.hitRate >= g.hitRate - 0.02, `${mode}: hit rate ${k.hitRate} vs ${g.hitRate}`);
+  }
+});

@@ -192,6 +192,14 @@ program
   .option('--trace <file>', 'trace file (.jsonl[.gz]; default: the bundled Mooncake trace)')
   .option('--trace-format <fmt>', 'mooncake or bailian (default: detected)')
   .option('--rate-scale <x>', 'trace: arrival rate multiplier', num('--rate-scale'))
+  .option('--seeds <list>', 'paired comparison over seeds (1-10 or 1,2,5): mean difference with a 95 % interval per figure, the only way bench names a winner')
+  .option('--baseline <name>', 'baseline strategy of --seeds (default sglang when run)')
+  .option('--closed-loop <n>', 'also run each strategy closed-loop with n clients (no think time): saturation throughput', int('--closed-loop'))
+  .option('--slo-ttft-ms <ms>', 'goodput target: time to first token (default 1000)', num('--slo-ttft-ms'))
+  .option('--slo-tpot-ms <ms>', 'goodput target: time per output token (default 50)', num('--slo-tpot-ms'))
+  .option('--event-delay-ms <ms>', 'virtual: KV events reach the router this late (simulated ms)', num('--event-delay-ms'))
+  .option('--event-loss <fraction>', 'virtual: share of KV event batches lost', num('--event-loss'))
+  .option('--capacity <list>', "KV capacity sweep: multipliers of the profile's capacity, e.g. 0.5x,1x,2x")
   .action(async (o) => {
     await runBenchCommand(o, process.stdout, process.stderr);
   });

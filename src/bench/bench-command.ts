@@ -162,7 +162,7 @@ export async function runBenchCommand(o: BenchCliOptions, out: NodeJS.WritableSt
         continue;
       }
       const names = reports[0].strategies.map((x) => x.name);
-      const baseline = o.baseline ?? (names.includes('sglang') ? 'sglang' : names.find((n) => n !== 'kvroute') ?? names[0]);
+      const baseline = o.baseline === 'sglang' ? 'sglang-idealised' : o.baseline ?? (names.includes('sglang-idealised') ? 'sglang-idealised' : names.find((n) => n !== 'kvroute') ?? names[0]);
       if (!names.includes(baseline)) throw new KvrError('KVR_ERR_USAGE', `--baseline ${baseline} is not one of the strategies run (${names.join(', ')})`);
       const paired = comparePaired(reports, baseline);
       if (o.json) json.push({ ...(mult !== undefined ? { capacity: mult } : {}), seeds, baseline, paired, reports });

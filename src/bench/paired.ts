@@ -63,7 +63,7 @@ export interface PairedResult {
   mean: number;
   /** Paired difference against the baseline (pts / % / absolute), with its 95 % interval. */
   diff: PairedInterval;
-  verdict: 'better' | 'worse' | 'not separated' | 'one seed: no verdict';
+  verdict: 'better' | 'worse' | 'not separated' | 'one seed: no verdict' | 'baseline';
 }
 
 /** Compares every strategy of `reports` (one report per seed, same strategies) with `baseline`. */
@@ -72,6 +72,10 @@ export function comparePaired(reports: readonly BenchReport[], baseline: string)
   const names = reports[0].strategies.map((s) => s.name);
   if (!names.includes(baseline)) throw new RangeError(`baseline strategy "${baseline}" is not among ${names.join(', ')}`);
   const out: PairedResult[] = [];
+  for (const f of FIGURES) {
+    const vals = reports.map((r) => r.strategies.find((x) => x.name === baseline)).map((b) => (b ? f.value(b) : undefined)).filter((v): v is number => v !== undefined);
+    if (vals.length > 0) out.push({ strategy: baseline, figure: f.name, unit: f.unit, mean: vals.reduce((a, b) => a + b, 0) / vals.length, diff: { n: vals.length, mean: 0, lo: 0, hi: 0 }, verdict: 'baseline' });
+  }
   for (const name of names) {
     if (name === baseline) continue;
     for (const f of FIGURES) {
@@ -107,7 +111,7 @@ export function comparePaired(reports: readonly BenchReport[], baseline: string)
 export function formatPaired(results: readonly PairedResult[], baseline: string, seeds: readonly number[]): string {
   const lines = [`paired comparison against ${baseline} over ${seeds.length} seeds (${seeds.join(',')}): mean difference [95 % interval]; a verdict only where the interval excludes 0`];
   const fmt = (x: number) => (Number.isFinite(x) ? (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixed(2)) : '-');
-  const rows = results.map((r) => [r.strategy, r.figure, fmt(r.mean), `${r.diff.mean >= 0 ? '+' : ''}${fmt(r.diff.mean)} ${r.unit} [${fmt(r.diff.lo)}, ${fmt(r.diff.hi)}]`, r.verdict]);
+  const rows = results.map((r) => [r.strategy, r.figure, fmt(r.mean), r.verdict === 'baseline' ? '' : `${r.diff.mean >= 0 ? '+' : ''}${fmt(r.diff.mean)} ${r.unit} [${fmt(r.diff.lo)}, ${fmt(r.diff.hi)}]`, r.verdict]);
   const head = ['strategy', 'figure', 'mean', `vs ${baseline}`, 'verdict'];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   lines.push(head.map((h, i) => h.padEnd(w[i])).join('  '));

@@ -160,7 +160,7 @@ program
 program
   .command('bench')
   .description('compare routing strategies on one workload, each on a fresh fleet (virtual: simulated time; live: real HTTP through the gateway)')
-  .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace']).default('shared-prefix'))
+  .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace', 'tool-agent', 'rag', 'azure']).default('shared-prefix'))
   .option('--preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
   .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
   .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])

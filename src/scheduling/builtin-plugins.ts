@@ -7,6 +7,7 @@ import { randomPickerPlugin } from './pickers/random-picker.js';
 import { roundRobinPickerPlugin } from './pickers/round-robin-picker.js';
 import { sglangCacheAwarePickerPlugin } from './pickers/sglang-cache-aware-picker.js';
 import { inflightLoadScorerPlugin } from './scorers/inflight-load-scorer.js';
+import { leastRequestScorerPlugin } from './scorers/least-request-scorer.js';
 import { kvCacheUtilizationScorerPlugin } from './scorers/kv-cache-utilization-scorer.js';
 import { loadAwareScorerPlugin } from './scorers/load-aware-scorer.js';
 import { noHitLruScorerPlugin } from './scorers/no-hit-lru-scorer.js';
@@ -26,6 +27,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
   kvCacheUtilizationScorerPlugin,
   loadAwareScorerPlugin,
   inflightLoadScorerPlugin,
+  leastRequestScorerPlugin,
   sessionAffinityScorerPlugin,
   noHitLruScorerPlugin,
   noHitRecentWorkScorerPlugin,

@@ -122,7 +122,7 @@ test('virtual bench: same seed same report; cache-aware strategies beat the base
     assert.ok(s.balance >= 1);
     assert.equal(s.ttftCdfMs.length, 101);
   }
-  for (const good of ['llm-d-approx', 'sglang', 'kvroute']) {
+  for (const good of ['llm-d-approx', 'sglang-idealised', 'kvroute']) {
     assert.ok(by.get(good)!.hitRate > by.get('round-robin')!.hitRate + 0.1, `${good} beats round robin on hit rate`);
     assert.ok(by.get(good)!.stickiness > by.get('random')!.stickiness);
   }
@@ -191,7 +191,7 @@ test('kvroute default at low rate: conversations sharing a system prompt spread 
   const approximate = await runBench({ ...base, precise: async () => undefined });
   for (const [mode, r] of [['precise', precise], ['approximate', approximate]] as const) {
     const k = r.strategies.find((s) => s.name === 'kvroute')!;
-    const g = r.strategies.find((s) => s.name === 'sglang')!;
+    const g = r.strategies.find((s) => s.name === 'sglang-idealised')!;
     assert.ok(g.balance > 7.5, `${mode}: the SGLang-style policy still piles everything on one replica (${g.balance})`);
     assert.ok(k.balance <= 1.5, `${mode}: balance ${k.balance}`);
     assert.ok(k.stickiness >= 0.99, `${mode}: stickiness ${k.stickiness}`);

@@ -13,6 +13,7 @@
  * | llm-d-approx  | examples/llm-d-default.yaml| approximate prefix 3, queue 2, kv-utilization 2 |
  * | llm-d-precise | examples/llm-d-precise.yaml| llm-d's precise weights run on KVROUTE's precise scorer (speculative entries, arrival tickets) |
  * | sglang-idealised | examples/sglang.yaml    | SGLang's cache-aware thresholds on an idealised cache view (alias: sglang) |
+ * | sglang-faithful | examples/sglang-faithful.yaml | SGLang router's cache_aware as written (character radix tree) |
  * | seeds         | examples/seeds.yaml        | the seeds' weights: KV 5, prefix 3, session 2, load 1 |
  * | kvroute       | examples/default.yaml      | kvroute's default |
  */
@@ -55,6 +56,7 @@ const BUILTIN: Record<string, BuiltinDef> = {
   'llm-d-approx': { about: "llm-d default weights: approximate prefix 3, queue 2, kv-utilization 2", preset: 'llm-d-default' },
   'llm-d-precise': { about: "llm-d precise guide weights (precise prefix 2, kv-utilization 1, queue 1) on kvroute's own precise scorer (speculative entries, arrival tickets), not llm-d's code", preset: 'llm-d-precise' },
   'sglang-idealised': { about: "SGLang cache-aware thresholds (abs 64, rel 1.5, threshold 0.3) on an idealised view: 64-char blocks, cache = GPU capacity with immediate eviction, ties by load", file: 'sglang.yaml' },
+  'sglang-faithful': { about: "SGLang router's cache_aware as written: character radix tree, 2^26 chars per worker, eviction every 120 s, thresholds 0.3 / 64 / 1.5, smallest-tree ties to the first worker", file: 'sglang-faithful.yaml' },
   seeds: { about: "the seeds' weights: KV-cache 5, prefix 3, session 2, load 1", preset: 'seeds' },
   kvroute: { about: "kvroute's default profile", preset: 'default' },
 };

@@ -131,7 +131,7 @@ test('config error: pluginRef not declared names the path and the declared plugi
 
 test('config error: unknown plugin type lists the known types', () => {
   const m = configError({ text: doc('- type: prefix-scorer\n- type: max-score-picker', '  - {pluginRef: max-score-picker}') });
-  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, no-hit-recent-work-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
+  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, least-request-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, no-hit-recent-work-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
 });
 
 test('config error: weight must be a number >= 0', () => {

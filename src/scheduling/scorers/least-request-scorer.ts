@@ -5,7 +5,9 @@
  * random candidates, the one with the fewest active requests wins.
  *
  *   sample  = choiceCount distinct candidates at random (all of them when choiceCount is 0 or
- *             at least the candidate count: a full least-request scan)
+ *             at least the candidate count: a full least-request scan); the draw is seeded by
+ *             the request id and a seed taken once from the injected rng, so scoring the same
+ *             request twice gives the same sample (random across requests, deterministic per one)
  *   score_i = 1 for the sampled candidates with the fewest in-flight requests, 0.5 for the other
  *             sampled ones, 0 for the rest (max-score-picker breaks ties at random)
  *
@@ -14,7 +16,7 @@
  */
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
-import type { Rng } from '../../core/rng.js';
+import { seededRng, type Rng } from '../../core/rng.js';
 import type { LoadTracker } from '../load-tracker.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
@@ -27,21 +29,28 @@ const params = z.strictObject({
 export class LeastRequestScorer implements Scorer {
   readonly type = 'least-request-scorer';
 
+  readonly #seed: number;
+
   constructor(
     readonly name: string,
     private readonly load: LoadTracker,
-    private readonly rng: Rng,
+    rng: Rng,
     readonly choiceCount = 2,
-  ) {}
+  ) {
+    this.#seed = Math.floor(rng.next() * 2 ** 32);
+  }
 
-  score(_ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void {
+  score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void {
+    let h = this.#seed ^ 0x811c9dc5;
+    for (let i = 0; i < ctx.request.id.length; i++) h = Math.imul(h ^ ctx.request.id.charCodeAt(i), 0x01000193);
+    const draw = seededRng(h >>> 0);
     const n = candidates.length;
     out.fill(0);
     const k = this.choiceCount === 0 || this.choiceCount >= n ? n : this.choiceCount;
     // Partial Fisher-Yates over candidate positions picks k distinct ones.
     const idx = Array.from({ length: n }, (_, i) => i);
     for (let i = 0; i < k && k < n; i++) {
-      const j = i + Math.floor(this.rng.next() * (n - i));
+      const j = i + Math.floor(draw.next() * (n - i));
       [idx[i], idx[j]] = [idx[j], idx[i]];
     }
     let best = Infinity;

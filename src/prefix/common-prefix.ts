@@ -13,9 +13,18 @@
  * leading keys each present in at least `share` x (requests in the ring) of them (and in two at
  * least), 0 until the ring holds `minRequests`, and at most `keys.length - 1` (a request always keeps one block of its own,
  * so a repeated identical prompt still goes where it is cached). Keys are chained, so counts
- * never increase along a prompt and the run stops at the first rarer block. Cost: O(blocks) map
+ * never increase along a prompt and the run stops at the first rarer block. A request records its
+ * keys while they have been seen before, plus at most 32 never-seen ones (a new shared prefix is
+ * still found, 32 blocks deeper per request that carries it). Cost: O(shared depth + 32) map
  * operations per request, over at most `maxBlocks` leading blocks.
  */
+
+/**
+ * Keys never seen before that one request records past its shared part. A request's tail is
+ * mostly unique, so recording all of it costs map work for nothing; a prefix that starts to be
+ * shared is still found, growing by this many blocks per request that carries it.
+ */
+const FRESH_KEYS = 32;
 
 /** Options of {@link CommonPrefixTracker}. */
 export interface CommonPrefixOptions {
@@ -75,11 +84,14 @@ export class CommonPrefixTracker<K> {
       }
     } else this.#filled++;
     const n = Math.min(keys.length, this.maxBlocks);
-    const kept: K[] = new Array(n);
+    const kept: K[] = [];
+    let fresh = 0;
     for (let i = 0; i < n; i++) {
       const k = keys[i];
-      kept[i] = k;
-      this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
+      const c = this.#counts.get(k) ?? 0;
+      if (c === 0 && ++fresh > FRESH_KEYS) break;
+      kept.push(k);
+      this.#counts.set(k, c + 1);
     }
     this.#ring[this.#next] = kept;
     this.#next = (this.#next + 1) % this.window;

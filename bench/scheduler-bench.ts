@@ -1,21 +1,39 @@
 /**
- * Micro-benchmark of the scheduling hot path: kvroute's default profile over 16 and 64
- * endpoints with 32,000-character (~8,000-token) prompts sharing a few popular prefixes.
- * Prints ns/op for: hashing a prompt (approximate block keys), schedule() with the keys already
- * memoized on the request ("after hashing"), and schedule() including hashing.
+ * Micro-benchmark of the scheduling hot path with kvroute's default profile.
  *
- *   npm run build && node dist/bench/scheduler-bench.js
+ * Approximate routing (no KV events; the precise scorer's embedded approximate scorer), 16 and
+ * 64 endpoints, 32,000-character (~8,000-token) prompts sharing 32 popular prefixes:
+ *   - hash: the approximate block keys of one prompt,
+ *   - schedule (after hashing): schedule() with the keys already memoized on the request,
+ *   - schedule incl. hashing.
+ *
+ * Precise routing (the router's own tokenizer with the real Llama 3 tokenizer.json, the memory
+ * block index fed BlockStored events), 16 and 64 endpoints, a ~7,000-token document held by one
+ * endpoint:
+ *   - warm: the same chat request again (tokenization served by the prefix token cache),
+ *   - new question: the known document plus a new ~700-token question,
+ *   - cold: a document never seen.
+ * Each precise case reports p50 / p90 of schedule() including tokenization, key computation
+ * and the index lookup.
+ *
+ *   npm run bench:scheduler            (builds first)
+ *   node dist/bench/scheduler-bench.js [--json]
  */
 import { ManualClock } from '../src/core/clock.js';
 import type { Endpoint } from '../src/core/endpoint.js';
 import type { InferenceRequest } from '../src/core/request.js';
-import { seededRng } from '../src/core/rng.js';
+import { randInt, seededRng, type Rng } from '../src/core/rng.js';
 import { loadConfig } from '../src/config/load-config.js';
+import { createKvCache } from '../src/app/kv-cache.js';
 import { createScheduler } from '../src/scheduling/scheduler.js';
-import type { PrefixCacheScorer } from '../src/scheduling/scorers/prefix-cache-scorer.js';
+import type { PrecisePrefixScorer } from '../src/scheduling/scorers/precise-prefix-scorer.js';
+import { llama3TokenizerDir } from '../src/tokenize/testing.js';
 
+const JSON_OUT = process.argv.includes('--json');
 const PROMPT_CHARS = 32_000;
+const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const OK = { ok: true, status: 200 };
+const results: Record<string, unknown>[] = [];
 
 function text(chars: number, seed: number): string {
   let s = '';
@@ -25,6 +43,18 @@ function text(chars: number, seed: number): string {
     s += `t${(x % 100000).toString(36)} `;
   }
   return s.slice(0, chars);
+}
+
+const SYL = ['ka', 'ro', 'ut', 'en', 'pre', 'fix', 'ca', 'che', 'lo', 'ad', 'ba', 'lan', 'ce', 'to', 'ken', 'mo', 'del', 'ser', 'ver', 'qu', 'ery', 'in', 'dex'];
+/** Pseudo-English that tokenizes like prose (~4 characters per token). */
+function prose(rng: Rng, chars: number): string {
+  let s = '';
+  while (s.length < chars) {
+    let w = '';
+    for (let n = 1 + randInt(rng, 3); n > 0; n--) w += SYL[randInt(rng, SYL.length)];
+    s += ' ' + w + (rng.next() < 0.1 ? '.' : '');
+  }
+  return s;
 }
 
 function endpoint(i: number): Endpoint {
@@ -37,30 +67,40 @@ function endpoint(i: number): Endpoint {
 
 let rid = 0;
 function request(prompt: string): InferenceRequest {
-  return { id: `r${++rid}`, api: 'chat', model: 'meta-llama/Llama-3.1-8B-Instruct', body: {}, promptText: prompt, maxTokens: 128, stream: true, clientIp: '10.1.1.1', headers: {}, arrivedAt: 0, memo: new Map() };
+  return { id: `r${++rid}`, api: 'chat', model: MODEL, body: {}, promptText: prompt, maxTokens: 128, stream: true, clientIp: '10.1.1.1', headers: {}, arrivedAt: 0, memo: new Map() };
 }
 
-async function bench(n: number): Promise<void> {
+function chatRequest(system: string, question: string): InferenceRequest {
+  const messages = [{ role: 'system', content: system }, { role: 'user', content: question }];
+  return {
+    id: `r${++rid}`, api: 'chat', model: MODEL, body: { model: MODEL, messages }, promptText: `${system}\n${question}`,
+    maxTokens: 128, stream: true, clientIp: '10.1.1.1', headers: {}, arrivedAt: 0, memo: new Map(),
+  };
+}
+
+const fmtNs = (ns: number) => `${Math.round(ns).toLocaleString('en-US').padStart(9)} ns/op`;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
+
+async function approximate(n: number): Promise<void> {
   const sched = createScheduler(loadConfig(), { clock: new ManualClock(0), rng: seededRng(1) });
-  const prefix = sched.plugins.get('prefix-cache-scorer') as PrefixCacheScorer;
+  const precise = sched.plugins.get('precise-prefix-cache-scorer') as PrecisePrefixScorer | undefined;
+  if (precise === undefined) throw new Error('the default profile has no precise-prefix-cache-scorer; update this benchmark');
+  const prefix = precise.approximate;
   const eps = Array.from({ length: n }, (_, i) => endpoint(i));
   const shared = Array.from({ length: 32 }, (_, i) => text(24_000, 1000 + i));
   const prompts = Array.from({ length: 256 }, (_, i) => shared[i % 32] + text(PROMPT_CHARS - 24_000, i));
-  // Warm the index: every prompt routed once.
   for (const p of prompts) {
     const r = request(p);
     const res = await sched.schedule(r, eps);
     sched.onComplete(r, res.endpoint, OK);
   }
-  const iters = 20_000;
-  // 1. hashing alone
   let t0 = process.hrtime.bigint();
   for (let i = 0; i < 2_000; i++) prefix.keysOf(request(prompts[i % prompts.length]));
   const hashNs = Number(process.hrtime.bigint() - t0) / 2_000;
-  // 2. schedule with keys memoized (after hashing)
   const reqs = Array.from({ length: 512 }, (_, i) => request(prompts[i % prompts.length]));
+  const rounds = 20;
   let scheduleNs = 0;
-  for (let round = 0; round < iters / reqs.length; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (const r of reqs) {
       r.memo.clear();
       prefix.keysOf(r);
@@ -72,8 +112,7 @@ async function bench(n: number): Promise<void> {
     }
     scheduleNs += Number(process.hrtime.bigint() - t0);
   }
-  scheduleNs /= Math.floor(iters / reqs.length) * reqs.length;
-  // 3. schedule including hashing
+  scheduleNs /= rounds * reqs.length;
   t0 = process.hrtime.bigint();
   for (let i = 0; i < 5_000; i++) {
     const r = request(prompts[i % prompts.length]);
@@ -81,8 +120,57 @@ async function bench(n: number): Promise<void> {
     sched.onComplete(r, res.endpoint, OK);
   }
   const fullNs = Number(process.hrtime.bigint() - t0) / 5_000;
-  const f = (ns: number) => `${Math.round(ns).toLocaleString('en-US').padStart(9)} ns/op`;
-  console.log(`endpoints=${String(n).padStart(3)}  hash 32k chars: ${f(hashNs)}  schedule (after hashing): ${f(scheduleNs)}  schedule incl. hashing: ${f(fullNs)}`);
+  results.push({ mode: 'approximate', endpoints: n, hashNs, scheduleNs, fullNs });
+  if (!JSON_OUT) console.log(`approximate endpoints=${String(n).padStart(3)}  hash 32k chars: ${fmtNs(hashNs)}  schedule (after hashing): ${fmtNs(scheduleNs)}  schedule incl. hashing: ${fmtNs(fullNs)}`);
 }
 
-for (const n of [16, 64]) await bench(n);
+async function precise(n: number): Promise<void> {
+  const clock = new ManualClock(0);
+  // Inline tokenization: the benchmark measures work, not worker-thread hand-off.
+  const kv = await createKvCache({ tokenizer: { type: 'dir', dir: llama3TokenizerDir() }, events: 'off', clock });
+  try {
+    const sched = createScheduler(loadConfig(), { clock, rng: seededRng(1), kvCache: kv.services });
+    const eps = Array.from({ length: n }, (_, i) => endpoint(i));
+    const rng = seededRng(7);
+    const doc = prose(rng, 28_000);
+    // The document (and its first question) is cached on endpoint 3: store its full blocks there.
+    const first = chatRequest(doc, prose(rng, 2_800));
+    const tokens = await kv.services.tokenize(first);
+    const bs = kv.services.blockSize;
+    const full = tokens.length - (tokens.length % bs);
+    const hashes = Array.from({ length: full / bs }, (_, i) => BigInt(1_000_000 + i));
+    await kv.indexer.applyBatch(eps[3].id, MODEL, 0n, {
+      ts: 0,
+      dataParallelRank: null,
+      events: [{ type: 'BlockStored', blockHashes: hashes, parentBlockHash: null, tokenIds: tokens.slice(0, full), blockSize: bs, loraId: null, medium: null, loraName: null }],
+    });
+    const iters = 15;
+    const cases: [string, () => InferenceRequest][] = [
+      ['warm (same request)', () => chatRequest(doc, (first.body.messages as { content: string }[])[1].content)],
+      ['new ~700-token question', () => chatRequest(doc, prose(rng, 2_800))],
+      ['cold (new ~7k-token doc)', () => chatRequest(prose(rng, 28_000), prose(rng, 2_800))],
+    ];
+    for (const [name, make] of cases) {
+      const times: number[] = [];
+      let hits = 0;
+      for (let i = -1; i < iters; i++) {
+        const r = make();
+        const t0 = process.hrtime.bigint();
+        const res = await sched.schedule(r, eps);
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        sched.onComplete(r, res.endpoint, OK);
+        if (i < 0) continue; // warm-up
+        times.push(ms);
+        if (res.endpoint.id === eps[3].id) hits++;
+      }
+      results.push({ mode: 'precise', endpoints: n, case: name, p50Ms: pct(times, 0.5), p90Ms: pct(times, 0.9), routedToHolder: hits / iters });
+      if (!JSON_OUT) console.log(`precise     endpoints=${String(n).padStart(3)}  ${name.padEnd(26)} p50 ${pct(times, 0.5).toFixed(2).padStart(6)} ms  p90 ${pct(times, 0.9).toFixed(2).padStart(6)} ms  (to the holder: ${hits}/${iters})`);
+    }
+  } finally {
+    await kv.close();
+  }
+}
+
+for (const n of [16, 64]) await approximate(n);
+for (const n of [16, 64]) await precise(n);
+if (JSON_OUT) console.log(JSON.stringify(results, null, 2));

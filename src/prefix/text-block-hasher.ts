@@ -5,25 +5,26 @@
  * characters); a trailing partial block is ignored, as an engine only caches full blocks. Each
  * block's key chains the previous one, so a key names the whole prefix up to its block:
  *
- *   seed    = xxhash64(model name, 0)
- *   key[0]  = xxhash64(block 0 code units, seed)
- *   key[i]  = xxhash64(block i code units, key[i-1])
+ *   root    = BlockKeyer.root("approx-text\0" + model)
+ *   key[0]  = H(root,     code units of block 0)
+ *   key[i]  = H(key[i-1], code units of block i)
  *
- * At most `maxBlocks` blocks are hashed. Keys are returned as the low 52 bits of the 64-bit hash
- * so that they are exact JavaScript numbers (fast `Map` keys); with millions of entries the chance
- * of a collision stays below 1e-3, and a collision only makes one prediction wrong.
+ * At most `maxBlocks` blocks are hashed. H is kvroute's chained two-lane block hash
+ * (src/core/chained-hash.ts), read straight from the string: no copy, no WebAssembly call and
+ * no BigInt per block. Keys are exact JavaScript numbers below 2^53 (fast `Map` keys); with
+ * millions of entries the chance of a collision stays below 1e-3, and a collision only makes
+ * one prediction wrong. The previous scheme (xxhash-wasm's h64 per block on a copied byte
+ * buffer, BigInt seeds) cost 2-2.5x more (bench/hash-bench.ts).
  */
-import xxhash from 'xxhash-wasm';
+import { chainTextBlocks } from '../core/chained-hash.js';
+import { BlockKeyer } from '../kv-index/block-keys.js';
 
-const api = await xxhash();
-const LOW_52 = (1n << 52n) - 1n;
+const keyer = new BlockKeyer('kvroute-approx-text-v2');
 
-/** Hashes prompt text into chained approximate block keys; reuses its buffers between calls. */
+/** Hashes prompt text into chained approximate block keys. Stateless; safe to share. */
 export class TextBlockHasher {
   readonly blockChars: number;
   readonly maxBlocks: number;
-  #units = new Uint16Array(0);
-  #seedCache = new Map<string, bigint>();
 
   /**
    * @param blockChars characters per block (default 64)
@@ -44,29 +45,7 @@ export class TextBlockHasher {
   /** The chained block keys of `text` for `model`, in prompt order. */
   hash(model: string, text: string): Float64Array {
     const n = this.blockCount(text);
-    const out = new Float64Array(n);
-    if (n === 0) return out;
-    const len = n * this.blockChars;
-    if (this.#units.length < len) this.#units = new Uint16Array(Math.max(len, this.#units.length * 2));
-    const units = this.#units;
-    for (let i = 0; i < len; i++) units[i] = text.charCodeAt(i);
-    const bytes = new Uint8Array(units.buffer, units.byteOffset, len * 2);
-    const step = this.blockChars * 2;
-    let key = this.#seed(model);
-    for (let b = 0; b < n; b++) {
-      key = api.h64Raw(bytes.subarray(b * step, b * step + step), key);
-      out[b] = Number(key & LOW_52);
-    }
-    return out;
-  }
-
-  #seed(model: string): bigint {
-    let s = this.#seedCache.get(model);
-    if (s === undefined) {
-      s = api.h64(model, 0n);
-      if (this.#seedCache.size > 1024) this.#seedCache.clear();
-      this.#seedCache.set(model, s);
-    }
-    return s;
+    if (n === 0) return new Float64Array(0);
+    return chainTextBlocks(keyer.root(`approx-text\u0000${model}`), text, this.blockChars, n);
   }
 }

@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { seededRng, randInt } from './rng.js';
+import { chainTextBlocks, chainWordBlocks } from './chained-hash.js';
+import { BlockKeyer } from '../kv-index/block-keys.js';
+
+const words = (n: number, seed: number): number[] => {
+  const rng = seededRng(seed);
+  return Array.from({ length: n }, () => randInt(rng, 128_256));
+};
+
+test('token blocks: chainWordBlocks gives exactly the precise index keys (BlockKeyer)', () => {
+  const keyer = new BlockKeyer();
+  for (const bs of [1, 15, 16, 17]) {
+    const t = words(bs * 40 + 3, bs);
+    const root = keyer.root('m');
+    const want = keyer.extendKeys(root, t, bs);
+    const got = new Float64Array(want.length);
+    chainWordBlocks(root, t, 0, bs, want.length, got, 0);
+    assert.deepEqual([...got], [...want], `block size ${bs}`);
+  }
+});
+
+test('text blocks: deterministic, chained (a key names its whole prefix), exact integers below 2^53', () => {
+  const a = 'x'.repeat(64) + 'y'.repeat(64) + 'z'.repeat(64);
+  const k = chainTextBlocks(7, a, 64, 3);
+  assert.deepEqual([...chainTextBlocks(7, a, 64, 3)], [...k]);
+  for (const v of k) assert.ok(Number.isSafeInteger(v) && v >= 0);
+  // Same block content after a different first block gives a different key.
+  const b = 'w'.repeat(64) + 'y'.repeat(64) + 'z'.repeat(64);
+  const kb = chainTextBlocks(7, b, 64, 3);
+  assert.notEqual(kb[1], k[1]);
+  assert.notEqual(kb[2], k[2]);
+  // A different parent (model root) changes every key.
+  const kp = chainTextBlocks(8, a, 64, 3);
+  for (let i = 0; i < 3; i++) assert.notEqual(kp[i], k[i]);
+  // Prefix property: the keys of a longer text start with the keys of its prefix.
+  assert.deepEqual([...chainTextBlocks(7, a + 'q'.repeat(64), 64, 4).slice(0, 3)], [...k]);
+});
+
+test('text blocks: one changed code unit anywhere in a block changes that key and every later one', () => {
+  const rng = seededRng(3);
+  let s = '';
+  for (let i = 0; i < 64 * 6; i++) s += String.fromCharCode(32 + randInt(rng, 90));
+  for (const bc of [63, 64, 65]) {
+    const n = Math.floor(s.length / bc);
+    const base = chainTextBlocks(1, s, bc, n);
+    for (const pos of [0, 1, 2, 3, bc - 1, bc + 5, 2 * bc + 3]) {
+      const t = s.slice(0, pos) + String.fromCharCode(s.charCodeAt(pos) ^ 1) + s.slice(pos + 1);
+      const k = chainTextBlocks(1, t, bc, n);
+      const blk = Math.floor(pos / bc);
+      for (let i = 0; i < n; i++) {
+        if (i < blk) assert.equal(k[i], base[i], `block ${i} before the change (bc ${bc}, pos ${pos})`);
+        else assert.notEqual(k[i], base[i], `block ${i} at/after the change (bc ${bc}, pos ${pos})`);
+      }
+    }
+  }
+});
+
+test('text blocks: no collision among 1,000,000 distinct random blocks', () => {
+  const rng = seededRng(11);
+  const seen = new Set<number>();
+  const chars = new Array<string>(64);
+  for (let i = 0; i < 1_000_000; i++) {
+    for (let c = 0; c < 64; c++) chars[c] = String.fromCharCode(97 + randInt(rng, 26));
+    const k = chainTextBlocks(0, chars.join(''), 64, 1)[0];
+    seen.add(k);
+  }
+  // 26^64 possible blocks: duplicates among the inputs themselves are impossible in practice.
+  assert.equal(seen.size, 1_000_000);
+});

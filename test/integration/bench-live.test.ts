@@ -40,10 +40,17 @@ test('bench: live (gateway + simulated fleet) and virtual agree on hit rates and
     assert.ok(Math.abs(l.hitRate - v.hitRate) <= tol, `${v.name}: live ${l.hitRate.toFixed(3)} vs virtual ${v.hitRate.toFixed(3)} (tolerance ${tol.toFixed(3)})`);
     assert.ok(l.ttftMs.p50 !== null && l.ttftMs.p50 > 0);
   }
-  const order = (r: typeof live) => [...r.strategies].sort((a, b) => b.hitRate - a.hitRate).map((s) => s.name);
   const byName = (r: typeof live, n: string) => r.strategies.find((s) => s.name === n)!;
   for (const r of [live, virtual]) assert.ok(byName(r, 'kvroute').hitRate > byName(r, 'round-robin').hitRate + 0.1, `${r.engine}: kvroute beats round robin`);
-  assert.equal(order(live)[2], order(virtual)[2], 'the same strategy is last in both engines');
+  // Ranking: every pair the virtual engine separates by more than the sum of their tolerances keeps its order
+  // live (round robin and client-ip are within noise of each other and may swap).
+  for (const a of virtual.strategies) {
+    for (const b of virtual.strategies) {
+      const gap = a.hitRate - b.hitRate;
+      if (gap <= tolerance(a.hitRate, a.requests) + tolerance(b.hitRate, b.requests) + 1e-9) continue;
+      assert.ok(byName(live, a.name).hitRate > byName(live, b.name).hitRate, `${a.name} ahead of ${b.name} live too`);
+    }
+  }
   assert.match(live.notes.join(' '), /live engine/);
 
   // The seeds' test live: restart (fresh fleet), warm-up, barrier, measured loop. The client IP

@@ -17,6 +17,7 @@ export { loadConfig, type LoadConfigOptions } from './config/load-config.js';
 export type { LoadedConfig, SchedulerConfig } from './config/scheduler-config.js';
 export { buildScheduler, buildSchedulerWithConfig, PRESETS, type SchedulerPreset } from './app/build-scheduler.js';
 export { startRouter, type RouterOptions, type RunningRouter } from './server/router.js';
+export { RequestLifecycles, RequestLifecycle, UpstreamAttempt, OutlierDetector, RetryBudget, type LifecycleOptions, type LifecycleSummary, type Decision, type DecisionRecord, type UpstreamFailure } from './lifecycle/index.js';
 export { EndpointPool, parseEndpointList, type EndpointSpec } from './datalayer/endpoint-pool.js';
 export { RouterMetrics } from './metrics/router-metrics.js';
 export { runDemo, type DemoOptions } from './demo/run-demo.js';
@@ -100,3 +101,24 @@ export { runDoctor, formatDoctorReport, doctorJson, type DoctorOptions } from '.
 export type { DoctorReport, Finding, FindingLevel, CheckId } from './doctor/index.js';
 export { runBench, type BenchOptions, type BenchReport, type StrategyReport } from './bench/run-bench.js';
 export { formatBenchReport, benchJson } from './bench/report.js';
+
+// Envoy ext_proc endpoint picker (llm-d EPP protocol): docs/ext-proc.md
+export { runServeExtProc, type ExtProcServeOptions } from './app/serve.js';
+export { startEndpointPicker, type EndpointPickerOptions, type RunningEndpointPicker } from './server/ext-proc/start-endpoint-picker.js';
+export { startExtProcServer, type ExtProcServerOptions, type RunningExtProc } from './server/ext-proc/ext-proc-server.js';
+export { LifecycleBackend, type LifecycleBackendOptions } from './server/ext-proc/lifecycle-backend.js';
+export type { EndpointPickerBackend, Pick as EndpointPick, PickRequest, PickedExchange, ResponseStart } from './server/ext-proc/picker-backend.js';
+export { EXT_PROC_SERVICE, extProcProtoDir, loadExtProcPackage } from './server/ext-proc/proto-loader.js';
+// Prefill/decode disaggregation: profile handlers and deciders, the sidecar, in-gateway orchestration.
+export type { ProfileHandler, PdDecider, PdVerdict } from './scheduling/profiles/profile-handler-types.js';
+export type { PdDecision, PrefillPick } from './scheduling/types.js';
+export { prefixBasedVerdict, type PrefixBasedPdDeciderParams } from './scheduling/deciders/prefix-based-pd-decider.js';
+export { endpointRole, ROLE_LABEL } from './scheduling/filters/endpoint-role.js';
+export { PREFILLER_HEADER, prefillerHeader, buildPrefillBody, buildDecodeBody } from './pd/prefill-request.js';
+export { runPrefillLeg, type PrefillLegOptions, type PrefillLegResult } from './pd/prefill-leg.js';
+export { releasePrefill, type ReleaseResult } from './pd/release-prefill.js';
+export { PdGateway, type PdGatewayOptions, type DecodePlan } from './pd/gateway-orchestrator.js';
+export { Sidecar, type SidecarOptions } from './sidecar/sidecar-server.js';
+export { runPdVirtual, type PdBenchOptions, type PdBenchResult, type PdFleetShape } from './pd/pd-virtual-bench.js';
+export { KV_LINKS, transferMs, type KvLink } from './sim/pd/transfer-model.js';
+export type { SimPdOptions } from './sim/pd/create-pd-connector.js';

@@ -112,6 +112,7 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
   const services: KvCacheServices = {
     blockSize,
     tokenize: async (req) => {
+      req.signal?.throwIfAborted(); // the client went away: do not tokenize for nobody
       const t0 = clock.now();
       const ids = await tokenizer.tokenize(req);
       cache.onTokenized?.((clock.now() - t0) / 1000);

@@ -9,7 +9,8 @@ import type { EngineKind } from '../core/endpoint.js';
 import { normaliseEndpointUrl, parseEndpointList, type EndpointSpec } from '../datalayer/endpoint-pool.js';
 import type { LoadedConfig } from '../config/scheduler-config.js';
 import { createScheduler } from '../scheduling/scheduler.js';
-import { startRouter, type RunningRouter } from '../server/router.js';
+import { startRouter, type RouterOptions, type RunningRouter } from '../server/router.js';
+import { startEndpointPicker, type RunningEndpointPicker } from '../server/ext-proc/start-endpoint-picker.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
 
@@ -34,11 +35,41 @@ export interface ServeOptions {
   kvEventsBind?: string;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;
+  /** P/D mode of the gateway (RouterOptions.pdMode). */
+  pdMode?: 'orchestrate' | 'header' | 'off';
   env: Record<string, string | undefined>;
   logger: Logger;
+  /** Upstream timeouts, retries and outlier detection (the `kvroute serve` flags; router defaults otherwise). */
+  resilience?: Pick<RouterOptions, 'upstreamTimeoutMs' | 'ttfbTimeoutMs' | 'maxRetries' | 'retryBudget' | 'outlier' | 'nonStreamingUpstream'>;
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
+  const { specs, config, scheduler, kvCache, blockSize } = await prepareRouting(o);
+  const router = await startRouter({
+    ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
+    kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
+    endpoints: specs,
+    scheduler,
+    host: o.host,
+    port: o.port,
+    adminPort: o.adminPort,
+    logger: o.logger,
+    maxBodyBytes: o.maxBodyBytes,
+    trustForwardedFor: o.trustForwardedFor,
+    scrapeIntervalMs: o.scrapeIntervalMs,
+    ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
+    ...o.resilience,
+  }).catch((err: NodeJS.ErrnoException) => {
+    void kvCache?.close();
+    if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);
+    throw err;
+  });
+  o.logger.info({ sources: config.sources, profile: scheduler.profile.name }, 'scheduling config loaded');
+  return router;
+}
+
+/** What both front ends (gateway, ext_proc) route with: endpoints, scheduler, precise-routing runtime. */
+async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[]; config: LoadedConfig; scheduler: ReturnType<typeof createScheduler>; kvCache: KvCache | undefined; blockSize: number }> {
   const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS;
   if (!list) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
   const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
@@ -59,25 +90,65 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     o.logger.info({ index: redis !== undefined ? 'redis' : 'memory', events: o.kvEvents ?? 'connect', blockSize }, 'precise prefix routing on');
   }
   const scheduler = createScheduler(config, kvCache !== undefined ? { kvCache: kvCache.services } : {});
-  const router = await startRouter({
+  return { specs, config, scheduler, kvCache, blockSize };
+}
+
+/** Options of `kvroute serve --ext-proc` beyond the gateway's (the HTTP port is not used). */
+export interface ExtProcServeOptions extends Omit<ServeOptions, 'port' | 'trustForwardedFor' | 'resilience'> {
+  /** ext_proc gRPC port (default 9002). */
+  extProcPort: number;
+  /** gRPC health port (default 9003). */
+  healthPort: number;
+  /** Longest drain after SIGTERM (ms). */
+  drainTimeoutMs: number;
+  /** Endpoints in x-gateway-destination-endpoint, primary included (1 = no fallbacks, for ORIGINAL_DST). */
+  maxDestinations: number;
+  /** Outlier detection, as the gateway's `resilience.outlier`. */
+  outlier?: NonNullable<ServeOptions['resilience']>['outlier'];
+  /** Load shedding: 429 when every candidate has this many requests waiting. */
+  shedQueueDepth?: number;
+  /** Load shedding: 429 when every candidate's KV usage is at least this (0..1). */
+  shedKvUsage?: number;
+}
+
+/**
+ * `kvroute serve --ext-proc`: the same endpoints, scheduling config and precise routing as the
+ * gateway, answering Envoy's ext_proc stream instead of HTTP (src/server/ext-proc).
+ */
+export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEndpointPicker> {
+  if (o.shedKvUsage !== undefined && !(o.shedKvUsage > 0 && o.shedKvUsage <= 1)) throw new KvrError('KVR_ERR_USAGE', `--shed-kv-usage must be in (0, 1], got ${o.shedKvUsage}`);
+  if (!(Number.isInteger(o.maxDestinations) && o.maxDestinations >= 1)) throw new KvrError('KVR_ERR_USAGE', `--max-destinations must be an integer >= 1, got ${o.maxDestinations}`);
+  const { specs, config, scheduler, kvCache, blockSize } = await prepareRouting({ ...o, port: 0, trustForwardedFor: false });
+  if (scheduler.prefillProfile !== undefined) {
+    // P/D needs x-prefiller-host-port on the request to the decode pod (src/pd/prefill-request.ts
+    // prefillerHeader); the ext_proc picker does not set it yet, so a prefill pick would be dropped.
+    await kvCache?.close();
+    throw new KvrError('KVR_ERR_CONFIG', 'the scheduling config disaggregates (disagg-profile-handler with deciders.prefill, or PD_ENABLED=true), which the ext_proc endpoint picker does not support yet; run the gateway (kvroute serve without --ext-proc) or drop deciders.prefill');
+  }
+  const saturation = o.shedQueueDepth !== undefined || o.shedKvUsage !== undefined ? { queueDepth: o.shedQueueDepth, kvUsage: o.shedKvUsage } : undefined;
+  const epp = await startEndpointPicker({
     ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
     kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
     endpoints: specs,
     scheduler,
     host: o.host,
-    port: o.port,
+    extProcPort: o.extProcPort,
+    healthPort: o.healthPort,
     adminPort: o.adminPort,
     logger: o.logger,
     maxBodyBytes: o.maxBodyBytes,
-    trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
+    drainTimeoutMs: o.drainTimeoutMs,
+    maxDestinations: o.maxDestinations,
+    ...(o.outlier !== undefined ? { outlier: o.outlier } : {}),
+    ...(saturation !== undefined ? { saturation } : {}),
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();
-    if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);
+    if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --admin-port / --ext-proc-port / --grpc-health-port`);
     throw err;
   });
   o.logger.info({ sources: config.sources, profile: scheduler.profile.name }, 'scheduling config loaded');
-  return router;
+  return epp;
 }
 
 /**

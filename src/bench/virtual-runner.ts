@@ -8,8 +8,10 @@
  *     clock.advanceTo(arrival)          engines step; first tokens / completions call the scheduler
  *     deliver KV event batches          one batch per engine step, in order, to the precise sink
  *     refresh endpoint metrics          what the gateway's scraper would have read (every 50 ms)
- *     scheduler.schedule(request)       the router's decision
- *     engine.submit(prompt tokens)      on the chosen replica
+ *     lifecycle.decide(request)         the router's decision (the same RequestLifecycle the
+ *                                       gateway uses: scheduler hooks, load, metrics)
+ *     engine.submit(prompt tokens)      on the chosen replica; first token / finish / error
+ *                                       are reported to the lifecycle's attempt
  *   run until idle
  *
  * Endpoint metrics are refreshed lazily: a snapshot is taken when the last one is at least
@@ -21,6 +23,8 @@ import { seededRng } from '../core/rng.js';
 import type { InferenceRequest } from '../core/request.js';
 import type { KvEvent, KvEventBatch, KvEventSink } from '../events/types.js';
 import type { KvrouteScheduler } from '../scheduling/scheduler.js';
+import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
+import { RouterMetrics } from '../metrics/router-metrics.js';
 import { SimEngine } from '../sim/engine.js';
 import type { KvCacheEvent } from '../sim/block-manager.js';
 import { getProfile, type ProfileId } from '../sim/profiles.js';
@@ -149,6 +153,7 @@ export async function runVirtual(workload: Workload, strategy: Strategy, fleet: 
     healthy: true,
   }));
   const scheduler: KvrouteScheduler = strategy.build(clock, seededRng(fleet.seed * 31 + 7), precise?.services);
+  const lifecycles = new RequestLifecycles({ scheduler, clock, metrics: new RouterMetrics({ clock }), maxRetries: 0, upstreamTimeoutMs: 0 });
   const scrape = o.scrapeIntervalMs ?? 50;
   let lastScrape = -Infinity;
   const refresh = () => {
@@ -204,18 +209,20 @@ export async function runVirtual(workload: Workload, strategy: Strategy, fleet: 
     ireq.memo.set(BENCH_TOKENS_MEMO, tokens);
     const rec: RequestRecord = { index: req.index, phase: req.phase, session: req.session, replica: -1, arrivalMs: at, promptTokens: tokens.length, cachedTokens: 0, outputTokens: 0, ok: false };
     records.push(rec);
+    const lc = lifecycles.begin({ id: ireq.id, arrivedAt: at });
     let ep: Endpoint;
     try {
-      ep = (await scheduler.schedule(ireq, endpoints)).endpoint;
+      ep = (await lc.decide(ireq, endpoints)).result.endpoint;
     } catch (err) {
-      rec.error = (err as Error).message;
+      rec.error = lc.reject(err).message;
       continue;
     }
     rec.replica = ep.index;
+    const att = lc.dispatch();
     const fail = (msg: string) => {
       rec.error = msg;
       rec.e2eMs = clock.now() - at;
-      scheduler.onComplete(ireq, ep, { ok: false, status: 503 });
+      att.fail({ kind: 'request', message: msg });
     };
     try {
       engines[ep.index].submit(
@@ -224,14 +231,14 @@ export async function runVirtual(workload: Workload, strategy: Strategy, fleet: 
           onFirstToken: (info) => {
             rec.ttftMs = clock.now() - at;
             rec.cachedTokens = info.cachedTokens;
-            scheduler.onFirstToken(ireq, ep);
+            att.firstToken();
           },
           onFinish: (r) => {
             rec.ok = true;
             rec.e2eMs = clock.now() - at;
             rec.outputTokens = r.completionTokens;
             rec.cachedTokens = r.cachedTokens;
-            scheduler.onComplete(ireq, ep, { ok: true, status: 200, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens });
+            att.end({ status: 200, usage: { promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens } });
           },
           onError: (err) => fail(err.message),
         },

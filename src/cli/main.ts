@@ -5,13 +5,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { KvrError } from '../core/errors.js';
 import { createLogger, type LogLevel } from '../core/logger.js';
-import { runServe } from '../app/serve.js';
+import { runServe, runServeExtProc } from '../app/serve.js';
 import { PRESETS, type SchedulerPreset } from '../app/build-scheduler.js';
 import { runDemo } from '../demo/run-demo.js';
 import { demoJson, formatDemoReport } from '../demo/demo-report.js';
 import { runBenchCommand } from '../bench/bench-command.js';
 import { fleetEndpointList, resolveKvBlocks as simKvBlocks, startFleet, type ProfileId } from '../sim/index.js';
 import { doctorJson, formatDoctorReport, runDoctor } from '../doctor/index.js';
+import type { SimPdOptions } from '../sim/pd/create-pd-connector.js';
+import { runSidecar } from '../sidecar/run-sidecar.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -38,6 +40,23 @@ function untilSignal(close: () => Promise<void>): void {
   process.once('SIGTERM', stop);
 }
 
+/** The sim's P/D flags as connector options (rejects P/D flags without --role). */
+function simPdOptions(o: Record<string, unknown>, warn: (m: string) => void): SimPdOptions | undefined {
+  const pdFlags = ['kvLink', 'kvBytesPerToken', 'kvLinkGbps', 'kvPinTimeoutMs'].filter((k) => o[k] !== undefined);
+  if (o.role === undefined) {
+    if (pdFlags.length > 0) throw new KvrError('KVR_ERR_USAGE', `--kv-* P/D flags need --role prefill|decode|both`);
+    return undefined;
+  }
+  return {
+    role: o.role as SimPdOptions['role'],
+    ...(o.kvLink !== undefined ? { link: o.kvLink as 'rdma' | 'nvlink' } : {}),
+    ...(o.kvBytesPerToken !== undefined ? { kvBytesPerToken: o.kvBytesPerToken as number } : {}),
+    ...(o.kvLinkGbps !== undefined ? { bandwidthBytesPerSec: (o.kvLinkGbps as number) * 1e9 } : {}),
+    ...(o.kvPinTimeoutMs !== undefined ? { pinTimeoutMs: o.kvPinTimeoutMs as number } : {}),
+    warn,
+  };
+}
+
 const program = new Command()
   .name('kvroute')
   .description('KV-cache-aware router for LLM serving fleets')
@@ -61,10 +80,49 @@ program
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
   .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
+  .addOption(new Option('--pd-mode <mode>', 'P/D: orchestrate (gateway runs both legs), header (set x-prefiller-host-port for decode-pod sidecars), off; default orchestrate when the config disaggregates').choices(['orchestrate', 'header', 'off']))
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
-  .action(async (o) => {
+  .option('--upstream-timeout-ms <n>', 'whole upstream exchange per request (0 = none)', int('--upstream-timeout-ms'), 600_000)
+  .option('--ttfb-timeout-ms <n>', 'dispatch -> first token per attempt; a stalled replica is retried elsewhere and counts towards ejection (0 = none)', int('--ttfb-timeout-ms'), 300_000)
+  .option('--max-retries <n>', 'retries on other replicas when nothing reached the client yet (0 = none)', int('--max-retries'), 2)
+  .option('--retry-budget-percent <n>', 'retries may not exceed this percent of the requests of the last 10 s', int('--retry-budget-percent'), 20)
+  .option('--retry-min-per-sec <n>', 'retries per second always allowed, whatever the volume', int('--retry-min-per-sec'), 10)
+  .option('--outlier-consecutive-failures <n>', 'consecutive 5xx / gateway failures / timeouts that eject a replica (0 = never eject)', int('--outlier-consecutive-failures'), 5)
+  .option('--outlier-base-ejection-ms <n>', 'first ejection time; the n-th ejection lasts n times this', int('--outlier-base-ejection-ms'), 30_000)
+  .option('--outlier-max-ejection-ms <n>', 'longest ejection', int('--outlier-max-ejection-ms'), 300_000)
+  .option('--outlier-max-ejection-percent <n>', 'most replicas ejected at once, percent (at least one)', int('--outlier-max-ejection-percent'), 50)
+  .addOption(new Option('--non-streaming-upstream <mode>', 'non-streaming requests: stream them upstream and re-assemble the body (prefill end and usage known, retry until the end) or pass them through (less CPU)').choices(['stream', 'passthrough']).default('stream'))
+  .option('--ext-proc', 'run as Envoy\'s ext_proc endpoint picker (llm-d EPP protocol) instead of the HTTP gateway; docs/ext-proc.md', false)
+  .option('--ext-proc-port <n>', 'ext_proc gRPC port (--ext-proc)', int('--ext-proc-port'), 9002)
+  .option('--grpc-health-port <n>', 'gRPC health port: liveness, readiness, "" and the ext_proc service (--ext-proc)', int('--grpc-health-port'), 9003)
+  .option('--drain-timeout-ms <n>', 'after SIGTERM: readiness NOT_SERVING, keep serving until drained or this long (--ext-proc)', int('--drain-timeout-ms'), 30_000)
+  .option('--max-destinations <n>', 'endpoints in x-gateway-destination-endpoint, primary + fallbacks; 1 for an ORIGINAL_DST cluster (--ext-proc)', int('--max-destinations'), 3)
+  .option('--shed-queue-depth <n>', 'answer 429 when every endpoint has this many requests waiting (--ext-proc; default off)', int('--shed-queue-depth'))
+  .option('--shed-kv-usage <f>', 'answer 429 when every endpoint\'s KV usage is at least this, 0..1 (--ext-proc; default off)', num('--shed-kv-usage'))
+  .action(async (o, cmd: Command) => {
     const logger = createLogger(o.logLevel as LogLevel);
-    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+    const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+    if (o.extProc) {
+      const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream']);
+      if (o.pdMode !== undefined && o.pdMode !== 'header') throw new KvrError('KVR_ERR_USAGE', `--ext-proc runs P/D in header mode only (x-prefiller-host-port for decode-pod sidecars; Envoy sends the request): drop --pd-mode ${o.pdMode}`);
+      if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
+      const outlier = { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent };
+      const epp = await runServeExtProc({ ...o, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+      process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
+      untilSignal(() => epp.drain());
+      return;
+    }
+    const eppOnly = given(['extProcPort', 'grpcHealthPort', 'drainTimeoutMs', 'maxDestinations', 'shedQueueDepth', 'shedKvUsage']);
+    if (eppOnly.length > 0) throw new KvrError('KVR_ERR_USAGE', `${eppOnly.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} only apply with --ext-proc`);
+    const resilience = {
+      upstreamTimeoutMs: o.upstreamTimeoutMs,
+      ttfbTimeoutMs: o.ttfbTimeoutMs,
+      maxRetries: o.maxRetries,
+      nonStreamingUpstream: o.nonStreamingUpstream as 'stream' | 'passthrough',
+      retryBudget: { budgetPercent: o.retryBudgetPercent, minRetriesPerSec: o.retryMinPerSec },
+      outlier: { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent },
+    };
+    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });
@@ -92,8 +150,16 @@ program
   .option('--kv-events-port <n>', 'replica i binds events on port n+2i and replay on n+2i+1 (0 = ephemeral)', int('--kv-events-port'), 5557)
   .addOption(new Option('--kv-events-encoding <enc>', 'EventBatch encoding: array (vLLM <= mid-2026) or map (newest vLLM)').choices(['array', 'map']).default('array'))
   .option('--kv-events-connect <addr>', 'connect every PUB to the router bound SUB (e.g. tcp://127.0.0.1:5557) instead of binding')
+  .addOption(new Option('--role <role>', 'P/D KV connector role of every replica (like vLLM --kv-transfer-config NixlConnector); default: no connector').choices(['prefill', 'decode', 'both']))
+  .addOption(new Option('--kv-link <link>', 'KV transfer link model: rdma (50 GB/s) or nvlink (450 GB/s); needs --role').choices(['rdma', 'nvlink']))
+  .option('--kv-bytes-per-token <n>', 'KV-cache bytes per token (default 131072: Llama-3.1-8B bf16); needs --role', int('--kv-bytes-per-token'))
+  .option('--kv-link-gbps <x>', 'link bandwidth in GB/s (overrides --kv-link); needs --role', num('--kv-link-gbps'))
+  .option('--kv-pin-timeout-ms <n>', 'prefill: free pinned KV blocks no decoder pulled after this long (default 480000, vLLM VLLM_NIXL_ABORT_REQUEST_TIMEOUT); needs --role', int('--kv-pin-timeout-ms'))
   .action(async (o) => {
+    const pdLogger = createLogger('warn');
+    const pd = simPdOptions(o, (m) => pdLogger.warn(m));
     const fleet = await startFleet({
+      pd,
       replicas: o.replicas,
       basePort: o.port,
       host: o.host,
@@ -121,6 +187,26 @@ program
   });
 
 program
+  .command('sidecar')
+  .description("llm-d's P/D routing sidecar in front of a decode pod's model server (honours x-prefiller-host-port)")
+  .option('--host <addr>', 'listen address', '0.0.0.0')
+  .option('--port <n>', 'listen port', int('--port'), 8000)
+  .option('--model-server-host <addr>', 'the decode model server host', '127.0.0.1')
+  .option('--model-server-port <n>', 'the decode model server port (llm-d: 8200)', int('--model-server-port'), 8200)
+  .option('--prefill-max-retries <n>', 'retries of the prefill leg on 502/503/504', int('--prefill-max-retries'), 3)
+  .option('--prefill-retry-backoff-ms <n>', 'first retry backoff, doubled per retry', int('--prefill-retry-backoff-ms'), 100)
+  .option('--enable-ssrf-protection', 'refuse prefill targets not in --prefill-allow (403)', false)
+  .option('--prefill-allow <list>', 'known prefill endpoints, host:port,...')
+  .option('--enable-prefiller-sampling', 'pick a random entry of a CSV x-prefiller-host-port', false)
+  .addOption(new Option('--log-level <level>', 'log level').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
+  .action(async (o) => {
+    const logger = createLogger(o.logLevel as LogLevel);
+    const s = await runSidecar({ ...o, logger });
+    process.stderr.write(`kvroute sidecar on ${s.url} -> model server ${o.modelServerHost}:${o.modelServerPort}\n`);
+    untilSignal(() => s.close());
+  });
+
+program
   .command('demo')
   .description('run the embedded demo: a simulated 3-replica fleet behind kvroute, vs round robin')
   .option('--json', 'print the machine-readable summary (docs/demo.md) instead of tables', false)
@@ -142,9 +228,13 @@ program
   .option('--model <name>', 'model for probe requests (default: the first the endpoint lists)')
   .option('--window-ms <n>', 'sample, wait this long, sample again: compare counters over the window (0 = since start)', int('--window-ms'), 0)
   .option('--timeout-ms <n>', 'per-request timeout', int('--timeout-ms'), 5000)
+  .option('--prefill-endpoints <list>', 'P/D: the prefill endpoints host:port,... (their KV connector and port are checked)')
+  .option('--pd', 'P/D is expected (also when PD_ENABLED=true in the environment)', false)
   .option('--json', 'print the report as JSON', false)
   .action(async (o) => {
     const report = await runDoctor({
+      pdExpected: o.pd || /^(true|1)$/i.test(process.env.PD_ENABLED ?? ''),
+      prefillEndpoints: o.prefillEndpoints ? String(o.prefillEndpoints).split(',').map((x: string) => x.trim()).filter(Boolean) : undefined,
       endpoints: o.endpoints ? String(o.endpoints).split(',').map((x: string) => x.trim()).filter(Boolean) : undefined,
       routerAdmin: o.routerAdmin,
       blockSize: o.blockSize,

@@ -10,10 +10,12 @@
  * scorer is on only when its ENABLE variable says so: with no file, if any ENABLE_* variable is
  * set the profile is built from the variables alone (plus max-score-picker); otherwise they
  * adjust kvroute's default. KVCACHE_INDEXER_REDIS_ADDR (host:port or redis:// URL) selects the
- * shared Redis block index. PD_ENABLED, PD_PROMPT_LEN_THRESHOLD and PREFILL_* / DECODE_* are
- * accepted and reported as not active yet. Bad values are errors.
+ * shared Redis block index. PD_ENABLED=true switches to prefill/decode disaggregation (pd-env.ts:
+ * decode and prefill profiles, PD_PROMPT_LEN_THRESHOLD, PREFILL_* / DECODE_* scorer variables);
+ * those variables without PD_ENABLED=true are errors. Bad values are errors.
  */
 import type { EndpointPickerConfigDoc } from './config-schema.js';
+import { applyPdEnv } from './pd-env.js';
 
 /** Environment as a plain record (process.env fits). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -33,8 +35,6 @@ export const ENV_SCORERS: readonly EnvScorer[] = [
   { env: 'SESSION_AWARE', type: 'session-affinity-scorer', name: 'session-affinity-scorer' },
 ];
 
-const PD_VARS = /^(PD_PROMPT_LEN_THRESHOLD|(PREFILL|DECODE)_(ENABLE_)?(KVCACHE|LOAD|PREFIX|SESSION)_AWARE_SCORER(_WEIGHT)?)$/;
-
 /** Result of applying the environment. */
 export interface EnvResult {
   readonly doc: EndpointPickerConfigDoc;
@@ -49,8 +49,51 @@ export function envEnablesScorers(env: Env): boolean {
   return ENV_SCORERS.some((s) => env[`ENABLE_${s.env}_SCORER`] !== undefined);
 }
 
+/** Type of {@link applyScorerVars} (pd-env.ts applies it per profile with a prefix). */
+export type ScorerVarsFn = (doc: EndpointPickerConfigDoc, profile: EndpointPickerConfigDoc['schedulingProfiles'][number] | undefined, env: Env, prefix: string, errors: string[], warnings: string[]) => boolean;
+
+/**
+ * Applies `<prefix>ENABLE_<X>_SCORER` / `<prefix><X>_SCORER_WEIGHT` to `profile` of `doc`
+ * (prefix '' for the main variables, PREFILL_ / DECODE_ for P/D profiles). Returns whether any
+ * variable was set.
+ */
+export const applyScorerVars: ScorerVarsFn = (doc, profile, env, prefix, errors, warnings) => {
+  let applied = false;
+  const added: { pluginRef: string; weight: number }[] = [];
+  for (const s of ENV_SCORERS) {
+    const enableKey = `${prefix}ENABLE_${s.env}_SCORER`;
+    const weightKey = `${prefix}${s.env}_SCORER_WEIGHT`;
+    const enabled = envBool(env, enableKey, errors);
+    const weight = envWeight(env, weightKey, errors);
+    if (enabled === undefined && weight === undefined) continue;
+    applied = true;
+    // The instance this variable controls: by name, else (prefix, load, session) the first of its type.
+    const decl = doc.plugins.find((p) => (p.name ?? p.type) === s.name)
+      ?? doc.plugins.find((p) => p.type === s.type);
+    const name = decl !== undefined ? (decl.name ?? decl.type) : s.name;
+    const ref = profile?.plugins.find((r) => r.pluginRef === name);
+    if (enabled === false) {
+      if (profile !== undefined) profile.plugins = profile.plugins.filter((r) => r.pluginRef !== name);
+      continue;
+    }
+    if (enabled === true) {
+      if (decl === undefined) doc.plugins.push({ type: s.type, name: s.name });
+      const w = weight ?? ref?.weight ?? 1;
+      if (ref !== undefined) ref.weight = w;
+      else added.push({ pluginRef: name, weight: w });
+      if (s.note !== undefined) warnings.push(`${enableKey}: ${s.note} ${w}`);
+      continue;
+    }
+    // Only a weight: adjust the scorer if the profile uses it.
+    if (ref !== undefined && weight !== undefined) ref.weight = weight;
+    else warnings.push(`${weightKey} is set but the scorer is not enabled; set ${enableKey}=true to use it`);
+  }
+  if (profile !== undefined) profile.plugins = [...added, ...profile.plugins];
+  return applied;
+};
+
 /** Parses a boolean variable (true/false/1/0, any case); undefined when unset. */
-function envBool(env: Env, key: string, errors: string[]): boolean | undefined {
+export function envBool(env: Env, key: string, errors: string[]): boolean | undefined {
   const raw = env[key];
   if (raw === undefined) return undefined;
   const v = raw.trim().toLowerCase();
@@ -79,49 +122,9 @@ function envWeight(env: Env, key: string, errors: string[]): number | undefined 
 export function applyEnv(base: EndpointPickerConfigDoc, env: Env, errors: string[]): EnvResult {
   const doc: EndpointPickerConfigDoc = structuredClone(base);
   const warnings: string[] = [];
-  let applied = false;
-  const profile = doc.schedulingProfiles[0];
-  const added: { pluginRef: string; weight: number }[] = [];
-  for (const s of ENV_SCORERS) {
-    const enableKey = `ENABLE_${s.env}_SCORER`;
-    const weightKey = `${s.env}_SCORER_WEIGHT`;
-    const enabled = envBool(env, enableKey, errors);
-    const weight = envWeight(env, weightKey, errors);
-    if (enabled === undefined && weight === undefined) continue;
-    applied = true;
-    // The instance this variable controls: by name, else (prefix, load, session) the first of its type.
-    const decl = doc.plugins.find((p) => (p.name ?? p.type) === s.name)
-      ?? doc.plugins.find((p) => p.type === s.type);
-    const name = decl !== undefined ? (decl.name ?? decl.type) : s.name;
-    const ref = profile?.plugins.find((r) => r.pluginRef === name);
-    if (enabled === false) {
-      if (profile !== undefined) profile.plugins = profile.plugins.filter((r) => r.pluginRef !== name);
-      continue;
-    }
-    if (enabled === true) {
-      if (decl === undefined) doc.plugins.push({ type: s.type, name: s.name });
-      const w = weight ?? ref?.weight ?? 1;
-      if (ref !== undefined) ref.weight = w;
-      else added.push({ pluginRef: name, weight: w });
-      if (s.note !== undefined) warnings.push(`${enableKey}: ${s.note} ${w}`);
-      continue;
-    }
-    // Only a weight: adjust the scorer if the profile uses it.
-    if (ref !== undefined && weight !== undefined) ref.weight = weight;
-    else warnings.push(`${weightKey} is set but the scorer is not enabled; set ${enableKey}=true to use it`);
-  }
-  if (profile !== undefined) profile.plugins = [...added, ...profile.plugins];
+  let applied = applyScorerVars(doc, doc.schedulingProfiles[0], env, '', errors, warnings);
   const redis = env.KVCACHE_INDEXER_REDIS_ADDR?.trim();
   const pdEnabled = envBool(env, 'PD_ENABLED', errors) ?? false;
-  if (pdEnabled) warnings.push('PD_ENABLED=true: accepted, but prefill/decode disaggregation is not active yet; every request is served by one endpoint');
-  for (const key of Object.keys(env)) {
-    if (!PD_VARS.test(key) || env[key] === undefined) continue;
-    if (key.includes('ENABLE')) envBool(env, key, errors);
-    else if (key === 'PD_PROMPT_LEN_THRESHOLD') {
-      const raw = env[key] as string;
-      if (!/^\s*\d+\s*$/.test(raw)) errors.push(`${key}: "${raw}" is not a token count; use an integer >= 0 (e.g. 100)`);
-    } else envWeight(env, key, errors);
-    warnings.push(`${key}: accepted, but the prefill/decode profiles it configures are not active yet`);
-  }
+  if (applyPdEnv(doc, env, pdEnabled, errors, warnings, applyScorerVars)) applied = true;
   return { doc, applied, warnings, kvCacheIndexerRedisAddr: redis || undefined, pdEnabled };
 }

@@ -73,11 +73,10 @@ test('seeds.yaml: KV-cache 5 (precise), prefix 3, session 2 with client IP, load
 });
 
 test('seed env alone: only the enabled scorers, weights default 1, KV-cache is the precise scorer', () => {
-  const c = loadConfig({ env: { ENABLE_KVCACHE_AWARE_SCORER: 'true', ENABLE_PREFIX_AWARE_SCORER: 'true', PREFIX_AWARE_SCORER_WEIGHT: '2', PREFILL_ENABLE_KVCACHE_AWARE_SCORER: 'true' } });
+  const c = loadConfig({ env: { ENABLE_KVCACHE_AWARE_SCORER: 'true', ENABLE_PREFIX_AWARE_SCORER: 'true', PREFIX_AWARE_SCORER_WEIGHT: '2' } });
   assert.deepEqual(c.sources, ['env']);
   assert.deepEqual(weights(c), { 'prefix-cache-scorer': 2, 'kvcache-aware-scorer': 1, 'max-score-picker': 1 });
   assert.equal(c.plugins.find((p) => p.name === 'kvcache-aware-scorer')?.type, 'precise-prefix-cache-scorer');
-  assert.ok(c.warnings.some((w) => w.startsWith('PREFILL_ENABLE_KVCACHE_AWARE_SCORER: accepted')));
   createScheduler(c, { clock: new ManualClock(0), rng: seededRng(1) });
 });
 
@@ -108,16 +107,32 @@ test('seed env on top of a file: enable adds, disable removes, weight alone adju
   assert.ok(e.warnings.some((w) => w.includes('LOAD_AWARE_SCORER_WEIGHT is set but the scorer is not enabled')));
 });
 
-test('Redis address is taken; PD is accepted and reported as not active', () => {
-  const c = loadConfig({ env: { KVCACHE_INDEXER_REDIS_ADDR: 'redis:6379', PD_ENABLED: 'true', PD_PROMPT_LEN_THRESHOLD: '10' } });
+test('Redis address is taken; PD_ENABLED splits the profile into decode + prefill run by the disagg handler', () => {
+  const c = loadConfig({ env: { KVCACHE_INDEXER_REDIS_ADDR: 'redis:6379', PD_ENABLED: 'true', PD_PROMPT_LEN_THRESHOLD: '10', PREFILL_ENABLE_LOAD_AWARE_SCORER: 'true', PREFILL_LOAD_AWARE_SCORER_WEIGHT: '3' } });
   assert.equal(c.extras.kvCacheIndexerRedisAddr, 'redis:6379');
   assert.equal(c.extras.pdEnabled, true);
-  assert.equal(c.warnings.length, 2, c.warnings.join('\n'));
-  assert.ok(c.warnings.every((w) => w.includes('not active yet') && !w.includes('REDIS')));
+  assert.deepEqual(c.schedulingProfiles.map((p) => p.name), ['decode', 'prefill']);
+  const decode = c.schedulingProfiles[0].plugins.map((r) => r.pluginRef);
+  const prefill = c.schedulingProfiles[1].plugins;
+  assert.equal(decode[0], 'decode-filter');
+  assert.ok(!decode.includes('load-aware-scorer'), 'PREFILL_ variables touch the prefill profile only');
+  assert.equal(prefill[0].pluginRef, 'load-aware-scorer');
+  assert.equal(prefill[0].weight, 3);
+  assert.ok(prefill.some((r) => r.pluginRef === 'prefill-filter'));
+  assert.deepEqual(c.plugins.find((p) => p.type === 'prefix-based-pd-decider')?.parameters, { nonCachedTokens: 16, promptTokens: 10 });
+  const s = createScheduler(c, { clock: new ManualClock(0), rng: seededRng(1) });
+  assert.equal(s.handler.type, 'disagg-profile-handler');
+  assert.equal(s.prefillProfile?.name, 'prefill');
+});
+
+test('P/D variables without PD_ENABLED=true are errors, never ignored', () => {
+  const m = configError({ env: { PD_PROMPT_LEN_THRESHOLD: '10', DECODE_ENABLE_PREFIX_AWARE_SCORER: 'true' } });
+  assert.match(m, /PD_PROMPT_LEN_THRESHOLD: configures prefill\/decode disaggregation, which is off; set PD_ENABLED=true/);
+  assert.match(m, /DECODE_ENABLE_PREFIX_AWARE_SCORER: configures/);
 });
 
 test('bad environment values are clear errors', () => {
-  const m = configError({ env: { ENABLE_PREFIX_AWARE_SCORER: 'true', PREFIX_AWARE_SCORER_WEIGHT: 'abc', ENABLE_LOAD_AWARE_SCORER: 'yes', PD_PROMPT_LEN_THRESHOLD: 'x', KVCACHE_AWARE_SCORER_WEIGHT: '-1' } });
+  const m = configError({ env: { ENABLE_PREFIX_AWARE_SCORER: 'true', PREFIX_AWARE_SCORER_WEIGHT: 'abc', ENABLE_LOAD_AWARE_SCORER: 'yes', PD_ENABLED: 'true', PD_PROMPT_LEN_THRESHOLD: 'x', KVCACHE_AWARE_SCORER_WEIGHT: '-1' } });
   assert.match(m, /PREFIX_AWARE_SCORER_WEIGHT: "abc" is not a valid weight; use a number >= 0/);
   assert.match(m, /ENABLE_LOAD_AWARE_SCORER: "yes" is not a boolean; use true or false/);
   assert.match(m, /PD_PROMPT_LEN_THRESHOLD: "x" is not a token count/);
@@ -131,7 +146,7 @@ test('config error: pluginRef not declared names the path and the declared plugi
 
 test('config error: unknown plugin type lists the known types', () => {
   const m = configError({ text: doc('- type: prefix-scorer\n- type: max-score-picker', '  - {pluginRef: max-score-picker}') });
-  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: inflight-load-scorer, kv-cache-utilization-scorer, least-request-scorer, load-aware-scorer, max-score-picker, no-hit-lru-scorer, no-hit-recent-work-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
+  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: always-disagg-pd-decider, approx-prefix-cache-producer, decode-filter, disagg-profile-handler, inflight-load-scorer, kv-cache-utilization-scorer, label-selector-filter, least-request-scorer, load-aware-scorer, max-score-picker, never-disagg-pd-decider, no-hit-lru-scorer, no-hit-recent-work-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefill-filter, prefix-based-pd-decider, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
 });
 
 test('config error: weight must be a number >= 0', () => {
@@ -174,7 +189,7 @@ test('config error: duplicate names and several profiles', () => {
   const dup = configError({ text: doc('- type: queue-scorer\n- type: queue-scorer\n- type: max-score-picker', '  - {pluginRef: max-score-picker}') });
   assert.match(dup, /plugins\[1\]\.name: "queue-scorer" is already declared; give each instance of queue-scorer its own name/);
   const two = configError({ text: doc('- type: max-score-picker', '  - {pluginRef: max-score-picker}\n- name: other\n  plugins: [{pluginRef: max-score-picker}]') });
-  assert.match(two, /schedulingProfiles: kvroute runs exactly one profile for now/);
+  assert.match(two, /schedulingProfiles: 2 profiles \(default, other\) need a profile handler that runs them; add "- type: disagg-profile-handler"/);
 });
 
 test('weights on pickers are ignored with a warning', () => {

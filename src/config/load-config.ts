@@ -13,6 +13,8 @@ import type { PluginRegistry } from '../scheduling/plugin-registry.js';
 import { documentKeysAt, endpointPickerConfigSchema, formatIssues, type EndpointPickerConfigDoc } from './config-schema.js';
 import { defaultConfigDoc } from './default-config.js';
 import { applyEnv, envEnablesScorers, type Env } from './env-overrides.js';
+import { applyLlmdCompat } from './llmd-compat.js';
+import { validateProfiles } from './validate-profiles.js';
 import type { ConfigSource, LoadedConfig, PluginConfig, ProfileConfig } from './scheduler-config.js';
 
 /** Options of {@link loadConfig}. */
@@ -55,7 +57,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   if (overlay.applied) sources.push('env');
   if (errors.length > 0) fail('environment', errors);
   const warnings = [...overlay.warnings];
+  applyLlmdCompat(overlay.doc, errors);
   const { plugins, profiles } = validate(overlay.doc, registry, errors, warnings);
+  if (errors.length === 0) validateProfiles(plugins, profiles, registry, errors);
   if (errors.length > 0) fail(overlay.applied ? `${where} (with environment overrides)` : where, errors);
   return {
     plugins,
@@ -121,9 +125,6 @@ function validate(doc: EndpointPickerConfigDoc, registry: PluginRegistry, errors
     plugins.push({ type: p.type, name, parameters: parsed.data as Record<string, unknown> });
   });
   const declared = doc.plugins.map((p) => p.name ?? p.type);
-  if (doc.schedulingProfiles.length > 1) {
-    errors.push(`schedulingProfiles: kvroute runs exactly one profile for now (prefill/decode profiles come later); got ${doc.schedulingProfiles.length}`);
-  }
   const profiles: ProfileConfig[] = doc.schedulingProfiles.map((prof, pi) => {
     let pickers = 0;
     const refs = prof.plugins.flatMap((ref, ri) => {
@@ -134,6 +135,10 @@ function validate(doc: EndpointPickerConfigDoc, registry: PluginRegistry, errors
       }
       const kind = kinds.get(ref.pluginRef);
       if (kind === 'picker') pickers++;
+      if (kind !== undefined && kind !== 'filter' && kind !== 'scorer' && kind !== 'picker') {
+        errors.push(`${at}.pluginRef: "${ref.pluginRef}" is a ${kind}; profiles hold filters, scorers and a picker (${kind === 'decider' ? 'reference deciders from disagg-profile-handler parameters.deciders' : kind === 'profile-handler' ? 'a profile handler is declared under plugins only' : 'producers are declared under plugins only'})`);
+        return [];
+      }
       if (kind !== undefined && kind !== 'scorer' && ref.weight !== undefined) {
         warnings.push(`${at}.weight: ignored, "${ref.pluginRef}" is a ${kind} (weights apply to scorers only)`);
       }

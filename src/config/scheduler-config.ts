@@ -44,7 +44,7 @@ export interface LoadedConfig extends SchedulerConfig {
   readonly extras: {
     /** KVCACHE_INDEXER_REDIS_ADDR, accepted; the Redis index is not active yet. */
     readonly kvCacheIndexerRedisAddr?: string;
-    /** PD_ENABLED, accepted; prefill/decode disaggregation is not active yet. */
+    /** PD_ENABLED: true when the profiles were split into decode + prefill by it (config/pd-env.ts). */
     readonly pdEnabled: boolean;
   };
 }

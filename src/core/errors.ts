@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   KVR_ERR_UNKNOWN_MODEL: { status: 404, type: 'not_found_error' },
   KVR_ERR_NOT_FOUND: { status: 404, type: 'not_found_error' },
   KVR_ERR_METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error' },
+  /** A request the router refuses to forward (P/D sidecar SSRF protection). */
+  KVR_ERR_FORBIDDEN: { status: 403, type: 'permission_error' },
   KVR_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
   KVR_ERR_UNSUPPORTED_MEDIA: { status: 415, type: 'invalid_request_error' },
   KVR_ERR_CONTEXT_TOO_LONG: { status: 400, type: 'invalid_request_error' },
@@ -24,6 +26,8 @@ export const ERROR_CODES = {
   KVR_ERR_CONFIG: { status: 500, type: 'internal_error' },
   KVR_ERR_USAGE: { status: 400, type: 'invalid_request_error' },
   KVR_ERR_INDEX_UNAVAILABLE: { status: 503, type: 'service_unavailable' },
+  /** The client went away before the response completed (logged and counted as 499, like nginx). */
+  KVR_ERR_CLIENT_CLOSED: { status: 499, type: 'client_closed_request' },
 } as const satisfies Record<string, { status: number; type: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -35,6 +35,11 @@ export interface InferenceRequest {
   readonly arrivedAt: number;
   /** Per-request cache of derived values, keyed by the plugin that derived them. */
   readonly memo: Map<string, unknown>;
+  /**
+   * Aborted when the request's client went away (set by the request lifecycle before
+   * scheduling): plugins stop tokenizing, looking up and waiting for it.
+   */
+  signal?: AbortSignal;
 }
 
 /** Rough token count of a text when no tokenizer is configured (4 characters per token). */

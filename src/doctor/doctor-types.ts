@@ -22,7 +22,10 @@ export type CheckId =
   | 'pod-id'
   | 'routing-locality'
   | 'load-concentration'
-  | 'router-traffic';
+  | 'router-traffic'
+  | 'pd-roles'
+  | 'pd-prefill-port'
+  | 'pd-connector';
 
 /** One result of one check. */
 export interface Finding {

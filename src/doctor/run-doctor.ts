@@ -15,6 +15,7 @@ import { KvrError } from '../core/errors.js';
 import { normaliseEndpointUrl } from '../datalayer/endpoint-pool.js';
 import { firstModel, probe, sampleEndpoint, sampleRouter } from './collect.js';
 import { runChecks } from './checks.js';
+import { runPdChecks } from './pd-checks.js';
 import type { DoctorReport, EndpointSample, FindingLevel, ProbeResult, RouterStatsSample } from './doctor-types.js';
 
 /** Options of {@link runDoctor}. */
@@ -33,6 +34,10 @@ export interface DoctorOptions {
   windowMs?: number;
   /** Per-request timeout (default 5,000 ms). */
   timeoutMs?: number;
+  /** P/D (pd-checks.ts): the deployment says P/D is on (PD_ENABLED=true). */
+  pdExpected?: boolean;
+  /** P/D: the prefill endpoints (host:port or URLs). */
+  prefillEndpoints?: readonly string[];
   /** Waits (injectable for tests; default setTimeout). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -98,6 +103,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       probes,
       directProbes,
     });
+    findings.push(...(await runPdChecks({ pdExpected: opts.pdExpected ?? false, prefillEndpoints: opts.prefillEndpoints ?? [], decodeEndpoints: urls, model: opts.model, timeoutMs, dispatcher })));
     const counts: Record<FindingLevel, number> = { ok: 0, warn: 0, fail: 0, skip: 0 };
     for (const f of findings) counts[f.level]++;
     return { ok: counts.fail === 0, counts, findings, endpoints: after, router, probes, windowMs };

@@ -101,14 +101,14 @@ export class RouterMetrics {
 
   readonly retries = new Counter({
     name: 'kvroute_upstream_retries_total',
-    help: 'Requests re-sent to a fallback endpoint after the chosen one refused the connection.',
+    help: 'Requests re-sent to another endpoint after the one tried failed before any byte reached the client (refused, reset, 5xx, time-to-first-byte timeout), by the endpoint that failed.',
     labelNames: ['endpoint'] as const,
     registers: [this.registry],
   });
 
   readonly upstreamErrors = new Counter({
     name: 'kvroute_upstream_errors_total',
-    help: 'Upstream failures by endpoint and kind (connect, reset, timeout, midstream).',
+    help: 'Upstream failures by endpoint and kind (connect, reset, status, ttfb-timeout, timeout, midstream, request).',
     labelNames: ['endpoint', 'kind'] as const,
     registers: [this.registry],
   });
@@ -195,6 +195,75 @@ export class RouterMetrics {
     name: 'kvroute_rejected_requests_total',
     help: 'Requests the gateway rejected before scheduling, by error code.',
     labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly clientAborts = new Counter({
+    name: 'kvroute_client_aborts_total',
+    help: 'Requests whose client went away before the response completed (logged and counted as status 499), by the stage they were in (body, schedule, dispatched, streaming, ...).',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+
+  readonly retryBudgetExhausted = new Counter({
+    name: 'kvroute_retry_budget_exhausted_total',
+    help: 'Retries not made because the retry budget (share of active requests) was used up.',
+    registers: [this.registry],
+  });
+
+  readonly outlierEjections = new Counter({
+    name: 'kvroute_outlier_ejections_total',
+    help: 'Times an endpoint was ejected by outlier detection (consecutive 5xx / gateway failures / timeouts).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointEjected = new Gauge({
+    name: 'kvroute_endpoint_ejected',
+    help: '1 while outlier detection keeps an endpoint out of rotation, else 0.',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  // --- Prefill/decode disaggregation (src/pd, src/sidecar) ---
+  readonly pdDecisions = new Counter({
+    name: 'kvroute_pd_decisions_total',
+    help: 'P/D decider verdicts: disaggregated (prefill endpoint chosen) or aggregated.',
+    labelNames: ['decision'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillRequests = new Counter({
+    name: 'kvroute_pd_prefill_requests_total',
+    help: 'Prefill legs by prefill endpoint and result (ok, fallback, error, aborted).',
+    labelNames: ['endpoint', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillFallbacks = new Counter({
+    name: 'kvroute_pd_prefill_fallbacks_total',
+    help: 'Requests prefilled locally on the decode endpoint because the prefill leg failed, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillDuration = new Histogram({
+    name: 'kvroute_pd_prefill_duration_seconds',
+    help: 'Prefill leg duration (request sent -> kv_transfer_params received).',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly pdPrefillReleases = new Counter({
+    name: 'kvroute_pd_prefill_releases_total',
+    help: 'Requests to a prefill endpoint to free pinned KV blocks no decode will pull (client gone), by result.',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pdSsrfRejections = new Counter({
+    name: 'kvroute_pd_ssrf_rejections_total',
+    help: 'x-prefiller-host-port targets refused by SSRF protection (not a known prefill endpoint).',
     registers: [this.registry],
   });
 

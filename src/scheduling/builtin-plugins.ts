@@ -18,20 +18,40 @@ import { precisePrefixScorerPlugin } from './scorers/precise-prefix-scorer.js';
 import { prefixCacheScorerPlugin } from './scorers/prefix-cache-scorer.js';
 import { queueScorerPlugin } from './scorers/queue-scorer.js';
 import { sessionAffinityScorerPlugin } from './scorers/session-affinity-scorer.js';
+import { alwaysDisaggPdDeciderPlugin, neverDisaggPdDeciderPlugin } from './deciders/always-disagg-pd-decider.js';
+import { prefixBasedPdDeciderPlugin } from './deciders/prefix-based-pd-decider.js';
+import { decodeFilterPlugin } from './filters/decode-filter.js';
+import { labelSelectorFilterPlugin } from './filters/label-selector-filter.js';
+import { prefillFilterPlugin } from './filters/prefill-filter.js';
+import { approxPrefixCacheProducerPlugin } from './producers/approx-prefix-cache-producer.js';
+import { disaggProfileHandlerPlugin } from './profiles/disagg-profile-handler.js';
+import { singleProfileHandlerPlugin } from './profiles/single-profile-handler.js';
 
-/** Definitions of every built-in plugin. */
+/**
+ * Definitions of every built-in plugin. What a plugin produces for / reads from the others of its
+ * profile is declared here (the config loader checks the order, config/validate-profiles.ts).
+ */
 export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
-  prefixCacheScorerPlugin,
-  precisePrefixScorerPlugin,
-  prefillCostScorerPlugin,
+  { ...prefixCacheScorerPlugin, produces: ['prefix-prediction'] },
+  { ...precisePrefixScorerPlugin, produces: ['prefix-prediction'] },
+  { ...prefillCostScorerPlugin, reads: ['prefix-prediction'] },
   queueScorerPlugin,
   kvCacheUtilizationScorerPlugin,
   loadAwareScorerPlugin,
   inflightLoadScorerPlugin,
   leastRequestScorerPlugin,
-  sessionAffinityScorerPlugin,
-  noHitLruScorerPlugin,
-  noHitRecentWorkScorerPlugin,
+  { ...sessionAffinityScorerPlugin, produces: ['session-binding'] },
+  { ...noHitLruScorerPlugin, reads: ['prefix-prediction', 'session-binding'] },
+  { ...noHitRecentWorkScorerPlugin, reads: ['prefix-prediction', 'session-binding'] },
+  decodeFilterPlugin,
+  prefillFilterPlugin,
+  labelSelectorFilterPlugin,
+  singleProfileHandlerPlugin,
+  disaggProfileHandlerPlugin,
+  prefixBasedPdDeciderPlugin,
+  alwaysDisaggPdDeciderPlugin,
+  neverDisaggPdDeciderPlugin,
+  approxPrefixCacheProducerPlugin,
   maxScorePickerPlugin,
   randomPickerPlugin,
   roundRobinPickerPlugin,

@@ -13,10 +13,22 @@ import type { Rng } from '../core/rng.js';
 import type { KvCacheServices } from './kv-cache-services.js';
 import type { LoadTracker } from './load-tracker.js';
 import type { SessionStore } from './session-store.js';
-import type { Filter, Picker, Scorer } from './types.js';
+import type { Filter, Picker, Plugin, Scorer } from './types.js';
+import type { PdDecider, ProfileHandler } from './profiles/profile-handler-types.js';
 
-/** What a plugin is, which decides where a profile may use it. */
-export type PluginKind = 'filter' | 'scorer' | 'picker';
+/**
+ * What a plugin is, which decides where it may be used: filters, scorers and pickers inside
+ * profiles; one profile handler per config (which profiles run, in which order); deciders are
+ * referenced by a handler; producers compute data other plugins consume.
+ */
+export type PluginKind = 'filter' | 'scorer' | 'picker' | 'profile-handler' | 'decider' | 'producer';
+
+/**
+ * Names of data one plugin computes for others in the same scheduling cycle (per profile):
+ * `prefix-prediction` (predicted cached prefix per candidate), `session-binding` (the request
+ * is bound to a session endpoint).
+ */
+export type DataKey = 'prefix-prediction' | 'session-binding';
 
 /** Shared services a plugin factory may use. */
 export interface PluginDeps {
@@ -31,7 +43,7 @@ export interface PluginDeps {
 }
 
 /** Any plugin a factory can return. */
-export type AnyPlugin = Filter | Scorer | Picker;
+export type AnyPlugin = Filter | Scorer | Picker | ProfileHandler | PdDecider | Plugin;
 
 /** How to build one plugin type. */
 export interface PluginDefinition<P = unknown> {
@@ -42,6 +54,12 @@ export interface PluginDefinition<P = unknown> {
   readonly description: string;
   /** Schema of `parameters` (compiled once; unknown keys rejected). */
   readonly params: z.ZodType<P>;
+  /** Data this plugin computes for later plugins of the same profile. */
+  readonly produces?: readonly DataKey[];
+  /** Data this plugin cannot work without: a producer must run before it in the same profile. */
+  readonly consumes?: readonly DataKey[];
+  /** Data this plugin uses when present: if a producer is in the profile, it must run before it. */
+  readonly reads?: readonly DataKey[];
   create(name: string, params: P, deps: PluginDeps): AnyPlugin;
 }
 

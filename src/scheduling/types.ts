@@ -18,6 +18,12 @@ export interface SchedulingContext {
   readonly request: InferenceRequest;
   /** Clock time (ms) the cycle started. */
   readonly now: number;
+  /**
+   * The profile being run, when the scheduler runs more than one (P/D). Plugins that share data
+   * inside a profile read and write it through `request.memo`, which the scheduler scopes per
+   * profile (see scheduling/profiles/cycle-state.ts); this is informational.
+   */
+  readonly profile?: string;
 }
 
 export interface Plugin {
@@ -98,6 +104,29 @@ export type DecisionReason =
   | 'tie-break'
   | 'picker';
 
+/** What the prefill decider said (P/D only). */
+export interface PdDecision {
+  /** The decider plugin's name ('' when none is configured). */
+  readonly decider: string;
+  /** True when the request is served by a prefill endpoint then the decode endpoint. */
+  readonly disaggregate: boolean;
+  /** Why, in a few words (`non-cached 812 >= 16`, `no prefill endpoint`, ...). */
+  readonly reason: string;
+  /** Prompt tokens the decider saw. */
+  readonly promptTokens: number;
+  /** Prompt tokens predicted cached on the chosen decode endpoint. */
+  readonly cachedTokens: number;
+}
+
+/** The prefill pick of a disaggregated request. */
+export interface PrefillPick {
+  /** The profile that chose it. */
+  readonly profile: string;
+  readonly endpoint: Endpoint;
+  /** Prefill candidates ranked best first (`ranked[0] === endpoint`). */
+  readonly ranked: readonly Endpoint[];
+}
+
 export interface SchedulingResult {
   /** The profile that produced the primary pick. */
   readonly profile: string;
@@ -110,6 +139,14 @@ export interface SchedulingResult {
   readonly reason: DecisionReason;
   /** Time spent scheduling (ms). */
   readonly durationMs: number;
+  /**
+   * Present when a prefill endpoint was chosen (disaggregated serving): run the prefill leg
+   * there, then decode on `endpoint`. The gateway reports its first token / completion through
+   * the same `onFirstToken` / `onComplete` calls, passing `prefill.endpoint`.
+   */
+  readonly prefill?: PrefillPick;
+  /** The prefill decider's verdict (disagg-profile-handler only). */
+  readonly pd?: PdDecision;
 }
 
 /**

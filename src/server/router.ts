@@ -20,6 +20,11 @@ import { createAdminHandler } from './admin/admin-server.js';
 import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+import { PdGateway } from '../pd/gateway-orchestrator.js';
+import { KvrError } from '../core/errors.js';
+import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
+import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
+import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -33,7 +38,18 @@ export interface RouterOptions {
   logger?: Logger;
   maxBodyBytes?: number;
   trustForwardedFor?: boolean;
+  /** Whole upstream exchange per request, ms (default 600 000; 0 = none). */
   upstreamTimeoutMs?: number;
+  /** Dispatch -> first token per attempt, ms (default 300 000; 0 = none): a replica that hangs is retried elsewhere and ejected. */
+  ttfbTimeoutMs?: number;
+  /** Outlier detection (consecutive failures eject a replica for a growing back-off). */
+  outlier?: OutlierOptions;
+  /** Retry budget (retries as a share of recent requests, plus a small reserve). */
+  retryBudget?: RetryBudgetOptions;
+  /** Retries on other replicas per request when nothing reached the client (default 2; 0 = none). */
+  maxRetries?: number;
+  /** Non-streaming requests upstream: re-assembled from a stream (default) or passed through (see proxy.ts). */
+  nonStreamingUpstream?: 'stream' | 'passthrough';
   scrapeIntervalMs?: number;
   staleAfterMs?: number;
   /** Export Node process metrics too (default true). */
@@ -49,6 +65,15 @@ export interface RouterOptions {
    * endpoints once the router is up, its stats exported, closed with the router.
    */
   kvCache?: RouterKvCache;
+  /**
+   * Prefill/decode disaggregation in the gateway (src/pd/gateway-orchestrator.ts): 'orchestrate'
+   * runs both legs, 'header' sets x-prefiller-host-port for decode-pod sidecars, 'off' serves
+   * every request on the decode pick alone. Default: 'orchestrate' when the scheduler has a
+   * prefill profile, else 'off'.
+   */
+  pdMode?: 'orchestrate' | 'header' | 'off';
+  /** Retries of an in-gateway prefill leg on 502/503/504 (default 3). */
+  pdPrefillMaxRetries?: number;
 }
 
 /** What the router needs of precise routing's runtime. */
@@ -69,6 +94,10 @@ export interface RunningRouter {
   readonly decisions: RingBuffer<DecisionRecord>;
   /** What the dashboard accumulates (routed counts, time series). */
   readonly dashboard: DashboardRecorder;
+  /** The request lifecycles (shared by every front end of this router). */
+  readonly lifecycles: RequestLifecycles;
+  /** Outlier detection of this router. */
+  readonly outliers: OutlierDetector;
   close(): Promise<void>;
 }
 
@@ -100,24 +129,55 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
   await scraper.start();
+  // P/D (src/pd): the scheduler wrapper remembers decisions, the interceptor runs the prefill leg.
+  const disaggregates = (opts.scheduler as { prefillProfile?: unknown }).prefillProfile !== undefined;
+  const pdMode = opts.pdMode ?? (disaggregates ? 'orchestrate' : 'off');
+  if (pdMode === 'off' && disaggregates) {
+    scraper.stop();
+    await dispatcher.close();
+    throw new KvrError('KVR_ERR_CONFIG', 'the scheduling config picks prefill endpoints (disagg-profile-handler with a prefill decider) but P/D mode is off; use --pd-mode orchestrate or header, or drop deciders.prefill');
+  }
+  const pd = pdMode === 'off' ? undefined : new PdGateway({ scheduler: opts.scheduler, mode: pdMode, metrics, clock, logger, dispatcher, prefillMaxRetries: opts.pdPrefillMaxRetries, timeoutMs: opts.upstreamTimeoutMs });
+
+  const outliers = new OutlierDetector(clock, opts.outlier);
+  outliers.setHostCount(pool.all().length);
+  outliers.onEject((id, until) => {
+    metrics.outlierEjections.inc({ endpoint: id });
+    metrics.endpointEjected.set({ endpoint: id }, 1);
+    clock.setTimeout(() => metrics.endpointEjected.set({ endpoint: id }, outliers.isEjected(id) ? 1 : 0), Math.max(0, until - clock.now()));
+    logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
+  });
+  const lifecycles = new RequestLifecycles({
+    scheduler: pd?.scheduler ?? opts.scheduler,
+    clock,
+    metrics,
+    logger,
+    outliers,
+    retryBudget: new RetryBudget(clock, opts.retryBudget),
+    maxRetries: opts.maxRetries,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
+    ttfbTimeoutMs: opts.ttfbTimeoutMs ?? 300_000,
+    onDecision: (d) => {
+      decisions.push(d);
+      dashboard.record(d);
+    },
+  });
 
   const gateway = createServer(
     { keepAliveTimeout: 65_000, requestTimeout: 0 },
     createGatewayHandler({
       pool,
-      scheduler: opts.scheduler,
+      scheduler: pd?.scheduler ?? opts.scheduler,
       clock,
       metrics,
       logger,
-      dispatcher,
+      dispatcher: pd !== undefined ? (dispatcher.compose(pd.interceptor()) as unknown as Agent) : dispatcher,
       maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024,
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
-      onDecision: (d) => {
-        decisions.push(d);
-        dashboard.record(d);
-      },
+      nonStreamingUpstream: opts.nonStreamingUpstream,
+      lifecycles,
     }),
   );
   let port = 0;
@@ -176,6 +236,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     metrics,
     decisions,
     dashboard,
+    lifecycles,
+    outliers,
     async close() {
       scraper.stop();
       gateway.closeAllConnections();

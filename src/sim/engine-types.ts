@@ -42,6 +42,8 @@ export interface SimEngineRequest {
   promptTokens: readonly number[];
   maxTokens: number;
   ignoreEos?: boolean;
+  /** P/D prefill side: do not free the blocks at finish; they come back in `heldBlocks`. */
+  holdBlocks?: boolean;
 }
 
 /** Outcome of a finished request. */
@@ -50,6 +52,8 @@ export interface SimEngineResult {
   completionTokens: number;
   cachedTokens: number;
   finishReason: 'length' | 'stop';
+  /** With `holdBlocks`: the request's blocks, still referenced; the caller must free them. */
+  heldBlocks?: number[];
 }
 
 /** Callbacks of one request; all run synchronously inside the engine. */

@@ -47,6 +47,7 @@ class Req {
   everScheduled = false;
   scheduled = 0;
   lastTokenMs = 0;
+  holdBlocks = false;
   rng: number;
   constructor(
     readonly id: string,
@@ -132,6 +133,7 @@ export class SimEngine {
       throw new KvrError('KVR_ERR_CONTEXT_TOO_LONG', `the prompt (${n} tokens) does not fit in the KV cache`, { param: 'prompt' });
     }
     const r = new Req(req.id, req.promptTokens, req.maxTokens, req.ignoreEos ?? false, cb, this.#clock.now(), this.#seed);
+    r.holdBlocks = req.holdBlocks === true;
     this.#waiting.push(r);
     this.#numWaiting++;
     this.#kick();
@@ -372,7 +374,8 @@ export class SimEngine {
       const stop = !r.ignoreEos && tok === this.#eos;
       if (stop || r.numOutput >= r.maxTokens) {
         r.state = DONE;
-        bm.free(r.blocks);
+        const held = r.holdBlocks ? r.blocks : undefined;
+        if (held === undefined) bm.free(r.blocks);
         r.blocks = [];
         finished = true;
         this.#stats.success++;
@@ -382,6 +385,7 @@ export class SimEngine {
           completionTokens: r.numOutput,
           cachedTokens: r.cachedTokens,
           finishReason: stop ? 'stop' : 'length',
+          ...(held !== undefined ? { heldBlocks: held } : {}),
         });
       }
     }

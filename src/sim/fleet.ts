@@ -1,6 +1,7 @@
 /** Starts N simulated vLLM replicas in one process on consecutive loopback ports. */
 import { systemClock, type Clock } from '../core/clock.js';
 import { seededRng } from '../core/rng.js';
+import type { SimPdOptions } from './pd/create-pd-connector.js';
 import type { KvCacheEvent } from './block-manager.js';
 import { getProfile, profileKvBlocks, type ProfileId } from './profiles.js';
 import type { EventEncoding } from '../events/codec.js';
@@ -71,6 +72,8 @@ export interface SimFleetOptions {
   onKvEvent?: (replicaId: string, ev: KvCacheEvent) => void;
   /** Publish each replica's KV-cache events over ZeroMQ like vLLM. */
   kvEvents?: SimFleetKvEventsOptions;
+  /** P/D KV connector of every replica, or per replica index (undefined = none). */
+  pd?: SimPdOptions | ((index: number) => SimPdOptions | undefined);
 }
 
 /** A running simulated fleet. */
@@ -106,6 +109,7 @@ export async function startFleet(opts: SimFleetOptions = {}): Promise<SimFleet> 
         onKvEvent: opts.onKvEvent ? (ev) => opts.onKvEvent!(id, ev) : undefined,
         enablePromptTokensDetails: opts.enablePromptTokensDetails,
         kvEvents: opts.kvEvents ? replicaKvEvents(opts.kvEvents, opts.host ?? '127.0.0.1', i) : undefined,
+        pd: typeof opts.pd === 'function' ? opts.pd(i) : opts.pd,
         engine: {
           stepModel: profile.step,
           blockSize: opts.blockSize,
@@ -149,6 +153,7 @@ export function fleetEndpointList(fleet: SimFleet): string {
       let s = `${r.host}:${r.port}`;
       if (k?.bound) s += `;events=${k.endpoint}`;
       if (k?.replayEndpoint) s += `;replay=${k.replayEndpoint}`;
+      if (r.pd !== undefined && r.pd.role !== 'both') s += `;role=${r.pd.role}`;
       return s;
     })
     .join(',');

@@ -10,6 +10,8 @@ import type { SimMetrics } from './sim-metrics.js';
 import { sendError, sendJson, vllmErrorBody } from './http-io.js';
 import type { ChatMessage, SimTokenizer } from './tokenizer.js';
 import { chatOptionsFromBody } from '../tokenize/vllm-chat.js';
+import type { PdConnector } from './pd/pd-connector.js';
+import type { SimRequestHandle } from './engine-types.js';
 
 /** What the handlers need from their replica. */
 export interface HandlerContext {
@@ -22,6 +24,8 @@ export interface HandlerContext {
   nextId(): string;
   /** vLLM `--enable-prompt-tokens-details` (default off): usage carries cached_tokens when > 0. */
   promptTokensDetails?: boolean;
+  /** The replica's KV connector (`--role`); absent = no connector, kv_transfer_params ignored. */
+  pd?: PdConnector;
 }
 
 type Body = Record<string, unknown>;
@@ -139,8 +143,13 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
     if (chat) write({ id, object, created, model, choices: [choice('', null, true)] });
   }
   let pending: { tok: number; text: string } | undefined;
-  const handle = ctx.engine.submit(
-    { id, promptTokens: tokens, maxTokens, ignoreEos },
+  // P/D hook (sim/pd/pd-connector.ts): hold blocks for a remote decoder, or pull them first.
+  const pd = ctx.pd?.begin(body, tokens, id);
+  const kvField = ctx.pd !== undefined ? (r: SimEngineResult): object => ({ kv_transfer_params: pd?.finish(r) ?? null }) : (): object => ({});
+  let handle: SimRequestHandle | undefined;
+  let closed = false;
+  const submit = (): SimRequestHandle => ctx.engine.submit(
+    { id, promptTokens: tokens, maxTokens, ignoreEos, holdBlocks: pd?.holdBlocks },
     {
       onToken(tok) {
         if (!stream) return void ids.push(tok);
@@ -151,6 +160,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
       onFinish(r) {
         done = true;
         ctx.metrics.finished(r.finishReason);
+        const kv = kvField(r);
         if (stream) {
           write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...chunkUsage });
           if (includeUsage) write({ id, object, created, model, choices: [], usage: usage(ctx, r, true) });
@@ -161,7 +171,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         const c = chat
           ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [] }, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
           : { index: 0, text, logprobs: null, finish_reason: r.finishReason, stop_reason: null, prompt_logprobs: null };
-        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usage(ctx, r, false) });
+        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usage(ctx, r, false), ...kv });
       },
       onError(err) {
         done = true;
@@ -172,8 +182,26 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
       },
     },
   );
+  if (pd?.ready === undefined) handle = submit();
+  else {
+    pd.ready.then(() => {
+      if (closed) return;
+      try {
+        handle = submit();
+      } catch (err) {
+        done = true;
+        if (stream) {
+          write(vllmErrorBody(err));
+          res.end('data: [DONE]\n\n');
+        } else sendError(res, err);
+      }
+    }, () => undefined);
+  }
   res.on('close', () => {
-    if (!done) handle.abort();
+    closed = true;
+    if (done) return;
+    handle?.abort();
+    pd?.abort();
   });
 }
 

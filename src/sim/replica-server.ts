@@ -16,6 +16,8 @@ import { parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
 import { handleDetokenize, handleGenerate, handleTokenize, modelsBody, type HandlerContext } from './openai-handlers.js';
 import { SimMetrics } from './sim-metrics.js';
 import { BuiltinTokenizer, type SimTokenizer } from './tokenizer.js';
+import type { PdConnector } from './pd/pd-connector.js';
+import { createPdConnector, type SimPdOptions } from './pd/create-pd-connector.js';
 
 /** Injected faults of a replica. */
 export interface SimFaults {
@@ -67,6 +69,8 @@ export interface SimReplicaOptions {
   kvEvents?: SimKvEventsOptions;
   /** vLLM `--enable-prompt-tokens-details`: usage carries `prompt_tokens_details.cached_tokens` (default off). */
   enablePromptTokensDetails?: boolean;
+  /** P/D KV connector (`kvroute sim --role`); absent = none (kv_transfer_params ignored, like vLLM without one). */
+  pd?: SimPdOptions;
 }
 
 /** One simulated vLLM replica. Call {@link SimReplica.start} before use. */
@@ -132,6 +136,7 @@ export class SimReplica {
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
       promptTokensDetails: opts.enablePromptTokensDetails ?? false,
     };
+    if (opts.pd !== undefined) this.#ctx.pd = createPdConnector({ timeScale: opts.engine?.timeScale, ...opts.pd }, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);
     this.#server = createServer((req, res) => this.#handle(req, res));
     this.#server.keepAliveTimeout = 5000;
   }
@@ -187,6 +192,7 @@ export class SimReplica {
 
   /** A pod restart: in-flight requests fail, cache and counters are cleared (AllBlocksCleared). */
   restart(): void {
+    this.#ctx.pd?.reset();
     this.engine.reset();
     this.#metrics.reset();
     this.#publisher?.restart();
@@ -225,10 +231,16 @@ export class SimReplica {
     } else await this.start();
   }
 
+  /** The P/D connector (`pd` option), for tests and metrics. */
+  get pd(): PdConnector | undefined {
+    return this.#ctx.pd;
+  }
+
   /** Stops the server and drops work. */
   async close(): Promise<void> {
     this.#upTimer?.cancel();
     await this.#stopListening();
+    this.#ctx.pd?.reset();
     this.engine.reset();
     const pub = this.#publisher;
     this.#publisher = undefined;
@@ -314,6 +326,10 @@ export class SimReplica {
           return sendJson(res, 200, await this.setFaults(f));
         }
       default:
+        if (path.startsWith('/sim/pd/') && this.#ctx.pd !== undefined) {
+          need('POST');
+          return this.#ctx.pd.handle(path, await body(), req, res);
+        }
         throw new KvrError('KVR_ERR_NOT_FOUND', `no route ${method} ${path}`);
     }
   }

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SimEngine } from './engine.js';
+import type { PdConnectorStats } from './pd/pd-connector.js';
 import { ITL_BUCKETS, REQUEST_LATENCY_BUCKETS, TTFT_BUCKETS } from './latency-histogram.js';
 
 /** The /metrics registry of a replica. */
@@ -87,6 +88,34 @@ export class SimMetrics {
     }
     this.#success.reset();
     this.#success.inc({ ...this.#labels, finished_reason: 'length' }, 0);
+  }
+
+  /**
+   * P/D connector metrics (kvroute's, not vLLM's): pinned blocks now, pins taken / expired /
+   * released, decode-side pulls by result, tokens received by transfer.
+   */
+  registerPd(read: () => PdConnectorStats): void {
+    const labels = this.#labels;
+    const registers = [this.registry];
+    const labelNames = ['model_name', 'engine'];
+    new Gauge({ name: 'kvroute_sim:pd_pinned_blocks', help: 'KV blocks pinned for a remote decoder to pull.', labelNames, registers, collect() { this.set(labels, read().pinnedBlocks); } });
+    const counter = (name: string, help: string, get: (s: PdConnectorStats) => number): void => {
+      new Counter({ name, help, labelNames, registers, collect() { this.reset(); this.inc(labels, get(read())); } });
+    };
+    counter('kvroute_sim:pd_pins_total', 'Requests whose KV blocks were pinned for a remote decoder.', (s) => s.pinsTotal);
+    counter('kvroute_sim:pd_pins_expired_total', 'Pins freed by timeout because no decoder pulled them (leaks).', (s) => s.pinsExpired);
+    counter('kvroute_sim:pd_pins_released_total', 'Pins freed by a pull or a free request.', (s) => s.pinsReleased);
+    counter('kvroute_sim:pd_transferred_tokens_total', 'Prompt tokens received from prefill replicas.', (s) => s.transferredTokens);
+    new Counter({
+      name: 'kvroute_sim:pd_pulls_total',
+      help: 'Decode-side KV pulls by result (ok, failed, invalid_params, local_hit).',
+      labelNames: [...labelNames, 'result'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [result, n] of Object.entries(read().pulls)) this.inc({ ...labels, result }, n);
+      },
+    });
   }
 
   /** Prometheus text exposition. */

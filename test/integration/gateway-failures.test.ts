@@ -73,15 +73,18 @@ test('an endpoint dying mid-stream ends the SSE stream with an error event; the 
     assert.match(text, /"Hel"/, 'what arrived before the failure is passed on');
     assert.match(text, /data: \{"error":\{"message":"endpoint .* failed mid-stream/);
 
-    // Non-streaming: the response is cut (the client sees a broken body), not a crash.
+    // Non-streaming: the router streams it upstream and re-assembles the body, so nothing had
+    // reached the client when the endpoint died: a clean OpenAI error (502), not a cut body.
     const res2 = await request(`${router.url}/v1/chat/completions`, { method: 'POST', body: chat('die again'), headers: { 'content-type': 'application/json' } });
-    await assert.rejects(res2.body.text());
+    assert.equal(res2.statusCode, 502);
+    assert.equal(((await res2.body.json()) as { error: { code: string } }).error.code, 'KVR_ERR_UPSTREAM');
 
     const models = await request(`${router.url}/v1/models`);
     assert.equal(models.statusCode, 200);
     await models.body.text();
     const metrics = await (await request(`${router.adminUrl}/metrics`)).body.text();
-    assert.match(metrics, /kvroute_upstream_errors_total\{endpoint="[^"]+",kind="midstream"\} 2/);
+    assert.match(metrics, /kvroute_upstream_errors_total\{endpoint="[^"]+",kind="midstream"\} 1/);
+    assert.match(metrics, /kvroute_upstream_errors_total\{endpoint="[^"]+",kind="reset"\} 1/);
     assert.match(metrics, /kvroute_inflight_requests\{endpoint="[^"]+"\} 0/);
   } finally {
     await router.close();

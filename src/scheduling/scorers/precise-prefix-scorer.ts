@@ -214,12 +214,16 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
   async score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): Promise<void> {
     const svc = this.#services;
     if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
+    // A request whose client went away is neither tokenized nor looked up (scores stay 0).
+    if (ctx.request.signal?.aborted) return void out.fill(0);
     let prep: Prepared;
     try {
       prep = await this.#prepare(svc, ctx.request);
     } catch (err) {
+      if (ctx.request.signal?.aborted) return void out.fill(0);
       return this.#fallback('tokenize-failed', err, ctx, candidates, out);
     }
+    if (ctx.request.signal?.aborted) return void out.fill(0);
     const total = prep.keys.length;
     const n = candidates.length;
     const before = this.#takeTicket(ctx.request);
@@ -313,10 +317,13 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
     if (this.#burstWait === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const t = this.#clock.setTimeout(resolve, this.#burstWait);
-      void prev.then(() => {
+      const done = (): void => {
         t.cancel();
         resolve();
-      });
+      };
+      void prev.then(done);
+      // The client went away: stop waiting (the lifecycle completes the pick at once).
+      req.signal?.addEventListener('abort', done, { once: true });
     });
   }
 

@@ -3,6 +3,10 @@
  * the scheduler to an endpoint, answers `/v1/models` from the endpoints' own lists, and turns
  * every failure into an OpenAI-shaped error body. A bad request never throws out of here.
  *
+ * Transport only: the request's life (scheduling hooks, retries, timeouts, load, metrics, the log
+ * line, client aborts as 499) is a {@link RequestLifecycle} (src/lifecycle/); this file reads
+ * the HTTP request, asks the lifecycle to decide, and hands the response to proxy.ts.
+ *
  * Observability: every request has an id (`x-request-id` when the client sent a sane one, else
  * a UUID) echoed in the response and carried by every log line of the request; one `info` line
  * per request (endpoint, status, reason, predicted cache status, durations); metrics by
@@ -17,16 +21,20 @@ import { KvrError, toKvrError } from '../../core/errors.js';
 import type { ApiKind } from '../../core/request.js';
 import type { EndpointPool } from '../../datalayer/endpoint-pool.js';
 import type { RouterMetrics } from '../../metrics/router-metrics.js';
-import type { CacheStatusLabel } from '../../metrics/router-metrics.js';
-import type { Scheduler, SchedulingResult } from '../../scheduling/types.js';
-import { predictCache, promptTokensOf, scorerTypesOf } from '../../observability/cache-prediction.js';
+import type { Scheduler } from '../../scheduling/types.js';
+import { RequestLifecycles, type RequestLifecycle } from '../../lifecycle/request-lifecycle.js';
+import type { OutlierDetector } from '../../lifecycle/outlier-detector.js';
+import type { RetryBudget } from '../../lifecycle/retry-budget.js';
+import type { DecisionRecord } from '../../lifecycle/types.js';
 import {
   EXPLAIN_HEADER, buildExplanation, encodeExplanation, explainRequested, sseExplainComment,
 } from '../../observability/decision-explanation.js';
 import { buildInferenceRequest, readBody } from './parse-request.js';
 import { proxyRequest, type ProxyDeps } from './proxy.js';
 
-export interface GatewayOptions extends Omit<ProxyDeps, 'scheduler' | 'clock' | 'metrics'> {
+export type { DecisionRecord } from '../../lifecycle/types.js';
+
+export interface GatewayOptions extends ProxyDeps {
   pool: EndpointPool;
   scheduler: Scheduler;
   clock: Clock;
@@ -37,32 +45,17 @@ export interface GatewayOptions extends Omit<ProxyDeps, 'scheduler' | 'clock' | 
   trustForwardedFor: boolean;
   /** Called after each routed request (explanations, dashboards, tests). */
   onDecision?: (d: DecisionRecord) => void;
-}
-
-/** What the gateway remembers of a routed request. */
-export interface DecisionRecord {
-  requestId: string;
-  model: string;
-  at: number;
-  result: SchedulingResult;
-  servedBy: string;
-  status: number;
-  /** Engine-reported cached prompt tokens (usage.prompt_tokens_details.cached_tokens). */
-  cachedTokens?: number;
-  /** Engine-reported prompt tokens (usage.prompt_tokens). */
-  promptTokens?: number;
-  /** Predicted cache status of the chosen endpoint (hit / partial / miss / unknown). */
-  cacheStatus?: CacheStatusLabel;
-  /** Prompt tokens the router predicted cached on the chosen endpoint. */
-  predictedCachedTokens?: number;
-  /** Prompt tokens as the router counted them (exact when tokenized, else estimated). */
-  routerPromptTokens?: number;
-  /** Arrival -> first response byte (ms). */
-  ttftMs?: number;
-  /** Arrival -> response finished (ms). */
-  durationMs?: number;
-  /** Arrival -> upstream request sent (ms). */
-  overheadMs?: number;
+  /**
+   * The lifecycles of this router (shared with other front ends). Default: built from the
+   * options here (scheduler, clock, metrics, logger, onDecision, outliers, retryBudget, timeouts).
+   */
+  lifecycles?: RequestLifecycles;
+  outliers?: OutlierDetector;
+  retryBudget?: RetryBudget;
+  /** Retries on other replicas per request (default 2). */
+  maxRetries?: number;
+  /** Dispatch -> first token per attempt (ms, 0 = none). */
+  ttfbTimeoutMs?: number;
 }
 
 const ROUTES: Record<string, ApiKind> = { '/v1/completions': 'completions', '/v1/chat/completions': 'chat' };
@@ -102,17 +95,30 @@ function clientAddress(req: IncomingMessage, trustXff: boolean): string {
 
 /** Returns the request handler of the gateway's HTTP server. */
 export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { pool, scheduler, clock, metrics, logger } = opts;
-  const scorerTypes = scorerTypesOf(scheduler);
+  const { pool, clock, metrics, logger } = opts;
+  const lifecycles =
+    opts.lifecycles ??
+    new RequestLifecycles({
+      scheduler: opts.scheduler,
+      clock,
+      metrics,
+      logger,
+      onDecision: opts.onDecision,
+      outliers: opts.outliers,
+      retryBudget: opts.retryBudget,
+      maxRetries: opts.maxRetries,
+      upstreamTimeoutMs: opts.upstreamTimeoutMs,
+      ttfbTimeoutMs: opts.ttfbTimeoutMs,
+    });
 
-  async function handleInference(api: ApiKind, path: string, req: IncomingMessage, res: ServerResponse, id: string, log: Logger, arrivedAt: number): Promise<void> {
-    const raw = await readBody(req, opts.maxBodyBytes);
+  async function handleInference(lc: RequestLifecycle, api: ApiKind, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await lc.run('body', readBody(req, opts.maxBodyBytes));
     const headers: Record<string, string | undefined> = {};
     for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     const ireq = buildInferenceRequest(api, raw, headers, {
-      id,
+      id: lc.id,
       clientIp: clientAddress(req, opts.trustForwardedFor),
-      arrivedAt,
+      arrivedAt: lc.arrivedAt,
       defaultMaxTokens: api === 'chat' ? 64 : 16,
     });
     if (!pool.servesModel(ireq.model)) {
@@ -122,17 +128,12 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     if (candidates.length === 0) {
       throw new KvrError('KVR_ERR_NO_ENDPOINT', `no healthy endpoint serves "${ireq.model}" right now (${pool.healthyCount()}/${pool.all().length} healthy); check the model servers and their /metrics`);
     }
-    const result = await scheduler.schedule(ireq, candidates);
-    metrics.schedulingDuration.observe(result.durationMs / 1000);
-    const prediction = predictCache(result, scorerTypes, promptTokensOf(ireq), ireq);
-    observeDecision(result, prediction.cacheStatus);
-    log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
-    const extra: Record<string, string> = { 'x-request-id': id };
+    const { result, prediction } = await lc.decide(ireq, candidates);
+    lc.log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
+    const extra: Record<string, string> = { 'x-request-id': lc.id };
     const explainN = explainRequested(headers[EXPLAIN_HEADER]);
     if (explainN > 0) extra[EXPLAIN_HEADER] = encodeExplanation(buildExplanation(result, prediction, explainN));
-    const out = await proxyRequest(opts, ireq, result, raw, path, req, res, extra, {
-      cacheStatus: prediction.cacheStatus,
-      log,
+    await proxyRequest(opts, lc, ireq, raw, path, req, res, extra, {
       sseTrailer:
         explainN > 0
           ? ({ endpoint, usage, ttftMs }) =>
@@ -147,63 +148,8 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
               })
           : undefined,
     });
-    metrics.requests.inc({ endpoint: out.endpoint.id, model: ireq.model, status: String(out.status), reason: result.reason });
-    if (out.ok && prediction.predictedCachedTokens !== undefined) {
-      metrics.predictedCachedTokens.inc({ endpoint: out.endpoint.id }, prediction.predictedCachedTokens);
-      const engineCached = out.usage?.cachedTokens;
-      const engineTotal = out.usage?.promptTokens;
-      if (engineCached !== undefined && engineTotal !== undefined && engineTotal > 0) {
-        const predictedFraction = prediction.predictedCachedTokens / Math.max(1, prediction.promptTokens);
-        metrics.predictionError.observe(Math.max(-1, Math.min(1, engineCached / engineTotal - predictedFraction)));
-      }
-    }
-    log.info(
-      {
-        model: ireq.model,
-        endpoint: out.endpoint.id,
-        status: out.status,
-        reason: result.reason,
-        cache: prediction.cacheStatus,
-        predictedCachedTokens: prediction.predictedCachedTokens,
-        cachedTokens: out.usage?.cachedTokens,
-        promptTokens: out.usage?.promptTokens,
-        stream: ireq.stream,
-        retries: out.retries,
-        schedulingMs: round1(result.durationMs),
-        overheadMs: round1(out.overheadMs),
-        ttftMs: out.ttftMs === undefined ? undefined : round1(out.ttftMs),
-        durationMs: round1(out.durationMs),
-      },
-      'request',
-    );
-    opts.onDecision?.({
-      requestId: id,
-      model: ireq.model,
-      at: arrivedAt,
-      result,
-      servedBy: out.endpoint.id,
-      status: out.status,
-      cachedTokens: out.usage?.cachedTokens,
-      promptTokens: out.usage?.promptTokens,
-      cacheStatus: prediction.cacheStatus,
-      predictedCachedTokens: prediction.predictedCachedTokens,
-      routerPromptTokens: prediction.promptTokens,
-      ttftMs: out.ttftMs,
-      durationMs: out.durationMs,
-      overheadMs: out.overheadMs,
-    });
-  }
-
-  /** Per-decision metrics: cache status x reason, and the explained candidates' raw scores. */
-  function observeDecision(result: SchedulingResult, cacheStatus: CacheStatusLabel): void {
-    metrics.decisionsByCacheStatus.inc({ cache_status: cacheStatus, reason: result.reason });
-    for (const c of result.candidates) {
-      const candidate = c.endpointId === result.endpoint.id ? 'chosen' : 'other';
-      for (const name in c.scores) {
-        const v = c.scores[name];
-        if (Number.isFinite(v)) metrics.scorerScore.observe({ scorer: name, type: scorerTypes.get(name) ?? 'unknown', candidate }, v);
-      }
-    }
+    if (!lc.ended) lc.reject(new KvrError('KVR_ERR_INTERNAL', 'the proxy returned without ending the request'));
+    if (lc.error !== undefined && lc.outcome !== 'aborted' && !res.headersSent) sendError(res, lc.error);
   }
 
   return (req, res) => {
@@ -219,11 +165,21 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       log.info({ method: req.method, path, status: e.status, code: e.code, msg: e.message, durationMs: round1(clock.now() - arrivedAt) }, 'request failed');
       sendError(res, e);
     };
+    if (api && req.method === 'POST') {
+      if (!res.headersSent) res.setHeader('x-request-id', id);
+      const lc = lifecycles.begin({ id, arrivedAt, log });
+      res.once('close', () => {
+        if (!res.writableFinished) lc.abort('client closed the connection');
+      });
+      handleInference(lc, api, path, req, res).catch((err: unknown) => {
+        if (lc.outcome === 'aborted') return;
+        sendError(res, lc.reject(err));
+      });
+      return;
+    }
     if (api) {
       if (!res.headersSent) res.setHeader('x-request-id', id);
-      if (req.method !== 'POST') return fail(new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `${path} takes POST`));
-      handleInference(api, path, req, res, id, log, arrivedAt).catch(fail);
-      return;
+      return fail(new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `${path} takes POST`));
     }
     if (req.method === 'GET' && path === '/v1/models') {
       const created = Math.floor(clock.now() / 1000);

@@ -26,3 +26,53 @@ test('no usage or garbage gives undefined', () => {
   b.push(Buffer.from('{not json'));
   assert.equal(b.usage(), undefined);
 });
+
+test('SseShaper: first token is the first event with output (not a role-only chunk), across chunk boundaries', async () => {
+  const { SseShaper } = await import('./usage-sniffer.js');
+  const s = new SseShaper();
+  const role = 'data: {"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n';
+  assert.equal(String(s.push(Buffer.from(role))), role, 'pass-through returns the chunk itself');
+  assert.equal(s.firstToken, false);
+  const tok = 'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n';
+  s.push(Buffer.from(tok.slice(0, 20)));
+  assert.equal(s.firstToken, false);
+  s.push(Buffer.from(tok.slice(20)));
+  assert.equal(s.firstToken, true);
+});
+
+test('SseShaper: strips only the usage chunk the router asked for, keeps every other byte; CRLF streams work', async () => {
+  const { SseShaper } = await import('./usage-sniffer.js');
+  const s = new SseShaper({ stripUsage: true });
+  const a = 'data: {"choices":[{"index":0,"text":"a","finish_reason":null}]}\r\n\r\n';
+  const u = 'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":4}}}\r\n\r\n';
+  const d = 'data: [DONE]\r\n\r\n';
+  let out = '';
+  const whole = a + u + d;
+  for (let i = 0; i < whole.length; i += 7) out += String(s.push(Buffer.from(whole.slice(i, i + 7))) ?? '');
+  out += s.end() ?? '';
+  assert.equal(out, 'data: {"choices":[{"index":0,"text":"a","finish_reason":null}]}\n\ndata: [DONE]\n\n');
+  assert.deepEqual(s.usage, { promptTokens: 5, completionTokens: 1, cachedTokens: 4 });
+  assert.equal(s.firstToken, true);
+  assert.equal(s.done, true);
+});
+
+test('ResponseAssembler: completions and chat chunks become one body; error events are reported', async () => {
+  const { SseShaper } = await import('./usage-sniffer.js');
+  const { ResponseAssembler } = await import('./response-assembler.js');
+  const asm = new ResponseAssembler('chat');
+  const s = new SseShaper({ assembler: asm });
+  const ev = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
+  const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 7, model: 'm' };
+  assert.equal(s.push(Buffer.from(ev({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }))), undefined);
+  s.push(Buffer.from(ev({ ...base, choices: [{ index: 0, delta: { content: 'Hel' }, finish_reason: null }] }) + ev({ ...base, choices: [{ index: 0, delta: { content: 'lo' }, finish_reason: 'stop', stop_reason: null }] })));
+  s.push(Buffer.from(ev({ ...base, choices: [], usage: { prompt_tokens: 3, total_tokens: 5, completion_tokens: 2, prompt_tokens_details: null } }) + 'data: [DONE]\n\n'));
+  const body = asm.body() as { id: string; created: number; choices: Array<{ message: { content: string }; finish_reason: string }>; usage: unknown };
+  assert.equal(body.id, 'chatcmpl-1');
+  assert.equal(body.created, 7);
+  assert.equal(body.choices[0].message.content, 'Hello');
+  assert.equal(body.choices[0].finish_reason, 'stop');
+  assert.deepEqual(body.usage, { prompt_tokens: 3, total_tokens: 5, completion_tokens: 2, prompt_tokens_details: null });
+  const e = new SseShaper({ assembler: new ResponseAssembler('completions') });
+  e.push(Buffer.from('data: {"error":{"message":"boom","type":"x","param":null,"code":503}}\n\n'));
+  assert.equal(e.error?.status, 503);
+});

@@ -56,8 +56,9 @@ const params = z.strictObject({
   confirmGraceMs: z.number().int().min(0).max(600_000).default(2_000),
   maxSpeculativeBlocks: z.number().int().min(0).default(200_000),
   burstWaitMs: z.number().int().min(0).max(10_000).default(50),
-  commonPrefixShare: z.number().min(0).max(1).default(0),
-  commonPrefixWindow: z.number().int().min(1).max(100_000).default(200),
+  // No zod defaults: parsed llm-d configs keep exactly their own keys (defaults 0 and 200 below).
+  commonPrefixShare: z.number().min(0).max(1).optional(),
+  commonPrefixWindow: z.number().int().min(1).max(100_000).optional(),
   tokenProcessorConfig: z.strictObject({ blockSize: z.number().int().min(1).max(1024).optional(), hashSeed: z.string().optional() }).optional(),
   indexerConfig: llmdNested,
   kvEventsConfig: llmdNested,

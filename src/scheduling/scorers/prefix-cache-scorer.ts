@@ -42,8 +42,9 @@ const params = z.strictObject({
   hashBlockSize: z.number().int().min(1).max(4096).default(64),
   maxPrefixBlocksToMatch: z.number().int().min(1).max(65_536).default(256),
   lruCapacityPerServer: z.number().int().min(1).default(DEFAULT_LRU_CAPACITY_PER_SERVER),
-  commonPrefixShare: z.number().min(0).max(1).default(0),
-  commonPrefixWindow: z.number().int().min(1).max(100_000).default(200),
+  // No zod defaults: parsed llm-d configs keep exactly their own keys (defaults 0 and 200 below).
+  commonPrefixShare: z.number().min(0).max(1).optional(),
+  commonPrefixWindow: z.number().int().min(1).max(100_000).optional(),
 });
 
 /** Parameters of {@link PrefixCacheScorer}. */

@@ -35,7 +35,7 @@ export function defaultConfigDoc(): EndpointPickerConfigDoc {
     apiVersion: 'llm-d.ai/v1alpha1',
     kind: 'EndpointPickerConfig',
     plugins: [
-      { type: 'precise-prefix-cache-scorer', parameters: { commonPrefixShare: 0.5 } },
+      { type: 'precise-prefix-cache-scorer', parameters: { commonPrefixShare: 0.5, commonPrefixWindow: 200 } },
       { type: 'prefill-cost-scorer', parameters: { uncachedWeight: 2 } },
       { type: 'queue-scorer' },
       { type: 'kv-cache-utilization-scorer' },

@@ -25,9 +25,13 @@ import { summarizeRouter } from '../admin/router-summary.js';
 import type { RouterKvCache } from '../router.js';
 import { startExtProcServer, type RunningExtProc } from './ext-proc-server.js';
 import { LifecycleBackend } from './lifecycle-backend.js';
+import type { DiscoverySource } from '../../discovery/types.js';
+import { startDiscovery } from '../../discovery/start-discovery.js';
 
 export interface EndpointPickerOptions {
   endpoints: readonly EndpointSpec[];
+  /** Dynamic discovery (src/discovery): snapshots replace the pool at run time; stopped on close. */
+  discovery?: DiscoverySource;
   scheduler: Scheduler;
   host?: string;
   /** ext_proc port (default 9002; 0 = ephemeral). */
@@ -89,7 +93,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
   const adminHost = opts.adminHost ?? host;
-  const pool = new EndpointPool(opts.endpoints);
+  const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
   const scraper = new EndpointScraper(pool, { clock, dispatcher, metrics, intervalMs: opts.scrapeIntervalMs, staleAfterMs: opts.staleAfterMs });
@@ -160,6 +164,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
+    await opts.discovery?.stop();
     scraper.stop();
     admin.closeAllConnections();
     await new Promise((r) => admin.close(r));
@@ -184,6 +189,9 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
       metrics.attachIndexStats(() => kv.indexStats());
       await kv.attach(pool.all());
       if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
+    }
+    if (opts.discovery !== undefined) {
+      await startDiscovery({ discovery: opts.discovery, pool, scraper, scheduler: opts.scheduler, ...(kv !== undefined ? { kvCache: kv } : {}), outliers, metrics, logger });
     }
   } catch (err) {
     await extProc?.close();

@@ -10,7 +10,7 @@ import { PRESETS, type SchedulerPreset } from '../app/build-scheduler.js';
 import { runDemo } from '../demo/run-demo.js';
 import { demoJson, formatDemoReport } from '../demo/demo-report.js';
 import { runBenchCommand } from '../bench/bench-command.js';
-import { fleetEndpointList, startFleet, type ProfileId } from '../sim/index.js';
+import { fleetEndpointList, resolveKvBlocks as simKvBlocks, startFleet, type ProfileId } from '../sim/index.js';
 import { doctorJson, formatDoctorReport, runDoctor } from '../doctor/index.js';
 import type { SimPdOptions } from '../sim/pd/create-pd-connector.js';
 import { runSidecar } from '../sidecar/run-sidecar.js';
@@ -171,7 +171,10 @@ program
   .option('--time-scale <x>', 'multiply simulated step times (0.25 = 4x faster than the GPU)', num('--time-scale'), 1)
   .option('--block-size <n>', 'KV block size in tokens', int('--block-size'), 16)
   .option('--num-gpu-blocks <n>', 'KV capacity per replica in blocks (default: from the profile)', int('--num-gpu-blocks'))
-  .option('--max-num-seqs <n>', 'batch size limit', int('--max-num-seqs'))
+  .option('--kv-blocks <n>', 'same as --num-gpu-blocks (vLLM --num-gpu-blocks-override)', int('--kv-blocks'))
+  .option('--gpu-memory-utilization <f>', 'derive KV capacity from an H200 at this memory utilisation (default 0.9: 54,320 blocks for the 8B)', num('--gpu-memory-utilization'))
+  .option('--enable-prompt-tokens-details', 'usage carries prompt_tokens_details.cached_tokens (vLLM flag; off by default like vLLM)', false)
+  .option('--max-num-seqs <n>', 'batch size limit (default 1024, vLLM on an H200)', int('--max-num-seqs'))
   .option('--max-num-batched-tokens <n>', 'token budget per step', int('--max-num-batched-tokens'))
   .option('--no-chunked-prefill', 'prefill each prompt whole in one step')
   .option('--no-enable-prefix-caching', 'turn automatic prefix caching off (vLLM\'s --no-enable-prefix-caching): every prompt is recomputed')
@@ -206,7 +209,9 @@ program
       profile: o.profile as ProfileId,
       timeScale: o.timeScale,
       blockSize: o.blockSize,
-      numGpuBlocks: o.numGpuBlocks,
+      numGpuBlocks: simKvBlocks(o.numGpuBlocks, o.kvBlocks, o.gpuMemoryUtilization),
+      gpuMemoryUtilization: o.gpuMemoryUtilization,
+      enablePromptTokensDetails: o.enablePromptTokensDetails,
       maxNumSeqs: o.maxNumSeqs,
       maxNumBatchedTokens: o.maxNumBatchedTokens,
       enableChunkedPrefill: o.chunkedPrefill,
@@ -288,7 +293,7 @@ program
 program
   .command('bench')
   .description('compare routing strategies on one workload, each on a fresh fleet (virtual: simulated time; live: real HTTP through the gateway)')
-  .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace']).default('shared-prefix'))
+  .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace', 'tool-agent', 'rag', 'azure']).default('shared-prefix'))
   .option('--workload-preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
   .addOption(new Option('--preset <name>', 'deprecated: use --workload-preset (serve --preset names a scheduling profile)').hideHelp())
   .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
@@ -321,6 +326,14 @@ program
   .option('--trace <file>', 'trace file (.jsonl[.gz]; default: the bundled Mooncake trace)')
   .option('--trace-format <fmt>', 'mooncake or bailian (default: detected)')
   .option('--rate-scale <x>', 'trace: arrival rate multiplier', num('--rate-scale'))
+  .option('--seeds <list>', 'paired comparison over seeds (1-10 or 1,2,5): mean difference with a 95 % interval per figure, the only way bench names a winner')
+  .option('--baseline <name>', 'baseline strategy of --seeds (default sglang when run)')
+  .option('--closed-loop <n>', 'also run each strategy closed-loop with n clients (no think time): saturation throughput', int('--closed-loop'))
+  .option('--slo-ttft-ms <ms>', 'goodput target: time to first token (default 1000)', num('--slo-ttft-ms'))
+  .option('--slo-tpot-ms <ms>', 'goodput target: time per output token (default 50)', num('--slo-tpot-ms'))
+  .option('--event-delay-ms <ms>', 'virtual: KV events reach the router this late (simulated ms)', num('--event-delay-ms'))
+  .option('--event-loss <fraction>', 'virtual: share of KV event batches lost', num('--event-loss'))
+  .option('--capacity <list>', "KV capacity sweep: multipliers of the profile's capacity, e.g. 0.5x,1x,2x")
   .action(async (o) => {
     if (o.preset !== undefined) {
       process.stderr.write('kvroute bench: --preset is deprecated and will be removed; use --workload-preset (serve --preset names a scheduling profile)\n');

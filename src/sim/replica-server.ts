@@ -70,6 +70,8 @@ export interface SimReplicaOptions {
   onKvEvent?: (ev: KvCacheEvent) => void;
   /** Publish the engine's KV-cache events over ZeroMQ like vLLM (sockets open in {@link SimReplica.start}). */
   kvEvents?: SimKvEventsOptions;
+  /** vLLM `--enable-prompt-tokens-details`: usage carries `prompt_tokens_details.cached_tokens` (default off). */
+  enablePromptTokensDetails?: boolean;
   /** Serve SGLang's or llama.cpp's HTTP surface instead of vLLM's (src/sim/dialects). */
   dialect?: SimDialectOptions;
   /**
@@ -160,6 +162,7 @@ export class SimReplica {
       clock: this.#clock,
       metrics: this.#metrics,
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
+      promptTokensDetails: opts.enablePromptTokensDetails ?? false,
       ...(this.#dialect ? { dialect: this.#dialect } : {}),
     };
     if (opts.pd !== undefined) this.#ctx.pd = createPdConnector({ timeScale: opts.engine?.timeScale, ...opts.pd }, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);

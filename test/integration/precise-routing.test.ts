@@ -32,6 +32,7 @@ async function fleet(replicas = 3, o: { clearOnRestart?: boolean; numGpuBlocks?:
     maxModelLen: 8192,
     ...(o.numGpuBlocks !== undefined ? { numGpuBlocks: o.numGpuBlocks } : {}),
     kvEvents: { clearOnRestart: o.clearOnRestart },
+    enablePromptTokensDetails: true,
   });
   cleanups.push(() => f.close());
   return f;

@@ -17,7 +17,9 @@ import { systemClock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
+import type { StreamLimits } from '../events/endpoint-stream.js';
 import { EventIngestor, ingestEndpointOf } from '../events/event-ingestor.js';
+import { ProcessStartSignal } from '../events/restart-signal.js';
 import type { EventIngestStats, KvEventSink } from '../events/types.js';
 import { createBlockIndex } from '../kv-index/create-block-index.js';
 import type { InstrumentedBlockIndex } from '../kv-index/instrumented-index.js';
@@ -42,8 +44,12 @@ export interface KvCacheOptions {
   maxEntries?: number;
   /** 'connect' (a SUB per endpoint with `events=`), 'bind' (one SUB pods connect to), or 'off'. */
   events?: 'connect' | 'bind' | 'off';
-  /** Bind mode: the SUB's address (default tcp://0.0.0.0:5557). */
+  /** Bind mode: the SUB's address (default tcp://127.0.0.1:5557: loopback; bind a routable address explicitly). */
   bindAddress?: string;
+  /** Ingestion caps (message bytes, blocks per event, queue bytes, slice size); defaults in STREAM_DEFAULTS. */
+  eventLimits?: StreamLimits;
+  /** Periodic check of every stream against its replay socket, ms (default 30,000; 0 = off). */
+  resyncIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -58,10 +64,17 @@ export interface KvCache {
   onTokenized: ((seconds: number) => void) | undefined;
   /** Present once {@link KvCache.attach} ran with events on. */
   readonly ingestor: EventIngestor | undefined;
+  /**
+   * Where the datalayer reports each endpoint's `process_start_time_seconds` (from its scrapes):
+   * a changed value confirms a restart and resets the endpoint's index entries.
+   */
+  readonly restartSignal: ProcessStartSignal;
   /** Starts event ingestion for `endpoints` (bind mode binds here). */
   attach(endpoints: readonly Endpoint[]): Promise<void>;
   /** An endpoint joined the pool. */
   addEndpoint(endpoint: Endpoint): void;
+  /** An endpoint restarted (its cache is empty): its index entries go, its subscription stays. */
+  resetEndpoint(endpointId: string): Promise<void>;
   /** An endpoint left the pool for good: its subscription closes and its entries go. */
   removeEndpoint(endpointId: string): Promise<void>;
   eventStats(): EventIngestStats | undefined;
@@ -99,9 +112,10 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
     for (const l of resetListeners) l(id);
   };
   // The ingestor's sink: the indexer, plus telling the scorer when an endpoint's cache is gone.
+  const restartSignal = new ProcessStartSignal();
   const sink: KvEventSink = {
-    async applyBatch(endpointId, model, seq, batch) {
-      await indexer.applyBatch(endpointId, model, seq, batch);
+    async applyBatch(endpointId, model, seq, batch, part) {
+      await indexer.applyBatch(endpointId, model, seq, batch, part);
       if (batch.events.some((e) => e.type === 'AllBlocksCleared')) announceReset(endpointId);
     },
     async resetEndpoint(endpointId) {
@@ -140,7 +154,9 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
     get ingestor() {
       return ingestor;
     },
+    restartSignal,
     async attach(endpoints) {
+      tokenizer.useEndpoints(() => endpoints);
       if (mode === 'off' || ingestor !== undefined) return;
       ingestor = new EventIngestor({
         sink,
@@ -148,12 +164,20 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
         clock,
         logger,
         ...(o.bindAddress !== undefined ? { bindAddress: o.bindAddress } : {}),
+        ...(o.eventLimits ?? {}),
+        ...(o.resyncIntervalMs !== undefined ? { resyncIntervalMs: o.resyncIntervalMs } : {}),
+        restartSignal,
       });
       await ingestor.start();
       for (const ep of endpoints) addEndpoint(ep);
     },
     addEndpoint,
+    async resetEndpoint(id) {
+      await indexer.resetEndpoint(id);
+      announceReset(id);
+    },
     async removeEndpoint(id) {
+      restartSignal.forget(id);
       await ingestor?.remove(id);
       await indexer.forgetEndpoint(id);
     },
@@ -178,15 +202,15 @@ export function redisUrl(addr: string): string {
 
 /**
  * The tokenizer source from a command-line value: `builtin` (the simulator's tokenizer), an
- * `http(s)://` URL (ask that vLLM endpoint's /tokenize), or a folder holding tokenizer.json.
- * Without a value, the first endpoint's /tokenize is used (exact for any vLLM, one round trip
- * per request; pass a folder in production).
+ * `http(s)://` URL (ask that vLLM endpoint's /tokenize), or a folder holding tokenizer.json (the
+ * recommended, local source). Without a value, the pool's own endpoints tokenize, round robin,
+ * each in its engine's format (one round trip per request, no single replica as hot spot).
  */
 export function tokenizerSourceFrom(value: string | undefined, firstEndpointUrl: string | undefined): TokenizerSource {
   const v = value?.trim();
   if (v === undefined || v === '') {
     if (firstEndpointUrl === undefined) throw new KvrError('KVR_ERR_USAGE', 'precise routing needs a tokenizer: pass --tokenizer <folder with tokenizer.json | builtin | http://endpoint>');
-    return { type: 'endpoint', url: firstEndpointUrl };
+    return { type: 'endpoints' };
   }
   if (v === 'builtin') return { type: 'builtin' };
   if (/^https?:\/\//.test(v)) return { type: 'endpoint', url: v };

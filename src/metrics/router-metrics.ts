@@ -194,6 +194,34 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly endpointLive = new Gauge({
+    name: 'kvroute_endpoint_live',
+    help: '1 while the endpoint answers /health (or /metrics) within the liveness bound, else 0.',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointLoadFresh = new Gauge({
+    name: 'kvroute_endpoint_load_fresh',
+    help: '1 while the endpoint\'s load metrics are fresh; 0 while they are stale (load scorers treat it as unknown).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointRestarts = new Counter({
+    name: 'kvroute_endpoint_restarts_total',
+    help: 'Restarts of an endpoint the scraper detected (its cache predictions were dropped), by how it was seen.',
+    labelNames: ['endpoint', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointEngine = new Gauge({
+    name: 'kvroute_endpoint_engine_info',
+    help: 'Engine of each endpoint (value 1): engine kind and whether it was detected or given (--engine).',
+    labelNames: ['endpoint', 'engine', 'source'] as const,
+    registers: [this.registry],
+  });
+
   readonly scrapeCost = new Counter({
     name: 'kvroute_endpoint_scrape_cost_seconds_total',
     help: 'Router event-loop time spent reading and parsing the endpoint\'s /metrics pages (the per-endpoint cost of scraping; network wait excluded).',
@@ -288,6 +316,27 @@ export class RouterMetrics {
   readonly pdSsrfRejections = new Counter({
     name: 'kvroute_pd_ssrf_rejections_total',
     help: 'x-prefiller-host-port targets refused by SSRF protection (not a known prefill endpoint).',
+    registers: [this.registry],
+  });
+
+  // Public port (src/server/http/): clients refused or cut before the gateway saw a request.
+  readonly clientErrors = new Counter({
+    name: 'kvroute_client_errors_total',
+    help: 'Connections answered or closed by the public port itself: kind = bad-request (400), headers-too-large (431), request-timeout (408), reset, connection-limit, unauthorized (401).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly openConnections = new Gauge({
+    name: 'kvroute_open_connections',
+    help: 'Client connections open on the public (gateway) port.',
+    registers: [this.registry],
+  });
+
+  readonly tenantRequests = new Counter({
+    name: 'kvroute_tenant_requests_total',
+    help: 'Requests on the gateway port by API-key tenant (only with --api-key / --api-keys-file) and HTTP status.',
+    labelNames: ['tenant', 'status'] as const,
     registers: [this.registry],
   });
 
@@ -408,6 +457,19 @@ export class RouterMetrics {
       }
     });
     mirrorCounter('kvroute_kv_event_resets_total', 'Times everything known of an endpoint\'s cache was dropped (unrecoverable gap, restart).', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.resets)));
+    mirrorCounter('kvroute_kv_event_dropped_total', 'KV-event messages or events dropped by ingestion, by endpoint and reason (oversized_message, oversized_event, queue_full, unconfirmed_seq_reset).', ['endpoint', 'reason'], (set) => {
+      const st = self.eventStats();
+      if (!st) return;
+      for (const [id, s] of Object.entries(st.endpoints)) {
+        set({ endpoint: id, reason: 'oversized_message' }, s.oversizedMessages ?? 0);
+        set({ endpoint: id, reason: 'oversized_event' }, s.oversizedEvents ?? 0);
+        set({ endpoint: id, reason: 'queue_full' }, s.queueDrops ?? 0);
+        set({ endpoint: id, reason: 'unconfirmed_seq_reset' }, s.unconfirmedSeqResets ?? 0);
+      }
+    });
+    mirrorCounter('kvroute_kv_event_restarts_total', 'Publisher restarts confirmed (replay, process start time, or a run of lower sequence numbers), by endpoint.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.restarts ?? 0)));
+    mirrorCounter('kvroute_kv_event_sink_failures_total', 'KV-event batches the block index failed to apply (replayed later, never counted as applied), by endpoint.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.sinkFailures ?? 0)));
+    mirrorGauge('kvroute_kv_event_queued_bytes', 'Payload bytes waiting in an endpoint\'s KV-event queue.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.queuedBytes ?? 0)));
     mirrorGauge('kvroute_kv_event_last_age_seconds', 'Seconds since the endpoint\'s last applied KV-event batch (-1: none yet).', ['endpoint'], ev((id, s, set) =>
       set({ endpoint: id }, s.lastEventAt > 0 ? Math.max(0, self.#clock.now() - s.lastEventAt) / 1000 : -1)));
     mirrorGauge('kvroute_kv_event_subscriber_connected', '1 when the endpoint\'s KV-event subscriber is connected and running.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.connected ? 1 : 0)));

@@ -16,6 +16,7 @@ import { parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
 import { handleDetokenize, handleGenerate, handleTokenize, modelsBody, type HandlerContext } from './openai-handlers.js';
 import { SimMetrics } from './sim-metrics.js';
 import { BuiltinTokenizer, type SimTokenizer } from './tokenizer.js';
+import { createDialect, type SimDialect, type SimDialectOptions } from './dialects/index.js';
 import type { PdConnector } from './pd/pd-connector.js';
 import { createPdConnector, type SimPdOptions } from './pd/create-pd-connector.js';
 
@@ -45,6 +46,8 @@ export interface SimKvEventsOptions {
   topic?: string;
   /** Batches kept for replay (default 10,000). */
   bufferSteps?: number;
+  /** Send AllBlocksCleared on a restart (old behaviour; default false: like vLLM, a restart only restarts the sequence numbers). */
+  clearOnRestart?: boolean;
 }
 
 /** Options of a {@link SimReplica}. */
@@ -67,6 +70,16 @@ export interface SimReplicaOptions {
   onKvEvent?: (ev: KvCacheEvent) => void;
   /** Publish the engine's KV-cache events over ZeroMQ like vLLM (sockets open in {@link SimReplica.start}). */
   kvEvents?: SimKvEventsOptions;
+  /** vLLM `--enable-prompt-tokens-details`: usage carries `prompt_tokens_details.cached_tokens` (default off). */
+  enablePromptTokensDetails?: boolean;
+  /** Serve SGLang's or llama.cpp's HTTP surface instead of vLLM's (src/sim/dialects). */
+  dialect?: SimDialectOptions;
+  /**
+   * `/metrics` waits for the engine's current step to end, as llama.cpp's task queue makes it do
+   * (a long prefill delays it for seconds while `/health` answers at once). Default: true for
+   * the llama.cpp dialect, else false.
+   */
+  slowMetrics?: boolean;
   /** P/D KV connector (`kvroute sim --role`); absent = none (kv_transfer_params ignored, like vLLM without one). */
   pd?: SimPdOptions;
 }
@@ -90,6 +103,8 @@ export class SimReplica {
   #kvOpts: SimKvEventsOptions | undefined;
   #modelName: string;
   #publisher: KvEventPublisher | undefined;
+  #dialect: SimDialect | undefined;
+  #slowMetrics: boolean;
 
   constructor(opts: SimReplicaOptions) {
     this.id = opts.id;
@@ -101,8 +116,22 @@ export class SimReplica {
     this.#kvOpts = opts.kvEvents;
     this.#modelName = opts.modelName;
     const tokenizer = opts.tokenizer ?? new BuiltinTokenizer();
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.#dialect = createDialect(opts.dialect, {
+      modelName: opts.modelName,
+      get engine() {
+        return self.engine;
+      },
+      tokenizer,
+      blockSize: opts.engine?.blockSize ?? 16,
+      numBlocks: opts.engine?.numGpuBlocks ?? 26_300,
+      now: () => this.#clock.now(),
+    });
+    this.#slowMetrics = opts.slowMetrics ?? this.#dialect?.metricsBlockDuringStep ?? false;
     this.engine = new SimEngine({
       ...opts.engine,
+      ...this.#dialect?.engineOverrides,
       clock: this.#clock,
       sampleToken: (r) => tokenizer.sampleToken(r),
       eosTokenId: tokenizer.eosTokenId,
@@ -124,6 +153,7 @@ export class SimReplica {
       cache_dtype: 'auto',
       num_cpu_blocks: '0',
     });
+    this.#metrics.setProcessStartTime(this.#clock.now() / 1000);
     this.#ctx = {
       modelName: opts.modelName,
       maxModelLen: opts.maxModelLen ?? 131072,
@@ -132,6 +162,8 @@ export class SimReplica {
       clock: this.#clock,
       metrics: this.#metrics,
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
+      promptTokensDetails: opts.enablePromptTokensDetails ?? false,
+      ...(this.#dialect ? { dialect: this.#dialect } : {}),
     };
     if (opts.pd !== undefined) this.#ctx.pd = createPdConnector({ timeScale: opts.engine?.timeScale, ...opts.pd }, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);
     this.#server = createServer((req, res) => this.#handle(req, res));
@@ -187,12 +219,33 @@ export class SimReplica {
     }
   }
 
-  /** A pod restart: in-flight requests fail, cache and counters are cleared (AllBlocksCleared). */
+  /**
+   * A pod restart: in-flight requests fail, cache and counters are cleared, the KV-event sequence
+   * starts again at 0 and `process_start_time_seconds` changes. Like vLLM, no AllBlocksCleared
+   * is sent unless `kvEvents.clearOnRestart`.
+   */
   restart(): void {
     this.#ctx.pd?.reset();
-    this.engine.reset();
+    this.engine.reset(this.#kvOpts?.clearOnRestart === true);
     this.#metrics.reset();
+    this.#dialect?.restart();
+    this.#metrics.setProcessStartTime(this.#clock.now() / 1000);
     this.#publisher?.restart();
+  }
+
+  /** Which engine's HTTP surface this replica speaks. */
+  get dialect(): 'vllm' | 'sglang' | 'llamacpp' {
+    return this.#dialect?.name ?? 'vllm';
+  }
+
+  /** Waits until the engine's current step ends (or it is idle), at most 120 s. */
+  async #waitStepEnd(): Promise<void> {
+    if (!this.engine.busy) return;
+    const s0 = this.engine.stats().steps;
+    const until = Date.now() + 120_000;
+    while (this.engine.busy && this.engine.stats().steps === s0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** Current faults (a copy). */
@@ -264,6 +317,8 @@ export class SimReplica {
       if (method !== m) throw new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `use ${m} for ${path}`);
     };
     const body = async (): Promise<Record<string, unknown>> => parseJsonObject(await readBody(req, this.#maxBody));
+    if (path === '/metrics' && this.#slowMetrics) await this.#waitStepEnd();
+    if (this.#dialect && (await this.#dialect.route(path, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), method, req, res, body))) return;
     switch (path) {
       case '/v1/completions':
       case '/v1/chat/completions': {

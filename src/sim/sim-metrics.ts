@@ -66,9 +66,20 @@ export class SimMetrics {
       queue: hist('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', REQUEST_LATENCY_BUCKETS),
     };
     for (const h of Object.values(this.#hist)) h.zero(labels);
+    this.registry.registerMetric(this.#startTime);
   }
 
   #success: Counter;
+  #startTime = new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', registers: [] });
+
+  /** Sets `process_start_time_seconds` (a restart is a new process: the router confirms restarts with it). */
+  setProcessStartTime(seconds: number): void {
+    // Strictly increasing, even on a clock that did not move: each restart is a new process.
+    this.#startSeconds = Math.max(seconds, this.#startSeconds + 0.001);
+    this.#startTime.set(this.#startSeconds);
+  }
+
+  #startSeconds = 0;
 
   /** Feeds a latency observation (the engine's observer). */
   observe(kind: 'ttft' | 'itl' | 'e2e' | 'queue', seconds: number): void {

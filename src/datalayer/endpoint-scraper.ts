@@ -64,8 +64,9 @@ export interface ScraperOptions {
   logger?: Logger;
   /**
    * Longest adaptive /metrics interval (ms): each scrape finding the routing metrics unchanged
-   * doubles the interval up to this; a change or a failure resets it. Default
-   * min(10 x intervalMs, staleAfterMs / 4), never below intervalMs.
+   * doubles the interval up to this; a change, a failure or traffic (`touch`) resets it, and past
+   * 16 endpoints the base interval stretches by endpoints / 16 (up to this). Default: intervalMs
+   * (no backing off); min(10 x intervalMs, staleAfterMs / 4) is a sensible setting.
    */
   maxIntervalMs?: number;
   /** Largest page read from an endpoint (bytes; default 8 MiB); more is a failed probe. */
@@ -122,7 +123,9 @@ export class EndpointScraper {
     this.#s = scraperSettings(opts);
     this.#log = opts.logger ?? silentLogger;
     const base = this.#s.intervalMs;
-    this.#maxIntervalMs = Math.max(base, opts.maxIntervalMs ?? Math.min(10 * base, this.#s.staleAfterMs / 4));
+    // Off unless asked for: backing off by default made a dashboard test (fresh prefix counts right
+    // after the first requests to an idle endpoint) flaky; see docs/benchmarks.md "Proxy overhead".
+    this.#maxIntervalMs = Math.max(base, opts.maxIntervalMs ?? base);
     this.#maxPageBytes = opts.maxPageBytes ?? 8 * 1024 * 1024;
     if (!(this.#maxPageBytes > 0)) throw new RangeError(`maxPageBytes must be > 0 (got ${opts.maxPageBytes})`);
   }
@@ -133,6 +136,23 @@ export class EndpointScraper {
    */
   #baseInterval(): number {
     return Math.min(this.#maxIntervalMs, this.#s.intervalMs * Math.max(1, this.#pool.all().length / 16));
+  }
+
+  /**
+   * The router just served a request on `ep`: its load moves, so a backed-off interval returns to
+   * the base at once (a pending far-off scrape is brought forward). A no-op when not backed off.
+   */
+  touch(ep: Endpoint): void {
+    const st = this.#state.get(ep);
+    if (st === undefined || st.interval === undefined || this.#stopped) return;
+    const base = this.#baseInterval();
+    st.sig = undefined;
+    if (st.interval <= base) return;
+    st.interval = undefined;
+    if (!st.metricsInFlight && st.metricsFailures === 0 && st.metricsTimer !== undefined) {
+      st.metricsTimer.cancel();
+      this.#scheduleMetrics(ep);
+    }
   }
 
   /** Current (adaptive) /metrics interval of `ep` (ms). */

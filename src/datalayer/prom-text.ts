@@ -26,22 +26,6 @@ export function parsePromText(text: string, keep?: ReadonlySet<string>): ParsedM
   while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
-    if (keep !== undefined) {
-      // Families not kept are skipped on their name alone (no line copy, no regex).
-      let i = start;
-      while (i < end && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
-      const c0 = text.charCodeAt(i);
-      if (i === end || c0 === 35 /* # */ || c0 === 13) {
-        start = end + 1;
-        continue;
-      }
-      let j = i;
-      while (j < end && isNameChar(text.charCodeAt(j), j === i)) j++;
-      if (j > i && !keep.has(text.slice(i, j))) {
-        start = end + 1;
-        continue;
-      }
-    }
     const line = text.slice(start, end).trim();
     start = end + 1;
     if (line === '' || line.charCodeAt(0) === 35 /* # */) continue;
@@ -71,10 +55,6 @@ export function parsePromText(text: string, keep?: ReadonlySet<string>): ParsedM
     samples.push({ name, labels, value });
   }
   return { samples, malformed };
-}
-
-function isNameChar(c: number, first: boolean): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c === 58 || (!first && c >= 48 && c <= 57);
 }
 
 function parseValue(s: string | undefined): number | undefined {

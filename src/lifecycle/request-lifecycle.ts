@@ -93,6 +93,8 @@ export interface LifecycleOptions {
   onDecision?: (d: DecisionRecord) => void;
   /** Called once per request when it ends, whatever happened (tests, soak, ext_proc). */
   onEnd?: (s: LifecycleSummary) => void;
+  /** Called when a request is assigned to an endpoint (decision, retry, P/D leg): load moves there. */
+  onAssigned?: (ep: Endpoint) => void;
 }
 
 /** Per-request start of {@link RequestLifecycles.begin}. */
@@ -410,6 +412,7 @@ export class RequestLifecycle {
     this.#assigned = ep;
     const m = this.#s.o.metrics;
     m.fast.gauge(m.inflight, ep.id).inc();
+    this.#s.o.onAssigned?.(ep);
   }
 
   #move(to: Endpoint): void {

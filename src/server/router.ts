@@ -205,6 +205,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       decisions.push(d);
       dashboard.record(d);
     },
+    // traffic moves the endpoint's load: its adaptive scrape interval returns to the base
+    onAssigned: (ep) => scraper.touch(ep),
   });
 
   const adminHost = opts.adminHost ?? '127.0.0.1';

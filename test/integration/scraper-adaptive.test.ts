@@ -55,6 +55,9 @@ test('adaptive scraping: backs off while nothing changes, resets on change, caps
     const h0 = hits;
     await new Promise((r) => setTimeout(r, 400));
     assert.ok(hits - h0 <= 8, `backed off: ${hits - h0} scrapes in 400 ms at an 80 ms interval (10 ms base would be ~40)`);
+    scraper.touch(ep); // the router served a request there
+    assert.equal(scraper.intervalOf(ep), 10, 'traffic on the endpoint resets the interval to the base');
+    await waitFor(() => scraper.intervalOf(ep) === 80, 'the interval to back off again');
     running = 3;
     await waitFor(() => ep.metrics?.running === 3, 'the change to be seen');
     assert.equal(scraper.intervalOf(ep), 10, 'a change resets the interval to the base');

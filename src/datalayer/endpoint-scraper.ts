@@ -65,8 +65,8 @@ export interface ScraperOptions {
   /**
    * Longest adaptive /metrics interval (ms): each scrape finding the routing metrics unchanged
    * doubles the interval up to this; a change, a failure or traffic (`touch`) resets it, and past
-   * 16 endpoints the base interval stretches by endpoints / 16 (up to this). Default: intervalMs
-   * (no backing off); min(10 x intervalMs, staleAfterMs / 4) is a sensible setting.
+   * 16 endpoints the base interval stretches by endpoints / 16 (up to this). Default
+   * min(10 x intervalMs, staleAfterMs / 4), never below intervalMs (= intervalMs: no backing off).
    */
   maxIntervalMs?: number;
   /** Largest page read from an endpoint (bytes; default 8 MiB); more is a failed probe. */
@@ -123,9 +123,7 @@ export class EndpointScraper {
     this.#s = scraperSettings(opts);
     this.#log = opts.logger ?? silentLogger;
     const base = this.#s.intervalMs;
-    // Off unless asked for: backing off by default made a dashboard test (fresh prefix counts right
-    // after the first requests to an idle endpoint) flaky; see docs/benchmarks.md "Proxy overhead".
-    this.#maxIntervalMs = Math.max(base, opts.maxIntervalMs ?? base);
+    this.#maxIntervalMs = Math.max(base, opts.maxIntervalMs ?? Math.min(10 * base, this.#s.staleAfterMs / 4));
     this.#maxPageBytes = opts.maxPageBytes ?? 8 * 1024 * 1024;
     if (!(this.#maxPageBytes > 0)) throw new RangeError(`maxPageBytes must be > 0 (got ${opts.maxPageBytes})`);
   }

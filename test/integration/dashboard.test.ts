@@ -60,7 +60,15 @@ test('the JSON API counts what was routed', async () => {
   assert.equal(d.decisions.length, 6);
   assert.ok(d.decisions[0].candidates.length > 0);
   assert.ok(d.router?.scorers.some((s) => s.type === 'precise-prefix-cache-scorer'));
-  assert.ok(d.endpoints.every((e) => e.healthy && e.prefixQueries !== null && e.prefixQueries > 0));
+  // Engine counters arrive with the next /metrics scrape (every 50 ms), not with the answer: wait
+  // for it rather than assume one happened while the requests ran.
+  const fresh = (x: DashboardData) => x.endpoints.every((e) => e.healthy && e.prefixQueries !== null && e.prefixQueries > 0);
+  let latest = d;
+  for (const until = Date.now() + 3000; !fresh(latest) && Date.now() < until; ) {
+    await new Promise((r) => setTimeout(r, 25));
+    latest = (await (await request(`${router.adminUrl}/api/dashboard`)).body.json()) as DashboardData;
+  }
+  assert.ok(fresh(latest), JSON.stringify(latest.endpoints.map((e) => [e.id, e.healthy, e.prefixQueries])));
 });
 
 test('the page renders real values in headless Chromium and updates after more requests', async () => {

@@ -80,6 +80,9 @@ program
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
   .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
+  .option('--sync-redis <addr>', 'active-active replicas: share picks and in-flight load with the other kvroute replicas through this Redis (host:port or redis://...); docs/active-active.md')
+  .option('--router-id <id>', 'this replica\'s id in --sync-redis (default hostname:pid; must differ between replicas)')
+  .option('--sync-stream <key>', 'Redis stream key the replicas of one fleet share (--sync-redis)', 'kvroute:sync')
   .addOption(new Option('--pd-mode <mode>', 'P/D: orchestrate (gateway runs both legs), header (set x-prefiller-host-port for decode-pod sidecars), off; default orchestrate when the config disaggregates').choices(['orchestrate', 'header', 'off']))
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
   .option('--upstream-timeout-ms <n>', 'whole upstream exchange per request (0 = none)', int('--upstream-timeout-ms'), 600_000)
@@ -102,11 +105,13 @@ program
   .action(async (o, cmd: Command) => {
     const logger = createLogger(o.logLevel as LogLevel);
     const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+    if (o.syncRedis === undefined && given(['routerId', 'syncStream']).length > 0) throw new KvrError('KVR_ERR_USAGE', '--router-id and --sync-stream only apply with --sync-redis <addr>');
+    const sync = o.syncRedis !== undefined ? { url: o.syncRedis as string, stream: o.syncStream as string, ...(o.routerId !== undefined ? { routerId: o.routerId as string } : {}) } : undefined;
     if (o.extProc) {
       const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream']);
       if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
       const outlier = { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent };
-      const epp = await runServeExtProc({ ...o, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+      const epp = await runServeExtProc({ ...o, sync, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
       process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
       untilSignal(() => epp.drain());
       return;
@@ -121,7 +126,7 @@ program
       retryBudget: { budgetPercent: o.retryBudgetPercent, minRetriesPerSec: o.retryMinPerSec },
       outlier: { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent },
     };
-    const router = await runServe({ ...o, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });
+    const router = await runServe({ ...o, sync, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });

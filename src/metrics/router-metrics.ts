@@ -267,6 +267,39 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  // Active-active router replicas (src/sync/router-sync.ts).
+  readonly syncRecords = new Counter({
+    name: 'kvroute_sync_records_total',
+    help: 'Router-sync records: sent (published), applied (from other replicas), dropped (Redis down, malformed, unknown endpoint, overflow)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly syncRemoteInflight = new Gauge({
+    name: 'kvroute_sync_remote_inflight',
+    help: 'Requests other router replicas have in flight on the endpoint (learned from the sync stream)',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly syncLag = new Gauge({
+    name: 'kvroute_sync_lag_seconds',
+    help: 'Age of the newest sync-stream entry applied when it was applied',
+    registers: [this.registry],
+  });
+
+  readonly syncConnected = new Gauge({
+    name: 'kvroute_sync_connected',
+    help: '1 while the router-sync Redis connection is up',
+    registers: [this.registry],
+  });
+
+  readonly syncRemoteRouters = new Gauge({
+    name: 'kvroute_sync_remote_routers',
+    help: 'Other router replicas heard from within the liveness window',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean; clock?: Clock } = {}) {
     this.#clock = opts.clock ?? systemClock;
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kvroute_' });

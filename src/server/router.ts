@@ -25,6 +25,7 @@ import { KvrError } from '../core/errors.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
 import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
 import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
+import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../sync/start-router-sync.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -74,6 +75,8 @@ export interface RouterOptions {
   pdMode?: 'orchestrate' | 'header' | 'off';
   /** Retries of an in-gateway prefill leg on 502/503/504 (default 3). */
   pdPrefillMaxRetries?: number;
+  /** Active-active replicas: share picks and in-flight load over a Redis Stream (src/sync). */
+  sync?: RouterSyncFlags;
 }
 
 /** What the router needs of precise routing's runtime. */
@@ -98,6 +101,8 @@ export interface RunningRouter {
   readonly lifecycles: RequestLifecycles;
   /** Outlier detection of this router. */
   readonly outliers: OutlierDetector;
+  /** Replica sync, when `sync` was given. */
+  readonly sync?: RouterSync;
   close(): Promise<void>;
 }
 
@@ -204,6 +209,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     }),
   );
   gateway.on('clientError', (_err, socket) => socket.destroy());
+  // Before listening: a replica that starts late has replayed the shared state before its first request.
+  const sync = opts.sync !== undefined ? await startRouterSync(opts.sync, { scheduler: opts.scheduler, endpoints: pool, clock, logger, metrics }) : undefined;
   try {
     port = await listen(gateway, opts.port ?? 8000, host);
     adminPort = await listen(admin, opts.adminPort ?? 9090, host);
@@ -211,6 +218,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     scraper.stop();
     gateway.close();
     await dispatcher.close();
+    await sync?.close();
     throw err;
   }
   const kv = opts.kvCache;
@@ -238,7 +246,9 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     dashboard,
     lifecycles,
     outliers,
+    ...(sync !== undefined ? { sync } : {}),
     async close() {
+      await sync?.close();
       scraper.stop();
       gateway.closeAllConnections();
       admin.closeAllConnections();

@@ -24,6 +24,7 @@ import { summarizeRouter } from '../admin/router-summary.js';
 import type { RouterKvCache } from '../router.js';
 import { startExtProcServer, type RunningExtProc } from './ext-proc-server.js';
 import { LifecycleBackend } from './lifecycle-backend.js';
+import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../../sync/start-router-sync.js';
 
 export interface EndpointPickerOptions {
   endpoints: readonly EndpointSpec[];
@@ -55,6 +56,8 @@ export interface EndpointPickerOptions {
   blockSize?: number;
   kvEventsExpected?: boolean;
   kvCache?: RouterKvCache;
+  /** Active-active replicas: share picks and in-flight load over a Redis Stream (src/sync). */
+  sync?: RouterSyncFlags;
 }
 
 export interface RunningEndpointPicker {
@@ -151,9 +154,11 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     }),
   );
   let stopped = false;
+  let sync: RouterSync | undefined;
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
+    await sync?.close();
     scraper.stop();
     admin.closeAllConnections();
     await new Promise((r) => admin.close(r));
@@ -161,6 +166,8 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     await opts.kvCache?.close();
   };
   try {
+    // Before serving: a replica that starts late has replayed the shared state before its first request.
+    if (opts.sync !== undefined) sync = await startRouterSync(opts.sync, { scheduler: opts.scheduler, endpoints: pool, clock, logger, metrics });
     adminPort = await listen(admin, opts.adminPort ?? 9090, adminHost);
     extProc = await startExtProcServer({
       backend,

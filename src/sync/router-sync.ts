@@ -85,6 +85,8 @@ export interface RouterSyncStats {
   replayed: boolean;
   sent: number;
   applied: number;
+  /** Pick records of other routers applied (replay included). */
+  picksApplied: number;
   dropped: number;
   errors: number;
   remoteInflight: number;
@@ -115,7 +117,7 @@ export class RouterSync implements RequestObserver {
   #lastId = '$';
   #loop: Promise<void> = Promise.resolve();
   #lastWarn = -Infinity;
-  #stats = { sent: 0, applied: 0, dropped: 0, errors: 0, lagMs: 0 };
+  #stats = { sent: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, lagMs: 0 };
 
   private constructor(o: RouterSyncOptions) {
     const hb = o.heartbeatMs ?? 1_000;
@@ -313,6 +315,7 @@ export class RouterSync implements RequestObserver {
         const keys = r.k !== undefined && r.s !== undefined ? decodeKeys(r.k) : undefined;
         this.#o.scheduler.applyRemotePick({ endpoint, uncachedTokens: r.w, cold: r.c === 1, now, ...(keys !== undefined ? { keys: { scheme: r.s!, keys } } : {}) });
         if (!self && loadTtlLeft > 0) this.#remote.pick(router, r.q, r.e, r.w, now + Math.min(loadTtlLeft, this.#o.remoteTtlMs));
+        if (!self) this.#stats.picksApplied++;
       } else if (r.t === 'f') this.#remote.firstToken(router, r.q, r.e);
       else if (r.t === 'c') this.#remote.complete(router, r.q, r.e);
       else if (r.t === 'x' && !self) {

@@ -11,7 +11,7 @@
  * - x3 sync:           three routers sharing one sync stream; request i goes to router i mod 3
  *                      (the round-robin front);
  * - x3 no sync:        the same three routers without sync (the reference: what sync fixes);
- * - x3 sync, restart:  as x3 sync, router 2 is stopped at the middle of the run and a new one
+ * - x3 sync, restart:  as x3 sync, router 2 is stopped at a third of the run and a new one
  *                      (new id) started in its place; it replays the stream before serving
  *                      (a rolling restart: the front sends router 2's share to the others
  *                      while it drains and restarts).
@@ -19,6 +19,11 @@
  * (vllm:prefix_cache_hits / queries); balance = max / mean engine busy time; for the restart, the
  * engine-reported cached share of the new router's first 20 requests vs the other routers' in
  * the same window.
+ *
+ * `--hot-path` instead measures what sync adds to the scheduling hot path, without HTTP: CPU per
+ * request of schedule + first token + completion on the default scheduler with and without a
+ * RouterSync observer (interleaved rounds, median), and the CPU to apply one remote pick
+ * (parse + decode keys + applyRemotePick) on the receiving side.
  */
 import { Agent } from 'undici';
 import { systemClock } from '../src/core/clock.js';
@@ -31,6 +36,11 @@ import type { Workload } from '../src/bench/types.js';
 import { startRouter, type RunningRouter } from '../src/server/router.js';
 import { startFleet } from '../src/sim/fleet.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
+import { toInferenceRequest } from '../src/bench/prompt.js';
+import { EndpointPool } from '../src/datalayer/endpoint-pool.js';
+import type { KvrouteScheduler } from '../src/scheduling/scheduler.js';
+import { RouterSync } from '../src/sync/router-sync.js';
+import { decodeKeys, encodeKeys, parseBatch } from '../src/sync/sync-records.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,7 +68,7 @@ interface Result {
   failed: number;
   hitRate: number;
   balance: number;
-  restart?: { newCached: number; othersCached: number; replayMs: number };
+  restart?: { newCached: number; othersCached: number; replayMs: number; newN: number; othersN: number; newHits: number };
 }
 
 const redis = await startRedisServer();
@@ -82,19 +92,19 @@ async function run(w: Workload, s: Setup): Promise<Result> {
   const tasks: Promise<void>[] = [];
   let ok = 0;
   let failed = 0;
-  const half = Math.floor(w.requests.length / 2);
+  const restartIndex = Math.floor(w.requests.length / 3);
   let restartAt = -1;
   let replayMs = 0;
   const window: { fromNew: boolean; prompt: number; cached: number }[] = [];
   const t0 = performance.now();
-  // Restart (rolling, as behind a load balancer): at the middle, the front stops sending to
+  // Restart (rolling, as behind a load balancer): at a third of the run, the front stops sending to
   // router 2 (its share goes to routers 0 and 1), router 2 drains its in-flight requests and
   // stops; a new router 2 (new id) starts, replays the stream, and the front sends to it again.
   let down = false;
   const inflight2 = new Set<Promise<void>>();
   let restarting: Promise<void> | undefined;
   for (const req of w.requests) {
-    if (s.restart && req.index === half) {
+    if (s.restart && req.index === restartIndex) {
       down = true;
       restarting = (async () => {
         await Promise.all([...inflight2]);
@@ -109,7 +119,7 @@ async function run(w: Workload, s: Setup): Promise<Result> {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     let slot = req.index % routers.length;
     if (slot === 2 && down) slot = req.index % 2;
-    else if (s.restart && restartAt < 0 && req.index > half && !down) restartAt = req.index;
+    else if (s.restart && restartAt < 0 && req.index > restartIndex && !down) restartAt = req.index;
     const router = routers[slot];
     const p = req.prompt();
     const inWindow = restartAt >= 0;
@@ -141,12 +151,75 @@ async function run(w: Workload, s: Setup): Promise<Result> {
   await fleet.close();
   return {
     setup: s.name, ok, failed, hitRate: q > 0 ? h / q : 0, balance: mean > 0 ? Math.max(...busy) / mean : 1,
-    ...(s.restart ? { restart: { newCached: share(window.filter((x) => x.fromNew)), othersCached: share(window.filter((x) => !x.fromNew)), replayMs } } : {}),
+    ...(s.restart ? { restart: {
+      newCached: share(window.filter((x) => x.fromNew)), othersCached: share(window.filter((x) => !x.fromNew)), replayMs,
+      newN: window.filter((x) => x.fromNew).length, othersN: window.filter((x) => !x.fromNew).length, newHits: window.filter((x) => x.fromNew && x.cached > 0).length,
+    } } : {}),
   };
+}
+
+async function hotPath(): Promise<void> {
+  const n = 2_000;
+  const w = createWorkload('shared-prefix', { seed, requests: n, groups: 12, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 128, outputTokens: 64, rate });
+  const pool = new EndpointPool(Array.from({ length: replicas }, (_, i) => ({ url: `http://127.0.0.1:${20_000 + i}` })));
+  const eps = pool.all();
+  const plain = buildScheduler({ preset: 'default' });
+  const synced = buildScheduler({ preset: 'default' });
+  const sync = await RouterSync.start({ url: redis.url, stream: `bench:hot:${process.pid}`, routerId: 'hot', scheduler: synced, endpoints: pool, clock: systemClock });
+  const prompts = w.requests.map((r) => ({ r, p: r.prompt() }));
+  const once = async (sched: KvrouteScheduler, tag: string): Promise<number> => {
+    const c0 = process.cpuUsage();
+    for (const { r, p } of prompts) {
+      const req = toInferenceRequest(w.model, r, p, 0);
+      (req as { id: string }).id = `${tag}-${r.index}`;
+      const res = await sched.schedule(req, eps);
+      sched.onFirstToken(req, res.endpoint);
+      sched.onComplete(req, res.endpoint, { ok: true, status: 200 });
+    }
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / n;
+  };
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    a.push(await once(plain, `p${round}`));
+    b.push(await once(synced, `s${round}`));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  // Receiving side: one remote pick's parse + key decode + application.
+  const keys = synced.pickKeysOf(toInferenceRequest(w.model, prompts[0].r, prompts[0].p, 0)) ?? { scheme: 'text/64/256', keys: new Float64Array(136) };
+  const sample = await (async () => {
+    const req = toInferenceRequest(w.model, prompts[1].r, prompts[1].p, 0);
+    await plain.schedule(req, eps);
+    return plain.pickKeysOf(req) ?? keys;
+  })();
+  const body = JSON.stringify([{ t: 'p', q: 'x', e: eps[0].id, w: 100, c: 0, s: sample.scheme, k: encodeKeys(sample.keys) }, { t: 'f', q: 'x', e: eps[0].id }, { t: 'c', q: 'x', e: eps[0].id }]);
+  const m = 5_000;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < m; i++) {
+    const { records } = parseBatch(body);
+    const r = records[0] as { e: string; s: string; k: string; w: number };
+    plain.applyRemotePick({ endpoint: pool.get(r.e)!, keys: { scheme: r.s, keys: decodeKeys(r.k)! }, uncachedTokens: r.w, cold: false, now: 0 });
+  }
+  const c = process.cpuUsage(c0);
+  const st = sync.stats();
+  await sync.close();
+  console.log(`\n### sync on the hot path (${n} shared-prefix requests x 5 rounds, default profile, ${replicas} endpoints, no HTTP)\n`);
+  console.log('| | CPU per request (median of 5) |');
+  console.log('|---|---:|');
+  console.log(`| schedule + first token + complete, no sync | ${med(a).toFixed(1)} µs |`);
+  console.log(`| same with RouterSync publishing | ${med(b).toFixed(1)} µs (+${(med(b) - med(a)).toFixed(1)} µs, x${(med(b) / med(a)).toFixed(2)}) |`);
+  console.log(`| apply one remote pick (${sample.keys.length} keys) + first token + completion records | ${(((c.user + c.system) / m)).toFixed(1)} µs |`);
+  console.log(`\nrecords sent ${st.sent}, dropped ${st.dropped}`);
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 try {
+  if (process.argv.includes('--hot-path')) {
+    await hotPath();
+    workloads.length = 0;
+  }
   for (const name of workloads) {
     const w = name === 'trace'
       ? createWorkload('trace', { seed, requests, trace: { rateScale: traceRateScale } })
@@ -164,7 +237,8 @@ try {
       console.log(`| ${r.setup} | ${r.ok} | ${r.failed} | ${pct(r.hitRate)} | ${dh >= 0 ? '+' : ''}${dh.toFixed(1)} pt | ${r.balance.toFixed(2)} | ${r.balance - single.balance >= 0 ? '+' : ''}${(r.balance - single.balance).toFixed(2)} |`);
     }
     for (const r of restarts) {
-      console.log(`\nrestart: new router replayed and listening in ${r.restart!.replayMs.toFixed(0)} ms; cached share of its first 20 requests ${pct(r.restart!.newCached)} vs ${pct(r.restart!.othersCached)} for the other routers' first 20 in the same window`);
+      const x = r.restart!;
+      console.log(`\nrestart: new router replayed and listening in ${x.replayMs.toFixed(0)} ms; engine-reported cached share of its first ${x.newN} requests ${pct(x.newCached)} (${x.newHits} of them hit) vs ${pct(x.othersCached)} for the other routers' first ${x.othersN} in the same window`);
     }
   }
 } finally {

@@ -17,6 +17,11 @@ export { loadConfig, type LoadConfigOptions } from './config/load-config.js';
 export type { LoadedConfig, SchedulerConfig } from './config/scheduler-config.js';
 export { buildScheduler, buildSchedulerWithConfig, PRESETS, type SchedulerPreset } from './app/build-scheduler.js';
 export { startRouter, type RouterOptions, type RunningRouter } from './server/router.js';
+// Public port hardening (RouterOptions.publicPort / apiKeys / endpointPrivacy).
+export { ApiKeyStore } from './server/http/api-keys.js';
+export { type PublicPortOptions, defaultPublicPortOptions } from './server/http/public-server.js';
+export { type EndpointPrivacyOptions } from './server/http/endpoint-privacy.js';
+export { tenantOf } from './server/http/public-guard.js';
 export { RequestLifecycles, RequestLifecycle, UpstreamAttempt, OutlierDetector, RetryBudget, type LifecycleOptions, type LifecycleSummary, type Decision, type DecisionRecord, type UpstreamFailure } from './lifecycle/index.js';
 export { EndpointPool, parseEndpointList, type EndpointSpec } from './datalayer/endpoint-pool.js';
 export { RouterMetrics } from './metrics/router-metrics.js';
@@ -101,6 +106,11 @@ export { runDoctor, formatDoctorReport, doctorJson, type DoctorOptions } from '.
 export type { DoctorReport, Finding, FindingLevel, CheckId } from './doctor/index.js';
 export { runBench, type BenchOptions, type BenchReport, type StrategyReport } from './bench/run-bench.js';
 export { formatBenchReport, benchJson } from './bench/report.js';
+export * from './discovery/index.js';
+// Engine adapters (vLLM, SGLang, llama.cpp, generic OpenAI): metric maps, cached tokens, cache model, detection.
+export { adapterFor, ENGINE_ADAPTERS, ENGINE_KINDS, readAnyUsage } from './engines/registry.js';
+export { detectEngine, engineFromMetricsText, engineFromModels } from './engines/detect.js';
+export type { EngineAdapter, EngineUsage, EngineMetricMap, CacheReset } from './engines/types.js';
 
 // Envoy ext_proc endpoint picker (llm-d EPP protocol): docs/ext-proc.md
 export { runServeExtProc, type ExtProcServeOptions } from './app/serve.js';

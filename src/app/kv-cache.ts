@@ -62,6 +62,8 @@ export interface KvCache {
   attach(endpoints: readonly Endpoint[]): Promise<void>;
   /** An endpoint joined the pool. */
   addEndpoint(endpoint: Endpoint): void;
+  /** An endpoint restarted (its cache is empty): its index entries go, its subscription stays. */
+  resetEndpoint(endpointId: string): Promise<void>;
   /** An endpoint left the pool for good: its subscription closes and its entries go. */
   removeEndpoint(endpointId: string): Promise<void>;
   eventStats(): EventIngestStats | undefined;
@@ -141,6 +143,7 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
       return ingestor;
     },
     async attach(endpoints) {
+      tokenizer.useEndpoints(() => endpoints);
       if (mode === 'off' || ingestor !== undefined) return;
       ingestor = new EventIngestor({
         sink,
@@ -153,6 +156,10 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
       for (const ep of endpoints) addEndpoint(ep);
     },
     addEndpoint,
+    async resetEndpoint(id) {
+      await indexer.resetEndpoint(id);
+      announceReset(id);
+    },
     async removeEndpoint(id) {
       await ingestor?.remove(id);
       await indexer.forgetEndpoint(id);
@@ -178,15 +185,15 @@ export function redisUrl(addr: string): string {
 
 /**
  * The tokenizer source from a command-line value: `builtin` (the simulator's tokenizer), an
- * `http(s)://` URL (ask that vLLM endpoint's /tokenize), or a folder holding tokenizer.json.
- * Without a value, the first endpoint's /tokenize is used (exact for any vLLM, one round trip
- * per request; pass a folder in production).
+ * `http(s)://` URL (ask that vLLM endpoint's /tokenize), or a folder holding tokenizer.json (the
+ * recommended, local source). Without a value, the pool's own endpoints tokenize, round robin,
+ * each in its engine's format (one round trip per request, no single replica as hot spot).
  */
 export function tokenizerSourceFrom(value: string | undefined, firstEndpointUrl: string | undefined): TokenizerSource {
   const v = value?.trim();
   if (v === undefined || v === '') {
     if (firstEndpointUrl === undefined) throw new KvrError('KVR_ERR_USAGE', 'precise routing needs a tokenizer: pass --tokenizer <folder with tokenizer.json | builtin | http://endpoint>');
-    return { type: 'endpoint', url: firstEndpointUrl };
+    return { type: 'endpoints' };
   }
   if (v === 'builtin') return { type: 'builtin' };
   if (/^https?:\/\//.test(v)) return { type: 'endpoint', url: v };

@@ -14,6 +14,9 @@ import { startEndpointPicker, type RunningEndpointPicker } from '../server/ext-p
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
 import type { RouterSyncFlags } from '../sync/start-router-sync.js';
+import { createDiscovery, isDynamicDiscovery, type DiscoveryFlags } from '../discovery/create-discovery.js';
+import type { DiscoverySource } from '../discovery/types.js';
+import { ApiKeyStore } from '../server/http/api-keys.js';
 
 export interface ServeOptions {
   endpoints?: string;
@@ -22,11 +25,12 @@ export interface ServeOptions {
   host: string;
   port: number;
   adminPort: number;
-  engine: EngineKind;
+  /** Engine override for every endpoint without `;engine=`; undefined = detect per endpoint. */
+  engine?: EngineKind;
   maxBodyBytes: number;
   trustForwardedFor: boolean;
   scrapeIntervalMs: number;
-  /** Precise routing: tokenizer source (`builtin`, a folder, or an endpoint URL); default the first endpoint's /tokenize. */
+  /** Precise routing: tokenizer source (`builtin`, a folder, or an endpoint URL); default: the endpoints' own tokenizers, round robin. */
   tokenizer?: string;
   /** Engine block size (default 16). */
   blockSize?: number;
@@ -44,11 +48,67 @@ export interface ServeOptions {
   logger: Logger;
   /** Upstream timeouts, retries and outlier detection (the `kvroute serve` flags; router defaults otherwise). */
   resilience?: Pick<RouterOptions, 'upstreamTimeoutMs' | 'ttfbTimeoutMs' | 'maxRetries' | 'retryBudget' | 'outlier' | 'nonStreamingUpstream'>;
+  /**
+   * Endpoint discovery (`--discovery static|file:<path>|dns:<name>:<port>|k8s` and the pool
+   * flags); absent or `static` = the `--endpoints` list. With a dynamic source and KV events in
+   * connect mode, each endpoint of rank i subscribes to tcp://<ip>:<kvEventsPodPort + i>.
+   */
+  discovery?: Omit<DiscoveryFlags, 'kvEvents' | 'logger'> & { kvEventsPodPort?: number };
+  /** Admin listen address (default 127.0.0.1). */
+  adminHost?: string;
+  /** Public port hardening (timeouts, connection caps, API keys, header stripping, endpoint privacy). */
+  publicPort?: PublicPortFlags;
+}
+
+/** The public-port flags of `kvroute serve` (docs/configuration.md, "Securing the gateway"). */
+export interface PublicPortFlags {
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  maxConnections?: number;
+  maxConnectionsPerClient?: number;
+  maxHeaderBytes?: number;
+  apiKey?: string[];
+  apiKeysFile?: string;
+  /** Comma-separated header names, or 'none'. */
+  stripHeaders?: string;
+  sessionSecret?: string;
+  signSessionTokens?: boolean;
+  hideEndpoints?: boolean;
+}
+
+/** Turns {@link PublicPortFlags} (plus `KVROUTE_API_KEYS_FILE` / `KVROUTE_SESSION_SECRET`) into router options. */
+export function publicPortRouterOptions(f: PublicPortFlags = {}, env: Record<string, string | undefined> = {}) {
+  const apiKeys = ApiKeyStore.from(f.apiKey ?? [], f.apiKeysFile ?? env.KVROUTE_API_KEYS_FILE);
+  const secret = f.sessionSecret ?? env.KVROUTE_SESSION_SECRET;
+  const strip =
+    f.stripHeaders === undefined
+      ? undefined
+      : f.stripHeaders.trim() === 'none'
+        ? []
+        : f.stripHeaders.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  for (const h of strip ?? []) if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(h)) throw new KvrError('KVR_ERR_USAGE', `--strip-headers: "${h}" is not a header name`);
+  const privacyOn = f.signSessionTokens === true || f.hideEndpoints === true || secret !== undefined;
+  return {
+    publicPort: {
+      headersTimeoutMs: f.headersTimeoutMs,
+      requestTimeoutMs: f.requestTimeoutMs,
+      keepAliveTimeoutMs: f.keepAliveTimeoutMs,
+      maxConnections: f.maxConnections,
+      maxConnectionsPerClient: f.maxConnectionsPerClient,
+      maxHeaderBytes: f.maxHeaderBytes,
+    },
+    ...(apiKeys !== undefined ? { apiKeys } : {}),
+    ...(strip !== undefined ? { stripHeaders: strip } : {}),
+    ...(privacyOn ? { endpointPrivacy: { ...(secret !== undefined ? { secret } : {}), hideEndpoints: f.hideEndpoints === true } } : {}),
+  };
 }
 
 export async function runServe(o: ServeOptions): Promise<RunningRouter> {
-  const { specs, config, scheduler, kvCache, blockSize } = await prepareRouting(o);
+  const publicOpts = publicPortRouterOptions(o.publicPort, o.env);
+  const { specs, config, scheduler, kvCache, blockSize, discovery } = await prepareRouting(o);
   const router = await startRouter({
+    ...(discovery !== undefined ? { discovery } : {}),
     ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
     kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
     endpoints: specs,
@@ -63,6 +123,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
     ...(o.sync !== undefined ? { sync: o.sync } : {}),
     ...o.resilience,
+    ...publicOpts,
+    ...(o.adminHost !== undefined ? { adminHost: o.adminHost } : {}),
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();
     if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --port / --admin-port (or --kv-events-bind)`);
@@ -73,16 +135,22 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
 }
 
 /** What both front ends (gateway, ext_proc) route with: endpoints, scheduler, precise-routing runtime. */
-async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[]; config: LoadedConfig; scheduler: ReturnType<typeof createScheduler>; kvCache: KvCache | undefined; blockSize: number }> {
-  const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS;
-  if (!list) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
-  const specs = parseEndpointList(list).map((s) => ({ ...s, engine: s.engine ?? o.engine }));
+async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[]; config: LoadedConfig; scheduler: ReturnType<typeof createScheduler>; kvCache: KvCache | undefined; blockSize: number; discovery: DiscoverySource | undefined }> {
+  const dynamic = isDynamicDiscovery(o.discovery?.discovery);
+  const list = o.endpoints ?? o.env.KVROUTE_ENDPOINTS ?? (dynamic ? '' : undefined);
+  if (list === undefined || (!dynamic && list === '')) throw new KvrError('KVR_ERR_USAGE', 'no endpoints: pass --endpoints host:port,host:port or set KVROUTE_ENDPOINTS');
+  const specs = parseEndpointList(list).map((s) => {
+    const engine = s.engine ?? o.engine;
+    return engine !== undefined ? { ...s, engine } : s;
+  });
   const config = loadSchedulerConfig({ file: o.config, preset: o.preset, env: o.env });
   for (const w of config.warnings) o.logger.warn(w);
+  const discovery = dynamic ? dynamicSource(o, config, specs) : undefined;
   let kvCache: KvCache | undefined;
   const blockSize = o.blockSize ?? 16;
   const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
-  if (wantsKvCache(config, o, specs, redis)) {
+  const eventsFollowDiscovery = dynamic && o.discovery?.kvEventsPodPort !== undefined;
+  if (wantsKvCache(config, o, specs, redis) || (eventsFollowDiscovery && usesPreciseScorer(config))) {
     kvCache = await createKvCache({
       blockSize,
       tokenizer: tokenizerSourceFrom(o.tokenizer, specs[0] !== undefined ? normaliseEndpointUrl(specs[0].url).url : undefined),
@@ -94,7 +162,7 @@ async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[];
     o.logger.info({ index: redis !== undefined ? 'redis' : 'memory', events: o.kvEvents ?? 'connect', blockSize }, 'precise prefix routing on');
   }
   const scheduler = createScheduler(config, kvCache !== undefined ? { kvCache: kvCache.services } : {});
-  return { specs, config, scheduler, kvCache, blockSize };
+  return { specs: dynamic ? [] : specs, config, scheduler, kvCache, blockSize, discovery };
 }
 
 /** Options of `kvroute serve --ext-proc` beyond the gateway's (the HTTP port is not used). */
@@ -122,7 +190,7 @@ export interface ExtProcServeOptions extends Omit<ServeOptions, 'port' | 'trustF
 export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEndpointPicker> {
   if (o.shedKvUsage !== undefined && !(o.shedKvUsage > 0 && o.shedKvUsage <= 1)) throw new KvrError('KVR_ERR_USAGE', `--shed-kv-usage must be in (0, 1], got ${o.shedKvUsage}`);
   if (!(Number.isInteger(o.maxDestinations) && o.maxDestinations >= 1)) throw new KvrError('KVR_ERR_USAGE', `--max-destinations must be an integer >= 1, got ${o.maxDestinations}`);
-  const { specs, config, scheduler, kvCache, blockSize } = await prepareRouting({ ...o, port: 0, trustForwardedFor: false });
+  const { specs, config, scheduler, kvCache, blockSize, discovery } = await prepareRouting({ ...o, port: 0, trustForwardedFor: false });
   if (scheduler.prefillProfile !== undefined) {
     // P/D needs x-prefiller-host-port on the request to the decode pod (src/pd/prefill-request.ts
     // prefillerHeader); the ext_proc picker does not set it yet, so a prefill pick would be dropped.
@@ -131,6 +199,7 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
   }
   const saturation = o.shedQueueDepth !== undefined || o.shedKvUsage !== undefined ? { queueDepth: o.shedQueueDepth, kvUsage: o.shedKvUsage } : undefined;
   const epp = await startEndpointPicker({
+    ...(discovery !== undefined ? { discovery } : {}),
     ...(kvCache !== undefined ? { kvCache, blockSize } : {}),
     kvEventsExpected: kvCache !== undefined && o.kvEvents !== 'off',
     endpoints: specs,
@@ -158,13 +227,39 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
 
 /**
  * Whether to run precise routing's tokenizer, index and event ingestion: the profile has a
- * precise scorer AND either the user asked for it (a config file, a preset or the seeds'
- * variables) or KV events / a shared index are configured. kvroute's built-in default also
- * carries the precise scorer; with no events configured it routes approximately and nothing
- * extra runs (no tokenization round trips, no sockets).
+ * precise scorer AND KV events or a shared index are configured (an endpoint's `events=`,
+ * `--kv-events bind`, or Redis, which is read even with `--kv-events off`). Without events the scorer has nothing to read and routes
+ * approximately, so nothing extra runs (no tokenization round trips, no sockets, and `doctor`
+ * does not report missing events): this is the case of kvroute's default profile, written out
+ * or not (examples/default.yaml). An explicit config or preset asking for precise routing
+ * without events gets a warning saying how to turn them on.
  */
 function wantsKvCache(config: LoadedConfig, o: ServeOptions, specs: readonly EndpointSpec[], redis: string | undefined): boolean {
   if (!usesPreciseScorer(config)) return false;
-  if (o.kvEvents === 'bind' || redis !== undefined || specs.some((s) => s.kvEvents !== undefined)) return true;
-  return !(config.sources.length === 1 && config.sources[0] === 'default');
+  // A shared Redis index is read even with --kv-events off (another router feeds it).
+  if (redis !== undefined) return true;
+  if (o.kvEvents === 'off') return false;
+  if (o.kvEvents === 'bind' || specs.some((s) => s.kvEvents !== undefined)) return true;
+  if (!(config.sources.length === 1 && config.sources[0] === 'default') && o.preset !== undefined && o.preset !== 'default') {
+    o.logger.warn(
+      `the precise-prefix-cache-scorer of preset "${o.preset}" has no KV events to read, so it routes approximately; ` +
+        "give each endpoint its events socket ('http://host:8000;events=tcp://host:5557;replay=tcp://host:5558') or use --kv-events bind",
+    );
+  }
+  return false;
+}
+
+/** The dynamic discovery source of `o`, endpoints given `o.engine` unless they name one. */
+function dynamicSource(o: ServeOptions, config: LoadedConfig, staticSpecs: readonly EndpointSpec[]): DiscoverySource {
+  const { kvEventsPodPort, ...flags } = o.discovery ?? {};
+  const follow = usesPreciseScorer(config) && (o.kvEvents ?? 'connect') === 'connect';
+  if (kvEventsPodPort !== undefined && !follow) {
+    throw new KvrError('KVR_ERR_USAGE', '--kv-events-pod-port needs precise routing with --kv-events connect (a precise-prefix-cache-scorer in the config)');
+  }
+  const src = createDiscovery({ ...flags, logger: o.logger, ...(follow ? { kvEvents: { port: kvEventsPodPort ?? 5557 } } : {}) }, staticSpecs);
+  return {
+    description: src.description,
+    start: (listener) => src.start((list) => listener(list.map((s) => ({ ...s, engine: s.engine ?? o.engine })))),
+    stop: () => src.stop(),
+  };
 }

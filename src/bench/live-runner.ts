@@ -8,15 +8,18 @@
  * - Client address: the gateway trusts X-Forwarded-For, which carries the workload's client IP.
  * - Timings are measured by the client (TTFT = first streamed text); with the simulator they are
  *   divided by the time scale, so they read in simulated GPU time like the virtual engine's.
- * - Hit rates: deltas of each endpoint's own `vllm:prefix_cache_hits_total / queries_total`.
- * - External endpoints cannot be restarted: the runner asks `POST /reset_prefix_cache` (vLLM
- *   serves it in dev mode) and says in the notes whether that worked.
+ * - Hit rates: deltas of each endpoint's own prefix-cache counters (vLLM `prefix_cache_*_total`,
+ *   SGLang `prompt_tokens_total` / `cached_tokens_total`); for an engine without counters
+ *   (llama.cpp) the cached and prompt tokens each of its responses reported (usage, timings).
+ * - External endpoints (`host:port[;engine=...]`, engine detected when not given) cannot be
+ *   restarted: the runner clears each cache the engine's way (vLLM `/reset_prefix_cache`, SGLang
+ *   `/flush_cache`, llama.cpp slot erase) and says in the notes what worked and what could not.
  */
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { systemClock } from '../core/clock.js';
 import { mathRng } from '../core/rng.js';
 import { streamRequest, type StreamResult } from '../client/openai-stream-client.js';
-import { readFleetCounters } from '../demo/fleet-metrics.js';
+import { readFleetCounters as readSimCounters } from '../demo/fleet-metrics.js';
 import { startRouter, type RunningRouter } from '../server/router.js';
 import { startFleet, type SimFleet } from '../sim/fleet.js';
 import type { PreciseSetup, PreciseSetupFactory } from './precise-setup.js';
@@ -25,6 +28,8 @@ import type { Strategy } from './strategies.js';
 import type { CacheCounters, EngineRun, RequestRecord, Workload } from './types.js';
 import type { FleetSpec } from './virtual-runner.js';
 import type { StrategyRun } from './virtual-runner.js';
+import { adapterFor } from '../engines/registry.js';
+import { readEngineCounters, resetCache, resolveLiveEndpoints, type LiveEndpoint } from './live-engines.js';
 
 /** Options of {@link runLive}. */
 export interface LiveRunOptions {
@@ -46,15 +51,6 @@ function delta(a: readonly CacheCounters[], b: readonly CacheCounters[]): CacheC
   return b.map((x, i) => ({ queries: x.queries - a[i].queries, hits: x.hits - a[i].hits }));
 }
 
-async function resetPrefixCache(url: string): Promise<boolean> {
-  try {
-    const res = await request(`${url}/reset_prefix_cache`, { method: 'POST' });
-    await res.body.text();
-    return res.statusCode === 200;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs `workload` with `strategy` through the real gateway; see the file comment. */
 export async function runLive(workload: Workload, strategy: Strategy, fleetSpec: FleetSpec, o: LiveRunOptions = {}): Promise<StrategyRun> {
@@ -66,10 +62,14 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
   const dispatcher = new Agent({ connections: 1024, keepAliveTimeout: 30_000 });
   try {
     let urls: string[];
+    let external: LiveEndpoint[] | undefined;
     if (o.endpoints) {
-      urls = o.endpoints.map((u) => (/^https?:\/\//.test(u) ? u : `http://${u}`).replace(/\/+$/, ''));
-      const resets = await Promise.all(urls.map(resetPrefixCache));
-      notes.push(`external endpoints, not restarted; POST /reset_prefix_cache ${resets.every(Boolean) ? 'cleared every cache' : `failed on ${resets.filter((x) => !x).length} of ${urls.length} (caches may be warm)`}`);
+      external = await resolveLiveEndpoints(o.endpoints);
+      urls = external.map((e) => e.url);
+      const resets = await Promise.all(external.map(resetCache));
+      notes.push(`external endpoints (${external.map((e) => `${e.url.replace(/^https?:\/\//, '')} ${adapterFor(e.engine).label}`).join(', ')}), not restarted; ${resets.every((r) => r.ok) ? 'every cache cleared' : 'NOT every cache could be cleared: results flagged'}`);
+      for (const r of resets) if (!r.ok) notes.push(r.note);
+      for (const e of external) if (!e.counters) notes.push(`${e.url} (${adapterFor(e.engine).label}) exports no prefix-cache counters: its hit rate comes from the cached tokens its responses report (usage / timings)`);
     } else {
       fleet = await startFleet({
         replicas: fleetSpec.replicas, basePort: 0, model: workload.model, profile: fleetSpec.profile, timeScale: scale,
@@ -96,7 +96,8 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
     router = await startRouter({
       endpoints: urls.map((url, i) => {
         const k = fleet?.kvEvents.find((e) => e.address === ids[i]);
-        return precise?.routerKvCache !== undefined && k !== undefined ? { url, kvEvents: { endpoint: k.endpoint, ...(k.replayEndpoint !== undefined ? { replayEndpoint: k.replayEndpoint } : {}) } } : { url };
+        const engine = external !== undefined ? { engine: external[i].engine } : {};
+        return precise?.routerKvCache !== undefined && k !== undefined ? { url, ...engine, kvEvents: { endpoint: k.endpoint, ...(k.replayEndpoint !== undefined ? { replayEndpoint: k.replayEndpoint } : {}) } } : { url, ...engine };
       }),
       ...(precise?.routerKvCache !== undefined ? { kvCache: precise.routerKvCache, blockSize: fleetSpec.blockSize } : {}),
       scheduler, port: 0, adminPort: 0, processMetrics: false,
@@ -105,6 +106,12 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
     const index = new Map(ids.map((id, i) => [id, i]));
     const reqs = workload.requests;
     const records: RequestRecord[] = [];
+    // Engines without counters (llama.cpp): cumulative prompt / cached tokens of finished responses.
+    const fromResponses = urls.map(() => ({ queries: 0, hits: 0 }));
+    const readFleetCounters = (us: readonly string[]): Promise<CacheCounters[]> =>
+      external === undefined
+        ? readSimCounters(us)
+        : Promise.all(external.map((e, i) => (e.counters ? readEngineCounters(e) : Promise.resolve({ ...fromResponses[i] }))));
     const inflight = new Set<Promise<void>>();
     const phases: { name: string; counters: CacheCounters[] }[] = [];
     let phaseName: string | undefined;
@@ -142,8 +149,14 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
         rec.ok = r.status === 200 && r.error === undefined && r.ttftMs !== undefined;
         if (r.ttftMs !== undefined) rec.ttftMs = r.ttftMs / scale;
         rec.e2eMs = r.e2eMs / scale;
-        rec.promptTokens = r.promptTokens ?? 0;
-        rec.cachedTokens = r.cachedTokens ?? 0;
+        const engine = external?.[rec.replica]?.engine;
+        const usage = engine !== undefined && r.usageChunks ? adapterFor(engine).readUsage(r.usageChunks) : undefined;
+        rec.promptTokens = usage?.promptTokens ?? r.promptTokens ?? 0;
+        rec.cachedTokens = usage?.cachedTokens ?? r.cachedTokens ?? 0;
+        if (rec.replica >= 0 && rec.ok) {
+          fromResponses[rec.replica].queries += rec.promptTokens;
+          fromResponses[rec.replica].hits += rec.cachedTokens;
+        }
         rec.outputTokens = r.completionTokens ?? 0;
         if (!rec.ok) rec.error = r.error ?? `status ${r.status}`;
         done++;
@@ -165,7 +178,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       ...(fleet !== undefined ? { busyMs: fleet.replicas.map((r, i) => (r.engine.busyMs - busy0![i]) / scale) } : {}),
       durationMs: lastFinish - measuredT0,
       replicaNames: ids,
-      notes: ['live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
+      notes: [external?.some((e) => !e.counters) ? 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s own numbers (/metrics counter deltas, or the cached tokens of its responses where it has no counters)' : 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
     };
     return { run, notes };
   } finally {

@@ -14,6 +14,7 @@ import { fleetEndpointList, startFleet, type ProfileId } from '../sim/index.js';
 import { doctorJson, formatDoctorReport, runDoctor } from '../doctor/index.js';
 import type { SimPdOptions } from '../sim/pd/create-pd-connector.js';
 import { runSidecar } from '../sidecar/run-sidecar.js';
+import { kvrouteVersion } from '../app/version.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -25,6 +26,8 @@ const num = (name: string) => (v: string) => {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
   return n;
 };
+/** `kvroute serve` flags of the HTTP gateway's public port (refused with --ext-proc, which has no HTTP port). */
+const PUBLIC_PORT_FLAGS = ['adminHost', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections', 'maxConnectionsPerClient', 'maxHeaderBytes', 'apiKey', 'apiKeysFile', 'stripHeaders', 'signSessionTokens', 'sessionSecret', 'hideEndpoints'];
 const PROFILES = ['llama-3.2-1b', 'llama-3.2-3b', 'llama-3.1-8b'];
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -60,22 +63,23 @@ function simPdOptions(o: Record<string, unknown>, warn: (m: string) => void): Si
 const program = new Command()
   .name('kvroute')
   .description('KV-cache-aware router for LLM serving fleets')
+  .version(kvrouteVersion(), '-V, --version', 'print the kvroute version')
   .showHelpAfterError();
 
 program
   .command('serve')
   .description('run the OpenAI-compatible gateway in front of model-server endpoints')
-  .option('--endpoints <list>', 'comma-separated host:port list (options: ;role=decode ;engine=sglang ;id=name); env KVROUTE_ENDPOINTS')
+  .option('--endpoints <list>', 'comma-separated host:port list; env KVROUTE_ENDPOINTS. Per-endpoint options after ";": ;id=name ;role=decode ;engine=sglang ;events=tcp://host:5557 (its KV-event PUB socket, precise routing) ;replay=tcp://host:5558 (its replay socket, to catch up after a gap). Quote the list in a shell: \'http://10.0.0.1:8000;events=tcp://10.0.0.1:5557;replay=tcp://10.0.0.1:5558\'')
   .option('--config <file>', 'EndpointPickerConfig YAML file')
   .addOption(new Option('--preset <name>', 'built-in scheduling preset').choices([...PRESETS]))
   .option('--host <addr>', 'listen address', '127.0.0.1')
   .option('--port <n>', 'gateway port', int('--port'), 8000)
   .option('--admin-port <n>', 'admin port (/metrics /healthz /readyz)', int('--admin-port'), 9090)
-  .addOption(new Option('--engine <kind>', 'default engine flavour of the endpoints').choices(['vllm', 'sglang', 'llamacpp']).default('vllm'))
+  .addOption(new Option('--engine <kind>', 'engine of every endpoint (override; default: detected per endpoint from its /metrics, /v1/models, /props or /server_info)').choices(['vllm', 'sglang', 'llamacpp', 'openai']))
   .option('--max-body-bytes <n>', 'largest request body accepted', int('--max-body-bytes'), 16 * 1024 * 1024)
   .option('--trust-forwarded-for', 'use X-Forwarded-For as the client address', false)
   .option('--scrape-interval-ms <n>', 'metrics scrape interval', int('--scrape-interval-ms'), 50)
-  .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default the first endpoint\'s /tokenize')
+  .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default: the endpoints\' own tokenizers, round robin, each in its engine\'s format (pass a folder in production)')
   .option('--block-size <n>', 'engines\' KV block size in tokens (vLLM --block-size)', int('--block-size'), 16)
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
   .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
@@ -95,6 +99,13 @@ program
   .option('--outlier-max-ejection-ms <n>', 'longest ejection', int('--outlier-max-ejection-ms'), 300_000)
   .option('--outlier-max-ejection-percent <n>', 'most replicas ejected at once, percent (at least one)', int('--outlier-max-ejection-percent'), 50)
   .addOption(new Option('--non-streaming-upstream <mode>', 'non-streaming requests: stream them upstream and re-assemble the body (prefill end and usage known, retry until the end) or pass them through (less CPU)').choices(['stream', 'passthrough']).default('stream'))
+  .option('--discovery <source>', 'where endpoints come from: static (--endpoints), file:<path> (llm-d file-discovery YAML/JSON, reloaded), dns:<name>:<port> (A records; dns:<name> = SRV), k8s (pods of --pool-name or --endpoint-selector)', 'static')
+  .option('--pool-name <name>', 'k8s: InferencePool whose pods are the endpoints')
+  .option('--pool-namespace <ns>', 'k8s: namespace of the pool / pods (default $POD_NAMESPACE, else default)')
+  .option('--endpoint-selector <k=v,...>', 'k8s without an InferencePool: pod label selector')
+  .option('--endpoint-target-ports <list>', 'k8s with --endpoint-selector: 1-8 ports, each its own endpoint <pod>-rank-<i>')
+  .option('--dns-interval-ms <n>', 'dns: re-resolve interval', int('--dns-interval-ms'))
+  .option('--kv-events-pod-port <n>', 'dynamic discovery + precise routing: pods publish KV events on tcp://<ip>:<n + rank> (default 5557)', int('--kv-events-pod-port'))
   .option('--ext-proc', 'run as Envoy\'s ext_proc endpoint picker (llm-d EPP protocol) instead of the HTTP gateway; docs/ext-proc.md', false)
   .option('--ext-proc-port <n>', 'ext_proc gRPC port (--ext-proc)', int('--ext-proc-port'), 9002)
   .option('--grpc-health-port <n>', 'gRPC health port: liveness, readiness, "" and the ext_proc service (--ext-proc)', int('--grpc-health-port'), 9003)
@@ -102,16 +113,32 @@ program
   .option('--max-destinations <n>', 'endpoints in x-gateway-destination-endpoint, primary + fallbacks; 1 for an ORIGINAL_DST cluster (--ext-proc)', int('--max-destinations'), 3)
   .option('--shed-queue-depth <n>', 'answer 429 when every endpoint has this many requests waiting (--ext-proc; default off)', int('--shed-queue-depth'))
   .option('--shed-kv-usage <f>', 'answer 429 when every endpoint\'s KV usage is at least this, 0..1 (--ext-proc; default off)', num('--shed-kv-usage'))
+  // Public port hardening (docs/configuration.md, "Securing the gateway").
+  .option('--admin-host <addr>', 'admin listen address (stays on loopback when --host exposes the gateway)', '127.0.0.1')
+  .option('--headers-timeout-ms <n>', 'a request\'s headers must arrive within this (also closes silent connections)', int('--headers-timeout-ms'), 15_000)
+  .option('--request-timeout-ms <n>', 'a whole request (headers + body) must arrive within this; answers 408', int('--request-timeout-ms'), 120_000)
+  .option('--keep-alive-timeout-ms <n>', 'idle keep-alive connections are closed after this', int('--keep-alive-timeout-ms'), 65_000)
+  .option('--max-connections <n>', 'most open client connections (default: half the open-file limit); more get 503', int('--max-connections'))
+  .option('--max-connections-per-client <n>', 'most open connections per client address (0 = no cap)', int('--max-connections-per-client'), 0)
+  .option('--max-header-bytes <n>', 'largest request head; more gets 431', int('--max-header-bytes'), 16 * 1024)
+  .option('--api-key <key>', 'require this API key (Bearer or x-api-key); "tenant:key" names its tenant; repeatable', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--api-keys-file <file>', 'file of "tenant:key" lines (env KVROUTE_API_KEYS_FILE)')
+  .option('--strip-headers <list>', 'client headers not forwarded upstream, e.g. authorization,cookie,x-api-key, or none (default: authorization,x-api-key when API keys are on, else none)')
+  .option('--sign-session-tokens', 'sign x-session-token (HMAC); unsigned or forged tokens are ignored', false)
+  .option('--session-secret <s>', 'HMAC secret for session tokens and opaque ids, >= 16 chars (env KVROUTE_SESSION_SECRET; default random per process)')
+  .option('--hide-endpoints', 'opaque endpoint ids in x-kvroute-endpoint, signed tokens, no explain header', false)
   .action(async (o, cmd: Command) => {
     const logger = createLogger(o.logLevel as LogLevel);
     const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
     if (o.syncRedis === undefined && given(['routerId', 'syncStream']).length > 0) throw new KvrError('KVR_ERR_USAGE', '--router-id and --sync-stream only apply with --sync-redis <addr>');
     const sync = o.syncRedis !== undefined ? { url: o.syncRedis as string, stream: o.syncStream as string, ...(o.routerId !== undefined ? { routerId: o.routerId as string } : {}) } : undefined;
+    const discovery = Object.fromEntries(Object.entries({ discovery: o.discovery, poolName: o.poolName, poolNamespace: o.poolNamespace, endpointSelector: o.endpointSelector, endpointTargetPorts: o.endpointTargetPorts, dnsIntervalMs: o.dnsIntervalMs, kvEventsPodPort: o.kvEventsPodPort }).filter(([, v]) => v !== undefined));
     if (o.extProc) {
-      const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream']);
+      const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream', ...PUBLIC_PORT_FLAGS]);
+      if (o.pdMode !== undefined && o.pdMode !== 'header') throw new KvrError('KVR_ERR_USAGE', `--ext-proc runs P/D in header mode only (x-prefiller-host-port for decode-pod sidecars; Envoy sends the request): drop --pd-mode ${o.pdMode}`);
       if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
       const outlier = { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent };
-      const epp = await runServeExtProc({ ...o, sync, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+      const epp = await runServeExtProc({ ...o, discovery, sync, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
       process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
       untilSignal(() => epp.drain());
       return;
@@ -126,14 +153,20 @@ program
       retryBudget: { budgetPercent: o.retryBudgetPercent, minRetriesPerSec: o.retryMinPerSec },
       outlier: { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent },
     };
-    const router = await runServe({ ...o, sync, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience });
+    const publicPort = {
+      headersTimeoutMs: o.headersTimeoutMs, requestTimeoutMs: o.requestTimeoutMs, keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+      maxConnections: o.maxConnections, maxConnectionsPerClient: o.maxConnectionsPerClient, maxHeaderBytes: o.maxHeaderBytes,
+      apiKey: o.apiKey, apiKeysFile: o.apiKeysFile, stripHeaders: o.stripHeaders,
+      sessionSecret: o.sessionSecret, signSessionTokens: o.signSessionTokens, hideEndpoints: o.hideEndpoints,
+    };
+    const router = await runServe({ ...o, discovery, sync, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience, publicPort });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });
 
 program
   .command('sim')
-  .description('serve simulated vLLM replicas on consecutive loopback ports')
+  .description('serve simulated replicas (vLLM, or SGLang / llama.cpp with --engine) on consecutive loopback ports')
   .option('--replicas <n>', 'number of replicas', int('--replicas'), 3)
   .option('--port <n>', 'port of the first replica', int('--port'), 8100)
   .option('--host <addr>', 'listen address', '127.0.0.1')
@@ -145,12 +178,18 @@ program
   .option('--max-num-seqs <n>', 'batch size limit', int('--max-num-seqs'))
   .option('--max-num-batched-tokens <n>', 'token budget per step', int('--max-num-batched-tokens'))
   .option('--no-chunked-prefill', 'prefill each prompt whole in one step')
+  .option('--no-enable-prefix-caching', 'turn automatic prefix caching off (vLLM\'s --no-enable-prefix-caching): every prompt is recomputed')
   .option('--tokenizer <dir>', 'folder with a Hugging Face tokenizer.json (default: built-in tokenizer)')
   .option('--seed <n>', 'random seed', int('--seed'), 0)
   .option('--kv-events', 'publish KV-cache events over ZeroMQ like vLLM --kv-events-config', false)
   .option('--kv-events-port <n>', 'replica i binds events on port n+2i and replay on n+2i+1 (0 = ephemeral)', int('--kv-events-port'), 5557)
   .addOption(new Option('--kv-events-encoding <enc>', 'EventBatch encoding: array (vLLM <= mid-2026) or map (newest vLLM)').choices(['array', 'map']).default('array'))
   .option('--kv-events-connect <addr>', 'connect every PUB to the router bound SUB (e.g. tcp://127.0.0.1:5557) instead of binding')
+  .addOption(new Option('--engine <kind>', 'HTTP surface the replicas speak: vLLM, SGLang or llama.cpp (metric names, /props or /server_info, /tokenize, usage/timings, llama.cpp slots)').choices(['vllm', 'sglang', 'llamacpp']).default('vllm'))
+  .option('--parallel <n>', 'llama.cpp dialect: server slots per replica (-np); each keeps only its last prompt', int('--parallel'), 4)
+  .addOption(new Option('--llamacpp-build <b>', 'llama.cpp dialect: newer build (cached_tokens, timings.cache_n) or older (neither; kv_cache_usage_ratio)').choices(['new', 'old']).default('new'))
+  .option('--slow-metrics', '/metrics waits for the current engine step, like llama.cpp (default for --engine llamacpp)')
+  .option('--no-slow-metrics', '/metrics answers at once even with --engine llamacpp')
   .addOption(new Option('--role <role>', 'P/D KV connector role of every replica (like vLLM --kv-transfer-config NixlConnector); default: no connector').choices(['prefill', 'decode', 'both']))
   .addOption(new Option('--kv-link <link>', 'KV transfer link model: rdma (50 GB/s) or nvlink (450 GB/s); needs --role').choices(['rdma', 'nvlink']))
   .option('--kv-bytes-per-token <n>', 'KV-cache bytes per token (default 131072: Llama-3.1-8B bf16); needs --role', int('--kv-bytes-per-token'))
@@ -160,6 +199,8 @@ program
     const pdLogger = createLogger('warn');
     const pd = simPdOptions(o, (m) => pdLogger.warn(m));
     const fleet = await startFleet({
+      dialect: { engine: o.engine as 'vllm' | 'sglang' | 'llamacpp', parallel: o.parallel, llamacppBuild: o.llamacppBuild as 'new' | 'old' },
+      ...(o.slowMetrics !== undefined ? { slowMetrics: o.slowMetrics as boolean } : {}),
       pd,
       replicas: o.replicas,
       basePort: o.port,
@@ -172,6 +213,7 @@ program
       maxNumSeqs: o.maxNumSeqs,
       maxNumBatchedTokens: o.maxNumBatchedTokens,
       enableChunkedPrefill: o.chunkedPrefill,
+      enablePrefixCaching: o.enablePrefixCaching,
       tokenizerDir: o.tokenizer,
       seed: o.seed,
       kvEvents:
@@ -179,7 +221,7 @@ program
           ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect }
           : undefined,
     });
-    for (const r of fleet.replicas) process.stderr.write(`simulated vLLM replica ${r.id} on ${r.url}\n`);
+    for (const r of fleet.replicas) process.stderr.write(`simulated ${r.dialect} replica ${r.id} on ${r.url}\n`);
     for (const k of fleet.kvEvents) process.stderr.write(`  ${k.replicaId} KV events on ${k.endpoint} (replay ${k.replayEndpoint ?? 'off'}, topic ${k.topic})\n`);
     process.stdout.write(fleetEndpointList(fleet) + '\n');
     untilSignal(() => fleet.close());
@@ -250,11 +292,12 @@ program
   .command('bench')
   .description('compare routing strategies on one workload, each on a fresh fleet (virtual: simulated time; live: real HTTP through the gateway)')
   .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace']).default('shared-prefix'))
-  .option('--preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
+  .option('--workload-preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
+  .addOption(new Option('--preset <name>', 'deprecated: use --workload-preset (serve --preset names a scheduling profile)').hideHelp())
   .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
   .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
-  .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port,...) instead of a simulated fleet')
+  .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port[;engine=vllm|sglang|llamacpp],...; engine detected when not given) instead of a simulated fleet')
   .option('--replicas <n>', 'simulated replicas', int('--replicas'), 8)
   .option('--requests <n>', 'cap on requests', int('--requests'))
   .option('--rate <r>', 'arrival rate in req/s, or a ladder like 3,10,60')
@@ -282,7 +325,11 @@ program
   .option('--trace-format <fmt>', 'mooncake or bailian (default: detected)')
   .option('--rate-scale <x>', 'trace: arrival rate multiplier', num('--rate-scale'))
   .action(async (o) => {
-    await runBenchCommand(o, process.stdout, process.stderr);
+    if (o.preset !== undefined) {
+      process.stderr.write('kvroute bench: --preset is deprecated and will be removed; use --workload-preset (serve --preset names a scheduling profile)\n');
+      if (o.workloadPreset !== undefined && o.workloadPreset !== o.preset) throw new KvrError('KVR_ERR_USAGE', 'give --workload-preset only (--preset is its deprecated spelling)');
+    }
+    await runBenchCommand({ ...o, preset: o.workloadPreset ?? o.preset }, process.stdout, process.stderr);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -13,6 +13,8 @@ export interface StreamResult {
   e2eMs: number;
   promptTokens?: number;
   cachedTokens?: number;
+  /** The chunks that carried `usage` or `timings` (read by engine adapters, e.g. llama.cpp's timings). */
+  usageChunks?: Record<string, unknown>[];
   completionTokens?: number;
   /** `x-kvroute-endpoint` (gateway) or `x-kvroute-sim-replica` (simulator) header. */
   endpoint?: string;
@@ -76,6 +78,8 @@ export async function streamRequest(req: StreamRequest): Promise<StreamResult> {
           if (ttftMs === undefined) ttftMs = req.clock.now() - t0;
           text += piece;
         }
+        // The raw chunk(s) carrying usage / timings, for engine adapters (llama.cpp timings).
+        if (obj.usage || obj.timings) out.usageChunks = [...(out.usageChunks ?? []), obj];
         if (obj.usage) {
           out.promptTokens = obj.usage.prompt_tokens;
           out.completionTokens = obj.usage.completion_tokens;

@@ -26,6 +26,11 @@ export const ERROR_CODES = {
   KVR_ERR_CONFIG: { status: 500, type: 'internal_error' },
   KVR_ERR_USAGE: { status: 400, type: 'invalid_request_error' },
   KVR_ERR_INDEX_UNAVAILABLE: { status: 503, type: 'service_unavailable' },
+  // Public port (src/server/http/): API keys, malformed or slow clients.
+  KVR_ERR_UNAUTHORIZED: { status: 401, type: 'invalid_request_error' },
+  KVR_ERR_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error' },
+  KVR_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error' },
+  KVR_ERR_TOO_MANY_CONNECTIONS: { status: 503, type: 'service_unavailable' },
   /** The client went away before the response completed (logged and counted as 499, like nginx). */
   KVR_ERR_CLIENT_CLOSED: { status: 499, type: 'client_closed_request' },
 } as const satisfies Record<string, { status: number; type: string }>;

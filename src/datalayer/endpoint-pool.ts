@@ -18,7 +18,7 @@ export interface EndpointSpec {
 }
 
 const ROLES: readonly EndpointRole[] = ['both', 'prefill', 'decode'];
-const ENGINES: readonly EngineKind[] = ['vllm', 'sglang', 'llamacpp'];
+const ENGINES: readonly EngineKind[] = ['vllm', 'sglang', 'llamacpp', 'openai'];
 
 /** Normalises `host:port` or a URL to `{url, address}`; throws KVR_ERR_USAGE with a hint. */
 export function normaliseEndpointUrl(raw: string): { url: string; address: string } {
@@ -82,8 +82,11 @@ export class EndpointPool {
   readonly #endpoints: Endpoint[] = [];
   readonly #byId = new Map<string, Endpoint>();
 
-  constructor(specs: readonly EndpointSpec[], defaults: { engine?: EngineKind } = {}) {
-    if (specs.length === 0) {
+  #defaultEngine: EngineKind | undefined;
+
+  constructor(specs: readonly EndpointSpec[], defaults: { engine?: EngineKind; allowEmpty?: boolean } = {}) {
+    this.#defaultEngine = defaults.engine;
+    if (specs.length === 0 && defaults.allowEmpty !== true) {
       throw new KvrError('KVR_ERR_USAGE', 'no endpoints given; pass --endpoints host:port,host:port (or set KVROUTE_ENDPOINTS)');
     }
     for (const spec of specs) {
@@ -101,6 +104,7 @@ export class EndpointPool {
         metrics: EMPTY_METRICS,
         models: [],
         healthy: false,
+        health: { live: false, loadFresh: false, reason: 'not probed yet', engineSource: (spec.engine ?? defaults.engine) !== undefined ? 'override' : 'default', restarts: 0 },
         ...(spec.kvEvents ? { kvEvents: { ...spec.kvEvents } } : {}),
       };
       this.#endpoints.push(ep);
@@ -136,8 +140,99 @@ export class EndpointPool {
     return [...new Set(this.#endpoints.flatMap((ep) => ep.models))].sort();
   }
 
+  /**
+   * Why endpoints are not healthy, one clause per unhealthy endpoint (`id: reason`), for the
+   * 503 message, /readyz and logs; '' when every endpoint is healthy.
+   */
+  unhealthyReasons(): string {
+    return this.#endpoints
+      .filter((ep) => !ep.healthy)
+      .map((ep) => `${ep.id}: ${ep.health?.reason || 'unhealthy'}`)
+      .join('; ');
+  }
+
   /** Number of healthy endpoints. */
   healthyCount(): number {
     return this.#endpoints.reduce((n, ep) => n + (ep.healthy ? 1 : 0), 0);
+  }
+
+  // ---- Membership (dynamic discovery): endpoints join and leave at run time. ----
+
+  /**
+   * Adds an endpoint; it takes the lowest free dense index (an index freed by a removal is
+   * reused, so typed-array bookkeeping stays small). Throws KVR_ERR_USAGE when its id exists.
+   */
+  add(spec: EndpointSpec): Endpoint {
+    const { url, address } = normaliseEndpointUrl(spec.url);
+    const id = spec.id ?? address;
+    if (this.#byId.has(id)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${id}" is listed twice`);
+    const used = new Set(this.#endpoints.map((e) => e.index));
+    let index = 0;
+    while (used.has(index)) index++;
+    const ep: Endpoint = {
+      id,
+      address,
+      url,
+      role: spec.role ?? 'both',
+      engine: spec.engine ?? this.#defaultEngine ?? 'vllm',
+      index,
+      labels: { ...(spec.labels ?? {}) },
+      metrics: EMPTY_METRICS,
+      models: [],
+      healthy: false,
+      ...(spec.kvEvents ? { kvEvents: { ...spec.kvEvents } } : {}),
+    };
+    const at = this.#endpoints.findIndex((e) => e.index > index);
+    if (at < 0) this.#endpoints.push(ep);
+    else this.#endpoints.splice(at, 0, ep);
+    this.#byId.set(id, ep);
+    return ep;
+  }
+
+  /** Removes the endpoint with `id`; returns it, or undefined when it is not in the pool. */
+  remove(id: string): Endpoint | undefined {
+    const ep = this.#byId.get(id);
+    if (ep === undefined) return undefined;
+    this.#byId.delete(id);
+    this.#endpoints.splice(this.#endpoints.indexOf(ep), 1);
+    return ep;
+  }
+
+  /**
+   * Makes the pool hold exactly `specs` (a discovery snapshot): endpoints whose id is gone are
+   * removed, new ids added, and an endpoint whose address, role, engine, labels or KV-event
+   * addresses changed is replaced (removed, then added as a new object). Specs repeating an id
+   * are rejected whole (KVR_ERR_USAGE) before anything changes.
+   */
+  replace(specs: readonly EndpointSpec[]): { added: Endpoint[]; removed: Endpoint[] } {
+    const want = new Map<string, EndpointSpec>();
+    for (const spec of specs) {
+      const id = spec.id ?? normaliseEndpointUrl(spec.url).address;
+      if (want.has(id)) throw new KvrError('KVR_ERR_USAGE', `endpoint "${id}" is listed twice`);
+      want.set(id, spec);
+    }
+    const removed: Endpoint[] = [];
+    for (const ep of [...this.#endpoints]) {
+      const spec = want.get(ep.id);
+      if (spec !== undefined && this.#sameAs(ep, spec)) {
+        want.delete(ep.id);
+        continue;
+      }
+      this.remove(ep.id);
+      removed.push(ep);
+    }
+    const added = [...want.values()].map((spec) => this.add(spec));
+    return { added, removed };
+  }
+
+  #sameAs(ep: Endpoint, spec: EndpointSpec): boolean {
+    const labels = spec.labels ?? {};
+    const keys = Object.keys(labels);
+    return normaliseEndpointUrl(spec.url).url === ep.url
+      && (spec.role ?? 'both') === ep.role
+      && (spec.engine ?? this.#defaultEngine ?? 'vllm') === ep.engine
+      && keys.length === Object.keys(ep.labels).length && keys.every((k) => ep.labels[k] === labels[k])
+      && (spec.kvEvents?.endpoint ?? '') === (ep.kvEvents?.endpoint ?? '')
+      && (spec.kvEvents?.replayEndpoint ?? '') === (ep.kvEvents?.replayEndpoint ?? '');
   }
 }

@@ -52,7 +52,8 @@ test('SGLang and llama.cpp maps', () => {
   const sg = toEndpointMetrics('sglang', parsePromText('sglang:num_queue_reqs 7\nsglang:num_running_reqs 2\nsglang:token_usage 0.5\n').samples, 1)!;
   assert.deepEqual([sg.waiting, sg.running, sg.kvUsage], [7, 2, 0.5]);
   const ll = toEndpointMetrics('llamacpp', parsePromText('llamacpp:requests_deferred 1\nllamacpp:requests_processing 3\nllamacpp:kv_cache_usage_ratio 0.9\n').samples, 1)!;
-  assert.deepEqual([ll.waiting, ll.running, ll.kvUsage], [1, 3, 0.9]);
+  // llama.cpp's kv_cache_usage_ratio is its slots' cached prompts, not pressure: reported unknown.
+  assert.deepEqual([ll.waiting, ll.running, ll.kvUsage, ll.kvUsageUnknown], [1, 3, 0, true]);
 });
 
 test('returns undefined when the engine metrics are absent (wrong engine)', () => {

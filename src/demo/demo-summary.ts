@@ -42,6 +42,7 @@ export interface DemoStrategyResult {
   ttftP50Ms: number;
   ttftP90Ms: number;
   outputTokensPerSecond: number;
+  /** Duration of the run (simulated seconds for the virtual comparison). */
   wallSeconds: number;
   /** Share of requests served by the busiest replica. */
   concentration: number;
@@ -53,6 +54,9 @@ export interface DemoSummary {
   version: 1;
   fleet: { replicas: number; model: string; profile: string; timeScale: number; endpoints: string[] };
   phases: DemoPhase[];
+  /** kvroute (default) then round-robin, run in simulated time (see `comparisonSetup`). */
   comparison: DemoStrategyResult[];
+  /** How the comparison ran: the virtual bench engine; its workload. */
+  comparisonSetup: { engine: 'virtual'; about: string; requests: number; groups: number; systemTokens: number; ratePerSecond: number };
   durationSeconds: number;
 }

@@ -1,10 +1,9 @@
 /**
  * The demo's prompts. Three topics (AI, ML, Cloud) as in the seeds' demo script, each with a
  * long system prompt (a document the assistant must use), so a prefix hit saves real prefill;
- * new topics for the miss phase; and a multi-client workload of several groups sharing
- * per-group system prompts. Everything is deterministic.
+ * and new topics for the miss phase. Everything is deterministic. (The multi-client comparison's
+ * workload is the bench's shared-prefix workload, run in simulated time: run-demo.ts.)
  */
-import type { Rng } from '../core/rng.js';
 
 export const SEED_TOPICS = ['Artificial Intelligence', 'Machine Learning', 'Cloud Computing'] as const;
 export const NEW_TOPICS = ['Quantum Physics', 'Marine Biology', 'Medieval History'] as const;
@@ -51,28 +50,3 @@ export const QUESTIONS = [
   'Explain it to a new engineer.',
   'What are common mistakes?',
 ];
-
-export interface MultiClientItem {
-  client: number;
-  group: number;
-  body: Record<string, unknown>;
-}
-
-/**
- * `clients` concurrent clients; each sends `perClient` requests, each about one of `groups`
- * group documents (a shared system prompt), groups shuffled by the rng. All clients share one
- * IP, as behind a corporate NAT.
- */
-export function multiClientWorkload(rng: Rng, model: string, clients: number, perClient: number, groups: number, docWords: number, maxTokens: number): MultiClientItem[][] {
-  const out: MultiClientItem[][] = [];
-  for (let c = 0; c < clients; c++) {
-    const items: MultiClientItem[] = [];
-    for (let k = 0; k < perClient; k++) {
-      const group = Math.floor(rng.next() * groups);
-      const q = `${QUESTIONS[Math.floor(rng.next() * QUESTIONS.length)]} (client ${c}, request ${k})`;
-      items.push({ client: c, group, body: topicRequest(model, `Group ${group} knowledge base`, q, docWords, maxTokens) });
-    }
-    out.push(items);
-  }
-  return out;
-}

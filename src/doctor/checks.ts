@@ -6,6 +6,7 @@
  * cumulatively since each process started (one sample, or an idle window).
  */
 import type { EndpointSample, Finding, ProbeResult, RouterStatsSample } from './doctor-types.js';
+import { endpointHealthFindings, engineFindings } from './engine-checks.js';
 
 /** Everything the checks read. */
 export interface CheckInput {
@@ -54,12 +55,16 @@ export function runChecks(input: CheckInput): Finding[] {
   const out: Finding[] = [];
   const reachable = input.after.filter((s) => s.reachable);
   for (const s of input.after) {
-    if (!s.reachable) {
+    if (!s.reachable && s.live) {
+      out.push({ check: 'endpoint-reachable', level: 'warn', endpoint: s.address, message: `${s.url} answers /health but not /metrics (${s.error ?? 'unknown error'}): busy (llama.cpp answers /metrics only between prefills) or metrics disabled`, fix: 'run doctor again when the server is idle; llama-server needs --metrics, SGLang --enable-metrics' });
+    } else if (!s.reachable) {
       out.push({ check: 'endpoint-reachable', level: 'fail', endpoint: s.address, message: `cannot read ${s.url}/metrics: ${s.error ?? 'unknown error'}`, fix: 'check that the model server runs and listens on that address, and that it serves Prometheus metrics on /metrics' });
     } else {
       out.push({ check: 'endpoint-reachable', level: 'ok', endpoint: s.address, message: `${s.url}/metrics answers`, fix: '' });
     }
   }
+  out.push(...engineFindings(reachable));
+  out.push(...endpointHealthFindings(input));
   const windowed = windowStats(input);
   for (const s of reachable) out.push(prefixCaching(s), ...prefixCounters(s, windowed.get(s.address)!));
   out.push(...hitRate(reachable, windowed));
@@ -97,6 +102,12 @@ function windowStats(input: CheckInput): Map<string, Window> {
 }
 
 function prefixCaching(s: EndpointSample): Finding {
+  if (s.engine === 'llamacpp') {
+    return { check: 'prefix-caching', level: 'skip', endpoint: s.address, message: `${s.address} is llama.cpp: one cached prompt per slot, no prefix-cache counters or flag to read; --probe measures reuse from the response timings`, fix: '' };
+  }
+  if (s.engine === 'sglang' && s.queries !== undefined) {
+    return { check: 'prefix-caching', level: 'ok', endpoint: s.address, message: 'SGLang radix cache: sglang:cached_tokens_total present', fix: '' };
+  }
   const flag = s.cacheConfig?.enable_prefix_caching;
   if (flag !== undefined && flag.toLowerCase() === 'false') {
     return { check: 'prefix-caching', level: 'fail', endpoint: s.address, message: `prefix caching is OFF on ${s.address} (vllm:cache_config_info enable_prefix_caching="${flag}"): every request recomputes its whole prompt and cache-aware routing cannot help`, fix: FIX_PREFIX_OFF };
@@ -155,9 +166,9 @@ function probeHits(probes: readonly ProbeResult[]): Finding[] {
       continue;
     }
     if (p.secondCached === undefined) {
-      out.push({ check: 'probe-hit', level: 'skip', endpoint, message: `probe ${where}: the server reports no cached tokens (usage.prompt_tokens_details) and no hit counter`, fix: 'start vLLM with --enable-prompt-tokens-details to see per-request cached tokens' });
+      out.push({ check: 'probe-hit', level: 'skip', endpoint, message: `probe ${where}: the server reports no cached tokens (no usage.prompt_tokens_details, no llama.cpp timings) and no hit counter`, fix: 'vLLM: start it with --enable-prompt-tokens-details; SGLang: --enable-cache-report' });
     } else if (p.secondCached > 0) {
-      out.push({ check: 'probe-hit', level: 'ok', endpoint, message: `probe ${where}: the repeated prompt hit the cache (${p.secondCached}${p.promptTokens ? ` of ${p.promptTokens}` : ''} tokens cached)`, fix: '' });
+      out.push({ check: 'probe-hit', level: 'ok', endpoint, message: `probe ${where}: the repeated prompt hit the cache (${p.secondCached}${p.promptTokens ? ` of ${p.promptTokens}` : ''} tokens cached${p.cachedFrom ? `, from ${p.cachedFrom}` : ''})`, fix: '' });
     } else if (p.target === 'router' && p.servedBy && p.servedBy[0] !== p.servedBy[1]) {
       // Reported by routing-locality.
     } else {
@@ -218,7 +229,12 @@ function routerChecks(input: CheckInput, samples: readonly EndpointSample[], w: 
 
 function kvEvents(r: RouterStatsSample, samples: readonly EndpointSample[], w: ReadonlyMap<string, Window>): Finding[] {
   if (!r.router?.kvEventsExpected) {
-    return [{ check: 'kv-events', level: 'skip', message: 'the router does not use KV events (no precise-prefix-cache-scorer): routing is approximate', fix: '' }];
+    const precise = (r.router?.scorers ?? []).some((x) => x.type === 'precise-prefix-cache-scorer');
+    const noEvents = r.endpoints.filter((e) => e.engine === 'llamacpp' || e.engine === 'openai').map((e) => e.id);
+    const why = precise
+      ? `the profile has precise-prefix-cache-scorer but no KV events are configured: it routes with its approximate fallback${noEvents.length > 0 ? ` (${noEvents.join(', ')} publish no KV events at all)` : ''}`
+      : 'the router does not use KV events (no precise-prefix-cache-scorer in the profile): routing is approximate';
+    return [{ check: 'kv-events', level: 'skip', message: why, fix: '' }];
   }
   if (!r.events) {
     return [{ check: 'kv-events', level: 'fail', message: 'the router is configured for precise prefix routing but has no KV-event ingestion: the precise scorer falls back to approximate routing', fix: 'give the router the pods\' event addresses (KV-event subscription) so it can build its block index' }];
@@ -226,6 +242,10 @@ function kvEvents(r: RouterStatsSample, samples: readonly EndpointSample[], w: R
   const out: Finding[] = [];
   const byAddr = new Map(samples.map((s) => [s.address, s]));
   for (const ep of r.endpoints) {
+    if (ep.engine === 'llamacpp' || ep.engine === 'openai') {
+      out.push({ check: 'kv-events', level: 'warn', endpoint: ep.id, message: `${ep.id} runs ${ep.engine === 'llamacpp' ? 'llama.cpp' : 'a generic OpenAI server'}, which publishes no KV events: the precise scorer routes it approximately (fallback engine-no-events)`, fix: 'use the default (approximate) profile for such endpoints; precise routing needs vLLM or SGLang with KV events' });
+      continue;
+    }
     const st = r.events.endpoints[ep.id];
     const s = byAddr.get(ep.address);
     const busy = (s && (w.get(s.address)?.requests ?? 0) > 0) || ep.routed > 0;
@@ -354,6 +374,12 @@ function traffic(input: CheckInput, r: RouterStatsSample, samples: readonly Endp
     }
   }
   const span = windowed ? 'during the sampling window' : 'since start (counts since each process started; a router restarted after the engines also shows a difference)';
+  const uncounted = samples.filter((s) => w.get(s.address)!.requests === undefined).map((s) => s.address);
+  if (served === 0 && uncounted.length > 0) {
+    const sent = r.endpoints.reduce((a, e) => a + e.routed, 0);
+    out.push({ check: 'router-traffic', level: 'skip', message: `${uncounted.join(', ')} export no finished-request counter (llama.cpp has none): cannot compare what they served with what the router sent (${sent} requests routed so far)`, fix: '' });
+    return out;
+  }
   if (served === 0) {
     out.push({ check: 'router-traffic', level: 'skip', message: `the endpoints served no requests ${span.split(' (')[0]}`, fix: 'send some traffic and run doctor again' });
     return out;

@@ -1,5 +1,5 @@
 /**
- * What `kvroute doctor` reads over HTTP: each endpoint's Prometheus `/metrics` (vLLM names), the
+ * What `kvroute doctor` reads over HTTP: each endpoint's Prometheus `/metrics` (its engine's names), the
  * router's `GET /debug/stats`, and, with `--probe`, the same prompt sent twice. Never throws:
  * an unreachable target becomes a sample that says so.
  */
@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { parsePromText, type PromSample } from '../datalayer/prom-text.js';
 import type { EndpointSample, ProbeResult, RouterStatsSample } from './doctor-types.js';
+import { engineFromMetricsText } from '../engines/detect.js';
+import { adapterFor, readAnyUsage } from '../engines/registry.js';
 
 const sum = (s: PromSample[]) => s.reduce((a, x) => a + (Number.isFinite(x.value) ? x.value : 0), 0);
 
@@ -17,37 +19,43 @@ async function getText(url: string, timeoutMs: number, dispatcher?: Dispatcher):
   return text;
 }
 
-/** Extracts an {@link EndpointSample} from exposition text (vLLM names, current and older). */
+/**
+ * Extracts an {@link EndpointSample} from exposition text: the engine is detected from the
+ * metric prefixes and its adapter's names are read (vLLM current and older names; SGLang
+ * `prompt_tokens_total` / `cached_tokens_total`; llama.cpp has no prefix or request counters).
+ */
 export function sampleFromMetrics(address: string, url: string, text: string): EndpointSample {
+  const engine = engineFromMetricsText(text);
+  const out: EndpointSample = { address, url, reachable: true, ...(engine ? { engine } : {}) };
+  const map = adapterFor(engine ?? 'vllm').metrics;
   const byName = new Map<string, PromSample[]>();
   for (const s of parsePromText(text).samples) {
     const a = byName.get(s.name);
     if (a) a.push(s);
     else byName.set(s.name, [s]);
   }
-  const first = (...names: string[]) => {
+  const first = (names: readonly string[]) => {
     for (const n of names) {
       const v = byName.get(n);
       if (v && v.length > 0) return v;
     }
     return undefined;
   };
-  const out: EndpointSample = { address, url, reachable: true };
-  const cfg = first('vllm:cache_config_info')?.[0];
+  const cfg = first(map.cacheConfig)?.[0];
   if (cfg) {
     out.cacheConfig = cfg.labels;
     const bs = Number(cfg.labels.block_size);
     if (Number.isFinite(bs) && bs > 0) out.blockSize = bs;
   }
-  const q = first('vllm:prefix_cache_queries_total', 'vllm:gpu_prefix_cache_queries_total');
-  const h = first('vllm:prefix_cache_hits_total', 'vllm:gpu_prefix_cache_hits_total');
+  const q = first(map.prefixQueries);
+  const h = first(map.prefixHits);
   if (q) out.queries = sum(q);
   if (h) out.hits = sum(h);
-  const req = first('vllm:request_success_total', 'vllm:e2e_request_latency_seconds_count');
+  const req = first(map.requests);
   if (req) out.requests = sum(req);
-  const w = first('vllm:num_requests_waiting');
-  const r = first('vllm:num_requests_running');
-  const kv = first('vllm:kv_cache_usage_perc', 'vllm:gpu_cache_usage_perc');
+  const w = first(map.waiting);
+  const r = first(map.running);
+  const kv = adapterFor(engine ?? 'vllm').kvUsageIsPressure ? first(map.kvUsage) : undefined;
   if (w) out.waiting = sum(w);
   if (r) out.running = sum(r);
   if (kv) out.kvUsage = sum(kv) / kv.length;
@@ -60,7 +68,9 @@ export async function sampleEndpoint(url: string, timeoutMs: number, dispatcher?
   try {
     return sampleFromMetrics(address, url, await getText(`${url}/metrics`, timeoutMs, dispatcher));
   } catch (err) {
-    return { address, url, reachable: false, error: (err as Error).message };
+    // /metrics failing while /health answers is a busy server (llama.cpp queues /metrics behind a prefill), not a dead one.
+    const live = await getText(`${url}/health`, Math.min(timeoutMs, 2000), dispatcher).then(() => true, () => false);
+    return { address, url, reachable: false, live, error: (err as Error).message };
   }
 }
 
@@ -101,6 +111,7 @@ export function probePrompt(nonce: string = randomUUID()): string {
 interface Completion {
   servedBy: string | undefined;
   cached: number | undefined;
+  cachedFrom: string | undefined;
   promptTokens: number | undefined;
 }
 
@@ -115,12 +126,14 @@ async function complete(baseUrl: string, model: string, prompt: string, timeoutM
   });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`);
-  const body = JSON.parse(text) as { usage?: { prompt_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } | null } };
+  // Cached tokens from whatever the engine reports: OpenAI usage, llama.cpp timings, SGLang meta_info.
+  const usage = readAnyUsage(JSON.parse(text));
   const ep = res.headers['x-kvroute-endpoint'];
   return {
     servedBy: typeof ep === 'string' ? ep : undefined,
-    cached: body.usage?.prompt_tokens_details?.cached_tokens ?? undefined,
-    promptTokens: body.usage?.prompt_tokens,
+    cached: usage?.cachedTokens,
+    cachedFrom: usage?.cachedFrom,
+    promptTokens: usage?.promptTokens,
   };
 }
 
@@ -141,11 +154,15 @@ export async function probe(
     const before = opts.metricsUrl ? await sampleEndpoint(opts.metricsUrl, opts.timeoutMs, opts.dispatcher) : undefined;
     const b = await complete(baseUrl, model, prompt, opts.timeoutMs, opts.dispatcher);
     let cached = b.cached;
+    let cachedFrom = b.cachedFrom;
     if (cached === undefined && before?.hits !== undefined && opts.metricsUrl) {
       const after = await sampleEndpoint(opts.metricsUrl, opts.timeoutMs, opts.dispatcher);
-      if (after.hits !== undefined) cached = after.hits - before.hits;
+      if (after.hits !== undefined) {
+        cached = after.hits - before.hits;
+        cachedFrom = 'hits counter';
+      }
     }
-    return { target, ok: true, servedBy: [a.servedBy, b.servedBy], secondCached: cached, promptTokens: b.promptTokens };
+    return { target, ok: true, servedBy: [a.servedBy, b.servedBy], secondCached: cached, ...(cachedFrom ? { cachedFrom } : {}), promptTokens: b.promptTokens };
   } catch (err) {
     return { target, ok: false, error: (err as Error).message };
   }

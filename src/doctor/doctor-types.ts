@@ -2,6 +2,7 @@
  * Shapes of `kvroute doctor`: what it collects from the endpoints and the router, and what it
  * reports (findings, each with the fix).
  */
+import type { EngineKind } from '../core/endpoint.js';
 import type { EventIngestStats } from '../events/types.js';
 import type { IndexStats } from '../kv-index/types.js';
 import type { RouterSummary } from '../server/admin/router-summary.js';
@@ -23,6 +24,8 @@ export type CheckId =
   | 'routing-locality'
   | 'load-concentration'
   | 'router-traffic'
+  | 'engine'
+  | 'endpoint-health'
   | 'pd-roles'
   | 'pd-prefill-port'
   | 'pd-connector';
@@ -45,7 +48,11 @@ export interface EndpointSample {
   address: string;
   url: string;
   reachable: boolean;
+  /** When /metrics could not be read: whether /health answered (busy, not dead). */
+  live?: boolean;
   error?: string;
+  /** Engine detected from the metric prefixes (undefined when none is known). */
+  engine?: EngineKind;
   /** `vllm:cache_config_info` labels (undefined when absent). */
   cacheConfig?: Record<string, string>;
   blockSize?: number;
@@ -62,7 +69,7 @@ export interface EndpointSample {
 /** What the router's `GET /debug/stats` said (the parts doctor reads). */
 export interface RouterStatsSample {
   router: RouterSummary | null;
-  endpoints: Array<{ id: string; url: string; address: string; healthy: boolean; routed: number }>;
+  endpoints: Array<{ id: string; url: string; address: string; healthy: boolean; routed: number; engine?: EngineKind; engineSource?: string; reason?: string }>;
   events: EventIngestStats | null;
   index: IndexStats | null;
   preciseScorer: { precise: number; fallbacks: Record<string, number> } | null;
@@ -78,6 +85,8 @@ export interface ProbeResult {
   servedBy?: [string | undefined, string | undefined];
   /** Cached tokens of the second request (usage, else the hits counter delta); undefined if unknown. */
   secondCached?: number;
+  /** Where `secondCached` came from (`usage.prompt_tokens_details.cached_tokens`, `timings.cache_n`, `hits counter`). */
+  cachedFrom?: string;
   promptTokens?: number;
 }
 

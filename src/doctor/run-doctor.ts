@@ -59,7 +59,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<DoctorReport> {
       if (typeof r === 'string') routerError = r;
       else routerBefore = r;
     }
-    const urls = (opts.endpoints && opts.endpoints.length > 0 ? opts.endpoints.map((e) => normaliseEndpointUrl(e).url) : routerBefore?.endpoints.map((e) => e.url)) ?? [];
+    const urls = (opts.endpoints && opts.endpoints.length > 0 ? opts.endpoints.map((e) => normaliseEndpointUrl(e.split(';')[0]).url) : routerBefore?.endpoints.map((e) => e.url)) ?? [];
     if (urls.length === 0) {
       throw new KvrError('KVR_ERR_USAGE', routerError ? `no endpoints: pass --endpoints host:port,... (the router admin could not be read: ${routerError})` : 'no endpoints: pass --endpoints host:port,... or --router-admin http://router:9090');
     }

@@ -191,6 +191,34 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly endpointLive = new Gauge({
+    name: 'kvroute_endpoint_live',
+    help: '1 while the endpoint answers /health (or /metrics) within the liveness bound, else 0.',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointLoadFresh = new Gauge({
+    name: 'kvroute_endpoint_load_fresh',
+    help: '1 while the endpoint\'s load metrics are fresh; 0 while they are stale (load scorers treat it as unknown).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointRestarts = new Counter({
+    name: 'kvroute_endpoint_restarts_total',
+    help: 'Restarts of an endpoint the scraper detected (its cache predictions were dropped), by how it was seen.',
+    labelNames: ['endpoint', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointEngine = new Gauge({
+    name: 'kvroute_endpoint_engine_info',
+    help: 'Engine of each endpoint (value 1): engine kind and whether it was detected or given (--engine).',
+    labelNames: ['endpoint', 'engine', 'source'] as const,
+    registers: [this.registry],
+  });
+
   readonly badRequests = new Counter({
     name: 'kvroute_rejected_requests_total',
     help: 'Requests the gateway rejected before scheduling, by error code.',
@@ -297,6 +325,27 @@ export class RouterMetrics {
   readonly syncRemoteRouters = new Gauge({
     name: 'kvroute_sync_remote_routers',
     help: 'Other router replicas heard from within the liveness window',
+    registers: [this.registry],
+  });
+
+  // Public port (src/server/http/): clients refused or cut before the gateway saw a request.
+  readonly clientErrors = new Counter({
+    name: 'kvroute_client_errors_total',
+    help: 'Connections answered or closed by the public port itself: kind = bad-request (400), headers-too-large (431), request-timeout (408), reset, connection-limit, unauthorized (401).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly openConnections = new Gauge({
+    name: 'kvroute_open_connections',
+    help: 'Client connections open on the public (gateway) port.',
+    registers: [this.registry],
+  });
+
+  readonly tenantRequests = new Counter({
+    name: 'kvroute_tenant_requests_total',
+    help: 'Requests on the gateway port by API-key tenant (only with --api-key / --api-keys-file) and HTTP status.',
+    labelNames: ['tenant', 'status'] as const,
     registers: [this.registry],
   });
 

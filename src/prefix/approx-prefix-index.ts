@@ -11,22 +11,46 @@
  * when that LRU evicts it (capacity, resize) or the endpoint is removed. A key with no holder is
  * dropped, so memory is bounded by the sum of the per-endpoint capacities.
  *
- * Capacity of an endpoint = its reported `metrics.numGpuBlocks` when known, else
- * `defaultCapacity` (llm-d's `lruCapacityPerServer`, 31,250); it is re-read on each insert and
- * the LRU resized when the reported value changes.
+ * Capacity of an endpoint = its reported `metrics.numGpuBlocks` when known, else its cache
+ * model's `capacityBlocks` (engine adapter), else `defaultCapacity` (llm-d's
+ * `lruCapacityPerServer`, 31,250); it is re-read on each insert and the LRU resized when the
+ * reported value changes.
+ *
+ * Slot engines (llama.cpp, `endpoint.cacheModel.kind === 'slots'`) keep one prompt per slot, not
+ * a pool of blocks: the endpoint's entry is then N slots of key sequences (slot-set.ts). A new
+ * prompt replaces the slot sharing the longest prefix with it (over 10 % of it), else the least
+ * recently used slot, as llama-server picks slots; a key stays held while any slot holds it.
+ * With 6 conversations on 2 slots, follow-ups of conversations whose slot was taken are
+ * predicted as misses, as the engine recomputes them.
+ *
+ * Learned capacity (paged engines that report no capacity: the default applies). The engine's
+ * own cached tokens correct the model ({@link ApproxPrefixIndex.observe}): predicted hits the
+ * engine recomputed mean it keeps less than modelled, so after 3 of them in a row (one alone may
+ * be a sibling that arrived while its prefix was still being prefilled) the endpoint's effective
+ * capacity shrinks to 90 % of what the index holds for it (never below `MIN_LEARNED_CAPACITY`),
+ * evicting its least recently used keys; each confirmed hit resets the streak and grows the
+ * capacity back by 1 % towards the default. Endpoints reporting a capacity (vLLM
+ * `num_gpu_blocks`, SGLang `max_total_num_tokens`) keep it.
  *
  * Lookup walks the request's keys once for all candidates: a candidate's run continues while it
  * holds every key so far; the walk stops as soon as no candidate's run continues.
  */
 import type { Endpoint } from '../core/endpoint.js';
 import { Lru } from './lru.js';
+import { SlotSet } from './slot-set.js';
 
 /** llm-d's default per-server LRU capacity (blocks) when the engine does not report one. */
 export const DEFAULT_LRU_CAPACITY_PER_SERVER = 31_250;
 
+/** Smallest capacity (blocks) learning may shrink an endpoint to. */
+export const MIN_LEARNED_CAPACITY = 64;
+
 interface EndpointBlocks {
   id: string;
-  lru: Lru<number, true>;
+  /** Paged engines: LRU of block keys. */
+  lru: Lru<number, true> | undefined;
+  /** Slot engines (llama.cpp): one key sequence per slot. */
+  slots: SlotSet | undefined;
 }
 
 /** Per-endpoint LRUs of block keys plus a global key -> holders map; see the file comment. */
@@ -37,6 +61,9 @@ export class ApproxPrefixIndex {
   #mark = new Uint32Array(64);
   #run = new Int32Array(64);
   #gen = 0;
+  /** Learned effective capacity per endpoint index (blocks); undefined = not learned. */
+  #learned: (number | undefined)[] = [];
+  #falseHits: number[] = [];
 
   /** @param defaultCapacity blocks kept per endpoint when it reports no `numGpuBlocks` */
   constructor(defaultCapacity = DEFAULT_LRU_CAPACITY_PER_SERVER) {
@@ -51,13 +78,19 @@ export class ApproxPrefixIndex {
   /** Number of keys held by `endpoint` (0 when unknown). */
   blocksOf(endpoint: Endpoint): number {
     const e = this.#endpoints[endpoint.index];
-    return e !== undefined && e.id === endpoint.id ? e.lru.size : 0;
+    return e !== undefined && e.id === endpoint.id ? (e.lru?.size ?? e.slots!.size) : 0;
   }
 
-  /** Capacity currently applied to `endpoint`'s LRU (undefined when it holds nothing yet). */
+  /** Capacity currently applied to `endpoint`'s LRU in blocks (undefined when it holds nothing yet, or for a slot engine). */
   capacityOf(endpoint: Endpoint): number | undefined {
     const e = this.#endpoints[endpoint.index];
-    return e !== undefined && e.id === endpoint.id ? e.lru.capacity : undefined;
+    return e !== undefined && e.id === endpoint.id ? e.lru?.capacity : undefined;
+  }
+
+  /** Slots modelled for `endpoint` (slot engines; undefined otherwise or when it holds nothing yet). */
+  slotsOf(endpoint: Endpoint): number | undefined {
+    const e = this.#endpoints[endpoint.index];
+    return e !== undefined && e.id === endpoint.id ? e.slots?.capacity : undefined;
   }
 
   /**
@@ -108,9 +141,14 @@ export class ApproxPrefixIndex {
   add(endpoint: Endpoint, keys: ArrayLike<number>): void {
     const e = this.#entry(endpoint);
     const idx = endpoint.index;
+    if (e.slots !== undefined) {
+      e.slots.put(keys);
+      return;
+    }
+    const lru = e.lru!;
     for (let b = keys.length - 1; b >= 0; b--) {
       const k = keys[b];
-      if (e.lru.set(k, true)) {
+      if (lru.set(k, true)) {
         const holders = this.#global.get(k);
         if (holders === undefined) this.#global.set(k, [idx]);
         else holders.push(idx);
@@ -118,19 +156,61 @@ export class ApproxPrefixIndex {
     }
   }
 
+  /**
+   * Feedback from the engine for one finished request on `endpoint`: the index predicted
+   * `predictedBlocks` leading blocks cached, the engine reported `actualBlocks` (its cached
+   * tokens over the tokens per block). See "Learned capacity" in the file comment.
+   */
+  observe(endpoint: Endpoint, predictedBlocks: number, actualBlocks: number): void {
+    const e = this.#endpoints[endpoint.index];
+    if (e === undefined || e.id !== endpoint.id || e.lru === undefined || !(predictedBlocks >= 1) || !(actualBlocks >= 0)) return;
+    const base = this.#baseCapacity(endpoint);
+    const idx = endpoint.index;
+    if (base !== this.defaultCapacity || this.#reported(endpoint)) return;
+    if (predictedBlocks >= 4 && actualBlocks < predictedBlocks / 2) {
+      this.#falseHits[idx] = (this.#falseHits[idx] ?? 0) + 1;
+      if (this.#falseHits[idx] < 3) return;
+      this.#falseHits[idx] = 0;
+      const cap = Math.max(MIN_LEARNED_CAPACITY, Math.floor(Math.min(e.lru.size, e.lru.capacity) * 0.9));
+      if (cap < e.lru.capacity) {
+        this.#learned[idx] = cap;
+        e.lru.resize(cap);
+      }
+    } else if (actualBlocks >= 0.8 * predictedBlocks) {
+      this.#falseHits[idx] = 0;
+      if (this.#learned[idx] === undefined) return;
+      const cap = Math.min(base, Math.ceil(this.#learned[idx]! * 1.01) + 1);
+      this.#learned[idx] = cap >= base ? undefined : cap;
+    }
+  }
+
+  /** Effective capacity learned for `endpoint` from engine feedback (undefined = none learned). */
+  learnedCapacityOf(endpoint: Pick<Endpoint, 'id' | 'index'>): number | undefined {
+    const e = this.#endpoints[endpoint.index];
+    return e !== undefined && e.id === endpoint.id ? this.#learned[endpoint.index] : undefined;
+  }
+
   /** Forgets everything `endpoint` holds (removed from the pool, or its cache was reset). */
   removeEndpoint(endpoint: Pick<Endpoint, 'id' | 'index'>): void {
     const e = this.#endpoints[endpoint.index];
     if (e === undefined || e.id !== endpoint.id) return;
-    for (const k of e.lru.keys()) this.#dropHolder(k, endpoint.index);
-    e.lru.clear();
+    if (e.lru !== undefined) {
+      for (const k of e.lru.keys()) this.#dropHolder(k, endpoint.index);
+      e.lru.clear();
+    } else {
+      for (const k of e.slots!.keys()) this.#dropHolder(k, endpoint.index);
+    }
     this.#endpoints[endpoint.index] = undefined;
+    this.#learned[endpoint.index] = undefined;
+    this.#falseHits[endpoint.index] = 0;
   }
 
   /** Forgets everything. */
   clear(): void {
     this.#global.clear();
     this.#endpoints = [];
+    this.#learned = [];
+    this.#falseHits = [];
   }
 
   /** Endpoint indices holding `key` (for tests and diagnostics). */
@@ -140,21 +220,50 @@ export class ApproxPrefixIndex {
 
   #entry(endpoint: Endpoint): EndpointBlocks {
     const idx = endpoint.index;
-    const capacity = endpoint.metrics.numGpuBlocks !== undefined && endpoint.metrics.numGpuBlocks > 0
-      ? Math.floor(endpoint.metrics.numGpuBlocks)
-      : this.defaultCapacity;
+    const model = endpoint.cacheModel;
+    const slots = model?.kind === 'slots' ? Math.max(1, Math.floor(model.slots)) : undefined;
     let e = this.#endpoints[idx];
-    if (e !== undefined && e.id !== endpoint.id) {
+    // Another endpoint in this slot, or the cache model changed (engine detected late): start over.
+    if (e !== undefined && (e.id !== endpoint.id || (slots === undefined) !== (e.slots === undefined))) {
       this.removeEndpoint({ id: e.id, index: idx });
       e = undefined;
     }
+    const capacity = Math.min(this.#baseCapacity(endpoint), this.#learned[idx] ?? Infinity);
     if (e === undefined) {
-      e = { id: endpoint.id, lru: new Lru<number, true>(capacity, (k) => this.#dropHolder(k, idx)) };
+      e = slots !== undefined
+        ? { id: endpoint.id, lru: undefined, slots: this.#newSlots(idx, slots) }
+        : { id: endpoint.id, lru: new Lru<number, true>(capacity, (k) => this.#dropHolder(k, idx)), slots: undefined };
       this.#endpoints[idx] = e;
-    } else if (e.lru.capacity !== capacity) {
+    } else if (e.lru !== undefined && e.lru.capacity !== capacity) {
       e.lru.resize(capacity);
+    } else if (e.slots !== undefined && slots !== undefined && e.slots.capacity !== slots) {
+      e.slots.resize(slots);
     }
     return e;
+  }
+
+  /** Whether the engine reports its capacity (then nothing is learned). */
+  #reported(endpoint: Endpoint): boolean {
+    const m = endpoint.cacheModel;
+    return endpoint.metrics.numGpuBlocks !== undefined || (m?.kind === 'blocks' && m.capacityBlocks !== undefined);
+  }
+
+  /** Reported capacity (metrics, then cache model), else the default. */
+  #baseCapacity(endpoint: Endpoint): number {
+    const model = endpoint.cacheModel;
+    const reported = endpoint.metrics.numGpuBlocks ?? (model?.kind === 'blocks' ? model.capacityBlocks : undefined);
+    return reported !== undefined && reported > 0 ? Math.floor(reported) : this.defaultCapacity;
+  }
+
+  #newSlots(idx: number, n: number): SlotSet {
+    return new SlotSet(n, {
+      onHeld: (k) => {
+        const holders = this.#global.get(k);
+        if (holders === undefined) this.#global.set(k, [idx]);
+        else holders.push(idx);
+      },
+      onReleased: (k) => this.#dropHolder(k, idx),
+    });
   }
 
   #dropHolder(key: number, idx: number): void {

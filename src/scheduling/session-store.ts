@@ -4,6 +4,7 @@
  * a shared store (Redis) for several router replicas can implement the same interface later,
  * which is why reads and writes may return promises.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
 import { Lru } from '../prefix/lru.js';
 
@@ -15,6 +16,19 @@ export interface SessionStore {
   set(key: string, endpointId: string, ttlMs: number): void | Promise<void>;
   /** Removes the binding of `key`. */
   delete(key: string): void | Promise<void>;
+}
+
+/** Longest client session id bound (characters); a longer one is ignored (no binding). */
+export const MAX_SESSION_ID_LENGTH = 1024;
+
+/**
+ * The store key of a client-chosen session id: `sid:` + 128 bits of its SHA-256 (base64url), so a
+ * binding costs the same few bytes whatever the client sends; undefined for an empty id or one
+ * over {@link MAX_SESSION_ID_LENGTH}.
+ */
+export function sessionIdKey(id: string): string | undefined {
+  if (id === '' || id.length > MAX_SESSION_ID_LENGTH) return undefined;
+  return 'sid:' + createHash('sha256').update(id, 'utf8').digest('base64url').slice(0, 22);
 }
 
 /** Default maximum number of bindings an in-memory store keeps. */

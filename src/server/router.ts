@@ -20,12 +20,19 @@ import { createAdminHandler } from './admin/admin-server.js';
 import { DashboardRecorder } from './admin/dashboard-state.js';
 import { summarizeRouter } from './admin/router-summary.js';
 import { createGatewayHandler, type DecisionRecord } from './openai/gateway.js';
+import type { PoolMembership } from '../discovery/pool-membership.js';
+import { startDiscovery } from '../discovery/start-discovery.js';
+import type { DiscoverySource } from '../discovery/types.js';
 import { PdGateway } from '../pd/gateway-orchestrator.js';
 import { KvrError } from '../core/errors.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
 import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
 import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
 import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../sync/start-router-sync.js';
+import { createPublicServer, resolvePublicPortOptions, type PublicPortOptions } from './http/public-server.js';
+import { guardPublicHandler } from './http/public-guard.js';
+import type { ApiKeyStore } from './http/api-keys.js';
+import { EndpointPrivacy, type EndpointPrivacyOptions } from './http/endpoint-privacy.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -51,8 +58,15 @@ export interface RouterOptions {
   maxRetries?: number;
   /** Non-streaming requests upstream: re-assembled from a stream (default) or passed through (see proxy.ts). */
   nonStreamingUpstream?: 'stream' | 'passthrough';
+  /** /metrics scrape interval (default 50 ms). */
   scrapeIntervalMs?: number;
+  /** Load data older than this is stale: load scorers treat it as unknown (default 2,000 ms). */
   staleAfterMs?: number;
+  /** /health probe interval (default 250 ms) and timeout (default 750 ms). */
+  healthIntervalMs?: number;
+  healthTimeoutMs?: number;
+  /** An endpoint answering neither /health nor /metrics for this long is ejected (default 2,000 ms). */
+  deadAfterMs?: number;
   /** Export Node process metrics too (default true). */
   processMetrics?: boolean;
   /** How many recent decisions `/debug/decisions` keeps (default 200). */
@@ -67,6 +81,11 @@ export interface RouterOptions {
    */
   kvCache?: RouterKvCache;
   /**
+   * Dynamic discovery (src/discovery): its snapshots replace the pool's endpoints at run time
+   * (`endpoints` may then be empty). Started once the router is up, stopped on close.
+   */
+  discovery?: DiscoverySource;
+  /**
    * Prefill/decode disaggregation in the gateway (src/pd/gateway-orchestrator.ts): 'orchestrate'
    * runs both legs, 'header' sets x-prefiller-host-port for decode-pod sidecars, 'off' serves
    * every request on the decode pick alone. Default: 'orchestrate' when the scheduler has a
@@ -77,6 +96,16 @@ export interface RouterOptions {
   pdPrefillMaxRetries?: number;
   /** Active-active replicas: share picks and in-flight load over a Redis Stream (src/sync). */
   sync?: RouterSyncFlags;
+  /** Admin listen address (default 127.0.0.1, whatever `host` is: admin stays on loopback). */
+  adminHost?: string;
+  /** Public port limits: timeouts, connection caps, header size (src/server/http/public-server.ts). */
+  publicPort?: Partial<PublicPortOptions>;
+  /** Accepted API keys (src/server/http/api-keys.ts); undefined = no authentication. */
+  apiKeys?: ApiKeyStore;
+  /** Client headers removed before forwarding upstream (lower-case names). */
+  stripHeaders?: readonly string[];
+  /** Signed session tokens / opaque endpoint ids (src/server/http/endpoint-privacy.ts); undefined = off. */
+  endpointPrivacy?: EndpointPrivacyOptions;
 }
 
 /** What the router needs of precise routing's runtime. */
@@ -86,6 +115,13 @@ export interface RouterKvCache {
   indexStats(): IndexStats;
   /** Late-bound: where tokenization times go. */
   onTokenized?: ((seconds: number) => void) | undefined;
+  /** Dynamic pool: an endpoint joined / left (its subscription closes and its blocks go). */
+  addEndpoint?(endpoint: Endpoint): void;
+  removeEndpoint?(endpointId: string): Promise<void>;
+  /** Drops an endpoint's precise-index entries (it restarted: its cache is empty). */
+  resetEndpoint?(endpointId: string): Promise<void>;
+  /** Where the scraper reports each endpoint's `process_start_time_seconds` (KV-event ingestion's restart signal). */
+  restartSignal?: { report(endpointId: string, startSeconds: number): void };
   close(): Promise<void>;
 }
 
@@ -97,6 +133,8 @@ export interface RunningRouter {
   readonly decisions: RingBuffer<DecisionRecord>;
   /** What the dashboard accumulates (routed counts, time series). */
   readonly dashboard: DashboardRecorder;
+  /** Present with dynamic discovery: applies snapshots to the pool. */
+  readonly membership?: PoolMembership;
   /** The request lifecycles (shared by every front end of this router). */
   readonly lifecycles: RequestLifecycles;
   /** Outlier detection of this router. */
@@ -120,7 +158,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
-  const pool = new EndpointPool(opts.endpoints);
+  const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
   attachSchedulerStats(metrics, opts.scheduler);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
@@ -128,8 +166,14 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     clock,
     dispatcher,
     metrics,
+    logger,
     intervalMs: opts.scrapeIntervalMs,
     staleAfterMs: opts.staleAfterMs,
+    healthIntervalMs: opts.healthIntervalMs,
+    healthTimeoutMs: opts.healthTimeoutMs,
+    deadAfterMs: opts.deadAfterMs,
+    onRestart: (ep) => forgetCachedPrefixes(opts.scheduler, ep, opts.kvCache, logger),
+    onProcessStart: (ep, start) => opts.kvCache?.restartSignal?.report(ep.id, start),
   });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
@@ -168,22 +212,36 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     },
   });
 
-  const gateway = createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 0 },
-    createGatewayHandler({
+  const adminHost = opts.adminHost ?? '127.0.0.1';
+  const portOpts = resolvePublicPortOptions(opts.publicPort);
+  const maxBodyBytes = opts.maxBodyBytes ?? 16 * 1024 * 1024;
+  const privacy = opts.endpointPrivacy === undefined ? undefined : new EndpointPrivacy(opts.endpointPrivacy);
+  const gatewayHandler = createGatewayHandler({
       pool,
       scheduler: pd?.scheduler ?? opts.scheduler,
       clock,
       metrics,
       logger,
       dispatcher: pd !== undefined ? (dispatcher.compose(pd.interceptor()) as unknown as Agent) : dispatcher,
-      maxBodyBytes: opts.maxBodyBytes ?? 16 * 1024 * 1024,
+      maxBodyBytes,
       trustForwardedFor: opts.trustForwardedFor ?? false,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 600_000,
       onEndpointDown: (ep) => scraper.markDown(ep),
       nonStreamingUpstream: opts.nonStreamingUpstream,
       lifecycles,
+    });
+  const gateway = createPublicServer(
+    guardPublicHandler(gatewayHandler, {
+      metrics,
+      logger,
+      maxBodyBytes,
+      apiKeys: opts.apiKeys,
+      stripHeaders: opts.stripHeaders,
+      privacy,
+      endpointIds: () => pool.all().map((e) => e.id),
     }),
+    portOpts,
+    { metrics, logger, maxBodyBytes },
   );
   let port = 0;
   let adminPort = 0;
@@ -191,7 +249,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     summarizeRouter({
       scheduler: opts.scheduler,
       gatewayUrl: `http://${host}:${port}`,
-      adminUrl: `http://${host}:${adminPort}`,
+      adminUrl: `http://${adminHost}:${adminPort}`,
       endpoints: pool.all(),
       blockSize: opts.blockSize,
       kvEventsExpected: opts.kvEventsExpected,
@@ -208,12 +266,12 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       inflight: (ep) => (load ? load.load(ep).inflight : 0),
     }),
   );
-  gateway.on('clientError', (_err, socket) => socket.destroy());
+  admin.on('clientError', (_err, socket) => socket.destroy());
   // Before listening: a replica that starts late has replayed the shared state before its first request.
   const sync = opts.sync !== undefined ? await startRouterSync(opts.sync, { scheduler: opts.scheduler, endpoints: pool, clock, logger, metrics }) : undefined;
   try {
     port = await listen(gateway, opts.port ?? 8000, host);
-    adminPort = await listen(admin, opts.adminPort ?? 9090, host);
+    adminPort = await listen(admin, opts.adminPort ?? 9090, adminHost);
   } catch (err) {
     scraper.stop();
     gateway.close();
@@ -232,23 +290,40 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       gateway.close();
       admin.close();
       await dispatcher.close();
+      await sync?.close();
       throw err;
     }
     if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
   }
+  let membership: PoolMembership | undefined;
+  if (opts.discovery !== undefined) {
+    try {
+      membership = await startDiscovery({ discovery: opts.discovery, pool, scraper, scheduler: opts.scheduler, ...(kv !== undefined ? { kvCache: kv } : {}), outliers, metrics, logger });
+    } catch (err) {
+      scraper.stop();
+      gateway.close();
+      admin.close();
+      await dispatcher.close();
+      await kv?.close();
+      await sync?.close();
+      throw err;
+    }
+  }
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
   return {
     url: `http://${host}:${port}`,
-    adminUrl: `http://${host}:${adminPort}`,
+    adminUrl: `http://${adminHost}:${adminPort}`,
     pool,
     metrics,
     decisions,
     dashboard,
+    ...(membership !== undefined ? { membership } : {}),
     lifecycles,
     outliers,
     ...(sync !== undefined ? { sync } : {}),
     async close() {
       await sync?.close();
+      await opts.discovery?.stop();
       scraper.stop();
       gateway.closeAllConnections();
       admin.closeAllConnections();
@@ -257,6 +332,21 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       await kv?.close();
     },
   };
+}
+
+/**
+ * An endpoint restarted (its cache is empty): every scheduling plugin holding cache predictions
+ * for it (approximate prefix index, precise scorer's speculative entries, cache-aware picker)
+ * forgets them, and the precise block index drops its entries, so its old prefixes stop
+ * attracting requests. Load bookkeeping is left alone (in-flight requests end on their own).
+ */
+function forgetCachedPrefixes(scheduler: Scheduler, ep: Endpoint, kv: RouterKvCache | undefined, logger: Logger): void {
+  const s = scheduler as { plugins?: ReadonlyMap<string, unknown> };
+  for (const p of s.plugins?.values() ?? []) {
+    const r = p as { removeEndpoint?: (e: Pick<Endpoint, 'id' | 'index'>) => void };
+    if (typeof r.removeEndpoint === 'function') r.removeEndpoint(ep);
+  }
+  kv?.resetEndpoint?.(ep.id).catch((err: unknown) => logger.warn({ endpoint: ep.id, err: (err as Error).message }, 'could not drop the restarted endpoint\'s block index entries'));
 }
 
 /**

@@ -42,6 +42,11 @@ export interface SimEngineRequest {
   promptTokens: readonly number[];
   maxTokens: number;
   ignoreEos?: boolean;
+  /**
+   * Prompt tokens already held by the request's slot (llama.cpp dialect, src/sim/dialects): used
+   * instead of a block-cache lookup at first admission (at most promptTokens.length - 1).
+   */
+  cachedPrefixTokens?: number;
   /** P/D prefill side: do not free the blocks at finish; they come back in `heldBlocks`. */
   holdBlocks?: boolean;
 }

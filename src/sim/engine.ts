@@ -45,6 +45,7 @@ class Req {
   numOutput = 0;
   cachedTokens = 0;
   everScheduled = false;
+  presetCached: number | undefined;
   scheduled = 0;
   lastTokenMs = 0;
   holdBlocks = false;
@@ -133,6 +134,7 @@ export class SimEngine {
       throw new KvrError('KVR_ERR_CONTEXT_TOO_LONG', `the prompt (${n} tokens) does not fit in the KV cache`, { param: 'prompt' });
     }
     const r = new Req(req.id, req.promptTokens, req.maxTokens, req.ignoreEos ?? false, cb, this.#clock.now(), this.#seed);
+    if (req.cachedPrefixTokens !== undefined) r.presetCached = Math.max(0, Math.min(Math.floor(req.cachedPrefixTokens), n - 1));
     r.holdBlocks = req.holdBlocks === true;
     this.#waiting.push(r);
     this.#numWaiting++;
@@ -275,7 +277,12 @@ export class SimEngine {
         continue;
       }
       extendBlockHashes(r.tokens, bs, r.hashes);
-      const hit = this.prefixCaching ? bm.findCachedPrefix(r.hashes, r.tokens.length) : { blocks: [], tokens: 0 };
+      const hit =
+        r.presetCached !== undefined && !r.everScheduled
+          ? { blocks: [] as number[], tokens: r.presetCached }
+          : this.prefixCaching
+            ? bm.findCachedPrefix(r.hashes, r.tokens.length)
+            : { blocks: [] as number[], tokens: 0 };
       const remaining = r.tokens.length - hit.tokens;
       let n = Math.min(remaining, budget);
       if (!this.#chunked && n < remaining) {

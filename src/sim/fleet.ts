@@ -7,6 +7,7 @@ import { getProfile, type ProfileId } from './profiles.js';
 import type { EventEncoding } from '../events/codec.js';
 import { SimReplica, type SimKvEventsOptions } from './replica-server.js';
 import { loadTokenizer } from './tokenizer.js';
+import type { SimDialectOptions } from './dialects/types.js';
 
 /** KV-cache event publishing of every replica of a fleet. */
 export interface SimFleetKvEventsOptions {
@@ -67,6 +68,10 @@ export interface SimFleetOptions {
   onKvEvent?: (replicaId: string, ev: KvCacheEvent) => void;
   /** Publish each replica's KV-cache events over ZeroMQ like vLLM. */
   kvEvents?: SimFleetKvEventsOptions;
+  /** Every replica speaks this engine's HTTP surface (default vLLM). */
+  dialect?: SimDialectOptions;
+  /** /metrics waits for the current engine step (default: llama.cpp dialect only). */
+  slowMetrics?: boolean;
   /** P/D KV connector of every replica, or per replica index (undefined = none). */
   pd?: SimPdOptions | ((index: number) => SimPdOptions | undefined);
 }
@@ -103,6 +108,8 @@ export async function startFleet(opts: SimFleetOptions = {}): Promise<SimFleet> 
         rng: seededRng(seed * 7919 + i + 1),
         onKvEvent: opts.onKvEvent ? (ev) => opts.onKvEvent!(id, ev) : undefined,
         kvEvents: opts.kvEvents ? replicaKvEvents(opts.kvEvents, opts.host ?? '127.0.0.1', i) : undefined,
+        ...(opts.dialect ? { dialect: opts.dialect } : {}),
+        ...(opts.slowMetrics !== undefined ? { slowMetrics: opts.slowMetrics } : {}),
         pd: typeof opts.pd === 'function' ? opts.pd(i) : opts.pd,
         engine: {
           stepModel: profile.step,

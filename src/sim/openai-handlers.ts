@@ -10,6 +10,7 @@ import type { SimMetrics } from './sim-metrics.js';
 import { sendError, sendJson } from './http-io.js';
 import type { ChatMessage, SimTokenizer } from './tokenizer.js';
 import { chatOptionsFromBody } from '../tokenize/vllm-chat.js';
+import type { SimDialect } from './dialects/types.js';
 import type { PdConnector } from './pd/pd-connector.js';
 import type { SimRequestHandle } from './engine-types.js';
 
@@ -22,6 +23,8 @@ export interface HandlerContext {
   clock: Clock;
   metrics: SimMetrics;
   nextId(): string;
+  /** SGLang / llama.cpp surface (src/sim/dialects); absent = vLLM. */
+  dialect?: SimDialect;
   /** The replica's KV connector (`--role`); absent = no connector, kv_transfer_params ignored. */
   pd?: PdConnector;
 }
@@ -122,6 +125,14 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
   const object = chat ? 'chat.completion.chunk' : 'text_completion';
   const ids: number[] = [];
   let done = false;
+  // Dialect hooks: its usage shape, extra final fields (llama.cpp timings), its submit path (slots).
+  const dialect = ctx.dialect;
+  const usageOf = (r: SimEngineResult): object => dialect?.usage?.(r) ?? usage(r);
+  const t0 = ctx.clock.now();
+  let tFirst = t0;
+  const extras = (r: SimEngineResult): Record<string, unknown> =>
+    dialect?.finalExtras?.(r, { promptMs: tFirst - t0, predictedMs: ctx.clock.now() - tFirst }) ?? {};
+  const engineSubmit = dialect?.submit ?? ((q: Parameters<SimEngine['submit']>[0], c: Parameters<SimEngine['submit']>[1]) => ctx.engine.submit(q, c));
   const write = (o: object): void => void res.write(`data: ${JSON.stringify(o)}\n\n`);
   const choice = (text: string, finish: string | null, first = false): object =>
     chat
@@ -137,10 +148,11 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
   const kvField = ctx.pd !== undefined ? (r: SimEngineResult): object => ({ kv_transfer_params: pd?.finish(r) ?? null }) : (): object => ({});
   let handle: SimRequestHandle | undefined;
   let closed = false;
-  const submit = (): SimRequestHandle => ctx.engine.submit(
+  const submit = (): SimRequestHandle => engineSubmit(
     { id, promptTokens: tokens, maxTokens, ignoreEos, holdBlocks: pd?.holdBlocks },
     {
-      onToken(tok) {
+      onToken(tok, i) {
+        if (i === 0) tFirst = ctx.clock.now();
         if (!stream) return void ids.push(tok);
         // Hold one token back so the last one can carry finish_reason.
         if (pending) write({ id, object, created, model, choices: [choice(pending.text, null)] });
@@ -151,8 +163,9 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         ctx.metrics.finished(r.finishReason);
         const kv = kvField(r);
         if (stream) {
-          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)] });
-          if (includeUsage) write({ id, object, created, model, choices: [], usage: usage(r) });
+          // Dialect extras (llama.cpp timings) ride on the last chunk, as llama.cpp sends them.
+          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...(includeUsage ? {} : extras(r)) });
+          if (includeUsage) write({ id, object, created, model, choices: [], usage: usageOf(r), ...extras(r) });
           res.end('data: [DONE]\n\n');
           return;
         }
@@ -160,7 +173,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         const c = chat
           ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [] }, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
           : { index: 0, text, logprobs: null, finish_reason: r.finishReason, stop_reason: null, prompt_logprobs: null };
-        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usage(r), ...kv });
+        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usageOf(r), ...extras(r), ...kv });
       },
       onError(err) {
         done = true;
@@ -225,7 +238,7 @@ export function modelsBody(ctx: HandlerContext, created: number): object {
         id: ctx.modelName,
         object: 'model',
         created,
-        owned_by: 'vllm',
+        owned_by: ctx.dialect?.modelsOwner ?? 'vllm',
         root: ctx.modelName,
         parent: null,
         max_model_len: ctx.maxModelLen,

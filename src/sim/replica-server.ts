@@ -16,6 +16,7 @@ import { parseJsonObject, readBody, sendError, sendJson } from './http-io.js';
 import { handleDetokenize, handleGenerate, handleTokenize, modelsBody, type HandlerContext } from './openai-handlers.js';
 import { SimMetrics } from './sim-metrics.js';
 import { BuiltinTokenizer, type SimTokenizer } from './tokenizer.js';
+import { createDialect, type SimDialect, type SimDialectOptions } from './dialects/index.js';
 import type { PdConnector } from './pd/pd-connector.js';
 import { createPdConnector, type SimPdOptions } from './pd/create-pd-connector.js';
 
@@ -67,6 +68,14 @@ export interface SimReplicaOptions {
   onKvEvent?: (ev: KvCacheEvent) => void;
   /** Publish the engine's KV-cache events over ZeroMQ like vLLM (sockets open in {@link SimReplica.start}). */
   kvEvents?: SimKvEventsOptions;
+  /** Serve SGLang's or llama.cpp's HTTP surface instead of vLLM's (src/sim/dialects). */
+  dialect?: SimDialectOptions;
+  /**
+   * `/metrics` waits for the engine's current step to end, as llama.cpp's task queue makes it do
+   * (a long prefill delays it for seconds while `/health` answers at once). Default: true for
+   * the llama.cpp dialect, else false.
+   */
+  slowMetrics?: boolean;
   /** P/D KV connector (`kvroute sim --role`); absent = none (kv_transfer_params ignored, like vLLM without one). */
   pd?: SimPdOptions;
 }
@@ -90,6 +99,8 @@ export class SimReplica {
   #kvOpts: SimKvEventsOptions | undefined;
   #modelName: string;
   #publisher: KvEventPublisher | undefined;
+  #dialect: SimDialect | undefined;
+  #slowMetrics: boolean;
 
   constructor(opts: SimReplicaOptions) {
     this.id = opts.id;
@@ -101,8 +112,22 @@ export class SimReplica {
     this.#kvOpts = opts.kvEvents;
     this.#modelName = opts.modelName;
     const tokenizer = opts.tokenizer ?? new BuiltinTokenizer();
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.#dialect = createDialect(opts.dialect, {
+      modelName: opts.modelName,
+      get engine() {
+        return self.engine;
+      },
+      tokenizer,
+      blockSize: opts.engine?.blockSize ?? 16,
+      numBlocks: opts.engine?.numGpuBlocks ?? 26_300,
+      now: () => this.#clock.now(),
+    });
+    this.#slowMetrics = opts.slowMetrics ?? this.#dialect?.metricsBlockDuringStep ?? false;
     this.engine = new SimEngine({
       ...opts.engine,
+      ...this.#dialect?.engineOverrides,
       clock: this.#clock,
       sampleToken: (r) => tokenizer.sampleToken(r),
       eosTokenId: tokenizer.eosTokenId,
@@ -132,6 +157,7 @@ export class SimReplica {
       clock: this.#clock,
       metrics: this.#metrics,
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
+      ...(this.#dialect ? { dialect: this.#dialect } : {}),
     };
     if (opts.pd !== undefined) this.#ctx.pd = createPdConnector({ timeScale: opts.engine?.timeScale, ...opts.pd }, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);
     this.#server = createServer((req, res) => this.#handle(req, res));
@@ -192,7 +218,23 @@ export class SimReplica {
     this.#ctx.pd?.reset();
     this.engine.reset();
     this.#metrics.reset();
+    this.#dialect?.restart();
     this.#publisher?.restart();
+  }
+
+  /** Which engine's HTTP surface this replica speaks. */
+  get dialect(): 'vllm' | 'sglang' | 'llamacpp' {
+    return this.#dialect?.name ?? 'vllm';
+  }
+
+  /** Waits until the engine's current step ends (or it is idle), at most 120 s. */
+  async #waitStepEnd(): Promise<void> {
+    if (!this.engine.busy) return;
+    const s0 = this.engine.stats().steps;
+    const until = Date.now() + 120_000;
+    while (this.engine.busy && this.engine.stats().steps === s0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   /** Current faults (a copy). */
@@ -264,6 +306,8 @@ export class SimReplica {
       if (method !== m) throw new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `use ${m} for ${path}`);
     };
     const body = async (): Promise<Record<string, unknown>> => parseJsonObject(await readBody(req, this.#maxBody));
+    if (path === '/metrics' && this.#slowMetrics) await this.#waitStepEnd();
+    if (this.#dialect && (await this.#dialect.route(path, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), method, req, res, body))) return;
     switch (path) {
       case '/v1/completions':
       case '/v1/chat/completions': {

@@ -66,7 +66,14 @@ export class SimMetrics {
       queue: hist('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', REQUEST_LATENCY_BUCKETS),
     };
     for (const h of Object.values(this.#hist)) h.zero(labels);
+    // prometheus_client's process collector: a restart shows as a new start time.
+    this.#start = new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', registers });
+    this.#startSec = Date.now() / 1000;
+    this.#start.set(this.#startSec);
   }
+
+  #start: Gauge;
+  #startSec: number;
 
   #success: Counter;
 
@@ -88,6 +95,8 @@ export class SimMetrics {
     }
     this.#success.reset();
     this.#success.inc({ ...this.#labels, finished_reason: 'length' }, 0);
+    this.#startSec = Math.max(Date.now() / 1000, this.#startSec + 0.001);
+    this.#start.set(this.#startSec);
   }
 
   /**

@@ -12,7 +12,13 @@
  *   - `builtin`: the simulator's built-in tokenizer and its Llama 3 chat template, so a router in
  *     front of a default simulated fleet tokenizes exactly like it;
  *   - `endpoint`: POSTs the prompt or messages to an engine's vLLM `/tokenize` (timeout; errors
- *     are KvrErrors, and the caller falls back to approximate routing).
+ *     are KvrErrors, and the caller falls back to approximate routing);
+ *   - `endpoints`: the pool's healthy endpoints' own tokenizers, called round robin (no single
+ *     hot spot or point of failure), each in its engine's format (engine adapters: vLLM/SGLang
+ *     `{prompt}`, llama.cpp `{content}` after `/apply-template` for chat). The router attaches
+ *     the pool with {@link RequestTokenizer.useEndpoints}.
+ * An empty or malformed token list is an error (never "0 blocks, precise"): llama.cpp answers a
+ * vLLM-format body with 200 `{"tokens": []}`.
  * Local sources reuse earlier work through a {@link PrefixTokenCache} (exact) and tokenize long
  * texts in a {@link TokenizeWorkerPool}; short texts tokenize inline. The result is memoized on
  * the request, so every plugin asking for it shares one tokenization.
@@ -24,6 +30,8 @@ import { memoize, type ApiKind, type InferenceRequest } from '../core/request.js
 import { loadEncoder, type EncoderSpec, type TokenEncoder } from './encoder.js';
 import { PrefixTokenCache, type PrefixCacheStats } from './prefix-cache.js';
 import { chatOptionsFromBody } from './vllm-chat.js';
+import type { Endpoint } from '../core/endpoint.js';
+import { adapterFor } from '../engines/registry.js';
 import { TokenizeWorkerPool, type WorkerPoolStats } from './worker-pool.js';
 
 /** Configuration of a {@link RequestTokenizer} (validated by {@link createRequestTokenizer}). */
@@ -35,6 +43,10 @@ export const requestTokenizerConfigSchema = z.strictObject({
       type: z.literal('endpoint'),
       /** Base URL of a vLLM server, e.g. http://10.0.0.11:8000 (POST {url}/tokenize). */
       url: z.string().url(),
+      timeoutMs: z.number().int().min(1).max(60_000).default(2_000),
+    }),
+    z.strictObject({
+      type: z.literal('endpoints'),
       timeoutMs: z.number().int().min(1).max(60_000).default(2_000),
     }),
   ]),
@@ -66,7 +78,7 @@ export type RequestTokenizerConfig = z.input<typeof requestTokenizerConfigSchema
 
 /** Counters of a {@link RequestTokenizer} (plain numbers; the metrics layer exports them). */
 export interface RequestTokenizerStats {
-  source: 'builtin' | 'dir' | 'endpoint';
+  source: 'builtin' | 'dir' | 'endpoint' | 'endpoints';
   /** Requests tokenized (token-id prompts included) and failed. */
   requests: number;
   failures: number;
@@ -116,6 +128,9 @@ export class RequestTokenizer {
   readonly #pool: TokenizeWorkerPool | undefined;
   readonly #minWorkerChars: number;
   readonly #endpoint: { url: string; timeoutMs: number; agent: Agent } | undefined;
+  readonly #pool2: { timeoutMs: number; agent: Agent } | undefined;
+  #endpoints: () => readonly Endpoint[] = () => [];
+  #rr = 0;
   readonly #stats = { requests: 0, failures: 0, passthrough: 0, inline: 0, offloaded: 0, workerFallbacks: 0, endpointCalls: 0 };
   #closed = false;
 
@@ -125,6 +140,11 @@ export class RequestTokenizer {
     this.#source = src.type;
     if (src.type === 'endpoint') {
       this.#endpoint = { url: src.url.replace(/\/+$/, ''), timeoutMs: src.timeoutMs, agent: new Agent({ keepAliveTimeout: 10_000, connections: 8 }) };
+      this.#minWorkerChars = Infinity;
+      return;
+    }
+    if (src.type === 'endpoints') {
+      this.#pool2 = { timeoutMs: src.timeoutMs, agent: new Agent({ keepAliveTimeout: 10_000, connections: 8 }) };
       this.#minWorkerChars = Infinity;
       return;
     }
@@ -157,17 +177,19 @@ export class RequestTokenizer {
           return p.ids.slice();
         }
         const add = boolField(body, 'add_special_tokens', true);
-        if (this.#endpoint) return await this.#remote({ model, prompt: p.text, add_special_tokens: add });
+        if (this.#pool2) return await this.#viaPool({ text: p.text, add }, model);
+        if (this.#endpoint) return nonEmpty(await this.#remote({ model, prompt: p.text, add_special_tokens: add }), p.text, this.#endpoint.url);
         return await this.#encode(p.text, add);
       }
       if (api !== 'chat') throw bad(`unknown api ${JSON.stringify(api)}`, 'api');
       const opts = chatOptionsFromBody(body);
+      if (this.#pool2) return await this.#viaPool({ messages: body.messages, add: opts.addSpecialTokens }, model);
       if (this.#endpoint) {
         const out: Record<string, unknown> = { model, messages: body.messages };
         for (const k of ['add_generation_prompt', 'continue_final_message', 'add_special_tokens', 'tools', 'documents', 'chat_template', 'chat_template_kwargs']) {
           if (body[k] !== undefined && body[k] !== null) out[k] = body[k];
         }
-        return await this.#remote(out);
+        return nonEmpty(await this.#remote(out), 'messages', this.#endpoint.url);
       }
       const text = this.#encoder!.chat.render(body.messages, opts);
       return await this.#encode(text, opts.addSpecialTokens);
@@ -205,14 +227,67 @@ export class RequestTokenizer {
     return [...enc.specialPrefix, ...ids, ...enc.specialSuffix];
   }
 
+  /**
+   * Tokenizes with the pool's own engines ({@link RequestTokenizer.useEndpoints}): the next
+   * healthy endpoint whose engine has a tokenizer endpoint, round robin, in its format.
+   */
+  async #viaPool(what: { text: string; add: boolean } | { messages: unknown; add: boolean }, model: string | undefined): Promise<number[]> {
+    const cfg = this.#pool2!;
+    const usable = this.#endpoints().filter((e) => e.healthy && adapterFor(e.engine).tokenizeText('', false, undefined) !== undefined);
+    if (usable.length === 0) throw new KvrError('KVR_ERR_UPSTREAM', 'no healthy endpoint with a tokenizer endpoint (give the router a local tokenizer: --tokenizer <folder with tokenizer.json>)');
+    const ep = usable[this.#rr++ % usable.length];
+    const adapter = adapterFor(ep.engine);
+    const base = { url: ep.url, timeoutMs: cfg.timeoutMs, agent: cfg.agent };
+    let text: string;
+    let add = what.add;
+    if ('text' in what) text = what.text;
+    else if (adapter.kind === 'llamacpp') {
+      // llama.cpp renders chat with its own template first (POST /apply-template -> {prompt}).
+      const r = await this.#post(base, '/apply-template', { messages: what.messages });
+      const prompt = (r as { prompt?: unknown }).prompt;
+      if (typeof prompt !== 'string') throw new KvrError('KVR_ERR_UPSTREAM', `${ep.url}/apply-template answered without a 'prompt' string`);
+      text = prompt;
+      add = true;
+    } else {
+      const r = await this.#post(base, '/tokenize', { model, messages: what.messages });
+      try {
+        return adapter.parseTokens(r);
+      } catch (err) {
+        throw new KvrError('KVR_ERR_UPSTREAM', `${ep.url}: ${(err as Error).message}`);
+      }
+    }
+    const call = adapter.tokenizeText(text, add, model)!;
+    const r = await this.#post(base, call.path, call.body);
+    try {
+      return adapter.parseTokens(r);
+    } catch (err) {
+      throw new KvrError('KVR_ERR_UPSTREAM', `${ep.url}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Tokenizes through the pool's endpoints from now on (source `endpoints`). */
+  useEndpoints(endpoints: () => readonly Endpoint[]): void {
+    this.#endpoints = endpoints;
+  }
+
   /** POST {url}/tokenize (vLLM's TokenizeCompletionRequest / TokenizeChatRequest). */
   async #remote(payload: Record<string, unknown>): Promise<number[]> {
     const ep = this.#endpoint!;
+    const json = await this.#post(ep, '/tokenize', payload);
+    const tokens = (json as { tokens?: unknown }).tokens;
+    if (!Array.isArray(tokens) || !tokens.every((x) => Number.isInteger(x) && x >= 0)) {
+      throw new KvrError('KVR_ERR_UPSTREAM', `tokenize endpoint ${ep.url} answered without a 'tokens' array of token ids`);
+    }
+    return tokens as number[];
+  }
+
+  /** POSTs JSON to `{url}{path}`; the parsed answer, or a KvrError (timeout, status, not JSON). */
+  async #post(ep: { url: string; timeoutMs: number; agent: Agent }, path: string, payload: Record<string, unknown>): Promise<unknown> {
     this.#stats.endpointCalls++;
     let status: number;
     let text: string;
     try {
-      const res = await request(`${ep.url}/tokenize`, {
+      const res = await request(`${ep.url}${path}`, {
         method: 'POST',
         dispatcher: ep.agent,
         headers: { 'content-type': 'application/json' },
@@ -238,13 +313,9 @@ export class RequestTokenizer {
     if (status !== 200) {
       const msg = (json as { error?: { message?: unknown }; message?: unknown })?.error?.message ?? (json as { message?: unknown })?.message ?? '';
       const code = status >= 400 && status < 500 ? 'KVR_ERR_BAD_REQUEST' : 'KVR_ERR_UPSTREAM';
-      throw new KvrError(code, `tokenize endpoint ${ep.url} answered ${status}: ${String(msg)}`);
+      throw new KvrError(code, `tokenize endpoint ${ep.url}${path} answered ${status}: ${String(msg)}`);
     }
-    const tokens = (json as { tokens?: unknown }).tokens;
-    if (!Array.isArray(tokens) || !tokens.every((x) => Number.isInteger(x) && x >= 0)) {
-      throw new KvrError('KVR_ERR_UPSTREAM', `tokenize endpoint ${ep.url} answered without a 'tokens' array of token ids`);
-    }
-    return tokens as number[];
+    return json;
   }
 
   /** Counters (copies). */
@@ -263,7 +334,16 @@ export class RequestTokenizer {
     this.#closed = true;
     await this.#pool?.close();
     await this.#endpoint?.agent.close();
+    await this.#pool2?.agent.close();
   }
+}
+
+/** An empty token list for a non-empty input is an error (wrong request format for the engine). */
+function nonEmpty(tokens: number[], input: string, url: string): number[] {
+  if (tokens.length === 0 && input !== '') {
+    throw new KvrError('KVR_ERR_UPSTREAM', `tokenize endpoint ${url} answered an empty token list (not vLLM's /tokenize? llama.cpp takes {"content": ...}); routing falls back to approximate`);
+  }
+  return tokens;
 }
 
 /**
@@ -277,7 +357,7 @@ export function createRequestTokenizer(config: RequestTokenizerConfig): RequestT
     const path = issue.path.join('.') || 'tokenizer';
     throw new KvrError(
       'KVR_ERR_CONFIG',
-      `invalid tokenizer config at "${path}": ${issue.message}; expected source {type: 'builtin'} | {type: 'dir', dir: '<model folder with tokenizer.json>'} | {type: 'endpoint', url: 'http://host:port'}`,
+      `invalid tokenizer config at "${path}": ${issue.message}; expected source {type: 'builtin'} | {type: 'dir', dir: '<model folder with tokenizer.json>'} | {type: 'endpoint', url: 'http://host:port'} | {type: 'endpoints'}`,
     );
   }
   return new RequestTokenizer(parsed.data);

@@ -71,7 +71,16 @@ function launch(port: number): Promise<ChildProcess> {
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
-    child.once('error', fail);
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      fail(
+        err.code === 'ENOENT'
+          ? new Error(
+              `redis-server is not installed (no "${bin}" on PATH): the Redis index tests need a real Redis. ` +
+                'Install it (Debian/Ubuntu: sudo apt-get install -y redis-server; macOS: brew install redis) or point REDIS_SERVER at the binary.',
+            )
+          : err,
+      ),
+    );
     child.once('exit', (code) => fail(new Error(`redis-server exited (code ${code}) on port ${port}: ${out.slice(-500)}`)));
   });
 }

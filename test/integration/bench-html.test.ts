@@ -5,7 +5,7 @@
  */
 import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,8 +13,9 @@ import puppeteer, { type Browser } from 'puppeteer-core';
 import { runBench } from '../../src/bench/run-bench.js';
 import { renderHtmlReport } from '../../src/bench/html-report.js';
 import { fmtMs } from '../../src/bench/report.js';
+import { requireChromium } from '../helpers/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+
 let browser: Browser | undefined;
 const dir = mkdtempSync(join(tmpdir(), 'kvr-bench-html-'));
 
@@ -52,7 +53,8 @@ const READ_VIEW = `(() => {
   };
 })()`;
 
-test('HTML report: self-contained, charts drawn, numbers equal to the JSON', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, async () => {
+test('HTML report: self-contained, charts drawn, numbers equal to the JSON', async () => {
+  const chromium = requireChromium();
   const report = await runBench({
     workload: 'shared-prefix',
     workloadOptions: { groups: 3, promptsPerGroup: 4, systemTokens: 400, questionTokens: 32, outputTokens: 6, rate: 20 },
@@ -64,7 +66,7 @@ test('HTML report: self-contained, charts drawn, numbers equal to the JSON', { s
   const file = join(dir, 'report.html');
   writeFileSync(file, renderHtmlReport(report));
 
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--headless=new', '--disable-gpu'] });
+  browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--headless=new', '--disable-gpu'] });
   const page = await browser.newPage();
   const errors: string[] = [];
   const external: string[] = [];

@@ -5,7 +5,6 @@
  */
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { request } from 'undici';
 import type { SimFleet } from '../../src/sim/index.js';
@@ -13,13 +12,14 @@ import { SIM_MODEL, startSimRouter, type SimRouter } from '../helpers/sim-router
 import type { RunningRouter } from '../../src/server/router.js';
 import { topicDocument } from '../../src/demo/demo-workload.js';
 import type { DashboardData } from '../../src/server/admin/dashboard-state.js';
+import { requireChromium } from '../helpers/chromium.js';
 
 // The page.evaluate callbacks run in Chromium; this file is compiled without the DOM lib.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare const document: any;
 
 const MODEL = SIM_MODEL;
-const CHROMIUM = process.env.KVROUTE_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
 let fleet: SimFleet;
 let router: RunningRouter;
 let sim: SimRouter | undefined;
@@ -63,8 +63,8 @@ test('the JSON API counts what was routed', async () => {
   assert.ok(d.endpoints.every((e) => e.healthy && e.prefixQueries !== null && e.prefixQueries > 0));
 });
 
-test('the page renders real values in headless Chromium and updates after more requests', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, async () => {
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--headless=new', '--disable-gpu'] });
+test('the page renders real values in headless Chromium and updates after more requests', async () => {
+  browser = await puppeteer.launch({ executablePath: requireChromium(), headless: true, args: ['--no-sandbox', '--headless=new', '--disable-gpu'] });
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));

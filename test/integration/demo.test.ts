@@ -32,10 +32,14 @@ test('demo: topics spread, hit phase served from cache, kvroute beats round robi
   const sumH = kv.replicas.reduce((a, r) => a + r.prefixHits, 0);
   assert.equal(kv.fleetHitRate, sumH / sumQ);
 
+  assert.equal(s.comparisonSetup.engine, 'virtual', 'the comparison runs in simulated time, immune to machine load');
+  assert.equal(kv.requests, s.comparisonSetup.requests);
+
   const json = JSON.parse(demoJson(s));
   assert.equal(json.version, 1);
   assert.equal(json.phases[0].hitTtftMs, null, 'NaN becomes null in JSON');
   const table = formatDemoReport(s);
   assert.match(table, /Phase "hit"/);
   assert.match(table, /round-robin/);
+  assert.match(table, /mean TTFT [\d.]+ ms vs [\d.]+ ms \([\d.]+x (lower|higher)\)|the same/);
 });

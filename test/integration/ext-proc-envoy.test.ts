@@ -15,6 +15,9 @@ import { buildScheduler } from '../../src/app/build-scheduler.js';
 import { startRouter } from '../../src/server/router.js';
 import { startEndpointPicker, type RunningEndpointPicker, type EndpointPickerOptions } from '../../src/server/ext-proc/start-endpoint-picker.js';
 import { ENVOY_TEMPLATE, freePort, requireEnvoy, startEnvoy, type RunningEnvoy } from '../helpers/envoy.js';
+import { LLMD_PD_CONFIG, PD_MODEL, longPrompt, startPdFleet } from '../helpers/pd-fleet.js';
+import { createScheduler } from '../../src/scheduling/scheduler.js';
+import { loadConfig } from '../../src/config/load-config.js';
 
 const MODEL = 'sim-model';
 const fleetOpts = (seed: number) => ({ replicas: 3, basePort: 0, model: MODEL, profile: 'llama-3.2-1b' as const, timeScale: 0.02, seed, maxModelLen: 8192 });
@@ -103,6 +106,10 @@ test('openai client -> real Envoy -> kvroute EPP -> fleet: non-streaming and str
   const metrics = await (await fetch(`${epp.adminUrl}/metrics`)).text();
   const ok200 = metrics.split('\n').filter((l) => l.startsWith('kvroute_requests_total{') && l.includes('status="200"')).reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
   assert.equal(ok200, 3, 'kvroute_requests_total counts the three requests as 200');
+  // Envoy's own view of the exchange: no reply out of order, no failed stream.
+  assert.equal(await env.stat('http.inference_gateway.ext_proc.spurious_msgs_received'), 0);
+  assert.equal(await env.stat('http.inference_gateway.ext_proc.streams_failed'), 0);
+  assert.ok(((await env.stat('http.inference_gateway.ext_proc.streams_started')) ?? 0) >= 3);
 });
 
 /** A small prefix-sharing workload: `groups` system prompts, `perGroup` questions each, sequential. */
@@ -255,4 +262,29 @@ test('a replica dying mid-stream behind Envoy ends the request\'s lifecycle exac
   const inflight = metrics.split('\n').filter((l) => l.startsWith('kvroute_inflight_requests{')).map((l) => Number(l.split(' ').at(-1)));
   assert.ok(inflight.every((v) => v === 0), `in-flight gauge back to 0: ${inflight}`);
   await replica.setDown(false);
+});
+
+test('P/D behind Envoy: with a prefill decider the EPP names the prefill pod in x-prefiller-host-port and the decode sidecar runs the prefill leg', async () => {
+  const pd = await startPdFleet({ sidecars: true });
+  cleanups.push(() => pd.close());
+  const [P] = pd.prefill;
+  const decodeVia = pd.sidecars.map((s) => new URL(s.url).host);
+  const epp = await eppFor(pd.fleet, {
+    endpoints: [...pd.prefill.map((p) => ({ url: p.url, role: 'prefill' as const })), ...pd.sidecars.map((s) => ({ url: s.url, role: 'decode' as const }))],
+    scheduler: createScheduler(loadConfig({ file: LLMD_PD_CONFIG })),
+    scrapeIntervalMs: 60_000,
+  });
+  const env = await startEnvoy({ listenPort: await freePort(), adminPort: await freePort(), extProc: extProcOf(epp), defaultEndpoints: decodeVia });
+  cleanups.push(() => env.stop());
+  const client = new OpenAI({ baseURL: `${env.url}/v1`, apiKey: 'none', maxRetries: 0 });
+  const before = P.engine.stats().promptTokens;
+  const r = await client.chat.completions.create({ model: PD_MODEL, messages: [{ role: 'user', content: longPrompt(5, 400) }], max_tokens: 4 }).withResponse();
+  assert.equal(r.response.status, 200);
+  assert.ok(decodeVia.includes(epp.pool.get(r.response.headers.get('x-kvroute-endpoint')!)!.address), 'routed to a decode sidecar');
+  assert.ok(P.engine.stats().promptTokens > before, 'the prefill replica prefilled the prompt');
+  await settle(epp);
+  const d = epp.decisions.toArray().at(-1)!;
+  assert.equal(d.result.prefill?.endpoint.address, new URL(P.url).host, 'the decision carried the prefill pick');
+  const text = await (await fetch(`${epp.adminUrl}/metrics`)).text();
+  assert.match(text, /kvroute_pd_decisions_total\{decision="disaggregated"\} [1-9]/);
 });

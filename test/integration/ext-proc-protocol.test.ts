@@ -127,6 +127,7 @@ test('rule: destination header == envoy.lb metadata, primary then fallbacks in o
     'x-gateway-destination-endpoint': '6.6.6.6:1',
     'x-gateway-destination-endpoint-subset': '6.6.6.6:1',
     'x-llm-d-inference-objective': 'premium',
+    'x-prefiller-host-port': '6.6.6.6:1',
   });
   const hdr = setHeaders(replies[0]).get('x-gateway-destination-endpoint')!;
   const meta = fromProtoStruct(replies[0].dynamic_metadata) as Record<string, Record<string, string>>;
@@ -135,7 +136,7 @@ test('rule: destination header == envoy.lb metadata, primary then fallbacks in o
   assert.equal(list.length, 3, 'primary + 2 fallbacks');
   assert.deepEqual([...list].sort(), [...addrs].sort(), 'distinct pool members, never the client-sent address');
   const removed = replies[0].request_headers!.response.header_mutation!.remove_headers ?? [];
-  assert.ok(removed.includes('x-gateway-destination-endpoint-subset') && removed.includes('x-llm-d-inference-objective'), `removed: ${removed}`);
+  assert.ok(['x-gateway-destination-endpoint-subset', 'x-llm-d-inference-objective', 'x-prefiller-host-port'].every((h) => removed.includes(h)), `removed: ${removed}`);
   // The response phase confirms the primary is what the scheduler chose.
   s.send({ response_headers: { headers: hmap({ ':status': '200', 'content-type': 'application/json' }), end_of_stream: true }, metadata_context: { filter_metadata: { 'envoy.lb': toProtoStruct({ 'x-gateway-destination-endpoint-served': list[0] }) } } });
   await s.waitFor(3);

@@ -19,9 +19,10 @@ async function listen(server: Server): Promise<string> {
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** An upstream that serves vLLM metrics but dies after the first SSE chunk / mid-body. */
+/** An upstream that serves vLLM metrics (and /health) but dies after the first SSE chunk / mid-body. */
 function dyingUpstream(): Server {
   return createServer((req, res) => {
+    if (req.url === '/health') return res.end();
     if (req.url === '/metrics') return res.end('vllm:num_requests_running 0\nvllm:num_requests_waiting 0\n');
     if (req.url === '/v1/models') return res.end(JSON.stringify({ object: 'list', data: [{ id: MODEL, object: 'model' }] }));
     let body = '';

@@ -4,11 +4,18 @@
  *   score_i = 1 - metrics.kvUsage of candidate i      (kvUsage in [0,1]; clamped)
  *
  * Absolute, not relative: an idle fleet scores ~1 everywhere. No parameters.
+ *
+ * Unknown usage is neutral, not 0 or 1 (unknown-load.ts): a stale snapshot, or an engine whose
+ * usage is not pressure or not reported (`kvUsageUnknown`: llama.cpp, whose slots keep their
+ * last prompts so a "full" cache is the very cache a follow-up wants) gets the mean score of
+ * the candidates whose usage is known.
  */
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
+import { neutralizeUnknown } from './unknown-load.js';
+
 
 const params = z.strictObject({});
 
@@ -22,6 +29,7 @@ export class KvCacheUtilizationScorer implements Scorer {
       const u = candidates[i].metrics.kvUsage;
       out[i] = u >= 1 ? 0 : u <= 0 || Number.isNaN(u) ? 1 : 1 - u;
     }
+    neutralizeUnknown(candidates, out, true, 1);
   }
 }
 

@@ -6,7 +6,8 @@
  *           = 0.5 * (1 - min(q_i, threshold) / threshold)   otherwise
  *
  * An empty queue scores 0.5 (not 1: "empty" only means no worse than nothing waiting); a queue of
- * `threshold` or more scores 0.
+ * `threshold` or more scores 0. A candidate with stale load data scores the mean of the others
+ * (unknown-load.ts).
  *
  * Parameters:
  * - `threshold` (default 128): queue length at which the score reaches 0.
@@ -15,6 +16,7 @@ import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
+import { neutralizeUnknown } from './unknown-load.js';
 
 const params = z.strictObject({
   threshold: z.number().int().positive().default(128),
@@ -34,6 +36,7 @@ export class LoadAwareScorer implements Scorer {
       const q = candidates[i].metrics.waiting;
       out[i] = q <= 0 ? 0.5 : 0.5 * (1 - Math.min(q, t) / t);
     }
+    neutralizeUnknown(candidates, out, false, 0.5);
   }
 }
 

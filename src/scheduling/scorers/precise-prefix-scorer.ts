@@ -37,6 +37,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { InferenceRequest } from '../../core/request.js';
 import { setPrefixPrediction, type PrefixPrediction } from '../../prefix/prefix-prediction.js';
+import { adapterFor } from '../../engines/registry.js';
 import type { BlockKey, KvCacheServices, PrefixRun } from '../kv-cache-services.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
@@ -59,8 +60,11 @@ const params = z.strictObject({
 /** Parameters of {@link PrecisePrefixScorer}. */
 export type PrecisePrefixScorerParams = z.infer<typeof params>;
 
-/** Why a request was scored approximately. */
-export type FallbackReason = 'no-index' | 'tokenize-failed' | 'lookup-failed';
+/**
+ * Why a request was scored approximately. `engine-no-events`: no candidate's engine publishes
+ * KV-cache events (llama.cpp, a generic OpenAI server), so the index can never hold their blocks.
+ */
+export type FallbackReason = 'no-index' | 'tokenize-failed' | 'lookup-failed' | 'engine-no-events';
 
 /** Counters of the precise scorer (read by metrics and the dashboard). */
 export interface PrecisePrefixStats {
@@ -170,7 +174,7 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
   #lastSweep = 0;
   readonly #stats: Omit<PrecisePrefixStats, 'speculativeEntries'> = {
     precise: 0,
-    fallbacks: { 'no-index': 0, 'tokenize-failed': 0, 'lookup-failed': 0 },
+    fallbacks: { 'no-index': 0, 'tokenize-failed': 0, 'lookup-failed': 0, 'engine-no-events': 0 },
     speculativeHits: 0,
     lastError: '',
   };
@@ -215,6 +219,9 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
     if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
     // A request whose client went away is neither tokenized nor looked up (scores stay 0).
     if (ctx.request.signal?.aborted) return void out.fill(0);
+    if (candidates.length > 0 && candidates.every((c) => !adapterFor(c.engine).kvEvents)) {
+      return this.#fallback('engine-no-events', new Error(`no candidate engine publishes KV events (${[...new Set(candidates.map((c) => c.engine))].join(', ')})`), ctx, candidates, out);
+    }
     let prep: Prepared;
     try {
       prep = await this.#prepare(svc, ctx.request);
@@ -278,7 +285,7 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
 
   #record(ctx: SchedulingContext, endpoint: Endpoint): void {
     const svc = this.#services;
-    if (svc === undefined) return;
+    if (svc === undefined || !adapterFor(endpoint.engine).kvEvents) return;
     const now = this.#clock.now();
     if (now - this.#lastSweep > 1000) {
       this.#lastSweep = now;

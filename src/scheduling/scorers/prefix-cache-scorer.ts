@@ -28,10 +28,10 @@ import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import { memoize, type InferenceRequest } from '../../core/request.js';
 import { ApproxPrefixIndex, DEFAULT_LRU_CAPACITY_PER_SERVER } from '../../prefix/approx-prefix-index.js';
-import { setPrefixPrediction, type PrefixPrediction } from '../../prefix/prefix-prediction.js';
+import { prefixPredictionOf, setPrefixPrediction, type PrefixPrediction } from '../../prefix/prefix-prediction.js';
 import { TextBlockHasher } from '../../prefix/text-block-hasher.js';
 import type { PluginDefinition } from '../plugin-registry.js';
-import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
+import type { RequestObserver, RequestOutcome, Scorer, SchedulingContext } from '../types.js';
 import type { PickKeys, PickKeysSource, RemotePick, RemotePickAware } from '../../sync/remote-pick.js';
 
 const params = z.strictObject({
@@ -115,6 +115,14 @@ export class PrefixCacheScorer implements Scorer, RequestObserver, PickKeysSourc
   onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
     const keys = this.keysOf(ctx.request);
     if (keys.length > 0) this.index.add(endpoint, keys);
+  }
+
+  /** The engine's cached tokens correct the index's capacity (ApproxPrefixIndex.observe). */
+  onComplete(ctx: SchedulingContext, endpoint: Endpoint, outcome: RequestOutcome): void {
+    if (!outcome.ok || outcome.cachedTokens === undefined) return;
+    const p = prefixPredictionOf(ctx.request);
+    if (p === undefined || p.source !== 'approximate' || p.idsByIndex[endpoint.index] !== endpoint.id) return;
+    this.index.observe(endpoint, p.matchedByIndex[endpoint.index] ?? 0, outcome.cachedTokens / p.blockTokens);
   }
 }
 

@@ -6,11 +6,14 @@
  *   score_i = (max q - q_i) / (max q - min q)      1 when every candidate has the same q
  *
  * Relative, not absolute: the shortest queue always gets 1 and the longest 0. No parameters.
+ * A candidate with stale load data is left out of min/max and scores the mean of the others
+ * (unknown-load.ts).
  */
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { Scorer, SchedulingContext } from '../types.js';
+import { neutralizeUnknown } from './unknown-load.js';
 
 const params = z.strictObject({});
 
@@ -24,12 +27,15 @@ export class QueueScorer implements Scorer {
     let min = Infinity;
     let max = -Infinity;
     for (let i = 0; i < n; i++) {
-      const q = candidates[i].metrics.waiting;
+      const m = candidates[i].metrics;
+      if (m.stale === true) continue;
+      const q = m.waiting;
       if (q < min) min = q;
       if (q > max) max = q;
     }
     const range = max - min;
     for (let i = 0; i < n; i++) out[i] = range > 0 ? (max - candidates[i].metrics.waiting) / range : 1;
+    neutralizeUnknown(candidates, out, false, 1);
   }
 }
 

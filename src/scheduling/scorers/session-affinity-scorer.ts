@@ -16,13 +16,19 @@
  * - `clientIp` (default false): also bind client IPs.
  * - `ttlSeconds` (default 7200, the seeds' ClientIP timeout): lifetime of a binding since its
  *   last pick.
+ *
+ * Session ids are stored hashed (src/scheduling/session-store.ts `sessionIdKey`: a fixed ~26-byte
+ * key whatever the id's length; ids over 1,024 characters are not bound), and the store is
+ * bounded by count, so clients cannot grow the router's memory with long or many ids. With
+ * signed tokens on (`--sign-session-tokens`), the public port verifies `x-session-token` before
+ * this scorer sees it (src/server/http/endpoint-privacy.ts).
  */
 import { Buffer } from 'node:buffer';
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { InferenceRequest } from '../../core/request.js';
 import type { PluginDefinition } from '../plugin-registry.js';
-import type { SessionStore } from '../session-store.js';
+import { sessionIdKey, type SessionStore } from '../session-store.js';
 import { SESSION_BOUND_MEMO_KEY } from './cold-request.js';
 import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
 
@@ -70,13 +76,14 @@ export class SessionAffinityScorer implements Scorer, RequestObserver {
       if (bound instanceof Promise) return bound.then((id) => (this.#mark(req, id, candidates, out) ? undefined : next()));
       return this.#mark(req, bound, candidates, out) ? undefined : next();
     };
-    return fromStore(sid ? `sid:${sid}` : undefined, () => fromStore(ipKey, () => undefined));
+    return fromStore(sid ? sessionIdKey(sid) : undefined, () => fromStore(ipKey, () => undefined));
   }
 
   onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
     const req = ctx.request;
     const sid = req.headers[this.sessionHeader];
-    if (sid) void this.#store.set(`sid:${sid}`, endpoint.id, this.ttlMs);
+    const sidKey = sid ? sessionIdKey(sid) : undefined;
+    if (sidKey !== undefined) void this.#store.set(sidKey, endpoint.id, this.ttlMs);
     const ipKey = this.#ipKey(req);
     if (ipKey !== undefined) void this.#store.set(ipKey, endpoint.id, this.ttlMs);
   }

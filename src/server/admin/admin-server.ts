@@ -74,7 +74,20 @@ export function createAdminHandler(opts: AdminOptions): (req: IncomingMessage, r
         json(res, healthy > 0 ? 200 : 503, {
           ready: healthy > 0,
           healthy,
-          endpoints: opts.pool.all().map((ep) => ({ id: ep.id, healthy: ep.healthy, models: ep.models, metrics: ep.metrics })),
+          ...(opts.pool.unhealthyReasons() ? { reasons: opts.pool.unhealthyReasons() } : {}),
+          endpoints: opts.pool.all().map((ep) => ({
+            id: ep.id,
+            healthy: ep.healthy,
+            engine: ep.engine,
+            engineSource: ep.health?.engineSource,
+            live: ep.health?.live,
+            loadFresh: ep.health?.loadFresh,
+            reason: ep.health?.reason ?? '',
+            restarts: ep.health?.restarts ?? 0,
+            cacheModel: ep.cacheModel,
+            models: ep.models,
+            metrics: ep.metrics,
+          })),
         });
         return;
       }
@@ -118,6 +131,11 @@ export function createAdminHandler(opts: AdminOptions): (req: IncomingMessage, r
             url: ep.url,
             address: ep.address,
             healthy: ep.healthy,
+            engine: ep.engine,
+            engineSource: ep.health?.engineSource,
+            reason: ep.health?.reason ?? '',
+            loadFresh: ep.health?.loadFresh,
+            restarts: ep.health?.restarts ?? 0,
             models: ep.models,
             metrics: ep.metrics,
             routed: recorder.routed(ep.id),

@@ -4,6 +4,7 @@
  */
 import type { CandidateScore } from '../../scheduling/types.js';
 import type { DecisionRecord } from '../openai/gateway.js';
+import type { CacheStatusLabel } from '../../metrics/router-metrics.js';
 
 /** One decision as served by the admin port. */
 export interface DecisionJson {
@@ -66,6 +67,9 @@ export interface DecisionFilter {
   requestId?: string;
 }
 
+/** Values of the `cache` filter: the predicted cache statuses. */
+export const CACHE_VALUES = ['hit', 'partial', 'miss', 'unknown'] as const satisfies readonly CacheStatusLabel[];
+
 /** Parses `?limit=&endpoint=&reason=&status=&cache=&model=&requestId=`; returns an error text for a bad value. */
 export function parseDecisionFilter(params: URLSearchParams): DecisionFilter | string {
   const f: DecisionFilter = {};
@@ -80,6 +84,10 @@ export function parseDecisionFilter(params: URLSearchParams): DecisionFilter | s
     const n = Number(status);
     if (!Number.isInteger(n) || n < 0 || n > 999) return `status must be an HTTP status code, got "${status}"`;
     f.status = n;
+  }
+  const cache = params.get('cache');
+  if (cache !== null && cache !== '' && !(CACHE_VALUES as readonly string[]).includes(cache)) {
+    return `cache must be one of ${CACHE_VALUES.join(', ')}, got "${cache.slice(0, 40)}"`;
   }
   for (const [k, key] of [['endpoint', 'endpoint'], ['reason', 'reason'], ['cache', 'cacheStatus'], ['model', 'model'], ['requestId', 'requestId']] as const) {
     const v = params.get(k);

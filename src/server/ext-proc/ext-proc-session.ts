@@ -31,6 +31,9 @@ import type { EndpointPickerBackend, PickedExchange } from './picker-backend.js'
 import { readMetadataString, readSubsetHint } from './subset-hint.js';
 
 /** Request headers the picker consumes and never forwards (llm-d's control headers and old aliases). */
+/** Set only by the picker (P/D prefill endpoint); a client copy is never forwarded (SSRF). */
+export const PREFILLER_HEADER = 'x-prefiller-host-port';
+
 export const CONTROL_HEADERS: ReadonlySet<string> = new Set([
   'x-llm-d-inference-objective', 'x-llm-d-inference-fairness-id', 'x-llm-d-model-name-rewrite', 'x-llm-d-slo-ttft-ms', 'x-llm-d-slo-tpot-ms',
   'x-gateway-inference-objective', 'x-gateway-inference-fairness-id', 'x-gateway-model-name-rewrite', 'x-slo-ttft-ms', 'x-slo-tpot-ms',
@@ -164,6 +167,10 @@ export class ExtProcSession {
         if (k !== DESTINATION_HEADER) remove.push(k);
         continue;
       }
+      if (k === PREFILLER_HEADER) {
+        remove.push(k); // only the picker names a prefill endpoint
+        continue;
+      }
       if (CONTROL_HEADERS.has(k)) remove.push(k); // read by the picker, not forwarded
       headers[k] = v;
     }
@@ -191,10 +198,11 @@ export class ExtProcSession {
     if (this.#abort.signal.aborted) return this.#finish('stream closed while picking');
     const destination = pick.destinations.join(',');
     const body = bodyless ? undefined : (pick.body ?? received!);
-    const set: Record<string, string> = { [DESTINATION_HEADER]: destination, 'x-request-id': this.#requestId };
+    const set: Record<string, string> = { ...pick.headers, [DESTINATION_HEADER]: destination, 'x-request-id': this.#requestId };
+    const removeNow = remove.filter((k) => !(k in set));
     if (body !== undefined) set['content-length'] = String(body.length);
     this.#o.send({
-      request_headers: { response: { clear_route_cache: true, header_mutation: headerMutation(set, remove) } },
+      request_headers: { response: { clear_route_cache: true, header_mutation: headerMutation(set, removeNow) } },
       dynamic_metadata: destinationMetadata(destination),
     });
     if (body !== undefined) for (const r of streamedBodyReplies('request_body', body, !trailers)) this.#o.send(r);

@@ -8,6 +8,8 @@
  *   with the ext_proc stream), parse the body, check the model (404), restrict the candidates
  *   to the subset hint (503 when none qualifies), `decide`, `dispatch`. The destination list is
  *   the ranked endpoints, primary first, up to `maxDestinations` (Envoy's fallbacks).
+ * - P/D (a config with a prefill decider): the prefill pick goes to the decode pod's sidecar in
+ *   `x-prefiller-host-port` (llm-d's header mode); the prefill assignment closes with the decode.
  * - Load shedding (optional): every candidate saturated -> 429 `rejected-saturated`.
  * - Anything else (bodyless requests, other paths): a uniformly random healthy endpoint inside
  *   the hint, no lifecycle (not an inference request; llm-d does the same for bodyless ones).
@@ -29,6 +31,7 @@ import { buildInferenceRequest } from '../openai/parse-request.js';
 import { UsageSniffer } from '../openai/usage-sniffer.js';
 import type { EndpointPickerBackend, Pick, PickedExchange, PickRequest, ResponseStart } from './picker-backend.js';
 import { sessionTokenFor } from '../../scheduling/scorers/session-affinity-scorer.js';
+import type { PdGateway } from '../../pd/gateway-orchestrator.js';
 
 const ROUTES: Record<string, ApiKind> = { '/v1/completions': 'completions', '/v1/chat/completions': 'chat' };
 
@@ -47,6 +50,11 @@ export interface LifecycleBackendOptions {
    * (`rejected-saturated`). Undefined = never shed.
    */
   saturation?: { queueDepth?: number; kvUsage?: number };
+  /**
+   * P/D in llm-d's header mode: when the scheduler picks a prefill endpoint, the request to the
+   * decode pod carries `x-prefiller-host-port` and its sidecar runs the prefill leg.
+   */
+  pd?: PdGateway;
 }
 
 /** True when every candidate is past a saturation threshold. */
@@ -99,9 +107,14 @@ export class LifecycleBackend implements EndpointPickerBackend {
       const att = lc.dispatch({ firstTokenObservable: ireq.stream });
       const ranked = decision.result.ranked.filter((e) => e.id !== att.endpoint.id);
       const destinations = [att.endpoint, ...ranked].slice(0, Math.max(1, this.#o.maxDestinations ?? 3));
+      const plan = this.#o.pd !== undefined ? await lc.run('schedule', this.#o.pd.beforeDispatch(ireq, decision.result, req.path, lc.signal)) : undefined;
       const explainN = explainRequested(req.headers[EXPLAIN_HEADER]);
       const explain = explainN > 0 ? encodeExplanation(buildExplanation(decision.result, decision.prediction, explainN)) : undefined;
-      return { destinations: destinations.map((e) => e.address), exchange: new LifecycleExchange(this.#o, lc, att, destinations, explain) };
+      return {
+        destinations: destinations.map((e) => e.address),
+        ...(plan !== undefined && Object.keys(plan.headers).length > 0 ? { headers: plan.headers } : {}),
+        exchange: new LifecycleExchange(this.#o, lc, att, destinations, explain),
+      };
     } catch (err) {
       if (lc.outcome === 'aborted') throw err;
       throw lc.reject(err);

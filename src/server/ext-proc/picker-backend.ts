@@ -50,6 +50,8 @@ export interface Pick {
   destinations: string[];
   /** The body to send upstream when it was rewritten; default the received one. */
   body?: Buffer;
+  /** Request headers to set upstream (e.g. `x-prefiller-host-port` for a P/D decode sidecar). */
+  headers?: Record<string, string>;
   exchange: PickedExchange;
 }
 

@@ -18,6 +18,7 @@ import { EndpointScraper } from '../../datalayer/endpoint-scraper.js';
 import { OutlierDetector, RequestLifecycles, type DecisionRecord, type OutlierOptions } from '../../lifecycle/index.js';
 import { RouterMetrics } from '../../metrics/router-metrics.js';
 import type { Scheduler } from '../../scheduling/types.js';
+import { PdGateway } from '../../pd/gateway-orchestrator.js';
 import { createAdminHandler } from '../admin/admin-server.js';
 import { DashboardRecorder } from '../admin/dashboard-state.js';
 import { summarizeRouter } from '../admin/router-summary.js';
@@ -25,9 +26,13 @@ import type { RouterKvCache } from '../router.js';
 import { startExtProcServer, type RunningExtProc } from './ext-proc-server.js';
 import { LifecycleBackend } from './lifecycle-backend.js';
 import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../../sync/start-router-sync.js';
+import type { DiscoverySource } from '../../discovery/types.js';
+import { startDiscovery } from '../../discovery/start-discovery.js';
 
 export interface EndpointPickerOptions {
   endpoints: readonly EndpointSpec[];
+  /** Dynamic discovery (src/discovery): snapshots replace the pool at run time; stopped on close. */
+  discovery?: DiscoverySource;
   scheduler: Scheduler;
   host?: string;
   /** ext_proc port (default 9002; 0 = ephemeral). */
@@ -91,12 +96,16 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
   const adminHost = opts.adminHost ?? host;
-  const pool = new EndpointPool(opts.endpoints);
+  const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
   const scraper = new EndpointScraper(pool, { clock, dispatcher, metrics, intervalMs: opts.scrapeIntervalMs, staleAfterMs: opts.staleAfterMs });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
   const dashboard = new DashboardRecorder({ clock });
+  // P/D: a config that picks prefill endpoints runs in llm-d's header mode (decode-pod sidecars).
+  const disaggregates = (opts.scheduler as { prefillProfile?: unknown }).prefillProfile !== undefined;
+  const pd = disaggregates ? new PdGateway({ scheduler: opts.scheduler, mode: 'header', metrics, clock, logger }) : undefined;
+  const scheduler = pd?.scheduler ?? opts.scheduler;
   const outliers = new OutlierDetector(clock, opts.outlier);
   outliers.setHostCount(pool.all().length);
   outliers.onEject((id, until) => {
@@ -106,7 +115,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
   });
   const lifecycles = new RequestLifecycles({
-    scheduler: opts.scheduler,
+    scheduler,
     clock,
     metrics,
     logger,
@@ -129,6 +138,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     logger,
     maxDestinations: opts.maxDestinations,
     saturation: opts.saturation,
+    ...(pd !== undefined ? { pd } : {}),
     onEndpointFailed: (ep: Endpoint) => scraper.markDown(ep),
   });
   let adminPort = 0;
@@ -159,6 +169,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     if (stopped) return;
     stopped = true;
     await sync?.close();
+    await opts.discovery?.stop();
     scraper.stop();
     admin.closeAllConnections();
     await new Promise((r) => admin.close(r));
@@ -185,6 +196,9 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
       metrics.attachIndexStats(() => kv.indexStats());
       await kv.attach(pool.all());
       if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
+    }
+    if (opts.discovery !== undefined) {
+      await startDiscovery({ discovery: opts.discovery, pool, scraper, scheduler: opts.scheduler, ...(kv !== undefined ? { kvCache: kv } : {}), outliers, metrics, logger });
     }
   } catch (err) {
     await extProc?.close();

@@ -29,7 +29,8 @@ import type { DecisionRecord } from '../../lifecycle/types.js';
 import {
   EXPLAIN_HEADER, buildExplanation, encodeExplanation, explainRequested, sseExplainComment,
 } from '../../observability/decision-explanation.js';
-import { buildInferenceRequest, readBody } from './parse-request.js';
+import { buildInferenceRequest, knownModels, readBody } from './parse-request.js';
+import { tenantLogFields } from '../http/public-guard.js';
 import { proxyRequest, type ProxyDeps } from './proxy.js';
 
 export type { DecisionRecord } from '../../lifecycle/types.js';
@@ -120,13 +121,14 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       clientIp: clientAddress(req, opts.trustForwardedFor),
       arrivedAt: lc.arrivedAt,
       defaultMaxTokens: api === 'chat' ? 64 : 16,
+      models: knownModels(pool),
     });
     if (!pool.servesModel(ireq.model)) {
       throw new KvrError('KVR_ERR_UNKNOWN_MODEL', `model "${ireq.model}" is not served here; available: ${pool.models().join(', ') || '(none reported)'}`, { param: 'model' });
     }
     const candidates = pool.candidatesFor(ireq.model);
     if (candidates.length === 0) {
-      throw new KvrError('KVR_ERR_NO_ENDPOINT', `no healthy endpoint serves "${ireq.model}" right now (${pool.healthyCount()}/${pool.all().length} healthy); check the model servers and their /metrics`);
+      throw new KvrError('KVR_ERR_NO_ENDPOINT', `no healthy endpoint serves "${ireq.model}" right now (${pool.healthyCount()}/${pool.all().length} healthy${pool.unhealthyReasons() ? `: ${pool.unhealthyReasons()}` : ''}); check the model servers (GET /readyz on the admin port lists each endpoint's state)`);
     }
     const { result, prediction } = await lc.decide(ireq, candidates);
     lc.log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
@@ -157,7 +159,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     const api = ROUTES[path];
     const arrivedAt = clock.now();
     const id = requestIdOf(req);
-    const log = logger.child({ reqId: id });
+    const log = logger.child({ reqId: id, ...tenantLogFields(req) });
     const fail = (err: unknown) => {
       const e = toKvrError(err);
       metrics.badRequests.inc({ code: e.code });

@@ -88,6 +88,63 @@ export interface BuildOptions {
   clientIp: string;
   arrivedAt: number;
   defaultMaxTokens: number;
+  /**
+   * The models the fleet serves. When given, the model is checked before any heavy work (schema
+   * validation, prompt rendering): a request without `model` gets the only served model (as vLLM
+   * and llama.cpp do; 400 naming them when several are served), an unknown one 404.
+   */
+  models?: readonly string[];
+  /** Most chat messages, batched prompts or content parts in one request (default {@link MAX_REQUEST_ITEMS}). */
+  maxItems?: number;
+}
+
+/** Default bound on messages (chat), batched prompts (completions) and content parts per request. */
+export const MAX_REQUEST_ITEMS = 10_000;
+
+/**
+ * The models the fleet serves, for {@link BuildOptions.models}: undefined while some endpoint has
+ * not reported its list (an endpoint with an unknown list accepts any model).
+ */
+export function knownModels(pool: { all(): readonly { models: readonly string[] }[] }): string[] | undefined {
+  const eps = pool.all();
+  if (eps.length === 0 || eps.some((e) => e.models.length === 0)) return undefined;
+  return [...new Set(eps.flatMap((e) => e.models))].sort();
+}
+
+/** Resolves the request's model against the served ones (see {@link BuildOptions.models}); mutates `body.model` when defaulted. */
+function resolveModel(body: Record<string, unknown>, models: readonly string[]): void {
+  const m = body.model;
+  if (m === undefined || m === null || m === '') {
+    if (models.length === 1) {
+      body.model = models[0];
+      return;
+    }
+    const list = models.length === 0 ? '(none reported yet)' : models.join(', ');
+    throw new KvrError('KVR_ERR_BAD_REQUEST', `"model" is required when several models are served; name one of: ${list}`, { param: 'model' });
+  }
+  if (typeof m === 'string' && !models.includes(m)) {
+    throw new KvrError('KVR_ERR_UNKNOWN_MODEL', `model "${m.slice(0, 200)}" is not served here; available: ${models.join(', ') || '(none reported)'}`, { param: 'model' });
+  }
+}
+
+/** Bounds the number of items a request makes the router walk (messages, batched prompts, content parts). */
+function checkItemCount(api: ApiKind, body: Record<string, unknown>, max: number): void {
+  const tooMany = (what: string, n: number, param: string) =>
+    new KvrError('KVR_ERR_BAD_REQUEST', `too many ${what} (${n}); at most ${max} are accepted in one request: split it or shorten the conversation`, { param });
+  if (api === 'chat') {
+    const msgs = body.messages;
+    if (!Array.isArray(msgs)) return;
+    if (msgs.length > max) throw tooMany('messages', msgs.length, 'messages');
+    let parts = 0;
+    for (const m of msgs) {
+      const c = (m as { content?: unknown } | null)?.content;
+      if (Array.isArray(c)) parts += c.length;
+    }
+    if (parts > max) throw tooMany('content parts', parts, 'messages');
+    return;
+  }
+  const p = body.prompt;
+  if (Array.isArray(p) && p.length > max && typeof p[0] !== 'number') throw tooMany('prompts', p.length, 'prompt');
 }
 
 /** Parses and validates a body for `api`; throws KvrError (400) naming the bad field. */
@@ -106,6 +163,8 @@ export function buildInferenceRequest(
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new KvrError('KVR_ERR_BAD_JSON', 'request body must be a JSON object');
   }
+  if (opts.models !== undefined && opts.models.length > 0) resolveModel(json as Record<string, unknown>, opts.models);
+  checkItemCount(api, json as Record<string, unknown>, opts.maxItems ?? MAX_REQUEST_ITEMS);
   const schema = api === 'chat' ? chatSchema : completionSchema;
   const parsed = schema.safeParse(json);
   if (!parsed.success) {

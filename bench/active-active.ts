@@ -11,10 +11,9 @@
  * - x3 sync:           three routers sharing one sync stream; request i goes to router i mod 3
  *                      (the round-robin front);
  * - x3 no sync:        the same three routers without sync (the reference: what sync fixes);
- * - x3 sync, restart:  as x3 sync, router 2 is stopped at a third of the run and a new one
- *                      (new id) started in its place; it replays the stream before serving
- *                      (a rolling restart: the front sends router 2's share to the others
- *                      while it drains and restarts).
+ * - x3 sync, restart:  as x3 sync; at a third of the run a new router (new id) starts,
+ *                      replays the stream and takes router 2's place in the front, while the
+ *                      old router 2 finishes its in-flight requests and stops (a rolling update).
  * Figures: hit rate = fleet delta of the engines' own prefix-cache counters
  * (vllm:prefix_cache_hits / queries); balance = max / mean engine busy time; for the restart, the
  * engine-reported cached share of the new router's first 20 requests vs the other routers' in
@@ -97,29 +96,25 @@ async function run(w: Workload, s: Setup): Promise<Result> {
   let replayMs = 0;
   const window: { fromNew: boolean; prompt: number; cached: number }[] = [];
   const t0 = performance.now();
-  // Restart (rolling, as behind a load balancer): at a third of the run, the front stops sending to
-  // router 2 (its share goes to routers 0 and 1), router 2 drains its in-flight requests and
-  // stops; a new router 2 (new id) starts, replays the stream, and the front sends to it again.
-  let down = false;
+  // Restart (rolling, as a Deployment update with surge): at a third of the run a new router 2
+  // (new id) starts, replays the stream and takes router 2's slot in the front; the old one
+  // finishes its in-flight requests and stops.
   const inflight2 = new Set<Promise<void>>();
-  let restarting: Promise<void> | undefined;
+  let retiring: Promise<void> | undefined;
   for (const req of w.requests) {
     if (s.restart && req.index === restartIndex) {
-      down = true;
-      restarting = (async () => {
-        await Promise.all([...inflight2]);
-        await routers[2].close();
-        const r0 = performance.now();
-        routers[2] = await start();
-        replayMs = performance.now() - r0;
-        down = false;
-      })();
+      const old = routers[2];
+      const r0 = performance.now();
+      routers[2] = await start();
+      replayMs = performance.now() - r0;
+      restartAt = req.index;
+      const draining = [...inflight2];
+      inflight2.clear();
+      retiring = Promise.all(draining).then(() => old.close());
     }
     const wait = req.atMs * timeScale - (performance.now() - t0);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    let slot = req.index % routers.length;
-    if (slot === 2 && down) slot = req.index % 2;
-    else if (s.restart && restartAt < 0 && req.index > restartIndex && !down) restartAt = req.index;
+    const slot = req.index % routers.length;
     const router = routers[slot];
     const p = req.prompt();
     const inWindow = restartAt >= 0;
@@ -130,12 +125,9 @@ async function run(w: Workload, s: Setup): Promise<Result> {
       if (inWindow && window.filter((x) => x.fromNew === fromNew).length < 20) window.push({ fromNew, prompt: r.promptTokens ?? 0, cached: r.cachedTokens ?? 0 });
     });
     tasks.push(task);
-    if (slot === 2) {
-      inflight2.add(task);
-      void task.finally(() => inflight2.delete(task));
-    }
+    if (slot === 2) inflight2.add(task);
   }
-  await restarting;
+  await retiring;
   await Promise.all(tasks);
   const after = await readFleetCounters(urls);
   const q = after.reduce((a, c, i) => a + c.queries - before[i].queries, 0);

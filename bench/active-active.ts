@@ -101,23 +101,30 @@ async function run(w: Workload, s: Setup): Promise<Result> {
   // finishes its in-flight requests and stops.
   const inflight2 = new Set<Promise<void>>();
   let retiring: Promise<void> | undefined;
+  let lastIndex = -1;
   for (const req of w.requests) {
     if (s.restart && req.index === restartIndex) {
-      const old = routers[2];
+      // Started in the background: the front keeps sending to the old router 2 until the new
+      // one is ready (replayed and listening), as a load balancer's readiness check would.
       const r0 = performance.now();
-      routers[2] = await start();
-      replayMs = performance.now() - r0;
-      restartAt = req.index;
-      const draining = [...inflight2];
-      inflight2.clear();
-      retiring = Promise.all(draining).then(() => old.close());
+      retiring = start().then(async (fresh) => {
+        replayMs = performance.now() - r0;
+        const old = routers[2];
+        routers[2] = fresh;
+        restartAt = lastIndex + 1;
+        const draining = [...inflight2];
+        inflight2.clear();
+        await Promise.all(draining);
+        await old.close();
+      });
     }
+    lastIndex = req.index;
     const wait = req.atMs * timeScale - (performance.now() - t0);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const slot = req.index % routers.length;
     const router = routers[slot];
     const p = req.prompt();
-    const inWindow = restartAt >= 0;
+    const inWindow = restartAt >= 0 && req.index >= restartAt;
     const fromNew = slot === 2;
     const task = streamRequest({ baseUrl: router.url, api: p.api, body: requestBody(w.model, req, p), headers: { 'x-forwarded-for': req.clientIp }, dispatcher, clock: systemClock }).then((r) => {
       if (r.status === 200 && r.error === undefined) ok++;

@@ -67,6 +67,7 @@ interface Result {
   failed: number;
   hitRate: number;
   balance: number;
+  lagMs?: { mean: number; p99: number };
   restart?: { newCached: number; othersCached: number; replayMs: number; newN: number; othersN: number; newHits: number };
 }
 
@@ -96,6 +97,11 @@ async function run(w: Workload, s: Setup): Promise<Result> {
   let replayMs = 0;
   const window: { fromNew: boolean; prompt: number; cached: number }[] = [];
   const t0 = performance.now();
+  // Sync lag (age of the newest entry each router applied), sampled every 50 ms.
+  const lags: number[] = [];
+  const sampler = setInterval(() => {
+    for (const r of routers) if (r.sync !== undefined) lags.push(r.sync.stats().lagMs);
+  }, 50);
   // Restart (rolling, as a Deployment update with surge): at a third of the run a new router 2
   // (new id) starts, replays the stream and takes router 2's slot in the front; the old one
   // finishes its in-flight requests and stops.
@@ -136,6 +142,7 @@ async function run(w: Workload, s: Setup): Promise<Result> {
   }
   await retiring;
   await Promise.all(tasks);
+  clearInterval(sampler);
   const after = await readFleetCounters(urls);
   const q = after.reduce((a, c, i) => a + c.queries - before[i].queries, 0);
   const h = after.reduce((a, c, i) => a + c.hits - before[i].hits, 0);
@@ -150,6 +157,7 @@ async function run(w: Workload, s: Setup): Promise<Result> {
   await fleet.close();
   return {
     setup: s.name, ok, failed, hitRate: q > 0 ? h / q : 0, balance: mean > 0 ? Math.max(...busy) / mean : 1,
+    ...(lags.length > 0 ? { lagMs: { mean: lags.reduce((a, b) => a + b, 0) / lags.length, p99: [...lags].sort((x, y) => x - y)[Math.floor(lags.length * 0.99)] } } : {}),
     ...(s.restart ? { restart: {
       newCached: share(window.filter((x) => x.fromNew)), othersCached: share(window.filter((x) => !x.fromNew)), replayMs,
       newN: window.filter((x) => x.fromNew).length, othersN: window.filter((x) => !x.fromNew).length, newHits: window.filter((x) => x.fromNew && x.cached > 0).length,
@@ -224,8 +232,8 @@ try {
       ? createWorkload('trace', { seed, requests, trace: { rateScale: traceRateScale } })
       : createWorkload('shared-prefix', { seed, requests, groups: 12, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 128, outputTokens: 64, rate });
     console.log(`\n### ${name}: ${w.requests.length} requests, ${replicas} replicas (llama-3.1-8b profile), time scale ${timeScale}\n`);
-    console.log('| setup | ok | failed | hit rate | vs single | balance | vs single |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|');
+    console.log('| setup | ok | failed | hit rate | vs single | balance | vs single | sync lag mean / p99 |');
+    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
     let single: Result | undefined;
     const restarts: Result[] = [];
     for (const s of SETUPS) {
@@ -233,7 +241,7 @@ try {
       single ??= r;
       if (r.restart) restarts.push(r);
       const dh = (r.hitRate - single.hitRate) * 100;
-      console.log(`| ${r.setup} | ${r.ok} | ${r.failed} | ${pct(r.hitRate)} | ${dh >= 0 ? '+' : ''}${dh.toFixed(1)} pt | ${r.balance.toFixed(2)} | ${r.balance - single.balance >= 0 ? '+' : ''}${(r.balance - single.balance).toFixed(2)} |`);
+      console.log(`| ${r.setup} | ${r.ok} | ${r.failed} | ${pct(r.hitRate)} | ${dh >= 0 ? '+' : ''}${dh.toFixed(1)} pt | ${r.balance.toFixed(2)} | ${r.balance - single.balance >= 0 ? '+' : ''}${(r.balance - single.balance).toFixed(2)} | ${r.lagMs !== undefined ? `${r.lagMs.mean.toFixed(1)} / ${r.lagMs.p99.toFixed(0)} ms` : '-'} |`);
     }
     for (const r of restarts) {
       const x = r.restart!;

@@ -84,10 +84,10 @@ export class LoadTracker implements RequestObserver {
     return r !== undefined ? { ...r } : { prefillTokens: 0, inflight: 0 };
   }
 
-  /** A snapshot of `endpoint`'s in-flight load (for dashboards and tests). */
+  /** A snapshot of `endpoint`'s local in-flight load (for dashboards and tests); `work` includes remote load. */
   load(endpoint: Endpoint): EndpointLoad {
     const i = endpoint.index;
-    if (i >= this.#ids.length || this.#ids[i] !== endpoint.id) return { prefillTokens: 0, decodingSeqs: 0, inflight: 0, work: 0 };
+    if (i >= this.#ids.length || this.#ids[i] !== endpoint.id) return { prefillTokens: 0, decodingSeqs: 0, inflight: 0, work: this.work(endpoint) };
     return { prefillTokens: this.#prefill[i], decodingSeqs: this.#decoding[i], inflight: this.#inflight[i], work: this.work(endpoint) };
   }
 

@@ -17,7 +17,9 @@ import { systemClock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
+import type { StreamLimits } from '../events/endpoint-stream.js';
 import { EventIngestor, ingestEndpointOf } from '../events/event-ingestor.js';
+import { ProcessStartSignal } from '../events/restart-signal.js';
 import type { EventIngestStats, KvEventSink } from '../events/types.js';
 import { createBlockIndex } from '../kv-index/create-block-index.js';
 import type { InstrumentedBlockIndex } from '../kv-index/instrumented-index.js';
@@ -42,8 +44,12 @@ export interface KvCacheOptions {
   maxEntries?: number;
   /** 'connect' (a SUB per endpoint with `events=`), 'bind' (one SUB pods connect to), or 'off'. */
   events?: 'connect' | 'bind' | 'off';
-  /** Bind mode: the SUB's address (default tcp://0.0.0.0:5557). */
+  /** Bind mode: the SUB's address (default tcp://127.0.0.1:5557: loopback; bind a routable address explicitly). */
   bindAddress?: string;
+  /** Ingestion caps (message bytes, blocks per event, queue bytes, slice size); defaults in STREAM_DEFAULTS. */
+  eventLimits?: StreamLimits;
+  /** Periodic check of every stream against its replay socket, ms (default 30,000; 0 = off). */
+  resyncIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -58,6 +64,11 @@ export interface KvCache {
   onTokenized: ((seconds: number) => void) | undefined;
   /** Present once {@link KvCache.attach} ran with events on. */
   readonly ingestor: EventIngestor | undefined;
+  /**
+   * Where the datalayer reports each endpoint's `process_start_time_seconds` (from its scrapes):
+   * a changed value confirms a restart and resets the endpoint's index entries.
+   */
+  readonly restartSignal: ProcessStartSignal;
   /** Starts event ingestion for `endpoints` (bind mode binds here). */
   attach(endpoints: readonly Endpoint[]): Promise<void>;
   /** An endpoint joined the pool. */
@@ -101,9 +112,10 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
     for (const l of resetListeners) l(id);
   };
   // The ingestor's sink: the indexer, plus telling the scorer when an endpoint's cache is gone.
+  const restartSignal = new ProcessStartSignal();
   const sink: KvEventSink = {
-    async applyBatch(endpointId, model, seq, batch) {
-      await indexer.applyBatch(endpointId, model, seq, batch);
+    async applyBatch(endpointId, model, seq, batch, part) {
+      await indexer.applyBatch(endpointId, model, seq, batch, part);
       if (batch.events.some((e) => e.type === 'AllBlocksCleared')) announceReset(endpointId);
     },
     async resetEndpoint(endpointId) {
@@ -142,6 +154,7 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
     get ingestor() {
       return ingestor;
     },
+    restartSignal,
     async attach(endpoints) {
       tokenizer.useEndpoints(() => endpoints);
       if (mode === 'off' || ingestor !== undefined) return;
@@ -151,6 +164,9 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
         clock,
         logger,
         ...(o.bindAddress !== undefined ? { bindAddress: o.bindAddress } : {}),
+        ...(o.eventLimits ?? {}),
+        ...(o.resyncIntervalMs !== undefined ? { resyncIntervalMs: o.resyncIntervalMs } : {}),
+        restartSignal,
       });
       await ingestor.start();
       for (const ep of endpoints) addEndpoint(ep);
@@ -161,6 +177,7 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
       announceReset(id);
     },
     async removeEndpoint(id) {
+      restartSignal.forget(id);
       await ingestor?.remove(id);
       await indexer.forgetEndpoint(id);
     },

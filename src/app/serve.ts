@@ -36,8 +36,10 @@ export interface ServeOptions {
   blockSize?: number;
   /** KV events: connect (default), bind or off. */
   kvEvents?: 'connect' | 'bind' | 'off';
-  /** Bind mode address (default tcp://0.0.0.0:5557). */
+  /** Bind mode address (default tcp://127.0.0.1:5557, loopback). */
   kvEventsBind?: string;
+  /** Check every KV-event stream against its replay socket this often, ms (default 30,000; 0 = off). */
+  kvEventsResyncMs?: number;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;
   /** Active-active replicas: share picks and in-flight load through this Redis (RouterOptions.sync). */
@@ -157,6 +159,7 @@ async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[];
       ...(redis !== undefined ? { redis } : {}),
       events: o.kvEvents ?? 'connect',
       ...(o.kvEventsBind !== undefined ? { bindAddress: o.kvEventsBind } : {}),
+      ...(o.kvEventsResyncMs !== undefined ? { resyncIntervalMs: o.kvEventsResyncMs } : {}),
       logger: o.logger,
     });
     o.logger.info({ index: redis !== undefined ? 'redis' : 'memory', events: o.kvEvents ?? 'connect', blockSize }, 'precise prefix routing on');

@@ -6,8 +6,13 @@
  * - oracleHitRate, vsOracle: the pooled-cache bound and hitRate / bound.
  * - ttftMs / itlMs / e2eMs: p50, p90, p99 and mean over successful requests (ITL per request =
  *   (e2e - ttft) / (output tokens - 1), then the distribution over requests).
+ * - goodput: requests per second (over the measured window) that met BOTH targets: TTFT <= slo.ttftMs
+ *   and TPOT (time per output token after the first) <= slo.tpotMs; defaults {@link DEFAULT_SLO}.
+ *   The headline rate figure of an open-loop run.
+ * - optHitRate, vsOpt: Belady/OPT on the pooled cache (belady.ts), the real upper bound, and hitRate / it.
  * - outputTokensPerSecond, requestsPerSecond: over the measured window (first measured arrival
- *   to last measured completion).
+ *   to last measured completion). In an open-loop run these mostly measure how the last requests
+ *   drain, not capacity; saturation throughput comes from a closed-loop run (closed-loop.ts).
  * - balance: max / mean over replicas of busy time (engine step time) when known, else of
  *   prefill tokens computed (prompt - cached).
  * - stickiness: per session, the share of its requests on its most-used replica; request-weighted mean.
@@ -55,13 +60,38 @@ export interface SeedsFigures {
   stickinessVerdict: string;
 }
 
+/** Latency targets of goodput. */
+export interface Slo {
+  /** Time to first token target (ms). */
+  ttftMs: number;
+  /** Time per output token target (ms), after the first token. */
+  tpotMs: number;
+}
+
+/** Default goodput targets: interactive chat, TTFT <= 1 s and TPOT <= 50 ms (20 tokens/s per user). */
+export const DEFAULT_SLO: Slo = { ttftMs: 1000, tpotMs: 50 };
+
+/** Goodput of a run. */
+export interface GoodputFigures {
+  /** Requests per second that met both targets. */
+  requestsPerSecond: number;
+  /** Share of measured requests that met both targets. */
+  share: number;
+  slo: Slo;
+}
+
 /** Every figure of one strategy (the `strategies[]` items of the JSON report). */
 export interface StrategyFigures {
   requests: number;
   failed: number;
   hitRate: number;
+  /** The pooled-LRU reference (kept under its old name in the JSON). */
   oracleHitRate: number;
   vsOracle: number;
+  /** Belady/OPT bound on the pooled cache and hitRate / it. */
+  optHitRate: number;
+  vsOpt: number;
+  goodput: GoodputFigures;
   ttftMs: Dist;
   itlMs: Dist;
   e2eMs: Dist;
@@ -113,8 +143,9 @@ export function stickinessVerdict(stickiness: number, concentration: number): st
   return 'POOR (sessions spread over pods)';
 }
 
-/** Computes every figure of a run; `oracleHitRate` comes from the pooled-cache oracle. */
-export function computeFigures(run: EngineRun, oracleHitRate: number, timelineBuckets = 60): StrategyFigures {
+/** Computes every figure of a run; `oracleHitRate` is the pooled-LRU reference. */
+export function computeFigures(run: EngineRun, oracleHitRate: number, timelineBuckets = 60, extra: { optHitRate?: number; slo?: Slo } = {}): StrategyFigures {
+  const slo = extra.slo ?? DEFAULT_SLO;
   const n = run.replicaNames.length;
   const recs = run.records.filter((r) => r.phase !== 'warmup');
   const ok = recs.filter((r) => r.ok);
@@ -125,6 +156,7 @@ export function computeFigures(run: EngineRun, oracleHitRate: number, timelineBu
   const itls = ok.filter((r) => r.outputTokens > 1 && r.ttftMs !== undefined && r.e2eMs !== undefined).map((r) => (r.e2eMs! - r.ttftMs!) / (r.outputTokens - 1));
   const e2es = ok.filter((r) => r.e2eMs !== undefined).map((r) => r.e2eMs!);
   const durS = run.durationMs / 1000;
+  const good = ok.filter((r) => r.ttftMs !== undefined && r.ttftMs <= slo.ttftMs && (r.outputTokens <= 1 || (r.e2eMs! - r.ttftMs) / (r.outputTokens - 1) <= slo.tpotMs)).length;
   const outTok = ok.reduce((a, r) => a + r.outputTokens, 0);
 
   const perReq = new Array<number>(n).fill(0);
@@ -213,6 +245,9 @@ export function computeFigures(run: EngineRun, oracleHitRate: number, timelineBu
     hitRate,
     oracleHitRate,
     vsOracle: ratio(hitRate, oracleHitRate),
+    optHitRate: extra.optHitRate ?? oracleHitRate,
+    vsOpt: ratio(hitRate, extra.optHitRate ?? oracleHitRate),
+    goodput: { requestsPerSecond: durS > 0 ? good / durS : 0, share: ratio(good, recs.length), slo },
     ttftMs: dist(ttfts),
     itlMs: dist(itls),
     e2eMs: dist(e2es),

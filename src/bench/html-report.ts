@@ -120,7 +120,7 @@ const JS = String.raw`
       text(svg, L + i * bw + bw / 2, H - B + 16, s.name, 'middle');
     });
     el('line', { x1: L, y1: y(data.oracle.hitRate), x2: W - R, y2: y(data.oracle.hitRate), stroke: '#000', 'stroke-dasharray': '6 4', 'class': 'mark bound-line', 'data-value': data.oracle.hitRate }, svg);
-    text(svg, W - R, y(data.oracle.hitRate) - 4, 'oracle bound ' + pct(data.oracle.hitRate), 'end');
+    text(svg, W - R, y(data.oracle.hitRate) - 4, 'pooled-LRU reference ' + pct(data.oracle.hitRate), 'end');
   })();
 
   // Load per replica over time
@@ -170,7 +170,7 @@ export function renderHtmlReport(r: BenchReport): string {
 <body>
 <h1>kvroute bench: ${esc(r.workload.description)}</h1>
 <p class="meta">engine <b>${esc(r.engine)}</b>, ${f.replicas} replicas, KV capacity ${f.numGpuBlocksPerReplica} blocks of ${f.blockSize} tokens per replica
-(${f.capacityTokens} tokens in the fleet), seed ${r.seed}. Pooled-cache oracle bound: <b id="oracle">${(r.oracle.hitRate * 100).toFixed(1)} %</b>.</p>
+(${f.capacityTokens} tokens in the fleet), seed ${r.seed}. Pooled-LRU reference: <b id="oracle">${(r.oracle.hitRate * 100).toFixed(1)} %</b>.</p>
 <h2>Figures</h2>
 <table id="summary"></table>
 <ul>${skipped}</ul>

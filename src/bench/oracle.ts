@@ -1,6 +1,8 @@
 /**
- * The pooled-cache oracle bound (benchmarks.md): the prefix-cache hit rate of ONE LRU cache whose
- * capacity is the sum of all replicas' capacities, fed the same request sequence (arrival order).
+ * The pooled-LRU reference (benchmarks.md; formerly called the "oracle bound"): the prefix-cache
+ * hit rate of ONE LRU cache whose capacity is the sum of all replicas' capacities, fed the same
+ * request sequence (arrival order). It is NOT an upper bound once eviction happens (a router can
+ * beat LRU by placement); `belady.ts` computes the real bound (OPT on the pooled cache).
  *
  *   per request: keys = chained keys of its full blocks
  *                hit  = longest run of keys present from the first, capped at
@@ -76,21 +78,8 @@ export class PooledCacheOracle {
   /** Feeds one request; counts it when `measured`. Returns its hit tokens. */
   feed(tokens: ArrayLike<number>, measured = true): number {
     const bs = this.blockSize;
-    const full = Math.floor(tokens.length / bs);
-    const keys = new Float64Array(full);
-    let h1 = 0x811c9dc5;
-    let h2 = 0x9747b28c;
-    for (let b = 0; b < full; b++) {
-      for (let i = b * bs, end = i + bs; i < end; i++) {
-        const t = tokens[i];
-        h1 = Math.imul(h1 ^ t, 0x01000193);
-        h2 = Math.imul(h2 ^ t, 0x5bd1e995);
-        h2 ^= h2 >>> 13;
-      }
-      h1 >>>= 0;
-      h2 >>>= 0;
-      keys[b] = h1 * 2097152 + (h2 >>> 11);
-    }
+    const keys = blockKeys(tokens, bs);
+    const full = keys.length;
     const cap = Math.min(full, Math.floor((tokens.length - 1) / bs));
     let hit = 0;
     while (hit < cap && this.#slot.has(keys[hit])) hit++;
@@ -116,4 +105,27 @@ export class PooledCacheOracle {
   get hitRate(): number {
     return this.#queries > 0 ? this.#hits / this.#queries : 0;
   }
+}
+
+/**
+ * Chained keys of the full blocks of `tokens` (53-bit numbers from two 32-bit FNV-style lanes
+ * over the parent key and the block's token ids), shared by the LRU reference and OPT.
+ */
+export function blockKeys(tokens: ArrayLike<number>, bs: number): Float64Array {
+  const full = Math.floor(tokens.length / bs);
+  const keys = new Float64Array(full);
+  let h1 = 0x811c9dc5;
+  let h2 = 0x9747b28c;
+  for (let b = 0; b < full; b++) {
+    for (let i = b * bs, end = i + bs; i < end; i++) {
+      const t = tokens[i];
+      h1 = Math.imul(h1 ^ t, 0x01000193);
+      h2 = Math.imul(h2 ^ t, 0x5bd1e995);
+      h2 ^= h2 >>> 13;
+    }
+    h1 >>>= 0;
+    h2 >>>= 0;
+    keys[b] = h1 * 2097152 + (h2 >>> 11);
+  }
+  return keys;
 }

@@ -8,9 +8,12 @@ import { renderChatForRouting } from '../server/openai/parse-request.js';
 import { BuiltinTokenizer, type SimTokenizer } from '../sim/tokenizer.js';
 import type { BenchPrompt, BenchRequest } from './types.js';
 
-/** The OpenAI request body (`stream` is set by the client). */
+/**
+ * The OpenAI request body. Streaming requests get `stream` from the client; a non-streaming one
+ * (`req.stream === false`) says `stream: false` here, for a client that honours it.
+ */
 export function requestBody(model: string, req: BenchRequest, p: BenchPrompt): Record<string, unknown> {
-  const common = { model, max_tokens: req.maxTokens, temperature: 0, seed: 42, ignore_eos: true };
+  const common = { model, max_tokens: req.maxTokens, temperature: 0, seed: 42, ignore_eos: true, ...(req.stream === false ? { stream: false } : {}) };
   return p.api === 'chat' ? { ...common, messages: p.messages } : { ...common, prompt: p.text };
 }
 
@@ -48,7 +51,7 @@ export function toInferenceRequest(model: string, req: BenchRequest, p: BenchPro
     body,
     promptText,
     maxTokens: req.maxTokens,
-    stream: true,
+    stream: req.stream !== false,
     clientIp: req.clientIp,
     headers,
     arrivedAt,

@@ -27,13 +27,14 @@ function strategyRow(s: StrategyReport): string[] {
     String(s.failed),
     pct(s.hitRate),
     pct(s.vsOracle),
+    pct(s.vsOpt),
     fmtMs(s.ttftMs.p50),
     fmtMs(s.ttftMs.p90),
     fmtMs(s.ttftMs.p99),
     fmtMs(s.itlMs.mean),
     fmtMs(s.e2eMs.p90),
-    s.outputTokensPerSecond.toFixed(0),
-    s.requestsPerSecond.toFixed(2),
+    s.goodput.requestsPerSecond.toFixed(2),
+    pct(s.goodput.share),
     s.balance.toFixed(2),
     pct(s.stickiness),
     pct(s.concentration),
@@ -49,15 +50,23 @@ export function formatBenchReport(r: BenchReport, details = false): string {
     `engine ${r.engine}${f.timeScale !== null ? ` (time scale ${f.timeScale})` : ''}, ${f.replicas} replicas${f.endpoints ? ` (${f.endpoints.join(', ')})` : ` (simulated ${f.profile})`}, ` +
       `KV capacity ${f.numGpuBlocksPerReplica.toLocaleString('en-US')} blocks of ${f.blockSize} per replica = ${f.capacityTokens.toLocaleString('en-US')} tokens in the fleet, seed ${r.seed}`,
   );
-  out.push(`pooled-cache oracle bound (one LRU of ${r.oracle.capacityBlocks.toLocaleString('en-US')} blocks): ${pct(r.oracle.hitRate)}`);
+  out.push(`pooled cache of ${r.oracle.capacityBlocks.toLocaleString('en-US')} blocks: LRU reference ${pct(r.oracle.hitRate)}, OPT (Belady) upper bound ${pct(r.oracle.optHitRate)}`);
   out.push('');
   out.push(
     table(
-      ['strategy', 'requests', 'failed', 'hit rate', 'vs bound', 'TTFT p50', 'TTFT p90', 'TTFT p99', 'ITL mean', 'E2E p90', 'out tok/s', 'req/s', 'balance', 'stickiness', 'concentration'],
+      ['strategy', 'requests', 'failed', 'hit rate', 'vs LRU ref', 'vs OPT', 'TTFT p50', 'TTFT p90', 'TTFT p99', 'ITL mean', 'E2E p90', 'goodput/s', 'met SLO', 'balance', 'stickiness', 'concentration'],
       r.strategies.map(strategyRow),
     ),
   );
   for (const s of r.skipped) out.push(`${s.name}: skipped (${s.reason})`);
+  const slo = r.strategies[0]?.goodput.slo;
+  if (slo !== undefined) out.push(`goodput = requests/s meeting TTFT <= ${slo.ttftMs} ms and TPOT <= ${slo.tpotMs} ms (open loop; saturation throughput: --closed-loop); one seed declares no winner (use --seeds for a paired comparison)`);
+  const sat = r.strategies.filter((s) => s.saturation !== undefined);
+  if (sat.length > 0) {
+    out.push('');
+    out.push(`saturation throughput (closed loop: ${sat[0].saturation!.users} clients, no think time, the workload's requests in order):`);
+    out.push(table(['strategy', 'out tok/s', 'req/s', 'hit rate', 'TTFT mean', 'failed'], sat.map((s) => { const x = s.saturation!; return [s.name, x.outputTokensPerSecond.toFixed(0), x.requestsPerSecond.toFixed(2), pct(x.hitRate), fmtMs(x.ttftMeanMs), String(x.failed)]; })));
+  }
   const basis = r.strategies[0]?.balanceBasis;
   if (basis !== undefined) out.push(`balance = max / mean over replicas of ${basis === 'busy-time' ? 'engine busy time' : 'prefill tokens computed'}; hit rate = delta prefix_cache_hits / queries (tokens), fleet-wide`);
   const multiPhase = r.strategies.some((s) => s.phases.length > 1);

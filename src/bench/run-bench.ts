@@ -8,7 +8,9 @@ import { KvrError } from '../core/errors.js';
 import { parsePromText } from '../datalayer/prom-text.js';
 import { namesFor, toEndpointMetrics } from '../datalayer/metric-maps.js';
 import { getProfile, type ProfileId } from '../sim/profiles.js';
-import { computeFigures, firstErrors, type StrategyFigures } from './figures.js';
+import { computeFigures, firstErrors, type Slo, type StrategyFigures } from './figures.js';
+import { beladyHitRate, optRequest, type OptRequest } from './belady.js';
+import { runClosedLoop, type SaturationFigures } from './closed-loop.js';
 import { runLive } from './live-runner.js';
 import { PooledCacheOracle } from './oracle.js';
 import { defaultPreciseSetup, type PreciseSetupFactory } from './precise-setup.js';
@@ -41,12 +43,18 @@ export interface BenchOptions {
   timeScale?: number;
   /** Precise services (default {@link defaultPreciseSetup}). */
   precise?: PreciseSetupFactory;
+  /** Also run each strategy closed-loop with this many clients (virtual engine): saturation throughput. */
+  closedLoopUsers?: number;
+  /** Goodput targets (defaults {@link DEFAULT_SLO}). */
+  slo?: Slo;
   /** Progress of the current strategy. */
   onProgress?: (p: { strategy: string; index: number; of: number; done: number; total: number }) => void;
 }
 
 /** One strategy's entry in the report: what it is, then every figure. */
 export interface StrategyReport extends StrategyFigures {
+  /** Closed-loop saturation figures (with `closedLoopUsers`, virtual engine). */
+  saturation?: SaturationFigures;
   name: string;
   about: string;
   source: string;
@@ -70,7 +78,11 @@ export interface BenchReport {
     timeScale: number | null;
     endpoints: string[] | null;
   };
-  oracle: { hitRate: number; capacityBlocks: number };
+  /**
+   * References on one pooled cache of the fleet's capacity: `hitRate` = the pooled-LRU reference
+   * (not a bound once eviction happens), `optHitRate` = Belady/OPT, the real upper bound.
+   */
+  oracle: { hitRate: number; capacityBlocks: number; kind: 'pooled-lru'; optHitRate: number };
   strategies: StrategyReport[];
   skipped: { name: string; reason: string }[];
   notes: string[];
@@ -78,7 +90,20 @@ export interface BenchReport {
   wallSeconds: number;
 }
 
-/** Computes the pooled-cache oracle bound of a workload. */
+/** The pooled-LRU reference and the OPT bound (Belady on the pooled cache) of a workload. */
+export function referenceHitRates(workload: Workload, capacityBlocks: number, blockSize: number): { lru: number; opt: number } {
+  const oracle = new PooledCacheOracle(capacityBlocks, blockSize);
+  const tok = builtinTokenizer();
+  const opt: OptRequest[] = [];
+  for (const r of workload.requests) {
+    const tokens = promptTokens(r.prompt(), tok);
+    oracle.feed(tokens, r.phase !== 'warmup');
+    opt.push(optRequest(tokens, r.phase !== 'warmup', blockSize));
+  }
+  return { lru: oracle.hitRate, opt: beladyHitRate(opt, capacityBlocks, blockSize) };
+}
+
+/** The pooled-LRU reference hit rate of a workload (see {@link referenceHitRates}). */
 export function oracleHitRate(workload: Workload, capacityBlocks: number, blockSize: number): number {
   const oracle = new PooledCacheOracle(capacityBlocks, blockSize);
   const tok = builtinTokenizer();
@@ -97,6 +122,7 @@ async function endpointCapacity(url: string): Promise<number | undefined> {
   }
 }
 
+
 /** Runs the benchmark; throws KvrError on bad options (before anything runs). */
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const started = performance.now();
@@ -106,6 +132,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (!(o.replicas >= 1) || !Number.isInteger(o.replicas)) throw new KvrError('KVR_ERR_USAGE', `--replicas must be a positive integer; got ${o.replicas}`);
   if (o.engine !== 'virtual' && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', `--engine must be virtual or live; got ${o.engine}`);
   if (o.endpoints && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', '--endpoints needs --engine live');
+  if (o.closedLoopUsers !== undefined && o.engine !== 'virtual') throw new KvrError('KVR_ERR_USAGE', '--closed-loop runs on the virtual engine only');
   const strategies: Strategy[] = resolveStrategies(o.strategies, o.configs ?? []);
   const workload = createWorkload(o.workload, { seed, ...o.workloadOptions });
   const blockSize = o.blockSize ?? 16;
@@ -116,7 +143,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const caps = await Promise.all(o.endpoints.map((u) => endpointCapacity(/^https?:\/\//.test(u) ? u : `http://${u}`)));
     if (caps.every((c) => c !== undefined && c > 0)) perReplica = Math.round(caps.reduce((a, b) => a! + b!, 0)! / caps.length);
     else notes.push(`endpoints do not all report vllm:cache_config_info num_gpu_blocks; capacity assumed ${perReplica} blocks each`);
-    notes.push('oracle bound computed with the simulator\'s tokenizer (token counts of a real tokenizer differ)');
+    notes.push('pooled-LRU reference and OPT bound computed with the simulator\'s tokenizer (token counts of a real tokenizer differ)');
   }
   const fleet: FleetSpec = {
     replicas, profile, blockSize, seed,
@@ -125,7 +152,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),
   };
   const capacityBlocks = perReplica * replicas;
-  const bound = oracleHitRate(workload, capacityBlocks, blockSize);
+  const refs = referenceHitRates(workload, capacityBlocks, blockSize);
+  const bound = refs.lru;
   const precise = o.precise ?? defaultPreciseSetup;
   const out: StrategyReport[] = [];
   const skipped: { name: string; reason: string }[] = [];
@@ -140,13 +168,15 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       skipped.push({ name: s.name, reason: res.skipped });
       continue;
     }
+    const saturation = o.closedLoopUsers !== undefined ? await runClosedLoop(workload, s, fleet, o.closedLoopUsers, { precise }) : undefined;
     out.push({
       name: s.name,
       about: s.about,
       source: s.source,
       notes: [...res.notes],
       errors: firstErrors(res.run.records),
-      ...computeFigures(res.run, bound),
+      ...computeFigures(res.run, bound, 60, { optHitRate: refs.opt, ...(o.slo ? { slo: o.slo } : {}) }),
+      ...(saturation !== undefined ? { saturation } : {}),
     });
     if (i === 0) notes.push(...res.run.notes);
   }
@@ -165,7 +195,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       timeScale: o.engine === 'live' && !o.endpoints ? (o.timeScale ?? 1) : null,
       endpoints: o.endpoints ?? null,
     },
-    oracle: { hitRate: bound, capacityBlocks },
+    oracle: { hitRate: bound, capacityBlocks, kind: 'pooled-lru', optHitRate: refs.opt },
     strategies: out,
     skipped,
     notes,

@@ -7,11 +7,13 @@
  * |---------------|----------------------------|------|
  * | random        | examples/random.yaml       | uniformly random |
  * | round-robin   | examples/round-robin.yaml  | in turn |
- * | least-loaded  | examples/least-loaded.yaml | fewest waiting requests (queue-scorer) |
+ * | least-loaded  | examples/least-loaded.yaml | fewest waiting requests in the last scrape (queue-scorer; 50 ms stale) |
+ * | least-request | examples/least-request.yaml| Envoy LEAST_REQUEST (2 choices) on the router's own in-flight count |
  * | client-ip     | examples/client-ip.yaml    | ClientIP affinity, 2 h TTL (the seeds' workaround) |
  * | llm-d-approx  | examples/llm-d-default.yaml| approximate prefix 3, queue 2, kv-utilization 2 |
- * | llm-d-precise | examples/llm-d-precise.yaml| precise prefix (KV events) 2, kv-utilization 1, queue 1 |
- * | sglang        | examples/sglang.yaml       | SGLang's cache-aware policy |
+ * | llm-d-precise | examples/llm-d-precise.yaml| llm-d's precise weights run on KVROUTE's precise scorer (speculative entries, arrival tickets) |
+ * | sglang-idealised | examples/sglang.yaml    | SGLang's cache-aware thresholds on an idealised cache view (alias: sglang) |
+ * | sglang-faithful | examples/sglang-faithful.yaml | SGLang router's cache_aware as written (character radix tree) |
  * | seeds         | examples/seeds.yaml        | the seeds' weights: KV 5, prefix 3, session 2, load 1 |
  * | kvroute       | examples/default.yaml      | kvroute's default |
  */
@@ -48,17 +50,22 @@ interface BuiltinDef {
 const BUILTIN: Record<string, BuiltinDef> = {
   random: { about: 'uniformly random endpoint', preset: 'random' },
   'round-robin': { about: 'endpoints in turn', preset: 'round-robin' },
-  'least-loaded': { about: 'fewest waiting requests (queue-scorer)', file: 'least-loaded.yaml' },
+  'least-loaded': { about: 'fewest waiting requests in the last /metrics scrape (queue-scorer; 50 ms stale)', file: 'least-loaded.yaml' },
+  'least-request': { about: "Envoy LEAST_REQUEST: 2 random choices, fewer requests in flight from this router", file: 'least-request.yaml' },
   'client-ip': { about: "ClientIP affinity, 2 h TTL (the seeds' workaround)", file: 'client-ip.yaml' },
   'llm-d-approx': { about: "llm-d default weights: approximate prefix 3, queue 2, kv-utilization 2", preset: 'llm-d-default' },
-  'llm-d-precise': { about: "llm-d precise guide: precise prefix 2, kv-utilization 1, queue 1 (KV events)", preset: 'llm-d-precise' },
-  sglang: { about: "SGLang cache-aware policy (abs 64, rel 1.5, threshold 0.3)", file: 'sglang.yaml' },
+  'llm-d-precise': { about: "llm-d precise guide weights (precise prefix 2, kv-utilization 1, queue 1) on kvroute's own precise scorer (speculative entries, arrival tickets), not llm-d's code", preset: 'llm-d-precise' },
+  'sglang-idealised': { about: "SGLang cache-aware thresholds (abs 64, rel 1.5, threshold 0.3) on an idealised view: 64-char blocks, cache = GPU capacity with immediate eviction, ties by load", file: 'sglang.yaml' },
+  'sglang-faithful': { about: "SGLang router's cache_aware as written: character radix tree, 2^26 chars per worker, eviction every 120 s, thresholds 0.3 / 64 / 1.5, smallest-tree ties to the first worker", file: 'sglang-faithful.yaml' },
   seeds: { about: "the seeds' weights: KV-cache 5, prefix 3, session 2, load 1", preset: 'seeds' },
   kvroute: { about: "kvroute's default profile", preset: 'default' },
 };
 
 /** Built-in strategy names, in report order. */
 export const STRATEGY_NAMES = Object.keys(BUILTIN);
+
+/** Old names still accepted. */
+const ALIASES: Record<string, string> = { sglang: 'sglang-idealised' };
 
 function fromFile(name: string, about: string, file: string | undefined, preset: SchedulerPreset | undefined): Strategy {
   const cfg = loadConfig({ file: file ?? (preset === 'default' ? undefined : join(examplesDir(), `${preset}.yaml`)) });
@@ -73,7 +80,8 @@ function fromFile(name: string, about: string, file: string | undefined, preset:
 }
 
 /** A built-in strategy by name; throws KvrError (KVR_ERR_USAGE) naming the valid ones. */
-export function builtinStrategy(name: string): Strategy {
+export function builtinStrategy(alias: string): Strategy {
+  const name = ALIASES[alias] ?? alias;
   const d = BUILTIN[name];
   if (d === undefined) throw new KvrError('KVR_ERR_USAGE', `unknown strategy "${name}"; choose from ${STRATEGY_NAMES.join(', ')} or pass --config <file.yaml>`);
   return fromFile(name, d.about, d.file !== undefined ? join(examplesDir(), d.file) : undefined, d.preset);

@@ -36,6 +36,8 @@ export interface BenchRequest {
    * seeds' scripted tests); later arrival offsets shift by the wait.
    */
   readonly barrier?: boolean;
+  /** False: sent without streaming (the client reads one JSON body). Absent = streaming. */
+  readonly stream?: boolean;
   /** Extra request headers (e.g. `x-session-id`). */
   readonly headers?: Readonly<Record<string, string>>;
   /** Builds the prompt (called once per send; deterministic). */

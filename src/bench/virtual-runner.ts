@@ -132,7 +132,7 @@ export async function runVirtual(workload: Workload, strategy: Strategy, fleet: 
         stepModel: profile.step,
         blockSize: fleet.blockSize,
         numGpuBlocks: fleet.numGpuBlocks ?? profile.numGpuBlocks,
-        maxNumSeqs: fleet.maxNumSeqs,
+        maxNumSeqs: fleet.maxNumSeqs ?? profile.maxNumSeqs,
         maxNumBatchedTokens: fleet.maxNumBatchedTokens,
         seed: fleet.seed,
         sampleToken: (r) => tokenizer.sampleToken(r),

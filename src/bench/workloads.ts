@@ -11,12 +11,17 @@
  * | shared-prefix   | G groups x P prompts, system S + question Q tokens, output O, Poisson at a rate ladder |
  * | multi-turn-chat | U users x T turns, prompt = whole history, think time, several users per client IP |
  * | trace           | replay of a Mooncake or Alibaba Bailian trace (trace.ts) |
+ * | tool-agent, rag, azure | held-out workloads (workloads-heldout.ts) |
+ *
+ * Every workload sends a seeded share of its requests without streaming (`stream: false`,
+ * default 20 %, `nonStreamingShare`), so non-streaming request accounting is exercised.
  */
 import { KvrError } from '../core/errors.js';
 import { seededRng, type Rng } from '../core/rng.js';
 import { QUESTIONS, SEED_TOPICS, NEW_TOPICS, topicDocument } from '../demo/demo-workload.js';
 import type { ChatMessage } from '../sim/tokenizer.js';
 import { loadTrace, type TraceOptions } from './trace.js';
+import { azure, rag, toolAgent, type HeldoutOptions } from './workloads-heldout.js';
 import type { BenchPrompt, BenchRequest, Workload } from './types.js';
 import { concat, mix32, streamId, words } from './words.js';
 
@@ -46,10 +51,29 @@ export interface WorkloadOptions {
   usersPerIp?: number;
   /** trace: file, format, rate scale. */
   trace?: TraceOptions;
+  /** Share of requests sent without streaming (default {@link DEFAULT_NON_STREAMING_SHARE}). */
+  nonStreamingShare?: number;
+  /** azure: which Azure 2023 trace (conv, code). */
+  azureKind?: 'conv' | 'code';
 }
 
-/** Names of the workloads. */
-export const WORKLOADS = ['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace'] as const;
+/** Names of the workloads (the last three are held out: workloads-heldout.ts). */
+export const WORKLOADS = ['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace', 'tool-agent', 'rag', 'azure'] as const;
+
+function heldout(o: WorkloadOptions): HeldoutOptions {
+  const rate = Array.isArray(o.rate) ? o.rate[0] : o.rate;
+  return {
+    model: o.model ?? DEFAULT_MODEL,
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    ...(o.requests !== undefined ? { requests: o.requests } : {}),
+    ...(rate !== undefined ? { rate } : {}),
+    ...(o.users !== undefined ? { users: o.users } : {}),
+    ...(o.turns !== undefined ? { turns: o.turns } : {}),
+    ...(o.systemTokens !== undefined ? { systemTokens: o.systemTokens } : {}),
+    ...(o.thinkTimeS !== undefined ? { thinkTimeS: o.thinkTimeS } : {}),
+    ...(o.azureKind !== undefined ? { azureKind: o.azureKind } : {}),
+  };
+}
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 /** Published shared-prefix configurations (benchmarks.md). */
@@ -80,7 +104,28 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
 
 /** Builds the named workload; throws KvrError (KVR_ERR_USAGE) on bad parameters. */
 export function createWorkload(name: string, o: WorkloadOptions = {}): Workload {
+  return withStreamShare(baseWorkload(name, o), o.nonStreamingShare ?? DEFAULT_NON_STREAMING_SHARE, o.seed ?? 1);
+}
+
+/** Share of requests sent without streaming in every workload (default 0.2). */
+export const DEFAULT_NON_STREAMING_SHARE = 0.2;
+
+/** Marks a seeded `share` of the requests non-streaming (`stream: false`). */
+function withStreamShare(w: Workload, share: number, seed: number): Workload {
+  if (!(share >= 0 && share <= 1)) throw new KvrError('KVR_ERR_USAGE', `the non-streaming share must be in [0, 1]; got ${share}`);
+  if (share === 0) return w;
+  const cut = share * 2 ** 32;
+  return { ...w, params: { ...w.params, nonStreamingShare: share }, requests: w.requests.map((r) => (mix32((r.index * 0x9e3779b1) ^ seed) < cut ? { ...r, stream: false } : r)) };
+}
+
+function baseWorkload(name: string, o: WorkloadOptions): Workload {
   switch (name) {
+    case 'tool-agent':
+      return toolAgent({ ...heldout(o) });
+    case 'rag':
+      return rag({ ...heldout(o) });
+    case 'azure':
+      return azure({ ...heldout(o) });
     case 'seeds-cache-hit':
       return seedsCacheHit(o);
     case 'seeds-demo':

@@ -10,7 +10,7 @@ import { PRESETS, type SchedulerPreset } from '../app/build-scheduler.js';
 import { runDemo } from '../demo/run-demo.js';
 import { demoJson, formatDemoReport } from '../demo/demo-report.js';
 import { runBenchCommand } from '../bench/bench-command.js';
-import { fleetEndpointList, startFleet, type ProfileId } from '../sim/index.js';
+import { fleetEndpointList, resolveKvBlocks as simKvBlocks, startFleet, type ProfileId } from '../sim/index.js';
 import { doctorJson, formatDoctorReport, runDoctor } from '../doctor/index.js';
 import type { SimPdOptions } from '../sim/pd/create-pd-connector.js';
 import { runSidecar } from '../sidecar/run-sidecar.js';
@@ -82,7 +82,8 @@ program
   .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default: the endpoints\' own tokenizers, round robin, each in its engine\'s format (pass a folder in production)')
   .option('--block-size <n>', 'engines\' KV block size in tokens (vLLM --block-size)', int('--block-size'), 16)
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
-  .option('--kv-events-bind <addr>', 'bind mode address', 'tcp://0.0.0.0:5557')
+  .option('--kv-events-bind <addr>', 'bind mode address; loopback by default (KV events are not authenticated): pass e.g. tcp://0.0.0.0:5557 to accept pods from the network', 'tcp://127.0.0.1:5557')
+  .option('--kv-events-resync-ms <n>', 'check each endpoint\'s KV-event stream against its replay socket this often (finds missed batches and silent restarts; 0 = off)', int('--kv-events-resync-ms'), 30_000)
   .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
   .option('--sync-redis <addr>', 'active-active replicas: share picks and in-flight load with the other kvroute replicas through this Redis (host:port or redis://...); docs/active-active.md')
   .option('--router-id <id>', 'this replica\'s id in --sync-redis (default hostname:pid; must differ between replicas)')
@@ -175,7 +176,10 @@ program
   .option('--time-scale <x>', 'multiply simulated step times (0.25 = 4x faster than the GPU)', num('--time-scale'), 1)
   .option('--block-size <n>', 'KV block size in tokens', int('--block-size'), 16)
   .option('--num-gpu-blocks <n>', 'KV capacity per replica in blocks (default: from the profile)', int('--num-gpu-blocks'))
-  .option('--max-num-seqs <n>', 'batch size limit', int('--max-num-seqs'))
+  .option('--kv-blocks <n>', 'same as --num-gpu-blocks (vLLM --num-gpu-blocks-override)', int('--kv-blocks'))
+  .option('--gpu-memory-utilization <f>', 'derive KV capacity from an H200 at this memory utilisation (default 0.9: 54,320 blocks for the 8B)', num('--gpu-memory-utilization'))
+  .option('--enable-prompt-tokens-details', 'usage carries prompt_tokens_details.cached_tokens (vLLM flag; off by default like vLLM)', false)
+  .option('--max-num-seqs <n>', 'batch size limit (default 1024, vLLM on an H200)', int('--max-num-seqs'))
   .option('--max-num-batched-tokens <n>', 'token budget per step', int('--max-num-batched-tokens'))
   .option('--no-chunked-prefill', 'prefill each prompt whole in one step')
   .option('--no-enable-prefix-caching', 'turn automatic prefix caching off (vLLM\'s --no-enable-prefix-caching): every prompt is recomputed')
@@ -190,6 +194,7 @@ program
   .addOption(new Option('--llamacpp-build <b>', 'llama.cpp dialect: newer build (cached_tokens, timings.cache_n) or older (neither; kv_cache_usage_ratio)').choices(['new', 'old']).default('new'))
   .option('--slow-metrics', '/metrics waits for the current engine step, like llama.cpp (default for --engine llamacpp)')
   .option('--no-slow-metrics', '/metrics answers at once even with --engine llamacpp')
+  .option('--kv-events-clear-on-restart', 'send AllBlocksCleared when a replica restarts (old behaviour; vLLM sends none, it just restarts the sequence at 0)', false)
   .addOption(new Option('--role <role>', 'P/D KV connector role of every replica (like vLLM --kv-transfer-config NixlConnector); default: no connector').choices(['prefill', 'decode', 'both']))
   .addOption(new Option('--kv-link <link>', 'KV transfer link model: rdma (50 GB/s) or nvlink (450 GB/s); needs --role').choices(['rdma', 'nvlink']))
   .option('--kv-bytes-per-token <n>', 'KV-cache bytes per token (default 131072: Llama-3.1-8B bf16); needs --role', int('--kv-bytes-per-token'))
@@ -209,7 +214,9 @@ program
       profile: o.profile as ProfileId,
       timeScale: o.timeScale,
       blockSize: o.blockSize,
-      numGpuBlocks: o.numGpuBlocks,
+      numGpuBlocks: simKvBlocks(o.numGpuBlocks, o.kvBlocks, o.gpuMemoryUtilization),
+      gpuMemoryUtilization: o.gpuMemoryUtilization,
+      enablePromptTokensDetails: o.enablePromptTokensDetails,
       maxNumSeqs: o.maxNumSeqs,
       maxNumBatchedTokens: o.maxNumBatchedTokens,
       enableChunkedPrefill: o.chunkedPrefill,
@@ -218,7 +225,7 @@ program
       seed: o.seed,
       kvEvents:
         o.kvEvents || o.kvEventsConnect
-          ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect }
+          ? { basePort: o.kvEventsPort, encoding: o.kvEventsEncoding as 'array' | 'map', connect: o.kvEventsConnect, clearOnRestart: o.kvEventsClearOnRestart === true }
           : undefined,
     });
     for (const r of fleet.replicas) process.stderr.write(`simulated ${r.dialect} replica ${r.id} on ${r.url}\n`);
@@ -291,7 +298,7 @@ program
 program
   .command('bench')
   .description('compare routing strategies on one workload, each on a fresh fleet (virtual: simulated time; live: real HTTP through the gateway)')
-  .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace']).default('shared-prefix'))
+  .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace', 'tool-agent', 'rag', 'azure']).default('shared-prefix'))
   .option('--workload-preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
   .addOption(new Option('--preset <name>', 'deprecated: use --workload-preset (serve --preset names a scheduling profile)').hideHelp())
   .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
@@ -324,6 +331,14 @@ program
   .option('--trace <file>', 'trace file (.jsonl[.gz]; default: the bundled Mooncake trace)')
   .option('--trace-format <fmt>', 'mooncake or bailian (default: detected)')
   .option('--rate-scale <x>', 'trace: arrival rate multiplier', num('--rate-scale'))
+  .option('--seeds <list>', 'paired comparison over seeds (1-10 or 1,2,5): mean difference with a 95 % interval per figure, the only way bench names a winner')
+  .option('--baseline <name>', 'baseline strategy of --seeds (default sglang when run)')
+  .option('--closed-loop <n>', 'also run each strategy closed-loop with n clients (no think time): saturation throughput', int('--closed-loop'))
+  .option('--slo-ttft-ms <ms>', 'goodput target: time to first token (default 1000)', num('--slo-ttft-ms'))
+  .option('--slo-tpot-ms <ms>', 'goodput target: time per output token (default 50)', num('--slo-tpot-ms'))
+  .option('--event-delay-ms <ms>', 'virtual: KV events reach the router this late (simulated ms)', num('--event-delay-ms'))
+  .option('--event-loss <fraction>', 'virtual: share of KV event batches lost', num('--event-loss'))
+  .option('--capacity <list>', "KV capacity sweep: multipliers of the profile's capacity, e.g. 0.5x,1x,2x")
   .action(async (o) => {
     if (o.preset !== undefined) {
       process.stderr.write('kvroute bench: --preset is deprecated and will be removed; use --workload-preset (serve --preset names a scheduling profile)\n');

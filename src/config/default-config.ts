@@ -4,6 +4,11 @@
  *
  * - precise-prefix-cache-scorer 3: locality is the point of the router. Precise when KV events
  *   flow (block-exact, from the engines), else it routes with its embedded approximate scorer.
+ *   commonPrefixShare 0.5: leading blocks found in at least half of the last 200 requests (a
+ *   system prompt or tool preamble all traffic shares) count as held by every endpoint, for this
+ *   scorer, the prefill cost and the cold-prompt rule alike. Such a prefix says nothing about where
+ *   a conversation belongs; without this rule the endpoint that saw it first got every new
+ *   conversation at low load (multi-turn chat at 1.7 req/s: balance 8.0 of 8, now 1.07-1.20).
  * - prefill-cost-scorer 4, uncachedWeight 2: locality and load in one unit (work): the prompt
  *   tokens this request would prefill on each endpoint plus the work already in flight there. A
  *   cache miss's prefill counts twice: once as this request's own wait, once as the work it adds
@@ -30,7 +35,7 @@ export function defaultConfigDoc(): EndpointPickerConfigDoc {
     apiVersion: 'llm-d.ai/v1alpha1',
     kind: 'EndpointPickerConfig',
     plugins: [
-      { type: 'precise-prefix-cache-scorer' },
+      { type: 'precise-prefix-cache-scorer', parameters: { commonPrefixShare: 0.5, commonPrefixWindow: 200 } },
       { type: 'prefill-cost-scorer', parameters: { uncachedWeight: 2 } },
       { type: 'queue-scorer' },
       { type: 'kv-cache-utilization-scorer' },

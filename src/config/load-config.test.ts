@@ -146,7 +146,7 @@ test('config error: pluginRef not declared names the path and the declared plugi
 
 test('config error: unknown plugin type lists the known types', () => {
   const m = configError({ text: doc('- type: prefix-scorer\n- type: max-score-picker', '  - {pluginRef: max-score-picker}') });
-  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: always-disagg-pd-decider, approx-prefix-cache-producer, decode-filter, disagg-profile-handler, inflight-load-scorer, kv-cache-utilization-scorer, label-selector-filter, load-aware-scorer, max-score-picker, never-disagg-pd-decider, no-hit-lru-scorer, no-hit-recent-work-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefill-filter, prefix-based-pd-decider, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
+  assert.match(m, /plugins\[0\]\.type: unknown plugin type "prefix-scorer"; known types: always-disagg-pd-decider, approx-prefix-cache-producer, decode-filter, disagg-profile-handler, inflight-load-scorer, kv-cache-utilization-scorer, label-selector-filter, least-request-scorer, load-aware-scorer, max-score-picker, never-disagg-pd-decider, no-hit-lru-scorer, no-hit-recent-work-scorer, precise-prefix-cache-scorer, prefill-cost-scorer, prefill-filter, prefix-based-pd-decider, prefix-cache-scorer, queue-scorer, random-picker, round-robin-picker, session-affinity-scorer/);
 });
 
 test('config error: weight must be a number >= 0', () => {

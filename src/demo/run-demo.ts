@@ -57,7 +57,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
   const clock = systemClock;
   const dispatcher = new Agent({ connections: 64 });
   progress(`starting ${o.replicas} simulated vLLM replicas (${o.profile}, time scale ${o.timeScale}) and the kvroute gateway on 127.0.0.1`);
-  const fleet: SimFleet = await startFleet({ replicas: o.replicas, basePort: 0, model: o.model, profile: o.profile as never, timeScale: o.timeScale, seed: o.seed });
+  // The demo's replicas run like vLLM with --enable-prompt-tokens-details, so each answer says what it hit.
+  const fleet: SimFleet = await startFleet({ replicas: o.replicas, basePort: 0, model: o.model, profile: o.profile as never, timeScale: o.timeScale, seed: o.seed, enablePromptTokensDetails: true });
   const urls = fleet.replicas.map((r) => r.url);
   const ids = fleet.replicas.map((r) => r.url.replace('http://', ''));
   let router: RunningRouter | undefined;

@@ -1,28 +1,80 @@
 /**
- * The ordered event stream of one endpoint: a bounded queue drained by one async pump, so the
- * sink sees the endpoint's batches one at a time in sequence order while other endpoints run
- * independently.
+ * The ordered event stream of one endpoint: a byte-bounded queue drained by one async pump, so
+ * the sink sees the endpoint's batches one at a time in sequence order while other endpoints run
+ * independently, and the pump yields to I/O between slices so no message can stall the router.
  *
  * ```
  *   live message seq s, last applied L, previous live P
- *     s <= P            pod restarted (a new process counts from 0): reset, L = -1
+ *     s <= P, or s <= L with a payload unlike the batch applied as s:
+ *                       seq went back. Wiped only when CONFIRMED as a restart (a forged or stray
+ *                       message must not wipe the endpoint): the process start time changed, or
+ *                       the replay socket no longer holds batch L as we applied it, or (with
+ *                       neither source) `restartConfirmMessages` lower-numbered messages came in
+ *                       a row. Confirmed: reset, L = -1. Else: dropped, counted.
  *     s <= L            duplicate of a replayed batch: drop
- *     s == L + 1        apply
+ *     s == L + 1        apply (in slices of `sliceBlocks` blocks, yielding to I/O in between)
  *     s >  L + 1        gap (or late join when L = -1): replay L+1.. from the pod's ROUTER,
  *                       apply in order; live messages wait in the queue meanwhile.
  *                       Replay impossible / failed / buffer too short: reset, go on from s.
- *   queue full          the message is dropped: the next one shows a gap and is replayed
+ *   queue bytes full    the message is dropped: the next one shows a gap and is replayed
+ *   message too big     dropped and counted (its seq counts as consumed)
+ *   sink fails          the batch is NOT applied (L stays before it); live messages are dropped
+ *                       for a growing back-off, then the gap is replayed. No replay socket: the
+ *                       endpoint is reset so the index rebases on the next batch.
+ *   check (periodic)    replay from L: batch L gone or different = the pod restarted silently
+ *                       (reset, replay from 0); later batches = missed messages (applied).
  * ```
  */
 import type { Logger } from 'pino';
-import type { Clock } from '../core/clock.js';
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToIo } from 'node:timers/promises';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { KvrError } from '../core/errors.js';
+import { sliceBatch } from './batch-slicer.js';
 import { decodeEventBatch } from './codec.js';
 import { fetchReplay, type ReplayedBatch } from './replay-client.js';
+import type { RestartSignal } from './restart-signal.js';
 import type { EndpointEventStats, KvEventSink } from './types.js';
 import { parseTopic } from './wire.js';
 
+/** Limits of one stream (defaults in {@link STREAM_DEFAULTS}). */
+export interface StreamLimits {
+  /** Largest number of messages waiting (default 10,000). */
+  maxQueue?: number;
+  /** Largest number of payload bytes waiting (default 64 MiB). */
+  maxQueueBytes?: number;
+  /**
+   * Largest message payload accepted (default 1 MiB, ~300k token ids; a vLLM step's batch holds
+   * at most max_num_batched_tokens token ids, ~50 KB at 16k). Decoding is synchronous (~55 ms
+   * per MB), so this also bounds the longest pause one message can cause.
+   */
+  maxMessageBytes?: number;
+  /** Largest number of blocks in one event (default 16,384). */
+  maxBlocksPerEvent?: number;
+  /** Blocks handed to the sink per slice; the pump yields to I/O after about this many (default 2,048). */
+  sliceBlocks?: number;
+  /** Lower-numbered messages in a row that confirm a restart when neither replay nor a restart signal can (default 3). */
+  restartConfirmMessages?: number;
+  /** After replay said "same process", further lower seqs are dropped unchecked for this long (default 1,000 ms). */
+  lowSeqRecheckMs?: number;
+  /** First back-off after a sink failure (default 200 ms; doubles up to 5,000 ms). */
+  sinkRetryMs?: number;
+}
+
+/** Default {@link StreamLimits}. */
+export const STREAM_DEFAULTS: Required<StreamLimits> = {
+  maxQueue: 10_000,
+  maxQueueBytes: 64 * 1024 * 1024,
+  maxMessageBytes: 1024 * 1024,
+  maxBlocksPerEvent: 16_384,
+  sliceBlocks: 2_048,
+  restartConfirmMessages: 3,
+  lowSeqRecheckMs: 1_000,
+  sinkRetryMs: 200,
+};
+
 /** What one {@link EndpointStream} needs. */
-export interface EndpointStreamOptions {
+export interface EndpointStreamOptions extends StreamLimits {
   id: string;
   sink: KvEventSink;
   clock: Clock;
@@ -31,38 +83,69 @@ export interface EndpointStreamOptions {
   replayEndpoint?: string;
   /** Model passed to the sink when the topic does not name one. */
   model?: string;
-  /** Largest number of messages waiting (default 10,000). */
-  maxQueue?: number;
   replayTimeoutMs?: number;
   /** Replay transport (tests and benchmarks may swap it). */
   fetch?: typeof fetchReplay;
+  /** Process start times (confirms restarts). */
+  restartSignal?: RestartSignal;
 }
 
-type Item = { kind: 'live'; seq: bigint; topic: string; payload: Uint8Array } | { kind: 'resync' };
+type Item =
+  | { kind: 'live'; seq: bigint; topic: string; payload: Uint8Array; oversized: boolean }
+  | { kind: 'resync' }
+  | { kind: 'check' }
+  | { kind: 'retry' }
+  | { kind: 'restart'; startTime: number };
+
+const ITEM_OVERHEAD = 64;
+/** Digests of the last applied batches kept to tell a replay duplicate from a new process's batch. */
+const RECENT = 1024;
+
+function digestOf(p: Uint8Array): string {
+  return createHash('sha1').update(p).digest('base64');
+}
+const MAX_BACKOFF_MS = 5_000;
 
 /** One endpoint's sequence tracking, queue and stats. */
 export class EndpointStream {
   readonly id: string;
-  readonly stats: EndpointEventStats;
+  readonly stats: Required<EndpointEventStats>;
   #o: EndpointStreamOptions;
+  #l: Required<StreamLimits>;
   #fetch: typeof fetchReplay;
-  #maxQueue: number;
   #queue: Item[] = [];
   #qHead = 0;
   #pumping: Promise<void> | undefined;
   #closed = false;
   #last = -1n;
+  #lastPayload: Uint8Array | undefined;
   #prevLive = -1n;
   #overflowing = false;
   #model: string;
   #abort = new AbortController();
+  #budget: number;
+  #lowStreak = 0;
+  #lowCheckedAt = -Infinity;
+  #startTime: number | undefined;
+  #sinkDownUntil = -Infinity;
+  #backoff: number;
+  #retryTimer: TimerHandle | undefined;
+  #recent = new Map<bigint, string>();
 
   constructor(o: EndpointStreamOptions) {
     this.id = o.id;
     this.#o = o;
+    this.#l = { ...STREAM_DEFAULTS };
+    for (const k of Object.keys(STREAM_DEFAULTS) as (keyof StreamLimits)[]) {
+      const v = o[k];
+      if (v === undefined) continue;
+      if (!Number.isInteger(v) || v < (k === 'lowSeqRecheckMs' ? 0 : 1)) throw new KvrError('KVR_ERR_CONFIG', `KV-event ingestion: ${k} must be a positive integer, got ${String(v)}`);
+      this.#l[k] = v;
+    }
     this.#fetch = o.fetch ?? fetchReplay;
-    this.#maxQueue = o.maxQueue ?? 10_000;
     this.#model = o.model ?? '';
+    this.#budget = this.#l.sliceBlocks;
+    this.#backoff = this.#l.sinkRetryMs;
     this.stats = {
       batches: 0,
       events: 0,
@@ -72,6 +155,14 @@ export class EndpointStream {
       replays: 0,
       replayFailures: 0,
       resets: 0,
+      restarts: 0,
+      unconfirmedSeqResets: 0,
+      oversizedMessages: 0,
+      oversizedEvents: 0,
+      queueDrops: 0,
+      queuedBytes: 0,
+      sinkFailures: 0,
+      resyncChecks: 0,
       lastSeq: -1,
       lastEventAt: 0,
       topic: '',
@@ -87,24 +178,38 @@ export class EndpointStream {
   /** Takes one live message (frames as received); malformed framing is counted and dropped. */
   offer(frames: readonly Uint8Array[]): void {
     if (this.#closed) return;
-    const topic = frames.length > 0 ? Buffer.from(frames[0]).toString('utf8') : '';
     if (frames.length !== 3 || frames[1].length !== 8) {
       this.stats.malformedMessages++;
       return;
     }
+    const topic = Buffer.from(frames[0]).toString('utf8');
     const seq = Buffer.from(frames[1]).readBigUInt64BE(0);
-    if (this.queued >= this.#maxQueue) {
-      if (!this.#overflowing) this.#o.logger.warn({ endpoint: this.id, max: this.#maxQueue }, 'KV-event queue full; dropping messages (recovered by replay)');
+    const oversized = frames[2].length > this.#l.maxMessageBytes;
+    const payload = oversized ? new Uint8Array(0) : frames[2];
+    const bytes = payload.length + ITEM_OVERHEAD;
+    if (this.queued >= this.#l.maxQueue || this.stats.queuedBytes + bytes > this.#l.maxQueueBytes) {
+      this.stats.queueDrops++;
+      if (!this.#overflowing) this.#o.logger.warn({ endpoint: this.id, maxQueue: this.#l.maxQueue, maxQueueBytes: this.#l.maxQueueBytes }, 'KV-event queue full; dropping messages (recovered by replay)');
       this.#overflowing = true;
       return;
     }
     this.#overflowing = false;
-    this.#push({ kind: 'live', seq, topic, payload: frames[2] });
+    this.#push({ kind: 'live', seq, topic, payload, oversized });
   }
 
   /** Re-learns everything: replay from 0 after the sink lost its state (e.g. Redis restarted). */
   resync(): void {
     if (!this.#closed) this.#push({ kind: 'resync' });
+  }
+
+  /** Periodic check: replay from the last applied batch to find missed batches or a silent restart. */
+  check(): void {
+    if (!this.#closed && this.#o.replayEndpoint) this.#push({ kind: 'check' });
+  }
+
+  /** The restart signal saw a new process start time: reset (unless already handled) and re-learn. */
+  restarted(startTime: number): void {
+    if (!this.#closed) this.#push({ kind: 'restart', startTime });
   }
 
   /** Resolves when the queue is empty and nothing is in flight. */
@@ -115,30 +220,44 @@ export class EndpointStream {
   /** Stops taking messages, waits for the batch in flight; the queue is dropped. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#retryTimer?.cancel();
     this.#abort.abort();
     this.#queue = [];
     this.#qHead = 0;
+    this.stats.queuedBytes = 0;
     this.stats.connected = false;
     await this.idle();
   }
 
   #push(item: Item): void {
     this.#queue.push(item);
+    if (item.kind === 'live') this.stats.queuedBytes += item.payload.length + ITEM_OVERHEAD;
     if (!this.#pumping) this.#pumping = this.#pump();
   }
 
   async #pump(): Promise<void> {
     try {
       while (!this.#closed && this.#qHead < this.#queue.length) {
+        if (this.#budget <= 0) {
+          this.#budget = this.#l.sliceBlocks;
+          await yieldToIo();
+          if (this.#closed) break;
+        }
         const item = this.#queue[this.#qHead];
         this.#queue[this.#qHead++] = undefined as unknown as Item;
         if (this.#qHead > 1024 && this.#qHead * 2 > this.#queue.length) {
           this.#queue = this.#queue.slice(this.#qHead);
           this.#qHead = 0;
         }
+        this.#budget -= 16;
         try {
-          if (item.kind === 'live') await this.#live(item.seq, item.topic, item.payload);
-          else await this.#resync();
+          if (item.kind === 'live') {
+            this.stats.queuedBytes -= item.payload.length + ITEM_OVERHEAD;
+            await this.#live(item.seq, item.topic, item.payload, item.oversized);
+          } else if (item.kind === 'resync') await this.#resync();
+          else if (item.kind === 'check') await this.#check();
+          else if (item.kind === 'retry') await this.#retry();
+          else await this.#signalled(item.startTime);
         } catch (e) {
           this.#o.logger.warn({ endpoint: this.id, err: (e as Error).message }, 'KV-event processing failed');
         }
@@ -148,28 +267,109 @@ export class EndpointStream {
     }
   }
 
-  async #live(seq: bigint, topic: string, payload: Uint8Array): Promise<void> {
+  async #live(seq: bigint, topic: string, payload: Uint8Array, oversized: boolean): Promise<void> {
     this.stats.topic = topic;
-    if (this.#prevLive >= 0n && seq <= this.#prevLive) {
-      this.#o.logger.info({ endpoint: this.id, seq: Number(seq), previous: Number(this.#prevLive) }, 'KV-event seq went backwards: endpoint restarted');
-      await this.#reset();
-      this.#last = -1n;
-    }
+    const back = (this.#prevLive >= 0n && seq <= this.#prevLive) || (seq <= this.#last && !oversized && this.#recent.get(seq) !== digestOf(payload));
+    if (back) {
+      if (!(await this.#confirmRestart())) {
+        this.stats.unconfirmedSeqResets++;
+        return;
+      }
+      this.#o.logger.info({ endpoint: this.id, seq: Number(seq), previous: Number(this.#prevLive) }, 'KV-event seq went backwards and the restart is confirmed: endpoint reset');
+      await this.#restart();
+    } else this.#lowStreak = 0;
     this.#prevLive = seq;
+    if (this.#o.clock.now() < this.#sinkDownUntil) return; // the sink is failing: recovered by replay later
     if (seq <= this.#last) return;
     if (seq > this.#last + 1n) {
       if (this.#last >= 0n) this.stats.gaps++;
-      await this.#recover(seq);
+      if (!(await this.#recover(seq))) return;
       if (this.#closed || seq <= this.#last) return;
     }
-    await this.#apply(seq, topic, payload);
+    await this.#apply(seq, topic, payload, oversized);
   }
 
-  /** Fills [last+1, seq) from the replay socket; on failure resets and continues from `seq`. */
-  async #recover(seq: bigint): Promise<void> {
+  /** Whether a lower sequence number really is a new publisher process (see the module comment). */
+  async #confirmRestart(): Promise<boolean> {
+    if (this.#last < 0n) return true; // nothing held: nothing to protect
+    const sig = this.#o.restartSignal?.processStartTime(this.id);
+    if (sig !== undefined && this.#startTime !== undefined && sig !== this.#startTime) return true;
+    if (this.#o.replayEndpoint) {
+      const now = this.#o.clock.now();
+      if (now - this.#lowCheckedAt < this.#l.lowSeqRecheckMs) return false;
+      const got = await this.#replay(this.#last);
+      if (got !== undefined) {
+        if (this.#sameProcess(got)) {
+          this.#lowCheckedAt = now;
+          return false;
+        }
+        return true;
+      }
+    }
+    return ++this.#lowStreak >= this.#l.restartConfirmMessages;
+  }
+
+  /** Whether a replay from `last` shows the batch we applied last, byte for byte. */
+  #sameProcess(got: readonly ReplayedBatch[]): boolean {
+    const p = this.#lastPayload;
+    return got.length > 0 && got[0].seq === this.#last && p !== undefined && Buffer.compare(Buffer.from(got[0].payload), Buffer.from(p.buffer, p.byteOffset, p.byteLength)) === 0;
+  }
+
+  async #restart(): Promise<void> {
+    this.stats.restarts++;
+    await this.#reset();
+    this.#last = -1n;
+    this.#lastPayload = undefined;
+    this.#recent.clear();
+    this.#prevLive = -1n;
+    this.#lowStreak = 0;
+    this.#lowCheckedAt = -Infinity;
+    this.#startTime = this.#o.restartSignal?.processStartTime(this.id);
+  }
+
+  async #signalled(startTime: number): Promise<void> {
+    if (this.#startTime === startTime) return; // this restart was handled already
+    this.#o.logger.info({ endpoint: this.id, startTime }, 'endpoint process restarted (process start time changed): endpoint reset');
+    await this.#restart();
+    this.#startTime = startTime;
+    if (this.#o.replayEndpoint) await this.#resync();
+  }
+
+  async #check(): Promise<void> {
+    if (this.#last < 0n || this.#o.clock.now() < this.#sinkDownUntil) return;
+    const got = await this.#replay(this.#last);
+    if (got === undefined || this.#closed) return;
+    this.stats.resyncChecks++;
+    if (this.#sameProcess(got)) {
+      const before = this.#last;
+      await this.#applyReplayed(got);
+      if (this.#last > before) this.stats.replays++;
+      return;
+    }
+    this.#o.logger.info({ endpoint: this.id, last: Number(this.#last) }, 'KV-event replay no longer holds the last applied batch: the publisher restarted; endpoint reset');
+    await this.#restart();
+    await this.#resync();
+  }
+
+  /** After a sink failure: replay from the first batch not applied. */
+  async #retry(): Promise<void> {
+    this.#retryTimer = undefined;
     const from = this.#last + 1n;
     const got = await this.#replay(from);
-    if (this.#closed) return;
+    if (got === undefined || this.#closed) return;
+    if (got.length > 0 && got[0].seq > from) {
+      this.stats.replayFailures++;
+      await this.#reset();
+      this.#last = got[0].seq - 1n;
+    }
+    if (await this.#applyReplayed(got)) this.stats.replays++;
+  }
+
+  /** Fills [last+1, seq) from the replay socket; on failure resets and continues from `seq`. False when the sink failed. */
+  async #recover(seq: bigint): Promise<boolean> {
+    const from = this.#last + 1n;
+    const got = await this.#replay(from);
+    if (this.#closed) return false;
     let failed = got === undefined;
     if (got !== undefined) {
       if (got.length > 0 && got[0].seq > from) {
@@ -179,16 +379,17 @@ export class EndpointStream {
         await this.#reset();
         this.#last = got[0].seq - 1n;
       }
-      await this.#applyReplayed(got);
+      if (!(await this.#applyReplayed(got))) return false;
       if (this.#last + 1n >= seq) {
         if (!failed) this.stats.replays++;
-        return;
+        return true;
       }
       // The replay stopped short of the live message: batches are missing for good.
       if (!failed) this.stats.replayFailures++;
     }
     await this.#reset();
     this.#last = seq - 1n;
+    return true;
   }
 
   /** The replayed batches, or undefined when replay is impossible or failed (counted). */
@@ -225,36 +426,91 @@ export class EndpointStream {
     await this.#applyReplayed(got);
   }
 
-  async #applyReplayed(got: readonly ReplayedBatch[]): Promise<void> {
+  /** Applies replayed batches in order; false when the sink failed (the rest waits for a retry). */
+  async #applyReplayed(got: readonly ReplayedBatch[]): Promise<boolean> {
     for (const b of got) {
-      if (this.#closed) return;
+      if (this.#closed) return true;
       if (b.seq <= this.#last) continue;
-      if (b.seq !== this.#last + 1n) return;
-      await this.#apply(b.seq, this.stats.topic, b.payload);
+      if (b.seq !== this.#last + 1n) return true;
+      if (!(await this.#apply(b.seq, this.stats.topic, b.payload, b.payload.length > this.#l.maxMessageBytes))) return false;
     }
+    return true;
   }
 
-  async #apply(seq: bigint, topic: string, payload: Uint8Array): Promise<void> {
-    this.#last = seq;
-    this.stats.lastSeq = Number(seq);
+  /** Decodes and applies one batch in slices; false when the sink failed (the batch stays unapplied). */
+  async #apply(seq: bigint, topic: string, payload: Uint8Array, oversized: boolean): Promise<boolean> {
+    if (oversized) {
+      this.#last = seq;
+      this.stats.lastSeq = Number(seq);
+      this.stats.oversizedMessages++;
+      this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), max: this.#l.maxMessageBytes }, 'KV-event message over the byte cap dropped');
+      return true;
+    }
     let decoded;
     try {
       decoded = decodeEventBatch(payload);
     } catch (e) {
+      this.#last = seq;
+      this.stats.lastSeq = Number(seq);
       this.stats.malformedMessages++;
       this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), err: (e as Error).message }, 'malformed KV-event message skipped');
-      return;
+      return true;
     }
     this.stats.malformedEvents += decoded.malformedEvents;
     const model = parseTopic(topic)?.model ?? this.#model;
+    const { slices, oversizedEvents } = sliceBatch(decoded.batch, this.#l.sliceBlocks, this.#l.maxBlocksPerEvent);
+    this.stats.oversizedEvents += oversizedEvents;
     try {
-      await this.#o.sink.applyBatch(this.id, model, seq, decoded.batch);
+      for (let i = 0; i < slices.length; i++) {
+        if (i > 0 || this.#budget <= 0) {
+          this.#budget = this.#l.sliceBlocks;
+          await yieldToIo();
+          if (this.#closed) throw new KvrError('KVR_ERR_UPSTREAM', 'KV-event stream closed');
+        }
+        await this.#o.sink.applyBatch(this.id, model, seq, slices[i], slices.length > 1 ? { index: i, count: slices.length } : undefined);
+        for (const ev of slices[i].events) this.#budget -= ev.type === 'AllBlocksCleared' ? 1 : ev.blockHashes.length;
+      }
     } catch (e) {
-      this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), err: (e as Error).message }, 'KV-event sink failed to apply a batch');
+      if (this.#closed) return false;
+      if (e instanceof KvrError && e.code === 'KVR_ERR_BAD_REQUEST') {
+        // A batch the sink can never apply: counted and skipped, like a malformed message.
+        this.#last = seq;
+        this.stats.malformedMessages++;
+        this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), err: e.message }, 'KV-event batch rejected by the sink; skipped');
+        return true;
+      }
+      await this.#sinkFailed(seq, e as Error);
+      return false;
     }
+    this.#last = seq;
+    this.#lastPayload = payload;
+    this.#recent.set(seq, digestOf(payload));
+    if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as bigint);
+    this.#backoff = this.#l.sinkRetryMs;
+    this.#startTime ??= this.#o.restartSignal?.processStartTime(this.id);
+    this.stats.lastSeq = Number(seq);
     this.stats.batches++;
     this.stats.events += decoded.batch.events.length;
     this.stats.lastEventAt = this.#o.clock.now();
+    return true;
+  }
+
+  async #sinkFailed(seq: bigint, err: Error): Promise<void> {
+    this.stats.sinkFailures++;
+    this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), err: err.message, retryMs: this.#backoff }, 'KV-event sink failed to apply a batch; it will be replayed');
+    if (!this.#o.replayEndpoint) {
+      // Nothing can bring the batch back: the index rebases on the next batch.
+      await this.#reset();
+      this.#last = seq;
+      return;
+    }
+    this.#last = seq - 1n;
+    this.#sinkDownUntil = this.#o.clock.now() + this.#backoff;
+    this.#retryTimer?.cancel();
+    this.#retryTimer = this.#o.clock.setTimeout(() => {
+      if (!this.#closed) this.#push({ kind: 'retry' });
+    }, this.#backoff);
+    this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2);
   }
 
   async #reset(): Promise<void> {

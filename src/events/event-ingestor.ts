@@ -6,10 +6,19 @@
  * - **connect** (default): one SUB per endpoint connects to the pod's PUB (`events=tcp://pod:5557`,
  *   vLLM started with `"endpoint":"tcp://*:5557"`). Endpoints come and go with {@link add} /
  *   {@link remove} (or {@link sync} against the endpoint pool).
- * - **bind**: one SUB is bound (e.g. `tcp://0.0.0.0:5557`) and every pod's PUB connects to it
- *   (vLLM `"endpoint":"tcp://router:5557"`). The topic `kv@<ip:port>@<model>` names the endpoint
- *   whose address is `ip:port` (or whose host is `ip`, when exactly one endpoint has it); other
- *   topics are counted in {@link EventIngestStats.unknownTopics} and dropped.
+ * - **bind**: one SUB is bound and every pod's PUB connects to it (vLLM
+ *   `"endpoint":"tcp://router:5557"`). It binds to loopback by default (`tcp://127.0.0.1:5557`):
+ *   ZeroMQ has no authentication here, so exposing it (`--kv-events-bind tcp://0.0.0.0:5557`) is
+ *   an explicit choice. The topic is the allow-list: `kv@<ip:port>@<model>` must name a known
+ *   endpoint whose address is `ip:port` (or whose host is `ip`, when exactly one endpoint has
+ *   it); other topics are counted in {@link EventIngestStats.unknownTopics} and dropped.
+ *
+ * Messages over `maxMessageBytes` are dropped and counted (ZeroMQ itself disconnects a peer that
+ * sends more than 4x that), events over `maxBlocksPerEvent` too; each endpoint's queue is bounded
+ * in bytes; big batches are applied in slices that yield to I/O (see {@link EndpointStream}).
+ * Every `resyncIntervalMs` each endpoint with a replay socket is checked (missed batches
+ * applied, a silent restart detected); a {@link RestartSignal} (process start times from the
+ * datalayer's scrapes) confirms restarts and resets an endpoint as soon as its process changed.
  *
  * Per endpoint an {@link EndpointStream} keeps order, fills sequence gaps from the pod's replay
  * socket and resets the endpoint in the sink when it cannot. Replay from 0 when an endpoint is
@@ -17,12 +26,13 @@
  */
 import type { Logger } from 'pino';
 import { Subscriber } from 'zeromq';
-import { systemClock, type Clock } from '../core/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
-import { EndpointStream } from './endpoint-stream.js';
+import { EndpointStream, STREAM_DEFAULTS, type StreamLimits } from './endpoint-stream.js';
 import type { fetchReplay } from './replay-client.js';
+import type { RestartSignal } from './restart-signal.js';
 import type { EventIngestStats, KvEventSink } from './types.js';
 import { parseTopic } from './wire.js';
 
@@ -40,19 +50,24 @@ export interface IngestEndpoint {
   model?: string;
 }
 
+/** Default bind address: loopback only (pass another address to accept pods from the network). */
+export const DEFAULT_EVENTS_BIND = 'tcp://127.0.0.1:5557';
+
 /** Options of an {@link EventIngestor}. */
-export interface EventIngestorOptions {
+export interface EventIngestorOptions extends StreamLimits {
   sink: KvEventSink;
   /** Default 'connect'. */
   mode?: 'connect' | 'bind';
-  /** Bind mode: the address of the one SUB (default `tcp://0.0.0.0:5557`; `tcp://127.0.0.1:*` = ephemeral). */
+  /** Bind mode: the address of the one SUB (default {@link DEFAULT_EVENTS_BIND}; `tcp://127.0.0.1:*` = ephemeral). */
   bindAddress?: string;
+  /** Process start times that confirm restarts (fed by the datalayer's scrapes). */
+  restartSignal?: RestartSignal;
+  /** Every this many ms, check each endpoint's stream against its replay socket (default 30,000; 0 = never). */
+  resyncIntervalMs?: number;
   clock?: Clock;
   logger?: Logger;
   /** Replay request timeout (default 2,000 ms). */
   replayTimeoutMs?: number;
-  /** Largest number of messages waiting per endpoint; beyond, messages are dropped and later replayed (default 10,000). */
-  maxQueue?: number;
   /** Replay from 0 when an endpoint with a replay address is added (default true). */
   replayOnJoin?: boolean;
   /** Replay transport (tests may swap it). */
@@ -93,19 +108,33 @@ export class EventIngestor {
   #bound: string | undefined;
   #loops = new Set<Promise<void>>();
   #closed = false;
+  #resyncTimer: TimerHandle | undefined;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(opts: EventIngestorOptions) {
     this.#o = opts;
     this.mode = opts.mode ?? 'connect';
     this.#clock = opts.clock ?? systemClock;
     this.#log = opts.logger ?? silentLogger;
+    const every = opts.resyncIntervalMs ?? 30_000;
+    if (!Number.isInteger(every) || every < 0) throw new KvrError('KVR_ERR_CONFIG', `KV-event ingestion: resyncIntervalMs must be an integer >= 0, got ${String(every)}`);
+    if (every > 0) this.#armResync(every);
+    this.#unsubscribe = opts.restartSignal?.onRestart((id, start) => this.#entries.get(id)?.stream.restarted(start));
+  }
+
+  #armResync(every: number): void {
+    this.#resyncTimer = this.#clock.setTimeout(() => {
+      if (this.#closed) return;
+      for (const e of this.#entries.values()) e.stream.check();
+      this.#armResync(every);
+    }, every);
   }
 
   /** Bind mode: binds the SUB (rejects with KVR_ERR_USAGE when the address is taken). Connect mode: nothing. */
   async start(): Promise<void> {
     if (this.mode !== 'bind' || this.#bindSock) return;
     const sock = this.#newSub();
-    const addr = this.#o.bindAddress ?? 'tcp://0.0.0.0:5557';
+    const addr = this.#o.bindAddress ?? DEFAULT_EVENTS_BIND;
     try {
       await sock.bind(addr);
     } catch (e) {
@@ -114,6 +143,9 @@ export class EventIngestor {
     }
     this.#bindSock = sock;
     this.#bound = sock.lastEndpoint ?? addr;
+    if (!/^tcp:\/\/(127\.|\[::1\]|localhost)|^(ipc|inproc):\/\//.test(this.#bound)) {
+      this.#log.warn({ address: this.#bound }, 'KV-event SUB bound on a non-loopback address: any host that reaches it can publish events for known topics; keep it on a private network');
+    }
     for (const e of this.#entries.values()) e.stream.stats.connected = true;
     this.#run(sock, (frames) => this.#onBound(frames));
   }
@@ -137,9 +169,10 @@ export class EventIngestor {
       logger: this.#log,
       replayEndpoint: ep.replay,
       model: ep.model,
-      maxQueue: this.#o.maxQueue,
       replayTimeoutMs: this.#o.replayTimeoutMs,
       fetch: this.#o.fetchReplay,
+      restartSignal: this.#o.restartSignal,
+      ...limitsOf(this.#o),
     });
     const entry: Entry = { ep: { ...ep }, stream };
     this.#entries.set(ep.id, entry);
@@ -228,6 +261,8 @@ export class EventIngestor {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#resyncTimer?.cancel();
+    this.#unsubscribe?.();
     this.#bindSock?.close();
     for (const e of this.#entries.values()) e.sock?.close();
     await Promise.all([...this.#entries.values()].map((e) => e.stream.close()));
@@ -235,7 +270,9 @@ export class EventIngestor {
   }
 
   #newSub(): Subscriber {
-    const sock = new Subscriber({ linger: 0, receiveHighWaterMark: 100_000 });
+    // ZeroMQ drops the connection of a peer sending absurdly large messages before they are buffered.
+    const maxMessageSize = 4 * (this.#o.maxMessageBytes ?? STREAM_DEFAULTS.maxMessageBytes) + 4096;
+    const sock = new Subscriber({ linger: 0, receiveHighWaterMark: 10_000, maxMessageSize });
     sock.subscribe();
     return sock;
   }
@@ -282,4 +319,10 @@ export class EventIngestor {
     }
     return found;
   }
+}
+
+function limitsOf(o: StreamLimits): StreamLimits {
+  const out: StreamLimits = {};
+  for (const k of Object.keys(STREAM_DEFAULTS) as (keyof StreamLimits)[]) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }

@@ -41,13 +41,25 @@ export interface KvEventBatch {
   dataParallelRank: number | null;
 }
 
+/** Which slice of a batch a call carries: large batches are applied in slices that yield to I/O. */
+export interface BatchPart {
+  /** 0-based slice index. */
+  index: number;
+  /** Slices of the batch. */
+  count: number;
+}
+
 /**
  * Where ingestion delivers events. Batches of one endpoint are delivered one at a time, in
  * sequence order (the next call waits for the previous promise); endpoints are independent.
+ * A rejection means the batch was NOT (fully) applied: ingestion retries it (through replay).
  */
 export interface KvEventSink {
-  /** Applies one batch from `endpointId` (serving `model`); `seq` is the publisher's sequence number. */
-  applyBatch(endpointId: string, model: string, seq: bigint, batch: KvEventBatch): Promise<void>;
+  /**
+   * Applies one batch (or, with `part`, one slice of it, slices in order) from `endpointId`
+   * (serving `model`); `seq` is the publisher's sequence number.
+   */
+  applyBatch(endpointId: string, model: string, seq: bigint, batch: KvEventBatch, part?: BatchPart): Promise<void>;
   /** Everything known of the endpoint is stale (gap not recoverable by replay, endpoint left). */
   resetEndpoint(endpointId: string): Promise<void>;
 }
@@ -70,6 +82,22 @@ export interface EndpointEventStats {
   replayFailures: number;
   /** Times everything known of the endpoint was dropped (unrecoverable gap, restart, leave). */
   resets: number;
+  /** Publisher restarts confirmed (replay, process start time, or a run of lower sequence numbers). */
+  restarts?: number;
+  /** Messages with a lower sequence number not confirmed as a restart (dropped: forged or stray). */
+  unconfirmedSeqResets?: number;
+  /** Messages over the byte cap (dropped). */
+  oversizedMessages?: number;
+  /** Events over the blocks-per-event cap (dropped). */
+  oversizedEvents?: number;
+  /** Messages dropped because the queue's bytes were at the cap (recovered by replay). */
+  queueDrops?: number;
+  /** Bytes waiting in the queue now. */
+  queuedBytes?: number;
+  /** Batches the sink failed to apply (retried through replay, never counted as applied). */
+  sinkFailures?: number;
+  /** Periodic resync checks run. */
+  resyncChecks?: number;
   /** Last applied sequence number (-1 before the first). */
   lastSeq: number;
   /** Clock time (ms) of the last applied batch, 0 before the first. */

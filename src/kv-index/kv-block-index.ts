@@ -48,6 +48,13 @@ export interface EngineBatch {
   ts: number;
   mode: FenceMode;
   ops: readonly EngineOp[];
+  /**
+   * A large batch may be applied in parts (ingestion yields to I/O between them): part `part`
+   * (0-based, default 0) of `parts` (default 1). Part k > 0 applies only right after part k - 1 of
+   * the same seq; a retried batch's parts already applied are `stale`.
+   */
+  part?: number;
+  parts?: number;
 }
 
 /**
@@ -92,6 +99,8 @@ export interface KvBlockIndex {
 export interface Fence {
   seq: number;
   ts: number;
+  /** The next part expected of batch `seq` (0 or absent = the batch is complete). */
+  next?: number;
 }
 
 /** What the fence says of a batch: skip it, apply it, or drop the endpoint's entries and apply. */
@@ -106,13 +115,18 @@ export type FenceVerdict = 'stale' | 'apply' | 'restart' | 'rebase';
  *   s <= S and t <= T                        -> stale    (duplicate: another router applied it)
  *   s >  S and t < T - tol                   -> stale    (a late batch of a stream that since restarted)
  *   s >  S + 1 and mode fresh                -> rebase   (nobody applied S+1 .. s-1: entries are incomplete)
+ *   S's parts incomplete                     -> rebase   (part of batch S is missing)
  *   otherwise                                -> apply
+ *
+ * Part k > 0 of a batch: apply when the fence holds the same seq expecting part k, else stale.
  */
-export function fenceDecision(stored: Fence | undefined, seq: number, ts: number, mode: FenceMode, tol: number): FenceVerdict {
+export function fenceDecision(stored: Fence | undefined, seq: number, ts: number, mode: FenceMode, tol: number, part = 0): FenceVerdict {
+  if (part > 0) return stored !== undefined && stored.seq === seq && (stored.next ?? 0) === part ? 'apply' : 'stale';
   if (stored === undefined || mode === 'force') return 'apply';
   if (seq <= stored.seq) return ts > stored.ts ? 'restart' : 'stale';
   if (ts < stored.ts - tol) return 'stale';
   if (mode === 'fresh' && seq > stored.seq + 1) return 'rebase';
+  if ((stored.next ?? 0) > 0) return 'rebase';
   return 'apply';
 }
 

@@ -20,7 +20,7 @@
 import { silentLogger } from '../core/logger.js';
 import { KvrError } from '../core/errors.js';
 import type { Logger } from 'pino';
-import type { KvEventBatch, KvEventSink } from '../events/types.js';
+import type { BatchPart, KvEventBatch, KvEventSink } from '../events/types.js';
 import { BlockKeyer, checkBlockSize, type RouterKey } from './block-keys.js';
 import type { ApplyOutcome, EngineOp, FenceMode, KvBlockIndex } from './kv-block-index.js';
 import { normalizeTier } from './tiers.js';
@@ -96,7 +96,10 @@ export class KvIndexer implements KvEventSink {
     return this.keyer.requestKeys(model, tokenIds, blockSize, loraName);
   }
 
-  async applyBatch(endpointId: string, model: string, seq: bigint, batch: KvEventBatch): Promise<void> {
+  async applyBatch(endpointId: string, model: string, seq: bigint, batch: KvEventBatch, part?: BatchPart): Promise<void> {
+    const pi = part?.index ?? 0;
+    const pn = part?.count ?? 1;
+    if (!Number.isInteger(pi) || !Number.isInteger(pn) || pi < 0 || pi >= pn) throw new KvrError('KVR_ERR_BAD_REQUEST', `KV event batch from ${endpointId}: bad part ${pi} of ${pn}`);
     if (typeof seq !== 'bigint' || seq < 0n || seq > MAX_SEQ) throw new KvrError('KVR_ERR_BAD_REQUEST', `KV event batch from ${endpointId}: bad sequence number ${String(seq)}`);
     if (batch === null || typeof batch !== 'object' || !Array.isArray(batch.events) || !Number.isFinite(batch.ts)) {
       throw new KvrError('KVR_ERR_BAD_REQUEST', `KV event batch ${seq} from ${endpointId}: not an EventBatch (events array and finite ts required)`);
@@ -106,12 +109,12 @@ export class KvIndexer implements KvEventSink {
     if (st === undefined) {
       st = { lastSeq: -1, mode: 'fresh' };
       this.#streams.set(endpointId, st);
-    } else if (s <= st.lastSeq) {
-      // The stream went back: the publisher restarted (ingestion may not have said so).
+    } else if (s <= st.lastSeq && pi === 0) {
+      // The stream went back: the publisher restarted (ingestion confirmed it before calling).
       await this.#restartStream(endpointId, st);
     }
     const ops = await this.#toOps(endpointId, model, batch);
-    const outcome = await this.index.applyEngineBatch({ endpointId, seq: s, ts: batch.ts, mode: st.mode, ops });
+    const outcome = await this.index.applyEngineBatch({ endpointId, seq: s, ts: batch.ts, mode: st.mode, ops, part: pi, parts: pn });
     this.#stats.batches[outcome]++;
     this.#stats.events += batch.events.length;
     if (outcome === 'lost') return;
@@ -122,8 +125,9 @@ export class KvIndexer implements KvEventSink {
         else this.#stats.clears++;
       }
     }
-    st.lastSeq = s;
+    // The fence now follows this batch (later parts continue it); it is complete after the last part.
     st.mode = 'next';
+    if (pi === pn - 1) st.lastSeq = s;
   }
 
   /**

@@ -2,8 +2,8 @@
  * The in-process block index: for one router, bounded, with a lookup that touches only the
  * holders of each key.
  *
- *   blocks: Map<key, [slot, tierMask, slot, tierMask, ...]>    insertion order = LRU order
- *   per endpoint slot: key set, engine-hash -> key map, entry count, stream fence
+ *   blocks: Map<key, [used, slot, tierMask, slot, tierMask, ...]>   insertion order ~ recency
+ *   per endpoint slot: key set, engine-hash -> key map, extra copies, entry count, stream fence
  *
  * Endpoints are interned to small integer slots and tiers to bits of a mask, so a block entry is
  * one small number array. A lookup maps the candidates to their slots once (in a reused typed
@@ -11,9 +11,17 @@
  * extends the run of each candidate whose run reached this key, and stops at the first key that
  * continues no candidate's run.
  *
+ * Reference counts: vLLM does not de-duplicate blocks (a fully cached prompt recomputes its last
+ * block and stores the same hash again), so an engine batch's store of a (key, tier) the endpoint
+ * already holds counts one more copy (`copies`, only for counts above 1), and a BlockRemoved drops
+ * one copy; the entry goes with the last copy. Plain `add` / `remove` stay set operations.
+ *
  * Bounds: `maxEntries` (block, endpoint, tier) entries and `maxBytes` estimated bytes; past them
- * the least recently stored blocks are dropped (counted in `evicted`). Adding a block that is
- * already held refreshes it. Each endpoint's engine-hash map holds at most
+ * blocks are evicted from the head of the recency order with a second chance (CLOCK): a block a
+ * lookup hit since it was last moved has its `used` flag cleared and goes to the tail instead.
+ * A store inserts a chain leaf first, so of a chain nobody reads the tail goes before the root,
+ * and the roots every request reads (the hottest blocks) stay. Evictions are counted in
+ * `evicted`. Adding a block that is already held refreshes it. Each endpoint's engine-hash map holds at most
  * `maxEngineHashesPerEndpoint` hashes; dropping the oldest also drops its block from that
  * endpoint (so the index never keeps an entry it could not remove).
  */
@@ -57,6 +65,8 @@ interface Slot {
   id: string;
   keys: Set<RouterKey>;
   engine: Map<bigint, RouterKey>;
+  /** Copies beyond the first of (key, tier bit) stored by engine batches: key -> counts by bit. */
+  copies: Map<RouterKey, number[]>;
   entries: number;
   fence: Fence | undefined;
 }
@@ -123,7 +133,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
         const e = blocks.get(k);
         if (e === undefined) break;
         let cont = 0;
-        for (let j = 0; j < e.length; j += 2) {
+        for (let j = 1; j < e.length; j += 2) {
           const c = candOf[e[j]];
           if (c >= 0 && runs[c] === i) {
             runs[c] = i + 1;
@@ -132,6 +142,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
           }
         }
         if (cont === 0) break;
+        e[0] = 1; // second chance at eviction
       }
       for (let c = 0; c < n; c++) {
         const s = this.#slotOf.get(endpointIds[c]);
@@ -146,7 +157,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
   async add(endpointId: string, tier: string, keys: ArrayLike<RouterKey>): Promise<void> {
     const slot = this.#slot(endpointId);
     const bit = this.#tiers.bit(tier);
-    for (let i = 0; i < keys.length; i++) this.#addEntry(slot, keys[i], bit);
+    for (let i = keys.length - 1; i >= 0; i--) this.#addEntry(slot, keys[i], bit); // leaf first
     this.#enforceBounds();
   }
 
@@ -165,7 +176,8 @@ export class MemoryBlockIndex implements KvBlockIndex {
   async applyEngineBatch(batch: EngineBatch): Promise<ApplyOutcome> {
     const slot = this.#slot(batch.endpointId);
     const s = this.#slots[slot];
-    const verdict = fenceDecision(s.fence, batch.seq, batch.ts, batch.mode, this.#tol);
+    const part = batch.part ?? 0;
+    const verdict = fenceDecision(s.fence, batch.seq, batch.ts, batch.mode, this.#tol, part);
     if (verdict === 'stale') return 'stale';
     // Validate everything before the first write, so a bad batch changes nothing.
     const bits: number[] = [];
@@ -183,14 +195,16 @@ export class MemoryBlockIndex implements KvBlockIndex {
     batch.ops.forEach((op, i) => {
       if (op.kind === 'clear') this.#clearSlot(slot);
       else if (op.kind === 'store') {
-        for (let j = 0; j < op.keys.length; j++) {
-          this.#addEntry(slot, op.keys[j], bits[i]);
+        // Leaf first: the chain's tail is older in the recency order than its root.
+        for (let j = op.keys.length - 1; j >= 0; j--) {
+          if (!this.#addEntry(slot, op.keys[j], bits[i])) this.#addCopy(s, op.keys[j], bits[i]);
           this.#remember(slot, op.engineHashes[j], op.keys[j]);
         }
       } else {
         for (const h of op.engineHashes) {
           const key = s.engine.get(h);
           if (key === undefined) continue;
+          if (bits[i] >= 0 && this.#dropCopy(s, key, bits[i])) continue;
           const left = bits[i] < 0 ? this.#maskOf(slot, key) : this.#removeEntry(slot, key, 1 << bits[i]);
           if (left === 0) {
             s.engine.delete(h);
@@ -199,7 +213,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
         }
       }
     });
-    s.fence = { seq: batch.seq, ts: batch.ts };
+    s.fence = { seq: batch.seq, ts: batch.ts, next: part + 1 < (batch.parts ?? 1) ? part + 1 : 0 };
     this.#enforceBounds();
     return verdict === 'apply' ? 'applied' : verdict === 'restart' ? 'restarted' : 'rebased';
   }
@@ -244,7 +258,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
     let s = this.#slotOf.get(endpointId);
     if (s === undefined) {
       s = this.#slots.length;
-      this.#slots.push({ id: endpointId, keys: new Set(), engine: new Map(), entries: 0, fence: undefined });
+      this.#slots.push({ id: endpointId, keys: new Set(), engine: new Map(), copies: new Map(), entries: 0, fence: undefined });
       this.#slotOf.set(endpointId, s);
     }
     return s;
@@ -253,20 +267,21 @@ export class MemoryBlockIndex implements KvBlockIndex {
   #maskOf(slot: number, key: RouterKey): number {
     const e = this.#blocks.get(key);
     if (e === undefined) return 0;
-    for (let j = 0; j < e.length; j += 2) if (e[j] === slot) return e[j + 1];
+    for (let j = 1; j < e.length; j += 2) if (e[j] === slot) return e[j + 1];
     return 0;
   }
 
-  #addEntry(slot: number, key: RouterKey, bit: number): void {
+  /** Adds (key, tier) for `slot`; false when it was held already (only refreshed). */
+  #addEntry(slot: number, key: RouterKey, bit: number): boolean {
     const mask = 1 << bit;
     let e = this.#blocks.get(key);
     if (e === undefined) {
-      e = [slot, mask];
+      e = [0, slot, mask];
       this.#pairs++;
       this.#slots[slot].keys.add(key);
     } else {
       this.#blocks.delete(key); // re-inserted below: most recently stored
-      let j = 0;
+      let j = 1;
       while (j < e.length && e[j] !== slot) j += 2;
       if (j === e.length) {
         e.push(slot, mask);
@@ -275,23 +290,44 @@ export class MemoryBlockIndex implements KvBlockIndex {
       } else if ((e[j + 1] & mask) === 0) e[j + 1] |= mask;
       else {
         this.#blocks.set(key, e);
-        return;
+        return false;
       }
     }
     this.#blocks.set(key, e);
     this.#entries++;
     this.#slots[slot].entries++;
     this.#added++;
+    return true;
+  }
+
+  /** One more copy of a (key, tier) the slot already holds. */
+  #addCopy(s: Slot, key: RouterKey, bit: number): void {
+    let c = s.copies.get(key);
+    if (c === undefined) s.copies.set(key, (c = []));
+    c[bit] = (c[bit] ?? 0) + 1;
+  }
+
+  /** Drops one extra copy of (key, tier); false when there was none (the entry itself must go). */
+  #dropCopy(s: Slot, key: RouterKey, bit: number): boolean {
+    const c = s.copies.get(key);
+    if (c === undefined || !c[bit]) return false;
+    if (--c[bit] === 0 && c.every((x) => !x)) s.copies.delete(key);
+    return true;
   }
 
   /** Removes tiers `mask` of `slot` from `key`; returns the tiers left. */
   #removeEntry(slot: number, key: RouterKey, mask: number): number {
     const e = this.#blocks.get(key);
     if (e === undefined) return 0;
-    let j = 0;
+    let j = 1;
     while (j < e.length && e[j] !== slot) j += 2;
     if (j === e.length) return 0;
     const had = e[j + 1];
+    const c = this.#slots[slot].copies.get(key);
+    if (c !== undefined) {
+      for (let b = 0; b < c.length; b++) if ((mask >> b) & 1) c[b] = 0;
+      if (c.every((x) => !x)) this.#slots[slot].copies.delete(key);
+    }
     const gone = popcount(had & mask);
     const left = had & ~mask;
     this.#entries -= gone;
@@ -309,7 +345,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
     e.splice(j, 2);
     this.#pairs--;
     this.#slots[slot].keys.delete(key);
-    if (e.length === 0) this.#blocks.delete(key);
+    if (e.length === 1) this.#blocks.delete(key);
   }
 
   #clearSlot(slot: number): void {
@@ -317,7 +353,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
     for (const key of s.keys) {
       const e = this.#blocks.get(key);
       if (e === undefined) continue;
-      for (let j = 0; j < e.length; j += 2) {
+      for (let j = 1; j < e.length; j += 2) {
         if (e[j] !== slot) continue;
         const n = popcount(e[j + 1]);
         this.#entries -= n;
@@ -326,9 +362,10 @@ export class MemoryBlockIndex implements KvBlockIndex {
         this.#pairs--;
         break;
       }
-      if (e.length === 0) this.#blocks.delete(key);
+      if (e.length === 1) this.#blocks.delete(key);
     }
     s.keys.clear();
+    s.copies.clear();
     s.entries = 0;
     this.#engineEntries -= s.engine.size;
     s.engine.clear();
@@ -352,10 +389,17 @@ export class MemoryBlockIndex implements KvBlockIndex {
   }
 
   #enforceBounds(): void {
+    // Each block gets at most one second chance per pass, so this ends.
+    let chances = this.#blocks.size;
     while (this.#blocks.size > 0 && (this.#entries > this.#maxEntries || this.#bytes() > this.#maxBytes)) {
       const [key, e] = this.#blocks.entries().next().value as [RouterKey, number[]];
       this.#blocks.delete(key);
-      for (let j = 0; j < e.length; j += 2) {
+      if (e[0] === 1 && chances-- > 0) {
+        e[0] = 0;
+        this.#blocks.set(key, e);
+        continue;
+      }
+      for (let j = 1; j < e.length; j += 2) {
         const s = this.#slots[e[j]];
         const n = popcount(e[j + 1]);
         this.#entries -= n;
@@ -363,6 +407,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
         this.#evicted += n;
         this.#pairs--;
         s.keys.delete(key);
+        s.copies.delete(key);
       }
     }
   }

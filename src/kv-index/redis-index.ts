@@ -4,13 +4,19 @@
  * Key layout under `prefix` (default `kvroute:`):
  *
  *   epoch            run id; created once; gone = Redis was flushed or restarted without data
- *   b:<key>          hash  endpoint id -> tiers held ("gpu" or "gpu,cpu")       TTL refreshed on store
- *   e:<endpoint>     set   keys the endpoint holds (clearing it deletes them)   TTL refreshed on store
- *   m:<endpoint>     hash  engine hash (hex) -> key                              TTL refreshed on store
- *   f:<endpoint>     hash  stream fence {s: seq, t: ts} of the last applied batch
+ *   b:<key>          hash  endpoint id -> tiers held ("gpu" or "gpu,cpu")       TTL refreshed on store and lookup
+ *   e:<endpoint>     zset  keys the endpoint holds, scored by recency            TTL refreshed on store and lookup
+ *   m:<endpoint>     hash  engine hash (hex) -> key                              TTL refreshed on store and lookup
+ *   n:<endpoint>     hash  "<key>|<tier>" -> extra copies (vLLM stores a recomputed block twice)
+ *   f:<endpoint>     hash  stream fence {s: seq, t: ts, p: next part} and the recency counter q
  *
- * Writes are one Lua script each (redis-scripts.ts): a whole engine batch is fenced and applied
- * atomically, so routers applying the same stream in any interleaving end in the same state.
+ * Writes are Lua scripts (redis-scripts.ts): an engine batch is fenced and applied in parts of at
+ * most `maxBlocksPerCall` blocks (each part atomic and far below the command timeout; the fence
+ * records the next part, so a retry resumes and nothing is applied twice), and routers applying
+ * the same stream in any interleaving end in the same state. Arguments are built in loops, never
+ * spread from a batch-sized array (a 120k-block batch would overflow the stack). After a lookup
+ * the keys it hit are touched (TTL refreshed, recency re-scored) in the background, at most once
+ * per key per `touchIntervalMs`, so hot prefixes neither expire nor get evicted while read.
  * Lookups are a read-only script too, one call per chunk of 512 keys: for each key it reads
  * (`HMGET b:<key>`) only the candidates whose run is still going, and stops at the first key
  * that continues none; the next chunk is sent only for the candidates still going. One call per
@@ -37,7 +43,7 @@ import {
   type KvBlockIndex,
   type PrefixRun,
 } from './kv-block-index.js';
-import { APPLY_LUA, LOOKUP_LUA } from './redis-scripts.js';
+import { APPLY_LUA, LOOKUP_LUA, TOUCH_LUA } from './redis-scripts.js';
 import { checkTier, DEFAULT_OTHER_TIER_WEIGHT, DEFAULT_TIER_WEIGHTS, TierWeighter, type TierWeights } from './tiers.js';
 import type { IndexStats } from './types.js';
 
@@ -54,8 +60,12 @@ export interface RedisBlockIndexOptions {
   maxReconnectDelayMs?: number;
   /** TTL of block, endpoint and fence keys, refreshed on store (default 86,400 s). */
   ttlSeconds?: number;
-  /** Most keys per endpoint; past it random keys of the endpoint are dropped (default 1,000,000). */
+  /** Most keys per endpoint; past it the least recently stored or read keys (chain tails) are dropped (default 1,000,000). */
   maxKeysPerEndpoint?: number;
+  /** Most blocks per write script call (default 2,000; bounds one call's time well below the command timeout). */
+  maxBlocksPerCall?: number;
+  /** A key hit by lookups has its TTL refreshed at most this often (default TTL / 8, at least 1,000 ms). */
+  touchIntervalMs?: number;
   tierWeights?: TierWeights;
   otherTierWeight?: number;
   clockToleranceS?: number;
@@ -71,8 +81,12 @@ export interface RedisBlockIndexOptions {
 type ApplyReply = [number, number, number, number];
 interface ScriptedRedis extends Redis {
   kvrApply(...args: string[]): Promise<ApplyReply>;
+  kvrTouch(...args: string[]): Promise<number>;
   kvrLookup(...args: string[]): Promise<(number | string)[]>;
 }
+
+/** Part ids of one ingestion part's script calls: part * PART_STRIDE + call. */
+const PART_STRIDE = 65_536;
 
 /** Keys per lookup script call (bounds the time Redis spends in one call). */
 const LOOKUP_CHUNK = 512;
@@ -85,7 +99,9 @@ export class RedisBlockIndex implements KvBlockIndex {
   readonly shared = true;
   readonly prefix: string;
   readonly #client: ScriptedRedis;
-  readonly #opts: Required<Pick<RedisBlockIndexOptions, 'commandTimeoutMs' | 'ttlSeconds' | 'maxKeysPerEndpoint' | 'clockToleranceS' | 'statsIntervalMs' | 'resolveCacheSize'>>;
+  readonly #opts: Required<Pick<RedisBlockIndexOptions, 'commandTimeoutMs' | 'ttlSeconds' | 'maxKeysPerEndpoint' | 'clockToleranceS' | 'statsIntervalMs' | 'resolveCacheSize' | 'maxBlocksPerCall' | 'touchIntervalMs'>>;
+  /** Last touch (clock ms) per key string; bounded, cleared when full. */
+  readonly #touched = new Map<string, number>();
   readonly #weighter: TierWeighter;
   readonly #clock: Clock;
   readonly #runId: () => string;
@@ -111,7 +127,12 @@ export class RedisBlockIndex implements KvBlockIndex {
       clockToleranceS: opts.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S,
       statsIntervalMs: opts.statsIntervalMs ?? 5_000,
       resolveCacheSize: opts.resolveCacheSize ?? 100_000,
+      maxBlocksPerCall: opts.maxBlocksPerCall ?? 2_000,
+      touchIntervalMs: opts.touchIntervalMs ?? Math.max(1_000, ((opts.ttlSeconds ?? 86_400) * 1000) / 8),
     };
+    if (!Number.isInteger(this.#opts.maxBlocksPerCall) || this.#opts.maxBlocksPerCall < 1) {
+      throw new KvrError('KVR_ERR_CONFIG', `Redis index: maxBlocksPerCall must be an integer >= 1, got ${String(opts.maxBlocksPerCall)}`);
+    }
     this.#weighter = new TierWeighter(opts.tierWeights ?? DEFAULT_TIER_WEIGHTS, opts.otherTierWeight ?? DEFAULT_OTHER_TIER_WEIGHT);
     this.#clock = opts.clock ?? systemClock;
     this.#runId = opts.runId ?? randomUUID;
@@ -129,6 +150,7 @@ export class RedisBlockIndex implements KvBlockIndex {
     }) as ScriptedRedis;
     this.#client.defineCommand('kvrApply', { lua: APPLY_LUA, numberOfKeys: 0 });
     this.#client.defineCommand('kvrLookup', { lua: LOOKUP_LUA, numberOfKeys: 0, readOnly: true });
+    this.#client.defineCommand('kvrTouch', { lua: TOUCH_LUA, numberOfKeys: 0 });
     const tiers = this.#weighter.entries();
     this.#lookupHead = [this.prefix, String(tiers.length), ...tiers.flatMap(([t, w]) => [t, String(w)]), String(this.#weighter.other)];
     this.#client.on('error', () => {
@@ -184,6 +206,9 @@ export class RedisBlockIndex implements KvBlockIndex {
       throw this.#fail(err);
     }
     this.#healthy = true;
+    let hit = 0;
+    for (let c = 0; c < n; c++) hit = Math.max(hit, runs[c]);
+    if (hit > 0) this.#touch(keys, hit);
     const out = new Array<PrefixRun>(n);
     for (let c = 0; c < n; c++) out[c] = { blocks: runs[c], weighted: weights[c] };
     return out;
@@ -191,37 +216,70 @@ export class RedisBlockIndex implements KvBlockIndex {
 
   async add(endpointId: string, tier: string, keys: ArrayLike<RouterKey>): Promise<void> {
     checkTier(tier);
-    if (keys.length === 0) return;
-    await this.#write(endpointId, ['', '0', 'next'], ['A', tier, String(keys.length), ...Array.from(keys, keyToString)]);
+    for (const part of this.#keyParts('A', tier, keys)) await this.#write(endpointId, ['', '0', 'next', '0', '0'], part);
   }
 
   async remove(endpointId: string, tier: string, keys: ArrayLike<RouterKey>): Promise<void> {
     checkTier(tier);
-    if (keys.length === 0) return;
-    await this.#write(endpointId, ['', '0', 'next'], ['D', tier, String(keys.length), ...Array.from(keys, keyToString)]);
+    for (const part of this.#keyParts('D', tier, keys)) await this.#write(endpointId, ['', '0', 'next', '0', '0'], part);
   }
 
   async clearEndpoint(endpointId: string): Promise<void> {
-    await this.#write(endpointId, ['', '0', 'next'], ['C']);
+    await this.#write(endpointId, ['', '0', 'next', '0', '0'], ['C']);
     this.#resolveCache.delete(endpointId);
   }
 
   async applyEngineBatch(batch: EngineBatch): Promise<ApplyOutcome> {
-    const args: string[] = [];
+    // Cut the ops into parts of at most maxBlocksPerCall blocks (validating everything first).
+    const max = this.#opts.maxBlocksPerCall;
+    const parts: string[][] = [[]];
+    let inPart = 0;
+    const room = (): string[] => {
+      if (inPart >= max) {
+        parts.push([]);
+        inPart = 0;
+      }
+      return parts[parts.length - 1];
+    };
     for (const op of batch.ops) {
       if (op.kind !== 'clear') checkTier(op.tier);
-      if (op.kind === 'clear') args.push('C');
-      else if (op.kind === 'remove') args.push('R', op.tier, String(op.engineHashes.length), ...op.engineHashes.map((h) => h.toString(16)));
-      else {
-        if (op.keys.length !== op.engineHashes.length) {
-          throw new KvrError('KVR_ERR_BAD_REQUEST', `store op: ${op.keys.length} keys for ${op.engineHashes.length} engine hashes`);
-        }
-        args.push('S', op.tier, String(op.keys.length));
-        for (let j = 0; j < op.keys.length; j++) args.push(op.engineHashes[j].toString(16), keyToString(op.keys[j]));
+      if (op.kind === 'store' && op.keys.length !== op.engineHashes.length) {
+        throw new KvrError('KVR_ERR_BAD_REQUEST', `store op: ${op.keys.length} keys for ${op.engineHashes.length} engine hashes`);
       }
     }
-    const outcome = await this.#write(batch.endpointId, [String(batch.seq), String(batch.ts), batch.mode], args);
-    if (outcome === 'stale' || outcome === 'lost') return outcome;
+    for (const op of batch.ops) {
+      if (op.kind === 'clear') {
+        room().push('C');
+        inPart++;
+        continue;
+      }
+      const total = op.engineHashes.length;
+      for (let from = 0; from < total; ) {
+        const args = room();
+        const n = Math.min(total - from, max - inPart);
+        args.push(op.kind === 'remove' ? 'R' : 'S', op.tier, String(n));
+        for (let j = from; j < from + n; j++) {
+          args.push(op.engineHashes[j].toString(16));
+          if (op.kind === 'store') args.push(keyToString(op.keys[j]));
+        }
+        inPart += n;
+        from += n;
+      }
+    }
+    // Part ids: ingestion part * 65,536 + call index; the last call of the last part completes it.
+    const base = (batch.part ?? 0) * PART_STRIDE;
+    const lastOfBatch = (batch.part ?? 0) + 1 >= (batch.parts ?? 1);
+    const nextBase = lastOfBatch ? 0 : base + PART_STRIDE;
+    if (parts.length >= PART_STRIDE) throw new KvrError('KVR_ERR_BAD_REQUEST', `engine batch too large: ${parts.length} calls of ${max} blocks`);
+    let outcome: ApplyOutcome = 'stale';
+    for (let p = 0; p < parts.length; p++) {
+      const next = p + 1 < parts.length ? base + p + 1 : nextBase;
+      const got = await this.#write(batch.endpointId, [String(batch.seq), String(batch.ts), batch.mode, String(base + p), String(next)], parts[p]);
+      if (got === 'lost') return 'lost';
+      if (p === 0) outcome = got;
+      else if (outcome === 'stale' && got !== 'stale') outcome = 'applied'; // resumed a batch left incomplete
+    }
+    if (outcome === 'stale') return outcome;
     if (outcome !== 'applied') this.#resolveCache.delete(batch.endpointId);
     for (const op of batch.ops) {
       if (op.kind === 'clear') this.#resolveCache.delete(batch.endpointId);
@@ -240,10 +298,15 @@ export class RedisBlockIndex implements KvBlockIndex {
     const missing: number[] = [];
     out.forEach((k, i) => k === undefined && missing.push(i));
     if (missing.length === 0) return out;
-    let vals: (string | null)[];
+    const vals: (string | null)[] = [];
     try {
       this.#ensureReady();
-      vals = await this.#client.hmget(`${this.prefix}m:${endpointId}`, ...missing.map((i) => engineHashes[i].toString(16)));
+      for (let from = 0; from < missing.length; from += this.#opts.maxBlocksPerCall) {
+        const fields: string[] = [];
+        for (let j = from; j < Math.min(missing.length, from + this.#opts.maxBlocksPerCall); j++) fields.push(engineHashes[missing[j]].toString(16));
+        const got = await this.#client.hmget(`${this.prefix}m:${endpointId}`, ...fields);
+        for (const v of got) vals.push(v);
+      }
     } catch (err) {
       throw this.#fail(err);
     }
@@ -281,7 +344,7 @@ export class RedisBlockIndex implements KvBlockIndex {
     this.#ensureReady();
     const ids = [...this.#known];
     const pipe = this.#client.pipeline();
-    for (const id of ids) pipe.scard(`${this.prefix}e:${id}`);
+    for (const id of ids) pipe.zcard(`${this.prefix}e:${id}`);
     pipe.info('memory');
     const replies = (await pipe.exec()) ?? [];
     const endpoints: Record<string, number> = {};
@@ -310,13 +373,66 @@ export class RedisBlockIndex implements KvBlockIndex {
       .finally(() => (this.#refreshing = false));
   }
 
-  async #write(endpointId: string, fence: [string, string, string], ops: string[]): Promise<ApplyOutcome> {
+  /** Plain add / remove ops, cut into parts of at most maxBlocksPerCall keys. */
+  #keyParts(op: 'A' | 'D', tier: string, keys: ArrayLike<RouterKey>): string[][] {
+    const out: string[][] = [];
+    const max = this.#opts.maxBlocksPerCall;
+    for (let from = 0; from < keys.length; from += max) {
+      const n = Math.min(max, keys.length - from);
+      const args = [op, tier, String(n)];
+      for (let j = from; j < from + n; j++) args.push(keyToString(keys[j]));
+      out.push(args);
+    }
+    return out;
+  }
+
+  /**
+   * Refreshes, in the background, the TTL and recency of the first `hit` keys not touched lately:
+   * one call in flight at a time, at most maxBlocksPerCall keys per call (the rest goes with a
+   * later lookup), so touches never queue up in front of writes and lookups.
+   */
+  #touch(keys: ArrayLike<BlockKey>, hit: number): void {
+    if (this.#touching) return;
+    const now = this.#clock.now();
+    const every = this.#opts.touchIntervalMs;
+    const max = this.#opts.maxBlocksPerCall;
+    const args = [this.prefix, String(this.#opts.ttlSeconds)];
+    for (let i = 0; i < hit && args.length - 2 < max; i++) {
+      const k = keyToString(keys[i] as number);
+      const last = this.#touched.get(k);
+      if (last !== undefined && now - last < every) continue;
+      if (this.#touched.size >= 200_000) this.#touched.clear();
+      this.#touched.set(k, now);
+      args.push(k);
+    }
+    if (args.length === 2) return;
+    this.#touches++;
+    this.#touching = true;
+    this.#client
+      .kvrTouch(...args)
+      .catch(() => {
+        // Best effort: a missed refresh only shortens a key's life to its store-time TTL.
+        for (let i = 2; i < args.length; i++) this.#touched.delete(args[i]);
+      })
+      .finally(() => (this.#touching = false));
+  }
+
+  #touching = false;
+
+  /** Touch calls sent (for tests and benchmarks). */
+  get touches(): number {
+    return this.#touches;
+  }
+
+  #touches = 0;
+
+  async #write(endpointId: string, fence: [string, string, string, string, string], ops: string[]): Promise<ApplyOutcome> {
     let reply: ApplyReply;
     try {
       this.#ensureReady();
       if (this.#known.size < 100_000) this.#known.add(endpointId);
       const o = this.#opts;
-      reply = await this.#client.kvrApply(this.prefix, this.#epoch as string, endpointId, ...fence, String(o.clockToleranceS), String(o.ttlSeconds), String(o.maxKeysPerEndpoint), ...ops);
+      reply = await this.#client.kvrApply(this.prefix, this.#epoch as string, endpointId, fence[0], fence[1], fence[2], String(o.clockToleranceS), String(o.ttlSeconds), String(o.maxKeysPerEndpoint), fence[3], fence[4], ...ops);
     } catch (err) {
       throw this.#fail(err);
     }

@@ -466,6 +466,19 @@ export class RouterMetrics {
       }
     });
     mirrorCounter('kvroute_kv_event_resets_total', 'Times everything known of an endpoint\'s cache was dropped (unrecoverable gap, restart).', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.resets)));
+    mirrorCounter('kvroute_kv_event_dropped_total', 'KV-event messages or events dropped by ingestion, by endpoint and reason (oversized_message, oversized_event, queue_full, unconfirmed_seq_reset).', ['endpoint', 'reason'], (set) => {
+      const st = self.eventStats();
+      if (!st) return;
+      for (const [id, s] of Object.entries(st.endpoints)) {
+        set({ endpoint: id, reason: 'oversized_message' }, s.oversizedMessages ?? 0);
+        set({ endpoint: id, reason: 'oversized_event' }, s.oversizedEvents ?? 0);
+        set({ endpoint: id, reason: 'queue_full' }, s.queueDrops ?? 0);
+        set({ endpoint: id, reason: 'unconfirmed_seq_reset' }, s.unconfirmedSeqResets ?? 0);
+      }
+    });
+    mirrorCounter('kvroute_kv_event_restarts_total', 'Publisher restarts confirmed (replay, process start time, or a run of lower sequence numbers), by endpoint.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.restarts ?? 0)));
+    mirrorCounter('kvroute_kv_event_sink_failures_total', 'KV-event batches the block index failed to apply (replayed later, never counted as applied), by endpoint.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.sinkFailures ?? 0)));
+    mirrorGauge('kvroute_kv_event_queued_bytes', 'Payload bytes waiting in an endpoint\'s KV-event queue.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.queuedBytes ?? 0)));
     mirrorGauge('kvroute_kv_event_last_age_seconds', 'Seconds since the endpoint\'s last applied KV-event batch (-1: none yet).', ['endpoint'], ev((id, s, set) =>
       set({ endpoint: id }, s.lastEventAt > 0 ? Math.max(0, self.#clock.now() - s.lastEventAt) / 1000 : -1)));
     mirrorGauge('kvroute_kv_event_subscriber_connected', '1 when the endpoint\'s KV-event subscriber is connected and running.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.connected ? 1 : 0)));

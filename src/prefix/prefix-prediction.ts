@@ -24,6 +24,11 @@ export interface PrefixPrediction {
   readonly anyHit: boolean;
   /** Exact prompt tokens when the scorer tokenized the request (precise); absent = estimate. */
   readonly promptTokens?: number;
+  /**
+   * Leading blocks shared by (nearly) every recent request (CommonPrefixTracker); for placement
+   * they count as held by every candidate. 0 / absent = no discount.
+   */
+  readonly commonBlocks?: number;
 }
 
 /** Prompt tokens of `req`: exact when a precise prediction tokenized it, else ~4 characters per token. */
@@ -46,6 +51,28 @@ export function predictedCachedTokens(req: InferenceRequest, endpoint: Endpoint,
   const idx = endpoint.index;
   if (idx >= p.matchedByIndex.length || p.idsByIndex[idx] !== endpoint.id) return 0;
   return Math.min(promptTokens, p.matchedByIndex[idx] * p.blockTokens);
+}
+
+/**
+ * Cached prompt tokens of `req` on `endpoint` FOR PLACEMENT: the common prefix
+ * ({@link PrefixPrediction.commonBlocks}) counts as held everywhere, so only the request-specific
+ * part of a match tells endpoints apart. Load accounting keeps {@link predictedCachedTokens}.
+ */
+export function placementCachedTokens(req: InferenceRequest, endpoint: Endpoint, promptTokens: number): number {
+  const p = prefixPredictionOf(req);
+  if (p === undefined) return 0;
+  const idx = endpoint.index;
+  const m = idx < p.matchedByIndex.length && p.idsByIndex[idx] === endpoint.id ? p.matchedByIndex[idx] : 0;
+  return Math.min(promptTokens, Math.max(m, p.commonBlocks ?? 0) * p.blockTokens);
+}
+
+/** True when some candidate holds more of the request than its common prefix (a placement hit). */
+export function hasPlacementHit(p: PrefixPrediction): boolean {
+  if (!p.anyHit) return false;
+  const common = p.commonBlocks ?? 0;
+  if (common === 0) return true;
+  for (let i = 0; i < p.matchedByIndex.length; i++) if (p.idsByIndex[i] !== undefined && p.matchedByIndex[i] > common) return true;
+  return false;
 }
 
 /** Stores `p` on the request unless a precise prediction is there and `p` is approximate. */

@@ -6,7 +6,9 @@ import { maxScorePickerPlugin } from './pickers/max-score-picker.js';
 import { randomPickerPlugin } from './pickers/random-picker.js';
 import { roundRobinPickerPlugin } from './pickers/round-robin-picker.js';
 import { sglangCacheAwarePickerPlugin } from './pickers/sglang-cache-aware-picker.js';
+import { sglangRadixPickerPlugin } from './pickers/sglang-radix-picker.js';
 import { inflightLoadScorerPlugin } from './scorers/inflight-load-scorer.js';
+import { leastRequestScorerPlugin } from './scorers/least-request-scorer.js';
 import { kvCacheUtilizationScorerPlugin } from './scorers/kv-cache-utilization-scorer.js';
 import { loadAwareScorerPlugin } from './scorers/load-aware-scorer.js';
 import { noHitLruScorerPlugin } from './scorers/no-hit-lru-scorer.js';
@@ -37,6 +39,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
   kvCacheUtilizationScorerPlugin,
   loadAwareScorerPlugin,
   inflightLoadScorerPlugin,
+  leastRequestScorerPlugin,
   { ...sessionAffinityScorerPlugin, produces: ['session-binding'] },
   { ...noHitLruScorerPlugin, reads: ['prefix-prediction', 'session-binding'] },
   { ...noHitRecentWorkScorerPlugin, reads: ['prefix-prediction', 'session-binding'] },
@@ -53,6 +56,7 @@ export const BUILTIN_PLUGINS: readonly PluginDefinition<any>[] = [
   randomPickerPlugin,
   roundRobinPickerPlugin,
   sglangCacheAwarePickerPlugin,
+  sglangRadixPickerPlugin,
 ];
 
 /** A new registry holding the built-in plugins (no global state: each call is independent). */

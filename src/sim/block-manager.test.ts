@@ -101,14 +101,55 @@ test('events: BlockStored with parent and tokens; AllBlocksCleared on reset', ()
     { type: 'BlockStored', blockHashes: [h[1], h[2]], parentBlockHash: h[0], tokenIds: [12, 13, 14, 15], blockSize: 2, medium: 'GPU' },
   ]);
   events.length = 0;
-  // a duplicate hash in another block is not stored again
+  // a duplicate hash in another block is stored again, like vLLM (no de-duplication)
   const d: number[] = [];
   bm.allocate(1, d);
   bm.cacheBlocks(d, h, t, 0, 1);
-  assert.equal(events.length, 0);
+  assert.deepEqual(events, [{ type: 'BlockStored', blockHashes: [h[0]], parentBlockHash: null, tokenIds: [10, 11], blockSize: 2, medium: 'GPU' }]);
+  assert.equal(bm.numCachedBlocks, 4);
+  events.length = 0;
   assert.equal(bm.resetPrefixCache(), false, 'blocks in use');
   bm.reset();
   assert.deepEqual(events, [{ type: 'AllBlocksCleared' }]);
   assert.equal(bm.numCachedBlocks, 0);
   assert.equal(bm.numFreeBlocks, 4);
+});
+
+test('duplicates: a hash held by two blocks stays cached until both are evicted, one BlockRemoved each', () => {
+  const events: KvCacheEvent[] = [];
+  const bm = new BlockManager({ numBlocks: 3, blockSize: 2, onEvent: (e) => events.push(e) });
+  const t = [1, 2];
+  const h = bm.hashTokens(t);
+  const a: number[] = [];
+  const b: number[] = [];
+  bm.allocate(1, a);
+  bm.cacheBlocks(a, h, t, 0, 1);
+  bm.allocate(1, b);
+  bm.cacheBlocks(b, h, t, 0, 1);
+  assert.equal(events.filter((e) => e.type === 'BlockStored').length, 2);
+  bm.free(a);
+  bm.free(b);
+  events.length = 0;
+  // the free queue is [2 (never used), a, b]: allocating 2 evicts block a's copy only
+  const x: number[] = [];
+  bm.allocate(2, x);
+  assert.deepEqual(events, [{ type: 'BlockRemoved', blockHashes: [h[0]], medium: 'GPU' }]);
+  assert.equal(bm.lookup(h[0]), b[0], 'the other copy is found');
+  events.length = 0;
+  bm.allocate(1, x);
+  assert.deepEqual(events, [{ type: 'BlockRemoved', blockHashes: [h[0]], medium: 'GPU' }]);
+  assert.equal(bm.lookup(h[0]), undefined);
+  assert.equal(bm.numCachedBlocks, 0);
+});
+
+test('reset(false): a silent restart sends no AllBlocksCleared', () => {
+  const events: KvCacheEvent[] = [];
+  const bm = new BlockManager({ numBlocks: 2, blockSize: 2, onEvent: (e) => events.push(e) });
+  const b: number[] = [];
+  bm.allocate(1, b);
+  bm.cacheBlocks(b, bm.hashTokens([1, 2]), [1, 2], 0, 1);
+  events.length = 0;
+  bm.reset(false);
+  assert.deepEqual(events, []);
+  assert.equal(bm.numCachedBlocks, 0);
 });

@@ -13,7 +13,9 @@
  *
  * Only full blocks are cached, keyed by chained block hashes ({@link chainBlockHash}). A lookup
  * never returns the whole prompt: at most `promptLen - 1` tokens hit, so a fully cached prompt
- * recomputes its last block, like vLLM.
+ * recomputes its last block, like vLLM. Like vLLM's BlockPool, blocks are not de-duplicated: the
+ * recomputed block is cached again under the same hash (a second BlockStored for it), a hash
+ * may be held by several blocks, and each evicted block sends its own BlockRemoved.
  */
 import { extendBlockHashes } from './block-hash.js';
 
@@ -57,7 +59,11 @@ export class BlockManager {
   #next: Int32Array;
   #inQueue: Uint8Array;
   #hashOf: (bigint | undefined)[];
+  /** One block per cached hash (the one lookups return)... */
   #byHash = new Map<bigint, number>();
+  /** ...and the other blocks holding the same hash (vLLM keeps duplicates). */
+  #extra = new Map<bigint, Set<number>>();
+  #cached = 0;
   #head = -1;
   #tail = -1;
   #numFree = 0;
@@ -83,7 +89,7 @@ export class BlockManager {
 
   /** Blocks currently holding a cached hash (referenced or not). */
   get numCachedBlocks(): number {
-    return this.#byHash.size;
+    return this.#cached;
   }
 
   /** KV usage like vLLM: 1 - free/total. */
@@ -150,8 +156,7 @@ export class BlockManager {
       this.#ref[b] = 1;
       const h = this.#hashOf[b];
       if (h !== undefined) {
-        this.#hashOf[b] = undefined;
-        this.#byHash.delete(h);
+        this.#uncache(b, h);
         (removed ??= []).push(h);
       }
       out.push(b);
@@ -162,8 +167,9 @@ export class BlockManager {
 
   /**
    * Marks blocks `blocks[from..to)` of a request as cached under `hashes[from..to)` and emits one
-   * BlockStored. A hash already cached in another block is skipped (the duplicate block stays
-   * uncached and is recycled first), like vLLM. `tokens` are the request's tokens.
+   * BlockStored. A hash already cached in another block is cached again (vLLM does not
+   * de-duplicate: the recomputed last block of a fully cached prompt is stored a second time).
+   * `tokens` are the request's tokens.
    */
   cacheBlocks(
     blocks: readonly number[],
@@ -177,9 +183,15 @@ export class BlockManager {
     for (let i = from; i < to; i++) {
       const b = blocks[i];
       const h = hashes[i];
-      if (this.#hashOf[b] !== undefined || this.#byHash.has(h)) continue;
+      if (this.#hashOf[b] !== undefined) continue;
       this.#hashOf[b] = h;
-      this.#byHash.set(h, b);
+      this.#cached++;
+      if (!this.#byHash.has(h)) this.#byHash.set(h, b);
+      else {
+        let set = this.#extra.get(h);
+        if (set === undefined) this.#extra.set(h, (set = new Set()));
+        set.add(b);
+      }
       if (!this.#onEvent) continue;
       if (stored === undefined) {
         stored = [];
@@ -212,20 +224,44 @@ export class BlockManager {
    */
   resetPrefixCache(): boolean {
     if (this.#numFree !== this.numBlocks) return false;
-    this.#byHash.clear();
-    this.#hashOf.fill(undefined);
+    this.#forgetAll();
     this.#initQueue();
     this.#onEvent?.({ type: 'AllBlocksCleared' });
     return true;
   }
 
-  /** Forgets everything, references included (a restart); emits AllBlocksCleared. */
-  reset(): void {
+  /**
+   * Forgets everything, references included (a restart). Emits AllBlocksCleared unless
+   * `clearEvent` is false: a restarted vLLM is a new process and sends none.
+   */
+  reset(clearEvent = true): void {
     this.#ref.fill(0);
-    this.#byHash.clear();
-    this.#hashOf.fill(undefined);
+    this.#forgetAll();
     this.#initQueue();
-    this.#onEvent?.({ type: 'AllBlocksCleared' });
+    if (clearEvent) this.#onEvent?.({ type: 'AllBlocksCleared' });
+  }
+
+  #forgetAll(): void {
+    this.#byHash.clear();
+    this.#extra.clear();
+    this.#cached = 0;
+    this.#hashOf.fill(undefined);
+  }
+
+  /** Block `b` loses hash `h`; another block holding `h` (if any) becomes the one lookups find. */
+  #uncache(b: number, h: bigint): void {
+    this.#hashOf[b] = undefined;
+    this.#cached--;
+    const set = this.#extra.get(h);
+    if (this.#byHash.get(h) === b) {
+      if (set === undefined) this.#byHash.delete(h);
+      else {
+        const next = set.values().next().value as number;
+        set.delete(next);
+        this.#byHash.set(h, next);
+      }
+    } else set?.delete(b);
+    if (set !== undefined && set.size === 0) this.#extra.delete(h);
   }
 
   #emitStored(stored: bigint[], hashes: readonly bigint[], tokens: ArrayLike<number>, first: number): void {

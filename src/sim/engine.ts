@@ -20,7 +20,7 @@ import { BlockManager } from './block-manager.js';
 import { LatencyHistogram, ITL_BUCKETS, REQUEST_LATENCY_BUCKETS, TTFT_BUCKETS } from './latency-histogram.js';
 import { PROFILES } from './profiles.js';
 import { RequestQueue } from './request-queue.js';
-import { prefillContextSum, StepModel, type StepCoefficients } from './step-model.js';
+import { StepModel, type StepCoefficients } from './step-model.js';
 
 export type {
   SimEngineOptions,
@@ -109,11 +109,11 @@ export class SimEngine {
     this.#model = m instanceof StepModel ? m : new StepModel(m);
     this.blockSize = opts.blockSize ?? 16;
     this.blockManager = new BlockManager({
-      numBlocks: opts.numGpuBlocks ?? 26_300,
+      numBlocks: opts.numGpuBlocks ?? PROFILES['llama-3.1-8b'].numGpuBlocks,
       blockSize: this.blockSize,
       onEvent: opts.onKvEvent,
     });
-    this.#maxSeqs = opts.maxNumSeqs ?? 256;
+    this.#maxSeqs = opts.maxNumSeqs ?? PROFILES['llama-3.1-8b'].maxNumSeqs;
     this.#maxBatched = opts.maxNumBatchedTokens ?? 8192;
     this.#chunked = opts.enableChunkedPrefill ?? true;
     this.prefixCaching = opts.enablePrefixCaching ?? true;
@@ -180,8 +180,11 @@ export class SimEngine {
     return this.blockManager.resetPrefixCache();
   }
 
-  /** A restart: in-flight requests fail (onError), cache, counters and histograms are cleared. */
-  reset(): void {
+  /**
+   * A restart: in-flight requests fail (onError), cache, counters and histograms are cleared.
+   * `clearEvent` false: no AllBlocksCleared (a restarted vLLM is a new process and sends none).
+   */
+  reset(clearEvent = true): void {
     this.#timer?.cancel();
     this.#timer = undefined;
     const victims = [...this.#running, ...this.#waiting.toArray().filter((r) => r.state === WAITING)];
@@ -190,7 +193,7 @@ export class SimEngine {
     this.#numWaiting = 0;
     this.#scheduled = [];
     for (const r of victims) r.state = DONE;
-    this.blockManager.reset();
+    this.blockManager.reset(clearEvent);
     this.#stats = { queries: 0, hits: 0, prompt: 0, generation: 0, success: 0, preemptions: 0, steps: 0 };
     this.#busyMs = 0;
     for (const h of [this.#ttft, this.#itl, this.#e2e, this.#queue]) h.reset();
@@ -267,8 +270,9 @@ export class SimEngine {
         dCtx += r.numComputed + 1;
       } else {
         pTok += n;
-        pCtx += prefillContextSum(r.numComputed, n);
+        pCtx += this.#model.chunkContextSum(r.numComputed, n);
       }
+      this.#cacheScheduled(r, n);
     }
     while (!preempted && this.#numWaiting > 0 && running.length < this.#maxSeqs && budget > 0) {
       const r = this.#waiting.peek()!;
@@ -315,7 +319,8 @@ export class SimEngine {
       budget -= n;
       sched.push(r);
       pTok += n;
-      pCtx += prefillContextSum(r.numComputed, n);
+      pCtx += this.#model.chunkContextSum(r.numComputed, n);
+      this.#cacheScheduled(r, n);
     }
     if (sched.length === 0) {
       if (running.length === 0 && this.#numWaiting > 0) this.#dropUnfittable();
@@ -336,6 +341,19 @@ export class SimEngine {
     this.#startStep();
   }
 
+  /**
+   * Registers the full blocks this step will compute for `r` (scheduling `n` tokens) in the
+   * prefix cache now, as vLLM v1's `allocate_slots` does: a request admitted later in the same
+   * step (an identical prompt) already hits them, and BlockStored goes out at scheduling time.
+   */
+  #cacheScheduled(r: Req, n: number): void {
+    const full = Math.floor((r.numComputed + n) / this.blockSize);
+    if (full <= r.numCachedBlocks) return;
+    extendBlockHashes(r.tokens, this.blockSize, r.hashes);
+    if (this.prefixCaching) this.blockManager.cacheBlocks(r.blocks, r.hashes, r.tokens, r.numCachedBlocks, full);
+    r.numCachedBlocks = full;
+  }
+
   #finishStep(): void {
     this.#timer = undefined;
     const now = this.#clock.now();
@@ -347,12 +365,6 @@ export class SimEngine {
       const r = sched[i];
       if (r.state !== RUNNING) continue;
       r.numComputed += r.scheduled;
-      const full = Math.floor(r.numComputed / bs);
-      if (full > r.numCachedBlocks) {
-        extendBlockHashes(r.tokens, bs, r.hashes);
-        if (this.prefixCaching) bm.cacheBlocks(r.blocks, r.hashes, r.tokens, r.numCachedBlocks, full);
-        r.numCachedBlocks = full;
-      }
       if (r.numComputed !== r.tokens.length) continue;
       const u = r.next();
       const tok = !r.ignoreEos && this.#stopP > 0 && r.next() < this.#stopP ? this.#eos : this.#sample(u);

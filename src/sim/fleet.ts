@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { seededRng } from '../core/rng.js';
 import type { SimPdOptions } from './pd/create-pd-connector.js';
 import type { KvCacheEvent } from './block-manager.js';
-import { getProfile, type ProfileId } from './profiles.js';
+import { getProfile, profileKvBlocks, type ProfileId } from './profiles.js';
 import type { EventEncoding } from '../events/codec.js';
 import { SimReplica, type SimKvEventsOptions } from './replica-server.js';
 import { loadTokenizer } from './tokenizer.js';
@@ -25,6 +25,8 @@ export interface SimFleetKvEventsOptions {
   topic?: string | ((replica: { id: string; index: number; address: string; model: string }) => string);
   /** Batches kept for replay (default 10,000). */
   bufferSteps?: number;
+  /** Send AllBlocksCleared on a restart (old behaviour; default false, like vLLM). */
+  clearOnRestart?: boolean;
 }
 
 /** Where one replica publishes its KV-cache events. */
@@ -53,7 +55,12 @@ export interface SimFleetOptions {
   profile?: ProfileId;
   timeScale?: number;
   blockSize?: number;
+  /** KV blocks per replica (default: the profile's H200 capacity at `gpuMemoryUtilization`). */
   numGpuBlocks?: number;
+  /** vLLM `--gpu-memory-utilization` used to derive the KV capacity (default 0.9). */
+  gpuMemoryUtilization?: number;
+  /** vLLM `--enable-prompt-tokens-details`: usage carries `prompt_tokens_details.cached_tokens` (default off, like vLLM). */
+  enablePromptTokensDetails?: boolean;
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
   enableChunkedPrefill?: boolean;
@@ -107,6 +114,7 @@ export async function startFleet(opts: SimFleetOptions = {}): Promise<SimFleet> 
         clock,
         rng: seededRng(seed * 7919 + i + 1),
         onKvEvent: opts.onKvEvent ? (ev) => opts.onKvEvent!(id, ev) : undefined,
+        enablePromptTokensDetails: opts.enablePromptTokensDetails,
         kvEvents: opts.kvEvents ? replicaKvEvents(opts.kvEvents, opts.host ?? '127.0.0.1', i) : undefined,
         ...(opts.dialect ? { dialect: opts.dialect } : {}),
         ...(opts.slowMetrics !== undefined ? { slowMetrics: opts.slowMetrics } : {}),
@@ -114,9 +122,9 @@ export async function startFleet(opts: SimFleetOptions = {}): Promise<SimFleet> 
         engine: {
           stepModel: profile.step,
           blockSize: opts.blockSize,
-          numGpuBlocks: opts.numGpuBlocks ?? profile.numGpuBlocks,
-          maxNumSeqs: opts.maxNumSeqs,
-          maxNumBatchedTokens: opts.maxNumBatchedTokens,
+          numGpuBlocks: opts.numGpuBlocks ?? profileKvBlocks(profile.id, opts.gpuMemoryUtilization, opts.blockSize ?? 16),
+          maxNumSeqs: opts.maxNumSeqs ?? profile.maxNumSeqs,
+          maxNumBatchedTokens: opts.maxNumBatchedTokens ?? profile.maxNumBatchedTokens,
           enableChunkedPrefill: opts.enableChunkedPrefill,
           enablePrefixCaching: opts.enablePrefixCaching,
           timeScale: opts.timeScale,
@@ -173,5 +181,6 @@ function replicaKvEvents(o: SimFleetKvEventsOptions, fleetHost: string, i: numbe
     replayEndpoint: o.replay === false ? null : at(1),
     topic: typeof o.topic === 'string' ? o.topic : undefined,
     bufferSteps: o.bufferSteps,
+    clearOnRestart: o.clearOnRestart,
   };
 }

@@ -54,7 +54,24 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(s);
 }
 
-/** Sends any error as an OpenAI error body with its status (if the response has not started). */
+/** vLLM's error `type` for an HTTP status (`create_error_response` err_type). */
+export function vllmErrorType(status: number): string {
+  if (status === 404) return 'NotFoundError';
+  if (status === 501) return 'NotImplementedError';
+  if (status >= 500) return 'InternalServerError';
+  return 'BadRequestError';
+}
+
+/**
+ * vLLM's `ErrorResponse` body: `{"error": {"message", "type", "param", "code"}}` with the HTTP
+ * status as an integer `code` and a type such as BadRequestError / NotFoundError.
+ */
+export function vllmErrorBody(err: unknown): { error: { message: string; type: string; param: string | null; code: number } } {
+  const e = toKvrError(err);
+  return { error: { message: e.message, type: vllmErrorType(e.status), param: e.param ?? null, code: e.status } };
+}
+
+/** Sends any error as vLLM's error body with its status (if the response has not started). */
 export function sendError(res: ServerResponse, err: unknown): void {
   const e = toKvrError(err);
   if (res.headersSent) {
@@ -62,5 +79,5 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   if (e.code === 'KVR_ERR_BODY_TOO_LARGE') res.setHeader('connection', 'close');
-  sendJson(res, e.status, e.toOpenAI());
+  sendJson(res, e.status, vllmErrorBody(e));
 }

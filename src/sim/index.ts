@@ -15,6 +15,6 @@ export { BlockManager, type BlockManagerOptions, type KvCacheEvent, type CacheHi
 export { chainBlockHash, extendBlockHashes, ROOT_BLOCK_HASH } from './block-hash.js';
 export { StepModel, prefillContextSum, type StepCoefficients } from './step-model.js';
 export { fitStepCoefficients, predictRow, rowFeatures, type CalibrationRow } from './step-fit.js';
-export { PROFILES, getProfile, EAGER_FITS, MODEL_SHAPES, toVllmCoefficients, deriveNumGpuBlocks, type ProfileId, type SimProfile } from './profiles.js';
+export { PROFILES, getProfile, STEP_FITS, MODEL_SHAPES, deriveNumGpuBlocks, profileKvBlocks, resolveKvBlocks, H200_GPU_BYTES, DEFAULT_GPU_MEMORY_UTILIZATION, type ProfileId, type SimProfile } from './profiles.js';
 export { BuiltinTokenizer, loadTokenizer, renderLlama3Chat, type SimTokenizer, type ChatMessage } from './tokenizer.js';
 export { LatencyHistogram } from './latency-histogram.js';

@@ -4,10 +4,10 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
-import { KvrError, toKvrError } from '../core/errors.js';
+import { KvrError } from '../core/errors.js';
 import type { SimEngine, SimEngineResult } from './engine.js';
 import type { SimMetrics } from './sim-metrics.js';
-import { sendError, sendJson } from './http-io.js';
+import { sendError, sendJson, vllmErrorBody } from './http-io.js';
 import type { ChatMessage, SimTokenizer } from './tokenizer.js';
 import { chatOptionsFromBody } from '../tokenize/vllm-chat.js';
 import type { SimDialect } from './dialects/types.js';
@@ -23,6 +23,8 @@ export interface HandlerContext {
   clock: Clock;
   metrics: SimMetrics;
   nextId(): string;
+  /** vLLM `--enable-prompt-tokens-details` (default off): usage carries cached_tokens when > 0. */
+  promptTokensDetails?: boolean;
   /** SGLang / llama.cpp surface (src/sim/dialects); absent = vLLM. */
   dialect?: SimDialect;
   /** The replica's KV connector (`--role`); absent = no connector, kv_transfer_params ignored. */
@@ -92,12 +94,18 @@ function boolField(body: Body, name: string, dflt = false): boolean {
   return v;
 }
 
-function usage(r: SimEngineResult): object {
+/**
+ * vLLM's `UsageInfo`: `prompt_tokens_details` is set only with `--enable-prompt-tokens-details`
+ * and a cache hit (> 0 tokens). Non-streaming bodies dump unset fields as null; the streamed
+ * usage chunk drops nulls (`exclude_none`), so there the key is absent.
+ */
+function usage(ctx: HandlerContext, r: SimEngineResult, streamed: boolean): object {
+  const details = ctx.promptTokensDetails && r.cachedTokens > 0 ? { cached_tokens: r.cachedTokens } : null;
   return {
     prompt_tokens: r.promptTokens,
     total_tokens: r.promptTokens + r.completionTokens,
     completion_tokens: r.completionTokens,
-    prompt_tokens_details: { cached_tokens: r.cachedTokens },
+    ...(details || !streamed ? { prompt_tokens_details: details } : {}),
   };
 }
 
@@ -127,13 +135,16 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
   let done = false;
   // Dialect hooks: its usage shape, extra final fields (llama.cpp timings), its submit path (slots).
   const dialect = ctx.dialect;
-  const usageOf = (r: SimEngineResult): object => dialect?.usage?.(r) ?? usage(r);
+  const usageOf = (r: SimEngineResult, streamed: boolean): object => dialect?.usage?.(r) ?? usage(ctx, r, streamed);
   const t0 = ctx.clock.now();
   let tFirst = t0;
   const extras = (r: SimEngineResult): Record<string, unknown> =>
     dialect?.finalExtras?.(r, { promptMs: tFirst - t0, predictedMs: ctx.clock.now() - tFirst }) ?? {};
   const engineSubmit = dialect?.submit ?? ((q: Parameters<SimEngine['submit']>[0], c: Parameters<SimEngine['submit']>[1]) => ctx.engine.submit(q, c));
   const write = (o: object): void => void res.write(`data: ${JSON.stringify(o)}\n\n`);
+  // vLLM dumps completion chunks with exclude_unset=False (every chunk carries "usage": null);
+  // chat chunks with exclude_unset=True (no usage key unless continuous usage stats are asked).
+  const chunkUsage = chat || dialect !== undefined ? {} : { usage: null };
   const choice = (text: string, finish: string | null, first = false): object =>
     chat
       ? { index: 0, delta: first ? { role: 'assistant', content: text } : finish && !text ? {} : { content: text }, logprobs: null, finish_reason: finish, ...(finish ? { stop_reason: null } : {}) }
@@ -155,7 +166,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         if (i === 0) tFirst = ctx.clock.now();
         if (!stream) return void ids.push(tok);
         // Hold one token back so the last one can carry finish_reason.
-        if (pending) write({ id, object, created, model, choices: [choice(pending.text, null)] });
+        if (pending) write({ id, object, created, model, choices: [choice(pending.text, null)], ...chunkUsage });
         pending = { tok, text: ctx.tokenizer.decode([tok]) };
       },
       onFinish(r) {
@@ -164,8 +175,8 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         const kv = kvField(r);
         if (stream) {
           // Dialect extras (llama.cpp timings) ride on the last chunk, as llama.cpp sends them.
-          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...(includeUsage ? {} : extras(r)) });
-          if (includeUsage) write({ id, object, created, model, choices: [], usage: usageOf(r), ...extras(r) });
+          write({ id, object, created, model, choices: [choice(pending?.text ?? '', r.finishReason)], ...(includeUsage ? {} : extras(r)), ...chunkUsage });
+          if (includeUsage) write({ id, object, created, model, choices: [], usage: usageOf(r, true), ...extras(r) });
           res.end('data: [DONE]\n\n');
           return;
         }
@@ -173,12 +184,12 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
         const c = chat
           ? { index: 0, message: { role: 'assistant', content: text, tool_calls: [] }, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
           : { index: 0, text, logprobs: null, finish_reason: r.finishReason, stop_reason: null, prompt_logprobs: null };
-        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usageOf(r), ...extras(r), ...kv });
+        sendJson(res, 200, { id, object: chat ? 'chat.completion' : 'text_completion', created, model, choices: [c], usage: usageOf(r, false), ...extras(r), ...kv });
       },
       onError(err) {
         done = true;
         if (stream) {
-          write(err.toOpenAI());
+          write(vllmErrorBody(err));
           res.end('data: [DONE]\n\n');
         } else sendError(res, err);
       },
@@ -193,7 +204,7 @@ export function handleGenerate(ctx: HandlerContext, body: Body, res: ServerRespo
       } catch (err) {
         done = true;
         if (stream) {
-          write(toKvrError(err).toOpenAI());
+          write(vllmErrorBody(err));
           res.end('data: [DONE]\n\n');
         } else sendError(res, err);
       }

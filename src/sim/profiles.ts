@@ -1,16 +1,19 @@
 /**
- * Model profiles of the simulator: step-time coefficients calibrated on an H200, KV bytes per
- * token and default KV capacity. docs/simulator.md explains every number.
+ * Model profiles of the simulator: step-time coefficients for vLLM on one H200, KV bytes per
+ * token, default KV capacity and batch limits. docs/simulator.md explains every number.
  *
- * Calibration was eager PyTorch; vLLM runs decode under CUDA graphs. {@link toVllmCoefficients}
- * turns an eager fit into vLLM-like coefficients:
- *  - prefill `a`, `b` are kept (compute-bound GEMM / attention, the same kernels either way);
- *  - decode is memory-bound: `d` = KV bytes per token / effective HBM bandwidth, `c` = `a`
- *    (a decode token does the same GEMM work as a prefill token);
- *  - `t0` = weight bytes / effective bandwidth (every step streams the weights) + a fixed
- *    per-step overhead, chosen so that Llama-3.1-8B decode at batch 8, context 1024 takes the
- *    published 6.5 ms on an H200. The eager ~7-15 ms launch floor is dropped.
+ * Step times (`STEP_FITS`, printed by `bench/fit-calibration.ts`):
+ *  - llama-3.1-8b: weighted least squares (squared relative error) on the CUDA-graph
+ *    measurement `h200-llama8b-cudagraph.json` (every row but two eager decode steps), with the
+ *    attention occupancy floor `n0` chosen on a grid;
+ *  - llama-3.2-1b / 3b: the eager file `h200-transformers-bf16.json`, each row scaled by the
+ *    8B's graph/eager ratio on the same case (so both files agree on the 8B), same fit, same n0.
+ *
+ * KV capacity: `floor((gpu bytes x utilisation - weights - non-KV overhead) / (KV bytes per
+ * token x 16))` with an H200's 143,771 MiB and the 5.7 GB overhead implied by vLLM's published
+ * one-H100 8B capacity (~420,900 tokens at 0.9). 8B at 0.9: 54,320 blocks.
  */
+import { KvrError } from '../core/errors.js';
 import type { StepCoefficients } from './step-model.js';
 
 /** The profile ids. */
@@ -30,17 +33,26 @@ export interface SimProfile {
   id: ProfileId;
   /** Step-time coefficients for vLLM on an H200 (ms). */
   step: StepCoefficients;
-  /** Eager-mode least-squares fit the step coefficients derive from. */
-  eagerFit: StepCoefficients;
   kvBytesPerToken: number;
-  /** Default KV capacity in blocks of 16 tokens. */
+  /** Default KV capacity in blocks of 16 tokens (H200 at {@link DEFAULT_GPU_MEMORY_UTILIZATION}). */
   numGpuBlocks: number;
+  /** vLLM's default `max_num_seqs` on a GPU of >= 70 GiB that is not an A100 (OpenAI server): 1024. */
+  maxNumSeqs: number;
+  /** vLLM's default `max_num_batched_tokens` there (OpenAI server): 8192. */
+  maxNumBatchedTokens: number;
   /** Default max_model_len. */
   maxModelLen: number;
 }
 
-/** Effective HBM bandwidth assumed for decode: 80 % of the H200's 4.8 TB/s. */
-export const H200_EFFECTIVE_BW_BYTES_PER_MS = 0.8 * 4.8e12 / 1000;
+/** H200 memory as CUDA reports it: 143,771 MiB. */
+export const H200_GPU_BYTES = 143_771 * 1024 * 1024;
+/** vLLM's default `--gpu-memory-utilization`. */
+export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
+/**
+ * Non-KV memory besides the weights (activations, CUDA graphs, non-torch allocations) implied by
+ * vLLM's published 8B capacity on one H100 (80 GB at 0.9: ~420,900 tokens = 26,300 blocks).
+ */
+export const NON_KV_OVERHEAD_BYTES = 5.7e9;
 
 export const MODEL_SHAPES: Record<ProfileId, ModelShape> = {
   'llama-3.2-1b': { params: 1.236e9, weightBytes: 2 * 1.236e9, kvBytesPerToken: 2 * 16 * 8 * 64 * 2 },
@@ -48,38 +60,12 @@ export const MODEL_SHAPES: Record<ProfileId, ModelShape> = {
   'llama-3.1-8b': { params: 8.03e9, weightBytes: 2 * 8.03e9, kvBytesPerToken: 2 * 32 * 8 * 128 * 2 },
 };
 
-/**
- * Eager-mode fits printed by `bench/fit-calibration.ts` on the H200 calibration file
- * (relative-error least squares over all 17 rows of each model).
- */
-export const EAGER_FITS: Record<ProfileId, StepCoefficients> = {
-  'llama-3.2-1b': { t0: 7.290836534376121, a: 0.000917366338613297, b: 9.822933382993182e-7, c: -0.06921243527151831, d: 0.00011006898036432235 },
-  'llama-3.2-3b': { t0: 13.404757279895435, a: 0.003985696487425078, b: 0.0000025516620118086653, c: -0.14419107041288515, d: 0.00040925107554105265 },
-  'llama-3.1-8b': { t0: 13.946634468161893, a: 0.014962517475898525, b: 0.0000037898956780030156, c: -0.09895486299302646, d: 0.00047567688863842 },
+/** Step-time fits printed by `bench/fit-calibration.ts` (see the file comment). */
+export const STEP_FITS: Record<ProfileId, StepCoefficients> = {
+  'llama-3.2-1b': { t0: 2.7827084669133133, a: 0.0047141107750125755, b: 3.1649810298776187e-07, c: 0, d: 7.605161188057974e-06, n0: 400 },
+  'llama-3.2-3b': { t0: 5.981842054568481, a: 0.011755951944780758, b: 6.398445736551202e-07, c: 0.004577378153034992, d: 2.661806415820291e-05, n0: 400 },
+  'llama-3.1-8b': { t0: 6.090574250740897, a: 0.02430531458394742, b: 1.0755111585114617e-06, c: 0.02053267620110775, d: 3.0420644752231897e-05, n0: 400 },
 };
-
-/** Published anchor: vLLM Llama-3.1-8B decode step at batch 8 (context ~1024) on an H200. */
-const ANCHOR_8B_DECODE_MS = 6.5;
-
-function memoryBoundParts(eager: StepCoefficients, shape: ModelShape): { c: number; d: number; stream: number } {
-  return {
-    c: eager.a,
-    d: shape.kvBytesPerToken / H200_EFFECTIVE_BW_BYTES_PER_MS,
-    stream: shape.weightBytes / H200_EFFECTIVE_BW_BYTES_PER_MS,
-  };
-}
-
-/** Fixed per-step overhead (scheduler, sampler, launch) implied by the 8B anchor. */
-export function stepOverheadMs(): number {
-  const p = memoryBoundParts(EAGER_FITS['llama-3.1-8b'], MODEL_SHAPES['llama-3.1-8b']);
-  return ANCHOR_8B_DECODE_MS - p.stream - 8 * p.c - 8 * 1024 * p.d;
-}
-
-/** Converts an eager fit into vLLM-like coefficients (see the file comment). */
-export function toVllmCoefficients(eager: StepCoefficients, shape: ModelShape): StepCoefficients {
-  const p = memoryBoundParts(eager, shape);
-  return { t0: p.stream + stepOverheadMs(), a: eager.a, b: eager.b, c: p.c, d: p.d };
-}
 
 /**
  * KV blocks of `blockSize` tokens that fit on a GPU of `gpuBytes` at `util` memory utilisation,
@@ -87,34 +73,39 @@ export function toVllmCoefficients(eager: StepCoefficients, shape: ModelShape): 
  */
 export function deriveNumGpuBlocks(
   shape: ModelShape,
-  gpuBytes = 141e9,
-  util = 0.9,
-  overheadBytes = 5.7e9,
+  gpuBytes = H200_GPU_BYTES,
+  util = DEFAULT_GPU_MEMORY_UTILIZATION,
+  overheadBytes = NON_KV_OVERHEAD_BYTES,
   blockSize = 16,
 ): number {
-  return Math.floor((gpuBytes * util - shape.weightBytes - overheadBytes) / (shape.kvBytesPerToken * blockSize));
+  if (!(util > 0 && util <= 1)) throw new RangeError(`gpu memory utilisation must be in (0, 1], got ${util}`);
+  const blocks = Math.floor((gpuBytes * util - shape.weightBytes - overheadBytes) / (shape.kvBytesPerToken * blockSize));
+  if (blocks < 1) throw new RangeError(`at utilisation ${util} no KV block fits beside the weights (${(shape.weightBytes / 1e9).toFixed(1)} GB); raise it`);
+  return blocks;
 }
 
-function profile(id: ProfileId, numGpuBlocks: number): SimProfile {
+/** KV blocks of profile `id` on an H200 at utilisation `util` (blocks of `blockSize` tokens). */
+export function profileKvBlocks(id: ProfileId, util = DEFAULT_GPU_MEMORY_UTILIZATION, blockSize = 16): number {
+  return deriveNumGpuBlocks(MODEL_SHAPES[id], H200_GPU_BYTES, util, NON_KV_OVERHEAD_BYTES, blockSize);
+}
+
+function profile(id: ProfileId): SimProfile {
   return {
     id,
-    step: toVllmCoefficients(EAGER_FITS[id], MODEL_SHAPES[id]),
-    eagerFit: EAGER_FITS[id],
+    step: STEP_FITS[id],
     kvBytesPerToken: MODEL_SHAPES[id].kvBytesPerToken,
-    numGpuBlocks,
+    numGpuBlocks: profileKvBlocks(id),
+    maxNumSeqs: 1024,
+    maxNumBatchedTokens: 8192,
     maxModelLen: 131072,
   };
 }
 
-/**
- * The built-in profiles. 8B uses the published one-H100 (80 GB, 0.9 utilisation) capacity of
- * ~420,900 tokens = 26,300 blocks; 1B and 3B use {@link deriveNumGpuBlocks} for an H200
- * (141 GB, 0.9, overhead 5.7 GB: the overhead implied by the 8B H100 anchor).
- */
+/** The built-in profiles (one H200 each, vLLM's defaults for it). */
 export const PROFILES: Record<ProfileId, SimProfile> = {
-  'llama-3.2-1b': profile('llama-3.2-1b', deriveNumGpuBlocks(MODEL_SHAPES['llama-3.2-1b'])),
-  'llama-3.2-3b': profile('llama-3.2-3b', deriveNumGpuBlocks(MODEL_SHAPES['llama-3.2-3b'])),
-  'llama-3.1-8b': profile('llama-3.1-8b', 26_300),
+  'llama-3.2-1b': profile('llama-3.2-1b'),
+  'llama-3.2-3b': profile('llama-3.2-3b'),
+  'llama-3.1-8b': profile('llama-3.1-8b'),
 };
 
 /** The profile of `id`; throws a RangeError naming the valid ids otherwise. */
@@ -122,4 +113,23 @@ export function getProfile(id: string): SimProfile {
   const p = (PROFILES as Record<string, SimProfile | undefined>)[id];
   if (!p) throw new RangeError(`unknown simulator profile '${id}'; use one of ${Object.keys(PROFILES).join(', ')}`);
   return p;
+}
+
+/**
+ * The KV block count the `sim` flags ask for: `--num-gpu-blocks` / `--kv-blocks` (the same
+ * setting; both given must agree) or none (the fleet derives it, from `--gpu-memory-utilization`
+ * when given). A block count together with a utilisation is refused: say one.
+ */
+export function resolveKvBlocks(numGpuBlocks?: number, kvBlocks?: number, gpuMemoryUtilization?: number): number | undefined {
+  if (numGpuBlocks !== undefined && kvBlocks !== undefined && numGpuBlocks !== kvBlocks) {
+    throw new KvrError('KVR_ERR_USAGE', `--num-gpu-blocks ${numGpuBlocks} and --kv-blocks ${kvBlocks} disagree; give one`);
+  }
+  const blocks = numGpuBlocks ?? kvBlocks;
+  if (blocks !== undefined && gpuMemoryUtilization !== undefined) {
+    throw new KvrError('KVR_ERR_USAGE', 'give a KV block count or --gpu-memory-utilization, not both (the utilisation only derives the block count)');
+  }
+  if (gpuMemoryUtilization !== undefined && !(gpuMemoryUtilization > 0 && gpuMemoryUtilization <= 1)) {
+    throw new KvrError('KVR_ERR_USAGE', `--gpu-memory-utilization must be in (0, 1]; got ${gpuMemoryUtilization}`);
+  }
+  return blocks;
 }

@@ -46,6 +46,8 @@ export interface SimKvEventsOptions {
   topic?: string;
   /** Batches kept for replay (default 10,000). */
   bufferSteps?: number;
+  /** Send AllBlocksCleared on a restart (old behaviour; default false: like vLLM, a restart only restarts the sequence numbers). */
+  clearOnRestart?: boolean;
 }
 
 /** Options of a {@link SimReplica}. */
@@ -68,6 +70,8 @@ export interface SimReplicaOptions {
   onKvEvent?: (ev: KvCacheEvent) => void;
   /** Publish the engine's KV-cache events over ZeroMQ like vLLM (sockets open in {@link SimReplica.start}). */
   kvEvents?: SimKvEventsOptions;
+  /** vLLM `--enable-prompt-tokens-details`: usage carries `prompt_tokens_details.cached_tokens` (default off). */
+  enablePromptTokensDetails?: boolean;
   /** Serve SGLang's or llama.cpp's HTTP surface instead of vLLM's (src/sim/dialects). */
   dialect?: SimDialectOptions;
   /**
@@ -149,6 +153,7 @@ export class SimReplica {
       cache_dtype: 'auto',
       num_cpu_blocks: '0',
     });
+    this.#metrics.setProcessStartTime(this.#clock.now() / 1000);
     this.#ctx = {
       modelName: opts.modelName,
       maxModelLen: opts.maxModelLen ?? 131072,
@@ -157,6 +162,7 @@ export class SimReplica {
       clock: this.#clock,
       metrics: this.#metrics,
       nextId: () => `${this.id}-${(this.#seq++).toString(16).padStart(8, '0')}`,
+      promptTokensDetails: opts.enablePromptTokensDetails ?? false,
       ...(this.#dialect ? { dialect: this.#dialect } : {}),
     };
     if (opts.pd !== undefined) this.#ctx.pd = createPdConnector({ timeScale: opts.engine?.timeScale, ...opts.pd }, this.engine, this.#clock, this.id, () => ({ host: this.host, port: this.#port }), this.#metrics);
@@ -213,12 +219,17 @@ export class SimReplica {
     }
   }
 
-  /** A pod restart: in-flight requests fail, cache and counters are cleared (AllBlocksCleared). */
+  /**
+   * A pod restart: in-flight requests fail, cache and counters are cleared, the KV-event sequence
+   * starts again at 0 and `process_start_time_seconds` changes. Like vLLM, no AllBlocksCleared
+   * is sent unless `kvEvents.clearOnRestart`.
+   */
   restart(): void {
     this.#ctx.pd?.reset();
-    this.engine.reset();
+    this.engine.reset(this.#kvOpts?.clearOnRestart === true);
     this.#metrics.reset();
     this.#dialect?.restart();
+    this.#metrics.setProcessStartTime(this.#clock.now() / 1000);
     this.#publisher?.restart();
   }
 

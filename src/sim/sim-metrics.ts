@@ -66,16 +66,20 @@ export class SimMetrics {
       queue: hist('vllm:request_queue_time_seconds', 'Histogram of time spent in WAITING phase for request.', REQUEST_LATENCY_BUCKETS),
     };
     for (const h of Object.values(this.#hist)) h.zero(labels);
-    // prometheus_client's process collector: a restart shows as a new start time.
-    this.#start = new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', registers });
-    this.#startSec = Date.now() / 1000;
-    this.#start.set(this.#startSec);
+    this.registry.registerMetric(this.#startTime);
   }
 
-  #start: Gauge;
-  #startSec: number;
-
   #success: Counter;
+  #startTime = new Gauge({ name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', registers: [] });
+
+  /** Sets `process_start_time_seconds` (a restart is a new process: the router confirms restarts with it). */
+  setProcessStartTime(seconds: number): void {
+    // Strictly increasing, even on a clock that did not move: each restart is a new process.
+    this.#startSeconds = Math.max(seconds, this.#startSeconds + 0.001);
+    this.#startTime.set(this.#startSeconds);
+  }
+
+  #startSeconds = 0;
 
   /** Feeds a latency observation (the engine's observer). */
   observe(kind: 'ttft' | 'itl' | 'e2e' | 'queue', seconds: number): void {
@@ -95,8 +99,6 @@ export class SimMetrics {
     }
     this.#success.reset();
     this.#success.inc({ ...this.#labels, finished_reason: 'length' }, 0);
-    this.#startSec = Math.max(Date.now() / 1000, this.#startSec + 0.001);
-    this.#start.set(this.#startSec);
   }
 
   /**

@@ -5,7 +5,9 @@
  *
  * where `prefillContextSum` sums, over every prefill token of the step, the context it attends
  * to (its position + 1, cached prefix included), and `decodeContextSum` sums the context lengths
- * of the decoding requests. See docs/simulator.md for the fit.
+ * of the decoding requests. A chunk of fewer than `n0` new tokens on a cached prefix is charged
+ * as if it had `n0` rows for its attention over that prefix (one sequence's attention cannot
+ * fill the GPU: its latency grows with the prefix, not with the rows). See docs/simulator.md.
  */
 
 /** Coefficients of the step-time model, all in milliseconds. */
@@ -20,11 +22,16 @@ export interface StepCoefficients {
   c: number;
   /** Per context token of a decoding request (ms). */
   d: number;
+  /** Minimum query rows charged for a prefill chunk's attention over its cached prefix (default 0). */
+  n0?: number;
 }
 
-/** Sum of context over `n` prefill tokens placed after `start` tokens already computed. */
-export function prefillContextSum(start: number, n: number): number {
-  return n * start + (n * (n + 1)) / 2;
+/**
+ * Sum of context over `n` prefill tokens placed after `start` tokens already computed; with
+ * `n0`, the part over the cached prefix counts at least `n0` rows (`max(n, n0) * start`).
+ */
+export function prefillContextSum(start: number, n: number, n0 = 0): number {
+  return (n > n0 ? n : n0) * start + (n * (n + 1)) / 2;
 }
 
 /** Predicts step times from {@link StepCoefficients}. */
@@ -35,6 +42,8 @@ export class StepModel {
   #b: number;
   #c: number;
   #d: number;
+  /** See {@link StepCoefficients.n0}. */
+  readonly n0: number;
 
   constructor(coefficients: StepCoefficients) {
     this.coefficients = Object.freeze({ ...coefficients });
@@ -43,6 +52,12 @@ export class StepModel {
     this.#b = coefficients.b;
     this.#c = coefficients.c;
     this.#d = coefficients.d;
+    this.n0 = coefficients.n0 ?? 0;
+  }
+
+  /** Context sum of a chunk of `n` new tokens after `start` computed ones (this model's `n0`). */
+  chunkContextSum(start: number, n: number): number {
+    return prefillContextSum(start, n, this.n0);
   }
 
   /** Step time in ms (never below 0). */

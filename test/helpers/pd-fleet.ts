@@ -45,6 +45,7 @@ export async function startPdFleet(o: PdFleetOptions = {}): Promise<PdFleet> {
   const nd = o.decode ?? 1;
   const fleet = await startFleet({
     replicas: np + nd, basePort: 0, model: PD_MODEL, profile: 'llama-3.1-8b', timeScale: o.timeScale ?? 0.02, maxModelLen: 16384,
+    enablePromptTokensDetails: true, // like vLLM run with --enable-prompt-tokens-details: usage shows cached tokens
     pd: (i) => ({ role: i < np ? 'prefill' : 'decode', pinTimeoutMs: o.pinTimeoutMs ?? 480_000 }),
   });
   const prefill = fleet.replicas.slice(0, np);

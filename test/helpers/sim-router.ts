@@ -17,7 +17,7 @@ export interface SimRouter {
 
 /** Starts the fleet (workload `seed`) and a router with an admin port; `extra` adds router options. */
 export async function startSimRouter(seed: number, extra: Partial<RouterOptions> = {}): Promise<SimRouter> {
-  const fleet = await startFleet({ replicas: 3, basePort: 0, model: SIM_MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed, maxModelLen: 4096 });
+  const fleet = await startFleet({ replicas: 3, basePort: 0, model: SIM_MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed, maxModelLen: 4096, enablePromptTokensDetails: true });
   try {
     const router = await startRouter({
       endpoints: fleet.replicas.map((r) => ({ url: r.url })),

@@ -101,6 +101,9 @@ test('pods added to / removed from the API server start / stop getting traffic w
   assert.equal(epA.url, `http://127.0.0.2:${port}`);
   assert.deepEqual(epA.kvEvents, { endpoint: `tcp://127.0.0.2:${eventsPort}` }, 'KV events follow discovery: tcp://<pod-ip>:5557+rank');
   await waitFor('pod A healthy', () => epA.healthy);
+  // Subscribed once its first scrape round is over (its model is known then); /health may have
+  // made it healthy a moment earlier.
+  await waitFor('pod A subscribed for KV events', () => (kv.ingestor?.endpointIds() ?? []).includes(idA));
   assert.deepEqual(kv.ingestor?.endpointIds(), [idA]);
 
   for (let i = 0; i < 3; i++) assert.equal(await chat(router, PROMPT), idA);
@@ -114,6 +117,7 @@ test('pods added to / removed from the API server start / stop getting traffic w
   api.apply('pods', makePod({ name: 'vllm-b', namespace: NS, ip: '127.0.0.3', labels: { app: 'vllm' } }));
   const joinMs = await waitFor('pod B healthy in the pool', () => router.pool.get(idB)?.healthy === true);
   assert.ok(joinMs < 2000, `pod B joined in ${joinMs} ms`);
+  await waitFor('pod B subscribed for KV events', () => (kv.ingestor?.endpointIds() ?? []).includes(idB));
   assert.deepEqual(kv.ingestor?.endpointIds().sort(), [idA, idB]);
 
   // Pod A is deleted: within 2 s it is out of the pool with every trace of it gone.

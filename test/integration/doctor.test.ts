@@ -26,7 +26,7 @@ import type { Scheduler } from '../../src/scheduling/types.js';
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 
 const sim = (o: SimFleetOptions = {}) =>
-  startFleet({ replicas: 2, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 21, maxModelLen: 4096, ...o });
+  startFleet({ replicas: 2, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 21, maxModelLen: 4096, enablePromptTokensDetails: true, ...o });
 const addr = (f: SimFleet, i: number) => f.replicas[i].url.replace('http://', '');
 const urls = (f: SimFleet) => f.replicas.map((r) => r.url);
 

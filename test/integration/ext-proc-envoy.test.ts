@@ -20,7 +20,7 @@ import { createScheduler } from '../../src/scheduling/scheduler.js';
 import { loadConfig } from '../../src/config/load-config.js';
 
 const MODEL = 'sim-model';
-const fleetOpts = (seed: number) => ({ replicas: 3, basePort: 0, model: MODEL, profile: 'llama-3.2-1b' as const, timeScale: 0.02, seed, maxModelLen: 8192 });
+const fleetOpts = (seed: number) => ({ replicas: 3, basePort: 0, model: MODEL, profile: 'llama-3.2-1b' as const, timeScale: 0.02, seed, maxModelLen: 8192, enablePromptTokensDetails: true });
 const hostOf = (f: SimFleet) => f.replicas.map((r) => new URL(r.url).host);
 const cleanups: Array<() => Promise<void>> = [];
 

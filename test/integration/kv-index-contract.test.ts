@@ -214,5 +214,47 @@ for (const b of backends) {
       assert.ok(s.bytes > 0);
       assert.ok(s.lookups >= 0 && s.errors === 0);
     });
+
+    test('copies: vLLM stores a recomputed block twice; one BlockRemoved drops one copy, the next child still chains', async () => {
+      const idx = await b.make();
+      const keys = K(3);
+      await idx.applyEngineBatch({ endpointId: 'a', seq: 0, ts: 1, mode: 'fresh', ops: [{ kind: 'store', tier: 'gpu', engineHashes: [1n, 2n], keys: keys.slice(0, 2) }] });
+      await idx.applyEngineBatch({ endpointId: 'a', seq: 1, ts: 1, mode: 'next', ops: [{ kind: 'store', tier: 'gpu', engineHashes: [2n], keys: keys.slice(1, 2) }] });
+      await idx.applyEngineBatch({ endpointId: 'a', seq: 2, ts: 1, mode: 'next', ops: [{ kind: 'remove', tier: 'gpu', engineHashes: [2n] }] });
+      assert.deepEqual(runs(await idx.lookup(keys, ['a'])), [[2, 2]], 'the other copy is still cached');
+      assert.deepEqual(await idx.resolveEngineHashes('a', [2n]), [keys[1]], 'its parent mapping too');
+      await idx.applyEngineBatch({ endpointId: 'a', seq: 3, ts: 1, mode: 'next', ops: [{ kind: 'remove', tier: 'gpu', engineHashes: [2n] }] });
+      assert.deepEqual(runs(await idx.lookup(keys, ['a'])), [[1, 1]], 'gone with the last copy');
+      assert.deepEqual(await idx.resolveEngineHashes('a', [2n]), [undefined]);
+      // A plain remove (by key) drops every copy.
+      await idx.applyEngineBatch({ endpointId: 'a', seq: 4, ts: 1, mode: 'next', ops: [{ kind: 'store', tier: 'gpu', engineHashes: [1n], keys: keys.slice(0, 1) }] });
+      await idx.remove('a', 'gpu', keys.slice(0, 1));
+      assert.deepEqual(runs(await idx.lookup(keys, ['a'])), [[0, 0]]);
+    });
+
+    test('eviction takes chain tails first, never the roots of a chain still held', async () => {
+      const idx = await b.make({ bound: 6 });
+      const A = K(4, 1000);
+      const B = K(4, 5000);
+      await idx.add('a', 'gpu', A);
+      await idx.add('a', 'gpu', B);
+      await b.settle(idx);
+      assert.equal(idx.stats().evicted, 2);
+      assert.deepEqual(runs(await idx.lookup(A, ['a'])), [[2, 2]], "A lost its tail, not its root");
+      assert.deepEqual(runs(await idx.lookup(B, ['a'])), [[4, 4]]);
+    });
+
+    test('eviction spares what lookups read: a chain read since it was stored outlives an unread one stored after it', async () => {
+      const idx = await b.make({ bound: 10 });
+      const A = K(4, 1000);
+      const B = K(4, 5000);
+      await idx.add('a', 'gpu', A);
+      await idx.add('a', 'gpu', B);
+      assert.deepEqual(runs(await idx.lookup(A, ['a'])), [[4, 4]]);
+      await b.settle(idx); // the Redis touch runs after the lookup
+      await idx.add('a', 'gpu', K(4, 9000));
+      assert.deepEqual(runs(await idx.lookup(A, ['a'])), [[4, 4]], 'the read chain stays whole');
+      assert.deepEqual(runs(await idx.lookup(B, ['a'])), [[2, 2]], 'the unread chain lost its tail');
+    });
   });
 }

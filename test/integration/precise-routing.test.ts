@@ -6,6 +6,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runServe, type ServeOptions } from '../../src/app/serve.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { RunningRouter } from '../../src/server/router.js';
@@ -18,8 +21,19 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-async function fleet(replicas = 3): Promise<SimFleet> {
-  const f = await startFleet({ replicas, basePort: 0, model: MODEL, profile: 'llama-3.2-1b', timeScale: 0.02, seed: 5, maxModelLen: 8192, kvEvents: {} });
+async function fleet(replicas = 3, o: { clearOnRestart?: boolean; numGpuBlocks?: number } = {}): Promise<SimFleet> {
+  const f = await startFleet({
+    replicas,
+    basePort: 0,
+    model: MODEL,
+    profile: 'llama-3.2-1b',
+    timeScale: 0.02,
+    seed: 5,
+    maxModelLen: 8192,
+    ...(o.numGpuBlocks !== undefined ? { numGpuBlocks: o.numGpuBlocks } : {}),
+    kvEvents: { clearOnRestart: o.clearOnRestart },
+    enablePromptTokensDetails: true,
+  });
   cleanups.push(() => f.close());
   return f;
 }
@@ -62,11 +76,11 @@ interface Sent {
   predicted: number | undefined;
 }
 
-async function complete(r: RunningRouter, prompt: string): Promise<Sent> {
+async function complete(r: RunningRouter, prompt: string | number[], maxTokens = 4): Promise<Sent> {
   const res = await request(`${r.url}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, prompt, max_tokens: 4, temperature: 0 }),
+    body: JSON.stringify({ model: MODEL, prompt, max_tokens: maxTokens, temperature: 0 }),
   });
   const body = (await res.body.json()) as { usage?: { prompt_tokens: number; prompt_tokens_details?: { cached_tokens?: number } } };
   assert.equal(res.statusCode, 200, JSON.stringify(body));
@@ -136,8 +150,8 @@ test('precise routing: a router started after the pods learns their caches throu
   }
 });
 
-test('precise routing: a replica restart clears its entries; routing stays exact', async () => {
-  const f = await fleet(2);
+test('precise routing: a replica restart that sends AllBlocksCleared (--kv-events-clear-on-restart) clears its entries; routing stays exact', async () => {
+  const f = await fleet(2, { clearOnRestart: true });
   const r = await serve(f);
   const a = await complete(r, `${PREFIXES[0]} one`);
   await settled(r);
@@ -199,4 +213,68 @@ test('Redis killed and restarted: no request is lost, routing falls back, then t
     if (after.predicted !== undefined && after.predicted > 0 && after.predicted === after.cached) break;
   }
   assert.ok(after !== undefined && after.predicted === after.cached && after.cached > 0, JSON.stringify(after));
+});
+
+test('precise routing: a silent restart (like vLLM: sequence back to 0, no AllBlocksCleared) is detected; routing stays exact', async () => {
+  const f = await fleet(2);
+  const r = await serve(f, { kvEventsResyncMs: 200 });
+  const a = await complete(r, `${PREFIXES[2]} one`);
+  await settled(r);
+  const replica = f.replicas.find((x) => `${x.host}:${x.port}` === a.endpoint)!;
+  assert.ok((r.metrics.indexStats()?.endpoints[a.endpoint] ?? 0) > 0);
+  const res = await request(`http://${replica.host}:${replica.port}/sim/restart`, { method: 'POST' });
+  await res.body.dump();
+  // No event says so: the periodic check finds the replay socket no longer holding the last batch.
+  for (let i = 0; i < 100 && (r.metrics.eventStats()?.endpoints[a.endpoint]?.restarts ?? 0) === 0; i++) await new Promise((res) => setTimeout(res, 50));
+  assert.equal(r.metrics.eventStats()?.endpoints[a.endpoint]?.restarts, 1, 'restart detected');
+  assert.equal(r.metrics.indexStats()?.endpoints[a.endpoint] ?? 0, 0, 'its entries are gone');
+  const b = await complete(r, `${PREFIXES[2]} two`);
+  assert.equal(b.cached, 0, 'no replica holds the prefix any more');
+  assert.equal(b.predicted, 0, 'and the router knows it');
+  await settled(r);
+  const c = await complete(r, `${PREFIXES[2]} three`);
+  assert.equal(c.endpoint, b.endpoint);
+  assert.equal(c.predicted, c.cached);
+  assert.ok(c.cached > 0);
+});
+
+test('precise routing: duplicate blocks (a fully cached prompt recomputes its last block) keep the index exact', async () => {
+  // Replicas of 64 blocks: the free queue order is known, so one copy of a block can be evicted.
+  const f = await fleet(2, { numGpuBlocks: 64 });
+  // No speculative entries: predictions come from the index alone (they would hide its errors for 30 s).
+  const dir = await mkdtemp(join(tmpdir(), 'kvr-dup-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'precise.yaml');
+  await writeFile(config, (await readFile(new URL('../../../examples/llm-d-precise.yaml', import.meta.url), 'utf8')).replace('      blockSize: 16', '      blockSize: 16\n    speculativeTtlMs: 0'));
+  const r = await serve(f, { preset: undefined, config });
+  const ids = (n: number, seed: number): number[] => Array.from({ length: n }, (_, i) => 1000 + ((i * 7919 + seed * 104729) % 20000));
+  const P = ids(8 * 16, 1); // 8 full blocks exactly
+  const sent: Sent[] = [];
+  sent.push(await complete(r, P, 1)); // 8 blocks cached
+  await settled(r);
+  sent.push(await complete(r, P, 1)); // hit 7 (prompt_len - 1 cap), block 8 recomputed: a second BlockStored of its hash
+  await settled(r);
+  assert.equal(sent[1].cached, 7 * 16);
+  assert.equal(sent[1].endpoint, sent[0].endpoint);
+  // Straight to that replica, 56 fresh blocks: the 55 never used, then the first copy of block 8
+  // (BlockRemoved), not the second.
+  const res = await request(`http://${sent[0].endpoint}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: MODEL, prompt: ids(56 * 16, 2), max_tokens: 1 }),
+  });
+  assert.equal(res.statusCode, 200);
+  await res.body.dump();
+  await settled(r);
+  // Block 8 is still cached (second copy): a longer prompt hits all 8 blocks, and its next block chains on it.
+  const P1 = [...P, ...ids(16, 3)];
+  sent.push(await complete(r, P1, 1));
+  await settled(r);
+  assert.equal(sent[2].cached, 8 * 16, 'the engine still holds block 8');
+  sent.push(await complete(r, [...P1, ...ids(16, 4)], 1));
+  assert.equal(sent[3].cached, 9 * 16, 'and block 9, chained on it');
+  for (const s of sent) {
+    assert.equal(s.endpoint, sent[0].endpoint);
+    assert.equal(s.predicted, s.cached, JSON.stringify(sent));
+  }
 });

@@ -23,6 +23,11 @@
  * reads the speculative entries only once the request scored before it was picked (or failed,
  * or `burstWaitMs` passed, default 50 ms), so each sibling sees where the earlier ones went.
  *
+ * Common prefix. With `commonPrefixShare` > 0 (default 0 = off, llm-d's behaviour), leading
+ * blocks present in at least that share of the last `commonPrefixWindow` requests count as held by
+ * every candidate (src/prefix/common-prefix.ts): score = max(run, common) / keys.length, and the
+ * prediction carries `commonBlocks` so the cost and cold-prompt scorers see the same.
+ *
  * Fallback. When precise data cannot be had (no services configured, tokenizer or index
  * failing, e.g. Redis down) the request is scored by an embedded approximate prefix scorer
  * (llm-d's prefix-cache-scorer, fed by every pick), so routing keeps its locality; each
@@ -42,6 +47,7 @@ import type { BlockKey, KvCacheServices, PrefixRun } from '../kv-cache-services.
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
 import { PrefixCacheScorer } from './prefix-cache-scorer.js';
+import { CommonPrefixTracker } from '../../prefix/common-prefix.js';
 
 // llm-d's config nests the indexer and event settings under these keys; accepted so its files
 // load, read for the block size, otherwise configured through kvroute's own options.
@@ -52,6 +58,9 @@ const params = z.strictObject({
   confirmGraceMs: z.number().int().min(0).max(600_000).default(2_000),
   maxSpeculativeBlocks: z.number().int().min(0).default(200_000),
   burstWaitMs: z.number().int().min(0).max(10_000).default(50),
+  // No zod defaults: parsed llm-d configs keep exactly their own keys (defaults 0 and 200 below).
+  commonPrefixShare: z.number().min(0).max(1).optional(),
+  commonPrefixWindow: z.number().int().min(1).max(100_000).optional(),
   tokenProcessorConfig: z.strictObject({ blockSize: z.number().int().min(1).max(1024).optional(), hashSeed: z.string().optional() }).optional(),
   indexerConfig: llmdNested,
   kvEventsConfig: llmdNested,
@@ -169,6 +178,7 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
   readonly #grace: number;
   readonly #spec: SpeculativeBlocks;
   readonly #burstWait: number;
+  readonly #common: CommonPrefixTracker<BlockKey> | undefined;
   /** Resolves when the request scored last was picked (see "Bursts" in the file comment). */
   #turn: Promise<void> = Promise.resolve();
   #lastSweep = 0;
@@ -190,7 +200,10 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
     this.#grace = p.confirmGraceMs ?? 2_000;
     this.#spec = new SpeculativeBlocks(p.maxSpeculativeBlocks ?? 200_000);
     this.#burstWait = p.burstWaitMs ?? 50;
-    this.approximate = new PrefixCacheScorer(`${name}/approximate`);
+    const share = p.commonPrefixShare ?? 0;
+    const window = p.commonPrefixWindow ?? 200;
+    this.#common = share > 0 ? new CommonPrefixTracker<BlockKey>({ share, window }) : undefined;
+    this.approximate = new PrefixCacheScorer(`${name}/approximate`, { commonPrefixShare: share, commonPrefixWindow: window });
     // A cleared cache takes the speculative entries with it (they would predict blocks that are gone).
     deps.kvCache?.onEndpointReset?.((id) => this.#spec.removeEndpoint(id));
   }
@@ -216,12 +229,14 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
 
   async score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): Promise<void> {
     const svc = this.#services;
-    if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
-    // A request whose client went away is neither tokenized nor looked up (scores stay 0).
-    if (ctx.request.signal?.aborted) return void out.fill(0);
+    // The engines' inability comes first: with or without an index, no candidate's blocks can
+    // ever be indexed, and that is what the operator must hear.
     if (candidates.length > 0 && candidates.every((c) => !adapterFor(c.engine).kvEvents)) {
       return this.#fallback('engine-no-events', new Error(`no candidate engine publishes KV events (${[...new Set(candidates.map((c) => c.engine))].join(', ')})`), ctx, candidates, out);
     }
+    if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
+    // A request whose client went away is neither tokenized nor looked up (scores stay 0).
+    if (ctx.request.signal?.aborted) return void out.fill(0);
     let prep: Prepared;
     try {
       prep = await this.#prepare(svc, ctx.request);
@@ -245,6 +260,7 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
     }
     this.#stats.precise++;
     const now = this.#clock.now();
+    const common = total > 0 && this.#common !== undefined ? this.#common.depthThenObserve(prep.keys) : 0;
     let maxIdx = 0;
     for (let i = 0; i < n; i++) if (candidates[i].index > maxIdx) maxIdx = candidates[i].index;
     const matched = new Int32Array(maxIdx + 1);
@@ -265,11 +281,11 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
       const m = blocks + spec;
       matched[c.index] = m;
       if (m > 0) anyHit = true;
-      out[i] = Math.min(1, (r.weighted + spec) / total);
+      out[i] = Math.min(1, Math.max(r.weighted + spec, common) / total);
     }
     if (anySpec) this.#stats.speculativeHits++;
     const prediction: PrefixPrediction = {
-      source: 'precise', totalBlocks: total, blockTokens: svc.blockSize, matchedByIndex: matched, idsByIndex: ids, anyHit, promptTokens: prep.tokens,
+      source: 'precise', totalBlocks: total, blockTokens: svc.blockSize, matchedByIndex: matched, idsByIndex: ids, anyHit, promptTokens: prep.tokens, commonBlocks: common,
     };
     setPrefixPrediction(ctx.request, prediction);
   }

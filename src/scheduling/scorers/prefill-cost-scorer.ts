@@ -7,7 +7,9 @@
  *   score_i = 1 - (cost_i - min cost) / max(max cost - min cost, minRange)      1 when all equal
  *
  * Uncached tokens come from the prefix prediction the prefix scorers memoized (precise when KV
- * events flow, else approximate), so this scorer must come AFTER a prefix scorer in the profile;
+ * events flow, else approximate); a common prefix every recent request shares (`commonBlocks`,
+ * see src/prefix/common-prefix.ts) counts as cached everywhere, so it does not pull requests to
+ * whichever endpoint saw it first. This scorer must come AFTER a prefix scorer in the profile;
  * without a prediction every endpoint counts the whole prompt (pure load balancing).
  *
  * Why one unit: a separate prefix score and load score meet only through their weights, which
@@ -22,7 +24,7 @@
  */
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
-import { predictedCachedTokens, promptTokensOf } from '../../prefix/prefix-prediction.js';
+import { placementCachedTokens, promptTokensOf } from '../../prefix/prefix-prediction.js';
 import type { LoadTracker } from '../load-tracker.js';
 import { invertMinMaxWithFloor } from './inflight-load-scorer.js';
 import type { PluginDefinition } from '../plugin-registry.js';
@@ -54,7 +56,7 @@ export class PrefillCostScorer implements Scorer {
     const t = this.#load.tokensPerDecodeEquivalent / this.uncachedWeight;
     for (let i = 0; i < n; i++) {
       const c = candidates[i];
-      const uncached = Math.max(0, prompt - predictedCachedTokens(req, c, prompt));
+      const uncached = Math.max(0, prompt - placementCachedTokens(req, c, prompt));
       out[i] = uncached / t + this.#load.work(c);
     }
     invertMinMaxWithFloor(out, this.minRange);

@@ -23,6 +23,10 @@
  *   (256 x 64 = 16 KiB of text, ~4k tokens).
  * - `lruCapacityPerServer` (default 31,250): blocks remembered per endpoint when it reports no
  *   capacity.
+ * - `commonPrefixShare` (default 0 = off, llm-d's behaviour): leading blocks present in at least
+ *   this share of the last `commonPrefixWindow` (default 200) requests count as held by every
+ *   candidate (src/prefix/common-prefix.ts): a system prompt all traffic shares does not decide
+ *   placement; the score is max(matched, common) / total and the prediction carries `commonBlocks`.
  */
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
@@ -30,6 +34,7 @@ import { memoize, type InferenceRequest } from '../../core/request.js';
 import { ApproxPrefixIndex, DEFAULT_LRU_CAPACITY_PER_SERVER } from '../../prefix/approx-prefix-index.js';
 import { prefixPredictionOf, setPrefixPrediction, type PrefixPrediction } from '../../prefix/prefix-prediction.js';
 import { TextBlockHasher } from '../../prefix/text-block-hasher.js';
+import { CommonPrefixTracker } from '../../prefix/common-prefix.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { RequestObserver, RequestOutcome, Scorer, SchedulingContext } from '../types.js';
 import type { PickKeys, PickKeysSource, RemotePick, RemotePickAware } from '../../sync/remote-pick.js';
@@ -38,6 +43,9 @@ const params = z.strictObject({
   hashBlockSize: z.number().int().min(1).max(4096).default(64),
   maxPrefixBlocksToMatch: z.number().int().min(1).max(65_536).default(256),
   lruCapacityPerServer: z.number().int().min(1).default(DEFAULT_LRU_CAPACITY_PER_SERVER),
+  // No zod defaults: parsed llm-d configs keep exactly their own keys (defaults 0 and 200 below).
+  commonPrefixShare: z.number().min(0).max(1).optional(),
+  commonPrefixWindow: z.number().int().min(1).max(100_000).optional(),
 });
 
 /** Parameters of {@link PrefixCacheScorer}. */
@@ -50,6 +58,7 @@ export class PrefixCacheScorer implements Scorer, RequestObserver, PickKeysSourc
   readonly index: ApproxPrefixIndex;
   readonly #hasher: TextBlockHasher;
   readonly #keysMemo: string;
+  readonly #common: CommonPrefixTracker<number> | undefined;
 
   constructor(
     readonly name: string = 'prefix-cache-scorer',
@@ -61,6 +70,8 @@ export class PrefixCacheScorer implements Scorer, RequestObserver, PickKeysSourc
     this.index = new ApproxPrefixIndex(p.lruCapacityPerServer ?? DEFAULT_LRU_CAPACITY_PER_SERVER);
     this.#keysMemo = `prefix-keys/${blockChars}/${maxBlocks}`;
     this.keyScheme = `text/${blockChars}/${maxBlocks}`;
+    const share = p.commonPrefixShare ?? 0;
+    this.#common = share > 0 ? new CommonPrefixTracker<number>({ share, window: p.commonPrefixWindow ?? 200, maxBlocks }) : undefined;
   }
 
   /** How this scorer's keys are made (router replicas share keys only between equal schemes). */
@@ -72,9 +83,14 @@ export class PrefixCacheScorer implements Scorer, RequestObserver, PickKeysSourc
     return keys !== undefined ? { scheme: this.keyScheme, keys } : undefined;
   }
 
-  /** Another router replica routed `pick.keys` to `pick.endpoint`: the index learns it too. */
+  /**
+   * Another router replica routed `pick.keys` to `pick.endpoint`: the index learns it too, and
+   * the common-prefix window counts that request, as one router would have seen it.
+   */
   applyRemotePick(pick: RemotePick): void {
-    if (pick.keys !== undefined && pick.keys.scheme === this.keyScheme && pick.keys.keys.length > 0) this.index.add(pick.endpoint, pick.keys.keys);
+    if (pick.keys === undefined || pick.keys.scheme !== this.keyScheme || pick.keys.keys.length === 0) return;
+    this.index.add(pick.endpoint, pick.keys.keys);
+    this.#common?.observe(pick.keys.keys);
   }
 
   /** The request's block keys (memoized on the request). */
@@ -88,6 +104,7 @@ export class PrefixCacheScorer implements Scorer, RequestObserver, PickKeysSourc
     const total = keys.length;
     const n = candidates.length;
     if (total > 0) this.index.longestPrefix(keys, candidates, out);
+    const common = total > 0 && this.#common !== undefined ? this.#common.depthThenObserve(keys) : 0;
     let maxIdx = 0;
     for (let i = 0; i < n; i++) if (candidates[i].index > maxIdx) maxIdx = candidates[i].index;
     const matched = new Int32Array(maxIdx + 1);
@@ -99,10 +116,10 @@ export class PrefixCacheScorer implements Scorer, RequestObserver, PickKeysSourc
       matched[c.index] = m;
       ids[c.index] = c.id;
       if (m > 0) anyHit = true;
-      out[i] = total > 0 ? m / total : 0;
+      out[i] = total > 0 ? Math.max(m, common) / total : 0;
     }
     const prediction: PrefixPrediction = {
-      source: 'approximate', totalBlocks: total, blockTokens: this.#hasher.blockChars / 4, matchedByIndex: matched, idsByIndex: ids, anyHit,
+      source: 'approximate', totalBlocks: total, blockTokens: this.#hasher.blockChars / 4, matchedByIndex: matched, idsByIndex: ids, anyHit, commonBlocks: common,
     };
     setPrefixPrediction(req, prediction);
   }

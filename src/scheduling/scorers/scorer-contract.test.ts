@@ -27,7 +27,7 @@ function scenario() {
 
 test('registry exposes all built-in scorers', () => {
   assert.deepEqual(scorerTypes, [
-    'inflight-load-scorer', 'kv-cache-utilization-scorer', 'load-aware-scorer', 'no-hit-lru-scorer', 'no-hit-recent-work-scorer',
+    'inflight-load-scorer', 'kv-cache-utilization-scorer', 'least-request-scorer', 'load-aware-scorer', 'no-hit-lru-scorer', 'no-hit-recent-work-scorer',
     'precise-prefix-cache-scorer', 'prefill-cost-scorer', 'prefix-cache-scorer', 'queue-scorer', 'session-affinity-scorer',
   ]);
 });

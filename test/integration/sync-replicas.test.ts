@@ -56,6 +56,19 @@ async function sendSynced(from: TestRouter, others: TestRouter[], prompt: string
   return res;
 }
 
+/**
+ * Unrelated traffic (distinct documents) through `rs`, alternating, each pick applied everywhere:
+ * keeps a test's conversation from being most of the recent requests, which the default
+ * profile's common-prefix rule would (rightly) treat as a prefix all traffic shares.
+ */
+async function otherTraffic(rs: TestRouter[], n: number, tag: string): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const from = rs[i % rs.length];
+    const res = await sendSynced(from, rs.filter((r) => r !== from), topicDocument(`${tag} other ${i}`, 120));
+    assert.equal(res.status, 200);
+  }
+}
+
 function counts(endpoints: string[]): number[] {
   const m = new Map<string, number>();
   for (const e of endpoints) m.set(e, (m.get(e) ?? 0) + 1);
@@ -69,6 +82,7 @@ test('a conversation sent alternately to router A and B stays on the replica hol
   let prompt = topicDocument('Alternating conversation', 300);
   const served: string[] = [];
   for (let turn = 0; turn < 6; turn++) {
+    await otherTraffic([a, b], 2, `conversation turn ${turn}`);
     prompt += `\nUser: question number ${turn} about the document?\nAssistant:`;
     const [from, other] = turn % 2 === 0 ? [a, b] : [b, a];
     const res = await sendSynced(from, [other], prompt);
@@ -118,6 +132,7 @@ test('a burst split between two synced routers lands like one router\'s burst; r
 
 test('a router started late routes a known prefix to its holder from its first request, and knows what is in flight', async () => {
   const [a, b] = await routers(['A', 'B']);
+  await otherTraffic([a, b], 4, 'late starter');
   const doc = topicDocument('Late starter', 300);
   const first = await sendSynced(a, [b], `${doc}\nUser: one?`);
   const second = await sendSynced(b, [a], `${doc}\nUser: two?`);

@@ -75,7 +75,7 @@ const redis = await startRedisServer();
 let streamSeq = 0;
 
 async function run(w: Workload, s: Setup): Promise<Result> {
-  const fleet = await startFleet({ replicas, basePort: 0, model: w.model, profile: 'llama-3.1-8b', timeScale, seed });
+  const fleet = await startFleet({ replicas, basePort: 0, model: w.model, profile: 'llama-3.1-8b', timeScale, seed, enablePromptTokensDetails: true });
   const urls = fleet.replicas.map((r) => r.url);
   const stream = `bench:sync:${process.pid}:${++streamSeq}`;
   let idSeq = 0;

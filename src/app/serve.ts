@@ -13,6 +13,7 @@ import { startRouter, type RouterOptions, type RunningRouter } from '../server/r
 import { startEndpointPicker, type RunningEndpointPicker } from '../server/ext-proc/start-endpoint-picker.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
+import type { RouterSyncFlags } from '../sync/start-router-sync.js';
 import { createDiscovery, isDynamicDiscovery, type DiscoveryFlags } from '../discovery/create-discovery.js';
 import type { DiscoverySource } from '../discovery/types.js';
 import { ApiKeyStore } from '../server/http/api-keys.js';
@@ -41,6 +42,8 @@ export interface ServeOptions {
   kvEventsResyncMs?: number;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;
+  /** Active-active replicas: share picks and in-flight load through this Redis (RouterOptions.sync). */
+  sync?: RouterSyncFlags;
   /** P/D mode of the gateway (RouterOptions.pdMode). */
   pdMode?: 'orchestrate' | 'header' | 'off';
   env: Record<string, string | undefined>;
@@ -120,6 +123,7 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
     ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
+    ...(o.sync !== undefined ? { sync: o.sync } : {}),
     ...o.resilience,
     ...publicOpts,
     ...(o.adminHost !== undefined ? { adminHost: o.adminHost } : {}),
@@ -214,6 +218,7 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
     maxDestinations: o.maxDestinations,
     ...(o.outlier !== undefined ? { outlier: o.outlier } : {}),
     ...(saturation !== undefined ? { saturation } : {}),
+    ...(o.sync !== undefined ? { sync: o.sync } : {}),
   }).catch((err: NodeJS.ErrnoException) => {
     void kvCache?.close();
     if (err.code === 'EADDRINUSE') throw new KvrError('KVR_ERR_USAGE', `port in use (${err.message}); choose another with --admin-port / --ext-proc-port / --grpc-health-port`);

@@ -23,6 +23,7 @@ export interface BenchCliOptions {
   config?: string[];
   engine: string;
   endpoints?: string;
+  gatewayUrl?: string;
   replicas: number;
   requests?: number;
   rate?: string;
@@ -128,6 +129,7 @@ export async function runBenchCommand(o: BenchCliOptions, out: NodeJS.WritableSt
     configs: o.config ?? [],
     engine: o.engine as 'virtual' | 'live',
     ...(o.endpoints !== undefined ? { endpoints: o.endpoints.split(',').map((s) => s.trim()).filter((s) => s.length > 0) } : {}),
+    ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}),
     replicas: o.replicas,
     profile: o.profile as ProfileId,
     ...(o.gpuBlocks !== undefined ? { gpuBlocks: o.gpuBlocks } : {}),

@@ -41,6 +41,13 @@ export interface LiveRunOptions {
   onProgress?: (done: number, total: number) => void;
   /** Gateway scrape interval (ms). Default 50. */
   scrapeIntervalMs?: number;
+  /**
+   * An already running gateway to send every request to (needs `endpoints`): no kvroute gateway
+   * is started and the strategy's scheduler is not built. A request counts on the endpoint its
+   * response names in `x-kvroute-endpoint` when the gateway is kvroute; other gateways name none,
+   * so per-replica figures stay unattributed while hit rates still come from the endpoints.
+   */
+  gatewayUrl?: string;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -92,15 +99,16 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
         notes.push(`precise index: ${precise.description}`);
       }
     }
-    const scheduler = strategy.build(systemClock, mathRng, precise?.services);
-    router = await startRouter({
+    const gatewayUrl = o.gatewayUrl?.replace(/\/+$/, '');
+    if (gatewayUrl !== undefined) notes.push(`requests sent through the gateway at ${gatewayUrl} (not started by the bench); replicas attributed from its x-kvroute-endpoint header where it sends one`);
+    if (gatewayUrl === undefined) router = await startRouter({
       endpoints: urls.map((url, i) => {
         const k = fleet?.kvEvents.find((e) => e.address === ids[i]);
         const engine = external !== undefined ? { engine: external[i].engine } : {};
         return precise?.routerKvCache !== undefined && k !== undefined ? { url, ...engine, kvEvents: { endpoint: k.endpoint, ...(k.replayEndpoint !== undefined ? { replayEndpoint: k.replayEndpoint } : {}) } } : { url, ...engine };
       }),
       ...(precise?.routerKvCache !== undefined ? { kvCache: precise.routerKvCache, blockSize: fleetSpec.blockSize } : {}),
-      scheduler, port: 0, adminPort: 0, processMetrics: false,
+      scheduler: strategy.build(systemClock, mathRng, precise?.services), port: 0, adminPort: 0, processMetrics: false,
       trustForwardedFor: true, scrapeIntervalMs: o.scrapeIntervalMs ?? 50, clock: systemClock,
     });
     const index = new Map(ids.map((id, i) => [id, i]));
@@ -144,7 +152,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       const rec: RequestRecord = { index: req.index, phase: req.phase, session: req.session, replica: -1, arrivalMs: nowSim(), promptTokens: 0, cachedTokens: 0, outputTokens: 0, ok: false };
       records.push(rec);
       const headers: Record<string, string> = { 'x-forwarded-for': req.clientIp, ...(req.headers ?? {}) };
-      const task = streamRequest({ baseUrl: router.url, api: p.api, body: requestBody(workload.model, req, p), headers, dispatcher, clock: systemClock }).then((r: StreamResult) => {
+      const task = streamRequest({ baseUrl: gatewayUrl ?? router!.url, api: p.api, body: requestBody(workload.model, req, p), headers, dispatcher, clock: systemClock }).then((r: StreamResult) => {
         rec.replica = r.endpoint !== undefined ? (index.get(r.endpoint) ?? -1) : -1;
         rec.ok = r.status === 200 && r.error === undefined && r.ttftMs !== undefined;
         if (r.ttftMs !== undefined) rec.ttftMs = r.ttftMs / scale;
@@ -178,7 +186,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       ...(fleet !== undefined ? { busyMs: fleet.replicas.map((r, i) => (r.engine.busyMs - busy0![i]) / scale) } : {}),
       durationMs: lastFinish - measuredT0,
       replicaNames: ids,
-      notes: [external?.some((e) => !e.counters) ? 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s own numbers (/metrics counter deltas, or the cached tokens of its responses where it has no counters)' : 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
+      notes: [gatewayUrl !== undefined ? `live engine: real HTTP through the gateway at ${gatewayUrl}; hit rates from each endpoint's own numbers` : external?.some((e) => !e.counters) ? 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s own numbers (/metrics counter deltas, or the cached tokens of its responses where it has no counters)' : 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
     };
     return { run, notes };
   } finally {

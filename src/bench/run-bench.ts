@@ -31,6 +31,12 @@ export interface BenchOptions {
   engine: 'virtual' | 'live';
   /** Live engine: external OpenAI-compatible endpoints instead of a simulated fleet. */
   endpoints?: string[];
+  /**
+   * Live engine with `endpoints`: send every request to this already running gateway (kvroute,
+   * llm-d behind Envoy, any router) instead of a kvroute gateway started per strategy; hit rates
+   * still come from the endpoints' own counters. Replaces `strategies` with one entry, "gateway".
+   */
+  gatewayUrl?: string;
   replicas: number;
   profile?: ProfileId;
   /** KV blocks per replica (default: the profile's). */
@@ -123,6 +129,19 @@ async function endpointCapacity(url: string): Promise<number | undefined> {
 }
 
 
+/** The one "strategy" of a run through an external gateway: it routes by itself, nothing to build. */
+function externalGatewayStrategy(url: string): Strategy {
+  return {
+    name: 'gateway',
+    about: `the gateway already running at ${url} (its own routing; kvroute only sends the workload and reads the endpoints' counters)`,
+    source: url,
+    kvEvents: false,
+    build: () => {
+      throw new KvrError('KVR_ERR_INTERNAL', 'an external gateway has no scheduler to build');
+    },
+  };
+}
+
 /** Runs the benchmark; throws KvrError on bad options (before anything runs). */
 export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const started = performance.now();
@@ -133,7 +152,13 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (o.engine !== 'virtual' && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', `--engine must be virtual or live; got ${o.engine}`);
   if (o.endpoints && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', '--endpoints needs --engine live');
   if (o.closedLoopUsers !== undefined && o.engine !== 'virtual') throw new KvrError('KVR_ERR_USAGE', '--closed-loop runs on the virtual engine only');
-  const strategies: Strategy[] = resolveStrategies(o.strategies, o.configs ?? []);
+  if (o.gatewayUrl !== undefined) {
+    if (o.engine !== 'live' || !o.endpoints || o.endpoints.length === 0) {
+      throw new KvrError('KVR_ERR_USAGE', '--gateway-url needs --engine live and --endpoints (the model servers behind the gateway, whose /metrics give the hit rates)');
+    }
+    if (!/^https?:\/\/[^/\s]+/.test(o.gatewayUrl)) throw new KvrError('KVR_ERR_USAGE', `--gateway-url must be an http(s) URL such as http://gateway:8000; got "${o.gatewayUrl}"`);
+  }
+  const strategies: Strategy[] = o.gatewayUrl !== undefined ? [externalGatewayStrategy(o.gatewayUrl)] : resolveStrategies(o.strategies, o.configs ?? []);
   const workload = createWorkload(o.workload, { seed, ...o.workloadOptions });
   const blockSize = o.blockSize ?? 16;
   const notes: string[] = [];
@@ -163,7 +188,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const res: StrategyRun =
       o.engine === 'virtual'
         ? await runVirtual(workload, s, fleet, { precise, onProgress })
-        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}) });
+        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}) });
     if ('skipped' in res) {
       skipped.push({ name: s.name, reason: res.skipped });
       continue;

@@ -85,6 +85,9 @@ program
   .option('--kv-events-bind <addr>', 'bind mode address; loopback by default (KV events are not authenticated): pass e.g. tcp://0.0.0.0:5557 to accept pods from the network', 'tcp://127.0.0.1:5557')
   .option('--kv-events-resync-ms <n>', 'check each endpoint\'s KV-event stream against its replay socket this often (finds missed batches and silent restarts; 0 = off)', int('--kv-events-resync-ms'), 30_000)
   .option('--redis <addr>', 'shared Redis block index (host:port or redis://...); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
+  .option('--sync-redis <addr>', 'active-active replicas: share picks and in-flight load with the other kvroute replicas through this Redis (host:port or redis://...); docs/active-active.md')
+  .option('--router-id <id>', 'this replica\'s id in --sync-redis (default hostname:pid; must differ between replicas)')
+  .option('--sync-stream <key>', 'Redis stream key the replicas of one fleet share (--sync-redis)', 'kvroute:sync')
   .addOption(new Option('--pd-mode <mode>', 'P/D: orchestrate (gateway runs both legs), header (set x-prefiller-host-port for decode-pod sidecars), off; default orchestrate when the config disaggregates').choices(['orchestrate', 'header', 'off']))
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
   .option('--upstream-timeout-ms <n>', 'whole upstream exchange per request (0 = none)', int('--upstream-timeout-ms'), 600_000)
@@ -128,13 +131,15 @@ program
   .action(async (o, cmd: Command) => {
     const logger = createLogger(o.logLevel as LogLevel);
     const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+    if (o.syncRedis === undefined && given(['routerId', 'syncStream']).length > 0) throw new KvrError('KVR_ERR_USAGE', '--router-id and --sync-stream only apply with --sync-redis <addr>');
+    const sync = o.syncRedis !== undefined ? { url: o.syncRedis as string, stream: o.syncStream as string, ...(o.routerId !== undefined ? { routerId: o.routerId as string } : {}) } : undefined;
     const discovery = Object.fromEntries(Object.entries({ discovery: o.discovery, poolName: o.poolName, poolNamespace: o.poolNamespace, endpointSelector: o.endpointSelector, endpointTargetPorts: o.endpointTargetPorts, dnsIntervalMs: o.dnsIntervalMs, kvEventsPodPort: o.kvEventsPodPort }).filter(([, v]) => v !== undefined));
     if (o.extProc) {
       const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream', ...PUBLIC_PORT_FLAGS]);
       if (o.pdMode !== undefined && o.pdMode !== 'header') throw new KvrError('KVR_ERR_USAGE', `--ext-proc runs P/D in header mode only (x-prefiller-host-port for decode-pod sidecars; Envoy sends the request): drop --pd-mode ${o.pdMode}`);
       if (wrong.length > 0) throw new KvrError('KVR_ERR_USAGE', `--ext-proc serves gRPC and Envoy does the retrying and timeouts: drop ${wrong.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} (ports: --ext-proc-port, --grpc-health-port, --admin-port)`);
       const outlier = { consecutiveFailures: o.outlierConsecutiveFailures, baseEjectionMs: o.outlierBaseEjectionMs, maxEjectionMs: o.outlierMaxEjectionMs, maxEjectionPercent: o.outlierMaxEjectionPercent };
-      const epp = await runServeExtProc({ ...o, discovery, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
+      const epp = await runServeExtProc({ ...o, discovery, sync, healthPort: o.grpcHealthPort, outlier, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger });
       process.stderr.write(`kvroute endpoint picker: ext_proc on ${epp.extProcAddress}, gRPC health on port ${epp.healthPort}, admin on ${epp.adminUrl}\n`);
       untilSignal(() => epp.drain());
       return;
@@ -155,7 +160,7 @@ program
       apiKey: o.apiKey, apiKeysFile: o.apiKeysFile, stripHeaders: o.stripHeaders,
       sessionSecret: o.sessionSecret, signSessionTokens: o.signSessionTokens, hideEndpoints: o.hideEndpoints,
     };
-    const router = await runServe({ ...o, discovery, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience, publicPort });
+    const router = await runServe({ ...o, discovery, sync, preset: o.preset as SchedulerPreset | undefined, env: process.env, logger, resilience, publicPort });
     process.stderr.write(`kvroute gateway on ${router.url}, admin on ${router.adminUrl}\n`);
     untilSignal(() => router.close());
   });
@@ -300,6 +305,7 @@ program
   .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
   .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port[;engine=vllm|sglang|llamacpp],...; engine detected when not given) instead of a simulated fleet')
+  .option('--gateway-url <url>', 'live with --endpoints: send the workload through this running gateway (kvroute, Envoy + EPP, any router) instead of starting one per strategy; hit rates from the endpoints\' counters')
   .option('--replicas <n>', 'simulated replicas', int('--replicas'), 8)
   .option('--requests <n>', 'cap on requests', int('--requests'))
   .option('--rate <r>', 'arrival rate in req/s, or a ladder like 3,10,60')

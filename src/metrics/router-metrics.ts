@@ -319,6 +319,39 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  // Active-active router replicas (src/sync/router-sync.ts).
+  readonly syncRecords = new Counter({
+    name: 'kvroute_sync_records_total',
+    help: 'Router-sync records: sent (published), applied (from other replicas), dropped (Redis down, malformed, unknown endpoint, overflow)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly syncRemoteInflight = new Gauge({
+    name: 'kvroute_sync_remote_inflight',
+    help: 'Requests other router replicas have in flight on the endpoint (learned from the sync stream)',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+
+  readonly syncLag = new Gauge({
+    name: 'kvroute_sync_lag_seconds',
+    help: 'Age of the newest sync-stream entry applied when it was applied',
+    registers: [this.registry],
+  });
+
+  readonly syncConnected = new Gauge({
+    name: 'kvroute_sync_connected',
+    help: '1 while the router-sync Redis connection is up',
+    registers: [this.registry],
+  });
+
+  readonly syncRemoteRouters = new Gauge({
+    name: 'kvroute_sync_remote_routers',
+    help: 'Other router replicas heard from within the liveness window',
+    registers: [this.registry],
+  });
+
   // Public port (src/server/http/): clients refused or cut before the gateway saw a request.
   readonly clientErrors = new Counter({
     name: 'kvroute_client_errors_total',

@@ -63,3 +63,16 @@ schedulingProfiles: [{name: default, plugins: [{pluginRef: queue-scorer}, {plugi
   const results = await Promise.all(Array.from({ length: 8 }, (_, i) => sched.schedule(fakeRequest(fakeText(4000, i)), eps)));
   assert.equal(results.filter((r) => r.endpoint.index === 0).length, 8);
 });
+
+test('remote load (other router replicas) adds to work() but not to the local load(), and zeros forget it', () => {
+  const t = new LoadTracker(256);
+  const [a, b] = fakeEndpoints(2);
+  t.setRemote(a.id, 512, 2);
+  assert.equal(t.work(a), 512 / 256 + 2, 'remote-only endpoint');
+  assert.equal(t.work(b), 0);
+  assert.deepEqual(t.load(a), { prefillTokens: 0, decodingSeqs: 0, inflight: 0, work: 4 }, 'load() counts are local; work includes remote');
+  assert.deepEqual(t.remoteLoad(a.id), { prefillTokens: 512, inflight: 2 });
+  t.setRemote(a.id, 0, 0);
+  assert.equal(t.work(a), 0);
+  assert.deepEqual(t.remoteLoad(a.id), { prefillTokens: 0, inflight: 0 });
+});

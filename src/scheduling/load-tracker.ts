@@ -51,6 +51,8 @@ export class LoadTracker implements RequestObserver {
   #decoding = new Int32Array(16);
   #inflight = new Int32Array(16);
   #ids: (string | undefined)[] = [];
+  /** Other router replicas' in-flight load (src/sync), by endpoint id; kept apart from local work. */
+  #remote = new Map<string, { prefillTokens: number; inflight: number }>();
 
   constructor(tokensPerDecodeEquivalent = DEFAULT_TOKENS_PER_DECODE_EQUIVALENT) {
     if (!(tokensPerDecodeEquivalent > 0)) throw new RangeError('tokensPerDecodeEquivalent must be > 0');
@@ -59,15 +61,33 @@ export class LoadTracker implements RequestObserver {
 
   /** Work units in flight on `endpoint` (see the file comment); 0 when unknown. */
   work(endpoint: Endpoint): number {
+    const r = this.#remote.size > 0 ? this.#remote.get(endpoint.id) : undefined;
+    const remote = r !== undefined ? r.prefillTokens / this.tokensPerDecodeEquivalent + r.inflight : 0;
     const i = endpoint.index;
-    if (i >= this.#ids.length || this.#ids[i] !== endpoint.id) return 0;
-    return this.#prefill[i] / this.tokensPerDecodeEquivalent + this.#inflight[i];
+    if (i >= this.#ids.length || this.#ids[i] !== endpoint.id) return remote;
+    return this.#prefill[i] / this.tokensPerDecodeEquivalent + this.#inflight[i] + remote;
   }
 
-  /** A snapshot of `endpoint`'s in-flight load (for dashboards and tests). */
+  /**
+   * Sets the in-flight load other router replicas report on `endpointId` (src/sync/router-sync.ts
+   * keeps the per-request entries and their expiry; this holds only the sums). Zeros forget it.
+   * `work()` adds it to the local work; `load()` stays local-only.
+   */
+  setRemote(endpointId: string, prefillTokens: number, inflight: number): void {
+    if (prefillTokens <= 0 && inflight <= 0) this.#remote.delete(endpointId);
+    else this.#remote.set(endpointId, { prefillTokens: Math.max(0, prefillTokens), inflight: Math.max(0, inflight) });
+  }
+
+  /** Other replicas' in-flight load on `endpointId` (zeros when none). */
+  remoteLoad(endpointId: string): { prefillTokens: number; inflight: number } {
+    const r = this.#remote.get(endpointId);
+    return r !== undefined ? { ...r } : { prefillTokens: 0, inflight: 0 };
+  }
+
+  /** A snapshot of `endpoint`'s local in-flight load (for dashboards and tests); `work` includes remote load. */
   load(endpoint: Endpoint): EndpointLoad {
     const i = endpoint.index;
-    if (i >= this.#ids.length || this.#ids[i] !== endpoint.id) return { prefillTokens: 0, decodingSeqs: 0, inflight: 0, work: 0 };
+    if (i >= this.#ids.length || this.#ids[i] !== endpoint.id) return { prefillTokens: 0, decodingSeqs: 0, inflight: 0, work: this.work(endpoint) };
     return { prefillTokens: this.#prefill[i], decodingSeqs: this.#decoding[i], inflight: this.#inflight[i], work: this.work(endpoint) };
   }
 

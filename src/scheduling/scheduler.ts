@@ -37,6 +37,7 @@ import type {
 import { profileView } from './profiles/cycle-state.js';
 import type { PdDecider, ProfileHandler } from './profiles/profile-handler-types.js';
 import type { ProfileRun } from './profile-runner.js';
+import { isPickKeysSource, isRemotePickAware, type PickKeys, type RemotePick } from '../sync/remote-pick.js';
 
 /** Services the scheduler and its plugins use; everything has a production default. */
 export interface SchedulerDeps {
@@ -71,6 +72,12 @@ export interface KvrouteScheduler extends Scheduler {
    * every plugin with a `removeEndpoint(endpoint)` method (the prefix index).
    */
   removeEndpoint(endpoint: Pick<Endpoint, 'id' | 'index'>): void;
+  /** Adds an observer of every assignment (after the plugins; used by src/sync to publish picks). */
+  addObserver(observer: RequestObserver): void;
+  /** The approximate block keys a picked request carried (first plugin that has them). */
+  pickKeysOf(request: InferenceRequest): PickKeys | undefined;
+  /** Applies another router replica's pick to every plugin whose pick-fed state can learn from it. */
+  applyRemotePick(pick: RemotePick): void;
 }
 
 const ASSIGNED_KEY = 'scheduler/assigned';
@@ -282,6 +289,24 @@ class ConfiguredScheduler implements KvrouteScheduler {
       const r = p as { removeEndpoint?: (e: Pick<Endpoint, 'id' | 'index'>) => void };
       if (typeof r.removeEndpoint === 'function') r.removeEndpoint(endpoint);
     }
+  }
+
+  addObserver(observer: RequestObserver): void {
+    this.#observers.push(observer);
+    if (this.prefillProfile !== undefined) this.#prefillObservers.push(observer);
+  }
+
+  pickKeysOf(request: InferenceRequest): PickKeys | undefined {
+    for (const p of this.plugins.values()) {
+      if (!isPickKeysSource(p)) continue;
+      const k = p.pickKeysOf(request);
+      if (k !== undefined && k.keys.length > 0) return k;
+    }
+    return undefined;
+  }
+
+  applyRemotePick(pick: RemotePick): void {
+    for (const p of this.plugins.values()) if (isRemotePickAware(p)) p.applyRemotePick(pick);
   }
 
   #find(request: InferenceRequest, endpoint: Endpoint): { key: string; a: Assignment } | undefined {

@@ -28,6 +28,7 @@ import { KvrError } from '../core/errors.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
 import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
 import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
+import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../sync/start-router-sync.js';
 import { createPublicServer, resolvePublicPortOptions, type PublicPortOptions } from './http/public-server.js';
 import { guardPublicHandler } from './http/public-guard.js';
 import type { ApiKeyStore } from './http/api-keys.js';
@@ -93,6 +94,8 @@ export interface RouterOptions {
   pdMode?: 'orchestrate' | 'header' | 'off';
   /** Retries of an in-gateway prefill leg on 502/503/504 (default 3). */
   pdPrefillMaxRetries?: number;
+  /** Active-active replicas: share picks and in-flight load over a Redis Stream (src/sync). */
+  sync?: RouterSyncFlags;
   /** Admin listen address (default 127.0.0.1, whatever `host` is: admin stays on loopback). */
   adminHost?: string;
   /** Public port limits: timeouts, connection caps, header size (src/server/http/public-server.ts). */
@@ -136,6 +139,8 @@ export interface RunningRouter {
   readonly lifecycles: RequestLifecycles;
   /** Outlier detection of this router. */
   readonly outliers: OutlierDetector;
+  /** Replica sync, when `sync` was given. */
+  readonly sync?: RouterSync;
   close(): Promise<void>;
 }
 
@@ -264,6 +269,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     }),
   );
   admin.on('clientError', (_err, socket) => socket.destroy());
+  // Before listening: a replica that starts late has replayed the shared state before its first request.
+  const sync = opts.sync !== undefined ? await startRouterSync(opts.sync, { scheduler: opts.scheduler, endpoints: pool, clock, logger, metrics }) : undefined;
   try {
     port = await listen(gateway, opts.port ?? 8000, host);
     adminPort = await listen(admin, opts.adminPort ?? 9090, adminHost);
@@ -271,6 +278,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     scraper.stop();
     gateway.close();
     await dispatcher.close();
+    await sync?.close();
     throw err;
   }
   const kv = opts.kvCache;
@@ -284,6 +292,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       gateway.close();
       admin.close();
       await dispatcher.close();
+      await sync?.close();
       throw err;
     }
     if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
@@ -298,6 +307,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
       admin.close();
       await dispatcher.close();
       await kv?.close();
+      await sync?.close();
       throw err;
     }
   }
@@ -312,7 +322,9 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     ...(membership !== undefined ? { membership } : {}),
     lifecycles,
     outliers,
+    ...(sync !== undefined ? { sync } : {}),
     async close() {
+      await sync?.close();
       await opts.discovery?.stop();
       scraper.stop();
       gateway.closeAllConnections();

@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { startFleet } from '../../src/sim/index.js';
+import { startRouter } from '../../src/server/router.js';
+import { buildScheduler } from '../../src/app/build-scheduler.js';
 import { SIM_MODEL } from '../helpers/sim-router.js';
 
 interface TaskDoc { spec: { params?: Array<{ name: string; default?: string }>; results?: Array<{ name: string }>; steps: Array<{ name: string; script: string }> } }
@@ -74,6 +76,15 @@ test('Tekton doctor and cache-hit steps run against simulated pods; doctor fails
   assert.ok(rate >= 0.5 && rate <= 1, `aggregate delta hit rate result ${run.results['aggregate-delta-hit-rate']}`);
   assert.ok(Number(run.results['overall-pod-hit-rate']) > 0);
   assert.ok(run.results['stickiness-verdict'].length > 0);
+
+  // Through the deployed gateway (gateway-url): every request of the step reaches that gateway.
+  const gw = await startRouter({ endpoints: good.replicas.map((r) => ({ url: `http://127.0.0.1:${r.port}` })), scheduler: buildScheduler(), port: 0, adminPort: 0, processMetrics: false });
+  t.after(() => gw.close());
+  const before = gw.decisions.toArray().length;
+  const via = await runTask('task-cache-hit.yaml', { endpoints: eps(good), 'gateway-url': gw.url, requests: '12', model: SIM_MODEL, 'min-hit-rate': '0.5' }, binDir);
+  assert.equal(via.code, 0, via.out);
+  assert.ok(gw.decisions.toArray().length - before >= 12, `the step's requests went through the gateway (${gw.decisions.toArray().length - before} decisions)`);
+  assert.ok(Number(via.results['aggregate-delta-hit-rate']) >= 0.5, via.out);
 
   // The threshold is enforced: an impossible minimum fails the step.
   const strict = await runTask('task-cache-hit.yaml', { endpoints: eps(good), requests: '6', model: SIM_MODEL, 'min-hit-rate': '1.01' }, binDir);

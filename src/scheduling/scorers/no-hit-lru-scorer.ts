@@ -12,6 +12,7 @@
  * No parameters.
  */
 import { z } from 'zod';
+import type { RemotePick } from '../../sync/remote-pick.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import { isColdRequest } from './cold-request.js';
 import type { PluginDefinition } from '../plugin-registry.js';
@@ -47,7 +48,15 @@ export class NoHitLruScorer implements Scorer, RequestObserver {
   }
 
   onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
-    if (!isColdRequest(ctx.request)) return;
+    if (isColdRequest(ctx.request)) this.#seed(endpoint);
+  }
+
+  /** Another router replica's cold pick counts as one here (src/sync). */
+  applyRemotePick(pick: RemotePick): void {
+    if (pick.cold) this.#seed(pick.endpoint);
+  }
+
+  #seed(endpoint: Endpoint): void {
     const i = endpoint.index;
     if (i >= this.#lastCold.length) {
       let len = this.#lastCold.length;

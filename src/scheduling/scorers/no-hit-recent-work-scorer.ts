@@ -23,6 +23,7 @@
  * - `minRange` (default 16 work units): a smaller spread of recent work scores proportionally less.
  */
 import { z } from 'zod';
+import type { RemotePick } from '../../sync/remote-pick.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import { predictedCachedTokens, promptTokensOf } from '../../prefix/prefix-prediction.js';
 import { isColdRequest } from './cold-request.js';
@@ -63,14 +64,22 @@ export class NoHitRecentWorkScorer implements Scorer, RequestObserver {
   }
 
   onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
+    const prompt = promptTokensOf(ctx.request);
+    this.#add(endpoint, Math.max(0, prompt - predictedCachedTokens(ctx.request, endpoint, prompt)), ctx.now);
+  }
+
+  /** Another router replica's pick adds its work here too (src/sync). */
+  applyRemotePick(pick: RemotePick): void {
+    this.#add(pick.endpoint, pick.uncachedTokens, pick.now);
+  }
+
+  #add(endpoint: Endpoint, uncached: number, now: number): void {
     const i = endpoint.index;
     if (i >= this.#work.length) this.#grow(i);
-    const prompt = promptTokensOf(ctx.request);
-    const uncached = Math.max(0, prompt - predictedCachedTokens(ctx.request, endpoint, prompt));
-    const w = this.recentWork(endpoint, ctx.now);
+    const w = this.recentWork(endpoint, now);
     this.#ids[i] = endpoint.id;
     this.#work[i] = w + uncached / this.load.tokensPerDecodeEquivalent + 1;
-    this.#at[i] = ctx.now;
+    this.#at[i] = now;
   }
 
   /** Decayed work routed to `e`, as of `now` (ms). */

@@ -37,6 +37,7 @@
  * counts only uncached prompt tokens as prefill work and no-hit-lru knows whether anything hit.
  */
 import { z } from 'zod';
+import type { PickKeys, PickKeysSource, RemotePick, RemotePickAware } from '../../sync/remote-pick.js';
 import type { Clock } from '../../core/clock.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { InferenceRequest } from '../../core/request.js';
@@ -167,7 +168,7 @@ class SpeculativeBlocks {
 }
 
 /** Precise prefix scorer; see the file comment. */
-export class PrecisePrefixScorer implements Scorer, RequestObserver {
+export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSource, RemotePickAware {
   readonly type = 'precise-prefix-cache-scorer';
   /** The approximate scorer used as fallback (fed by every pick). */
   readonly approximate: PrefixCacheScorer;
@@ -205,6 +206,16 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver {
     this.approximate = new PrefixCacheScorer(`${name}/approximate`, { commonPrefixShare: share, commonPrefixWindow: window });
     // A cleared cache takes the speculative entries with it (they would predict blocks that are gone).
     deps.kvCache?.onEndpointReset?.((id) => this.#spec.removeEndpoint(id));
+  }
+
+  /** The embedded approximate scorer's keys of a picked request (src/sync publishes them). */
+  pickKeysOf(req: InferenceRequest): PickKeys | undefined {
+    return this.approximate.pickKeysOf(req);
+  }
+
+  /** Another router replica's pick feeds the embedded approximate index (the precise index is shared through Redis). */
+  applyRemotePick(pick: RemotePick): void {
+    this.approximate.applyRemotePick(pick);
   }
 
   /** True when the scorer has an index to ask (else it always routes approximately). */

@@ -37,6 +37,7 @@ import { TextBlockHasher } from '../../prefix/text-block-hasher.js';
 import { CommonPrefixTracker } from '../../prefix/common-prefix.js';
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { RequestObserver, RequestOutcome, Scorer, SchedulingContext } from '../types.js';
+import type { PickKeys, PickKeysSource, RemotePick, RemotePickAware } from '../../sync/remote-pick.js';
 
 const params = z.strictObject({
   hashBlockSize: z.number().int().min(1).max(4096).default(64),
@@ -51,7 +52,7 @@ const params = z.strictObject({
 export type PrefixCacheScorerParams = z.infer<typeof params>;
 
 /** Approximate prefix-cache scorer; see the file comment. */
-export class PrefixCacheScorer implements Scorer, RequestObserver {
+export class PrefixCacheScorer implements Scorer, RequestObserver, PickKeysSource, RemotePickAware {
   readonly type = 'prefix-cache-scorer';
   /** The approximate index (exposed for diagnostics and endpoint removal). */
   readonly index: ApproxPrefixIndex;
@@ -68,8 +69,28 @@ export class PrefixCacheScorer implements Scorer, RequestObserver {
     this.#hasher = new TextBlockHasher(blockChars, maxBlocks);
     this.index = new ApproxPrefixIndex(p.lruCapacityPerServer ?? DEFAULT_LRU_CAPACITY_PER_SERVER);
     this.#keysMemo = `prefix-keys/${blockChars}/${maxBlocks}`;
+    this.keyScheme = `text/${blockChars}/${maxBlocks}`;
     const share = p.commonPrefixShare ?? 0;
     this.#common = share > 0 ? new CommonPrefixTracker<number>({ share, window: p.commonPrefixWindow ?? 200, maxBlocks }) : undefined;
+  }
+
+  /** How this scorer's keys are made (router replicas share keys only between equal schemes). */
+  readonly keyScheme: string;
+
+  /** The keys a picked request carried (memoized at scoring or pick time), for src/sync. */
+  pickKeysOf(req: InferenceRequest): PickKeys | undefined {
+    const keys = req.memo.get(this.#keysMemo) as Float64Array | undefined;
+    return keys !== undefined ? { scheme: this.keyScheme, keys } : undefined;
+  }
+
+  /**
+   * Another router replica routed `pick.keys` to `pick.endpoint`: the index learns it too, and
+   * the common-prefix window counts that request, as one router would have seen it.
+   */
+  applyRemotePick(pick: RemotePick): void {
+    if (pick.keys === undefined || pick.keys.scheme !== this.keyScheme || pick.keys.keys.length === 0) return;
+    this.index.add(pick.endpoint, pick.keys.keys);
+    this.#common?.observe(pick.keys.keys);
   }
 
   /** The request's block keys (memoized on the request). */

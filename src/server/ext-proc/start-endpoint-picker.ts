@@ -25,6 +25,7 @@ import { summarizeRouter } from '../admin/router-summary.js';
 import type { RouterKvCache } from '../router.js';
 import { startExtProcServer, type RunningExtProc } from './ext-proc-server.js';
 import { LifecycleBackend } from './lifecycle-backend.js';
+import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../../sync/start-router-sync.js';
 import type { DiscoverySource } from '../../discovery/types.js';
 import { startDiscovery } from '../../discovery/start-discovery.js';
 
@@ -60,6 +61,8 @@ export interface EndpointPickerOptions {
   blockSize?: number;
   kvEventsExpected?: boolean;
   kvCache?: RouterKvCache;
+  /** Active-active replicas: share picks and in-flight load over a Redis Stream (src/sync). */
+  sync?: RouterSyncFlags;
 }
 
 export interface RunningEndpointPicker {
@@ -161,9 +164,11 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     }),
   );
   let stopped = false;
+  let sync: RouterSync | undefined;
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
+    await sync?.close();
     await opts.discovery?.stop();
     scraper.stop();
     admin.closeAllConnections();
@@ -172,6 +177,8 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     await opts.kvCache?.close();
   };
   try {
+    // Before serving: a replica that starts late has replayed the shared state before its first request.
+    if (opts.sync !== undefined) sync = await startRouterSync(opts.sync, { scheduler: opts.scheduler, endpoints: pool, clock, logger, metrics });
     adminPort = await listen(admin, opts.adminPort ?? 9090, adminHost);
     extProc = await startExtProcServer({
       backend,

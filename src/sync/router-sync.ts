@@ -1,0 +1,351 @@
+/**
+ * RouterSync: active-active router replicas over one Redis Stream (design: docs/active-active.md).
+ *
+ * Publish (hot path, no I/O): as a scheduler observer, every local pick, first token and
+ * completion becomes a compact record (src/sync/sync-records.ts) queued in memory; a timer
+ * flushes the queue every `flushMs` as ONE `XADD <stream> MAXLEN ~ <maxLen> * r <router> b <batch>`.
+ * A heartbeat record is queued every `heartbeatMs`.
+ *
+ * Apply (a second connection): a loop of blocking `XREAD BLOCK <ms> STREAMS <stream> <lastId>`.
+ * Other routers' records go through the scheduler's public methods: a pick's keys and cold flag
+ * through `scheduler.applyRemotePick` (approximate prefix index, cold-request spreaders), its
+ * in-flight work into {@link RemoteLoad}, whose per-endpoint sums feed `LoadTracker.setRemote`
+ * (kept apart from local work). A remote entry expires `remoteTtlMs` after its pick; a router not
+ * heard from for `deadAfterMs` (or that said bye) loses all its entries.
+ *
+ * Late start: before the first XREAD the loop replays the stream's last `replayEntries` entries
+ * (XREVRANGE), oldest first, so a new replica knows what is cached where and what is in flight
+ * before it serves; `start()` waits for that replay (at most `startWaitMs`). Entries of its own
+ * router id (a restart with a fixed --router-id) teach it keys, never load.
+ *
+ * Redis down: publishing drops its batch (counted, logged at most every 10 s) and the loop retries
+ * every `retryMs`; routing goes on with local state; when Redis is back, reading resumes from the
+ * last applied id (a fresh, empty Redis simply has nothing older).
+ */
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { Endpoint } from '../core/endpoint.js';
+import { KvrError } from '../core/errors.js';
+import { silentLogger } from '../core/logger.js';
+import type { RouterMetrics } from '../metrics/router-metrics.js';
+import { predictedCachedTokens, promptTokensOf } from '../prefix/prefix-prediction.js';
+import { isColdRequest } from '../scheduling/scorers/cold-request.js';
+import type { RequestObserver, SchedulingContext } from '../scheduling/types.js';
+import type { PickKeys, RemotePick } from './remote-pick.js';
+import { RemoteLoad } from './remote-load.js';
+import { decodeKeys, encodeKeys, parseBatch, streamIdMs, type SyncRecord } from './sync-records.js';
+
+/** What RouterSync needs of the scheduler (KvrouteScheduler has it). */
+export interface SyncableScheduler {
+  addObserver(observer: RequestObserver): void;
+  pickKeysOf(request: SchedulingContext['request']): PickKeys | undefined;
+  applyRemotePick(pick: RemotePick): void;
+  readonly load: { setRemote(endpointId: string, prefillTokens: number, inflight: number): void };
+}
+
+/** Options of {@link RouterSync}. */
+export interface RouterSyncOptions {
+  /** Redis URL (`redis://host:port`) or `host:port`. */
+  url: string;
+  /** This replica's id (default hostname:pid). Replicas must have distinct ids. */
+  routerId?: string;
+  scheduler: SyncableScheduler;
+  /** Resolves endpoint ids in records to this router's endpoints. */
+  endpoints: { get(id: string): Endpoint | undefined };
+  clock: Clock;
+  logger?: Logger;
+  metrics?: RouterMetrics;
+  /** Stream key (default `kvroute:sync`); replicas of one fleet share it. */
+  stream?: string;
+  /** Approximate stream cap in entries (default 20 000). */
+  maxLen?: number;
+  /** Publish batching interval, ms (default 5). */
+  flushMs?: number;
+  heartbeatMs?: number;
+  /** A router not heard from this long loses its remote load (default 3 x heartbeat + 1 s). */
+  deadAfterMs?: number;
+  /** Remote in-flight entries expire this long after their pick (default 120 000). */
+  remoteTtlMs?: number;
+  /** Entries replayed at start (default 5 000; 0 = none). */
+  replayEntries?: number;
+  /** Longest wait for the start-up replay, ms (default 3 000). */
+  startWaitMs?: number;
+  /** XREAD block time, ms (default 1 000). */
+  blockMs?: number;
+  /** Pause after a Redis error, ms (default 500). */
+  retryMs?: number;
+}
+
+/** Counters of {@link RouterSync}. */
+export interface RouterSyncStats {
+  routerId: string;
+  connected: boolean;
+  replayed: boolean;
+  sent: number;
+  applied: number;
+  /** Pick records of other routers applied (replay included). */
+  picksApplied: number;
+  dropped: number;
+  errors: number;
+  remoteInflight: number;
+  remoteRouters: number;
+  lagMs: number;
+}
+
+/** Default router id: host name and process id. */
+export function defaultRouterId(): string {
+  return `${hostname()}:${process.pid}`;
+}
+
+/** Shares picks and in-flight load between router replicas; see the file comment. */
+export class RouterSync implements RequestObserver {
+  readonly routerId: string;
+  readonly #o: Required<Omit<RouterSyncOptions, 'metrics' | 'logger' | 'routerId'>>;
+  readonly #metrics: RouterMetrics | undefined;
+  readonly #log: Logger;
+  readonly #pub: Redis;
+  readonly #sub: Redis;
+  readonly #remote: RemoteLoad;
+  readonly #seen = new Map<string, number>();
+  #queue: SyncRecord[] = [];
+  #flushTimer: { cancel(): void } | undefined;
+  #beatTimer: { cancel(): void } | undefined;
+  #running = true;
+  #replayed = false;
+  #lastId = '$';
+  #loop: Promise<void> = Promise.resolve();
+  #lastWarn = -Infinity;
+  #stats = { sent: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, lagMs: 0 };
+
+  private constructor(o: RouterSyncOptions) {
+    const hb = o.heartbeatMs ?? 1_000;
+    this.routerId = o.routerId ?? defaultRouterId();
+    this.#o = {
+      url: o.url, scheduler: o.scheduler, endpoints: o.endpoints, clock: o.clock, stream: o.stream ?? 'kvroute:sync', maxLen: o.maxLen ?? 20_000,
+      flushMs: o.flushMs ?? 5, heartbeatMs: hb, deadAfterMs: o.deadAfterMs ?? 3 * hb + 1_000, remoteTtlMs: o.remoteTtlMs ?? 120_000,
+      replayEntries: o.replayEntries ?? 5_000, startWaitMs: o.startWaitMs ?? 3_000, blockMs: o.blockMs ?? 1_000, retryMs: o.retryMs ?? 500,
+    };
+    for (const [k, v] of Object.entries(this.#o)) {
+      if (typeof v === 'number' && !(Number.isFinite(v) && v >= 0)) throw new KvrError('KVR_ERR_USAGE', `router sync: ${k} must be a number >= 0, got ${v}`);
+    }
+    this.#metrics = o.metrics;
+    this.#log = o.logger ?? silentLogger;
+    const url = /^rediss?:\/\//.test(o.url) ? o.url : `redis://${o.url}`;
+    const opts = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: `kvroute-sync:${this.routerId}`, retryStrategy: (n: number) => Math.min(100 * n, 2_000) };
+    this.#pub = new Redis(url, opts);
+    this.#sub = new Redis(url, opts);
+    for (const c of [this.#pub, this.#sub]) c.on('error', (err: Error) => this.#warn('router sync: Redis error; routing continues on local state', err));
+    this.#pub.on('ready', () => this.#metrics?.syncConnected.set(1));
+    this.#pub.on('close', () => this.#metrics?.syncConnected.set(0));
+    this.#remote = new RemoteLoad((id, prefill, inflight) => {
+      this.#o.scheduler.load.setRemote(id, prefill, inflight);
+      this.#metrics?.syncRemoteInflight.set({ endpoint: id }, inflight);
+    });
+  }
+
+  /**
+   * Connects, registers as a scheduler observer, replays the stream tail (waiting at most
+   * `startWaitMs`) and starts reading. Redis being down does not fail the start: the router
+   * routes on local state and the loop keeps trying.
+   */
+  static async start(o: RouterSyncOptions): Promise<RouterSync> {
+    const s = new RouterSync(o);
+    await Promise.all([s.#pub.connect(), s.#sub.connect()].map((p) => p.catch(() => undefined)));
+    o.scheduler.addObserver(s);
+    s.#loop = s.#run();
+    const deadline = o.clock.now() + s.#o.startWaitMs;
+    while (!s.#replayed && o.clock.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (!s.#replayed) s.#log.warn({ stream: s.#o.stream }, 'router sync: start-up replay not done (Redis unreachable?); routing starts on local state');
+    s.#beat();
+    return s;
+  }
+
+  stats(): RouterSyncStats {
+    return {
+      routerId: this.routerId, connected: this.#pub.status === 'ready', replayed: this.#replayed, ...this.#stats,
+      remoteInflight: this.#remote.size, remoteRouters: this.#liveRouters(),
+    };
+  }
+
+  onPicked(ctx: SchedulingContext, endpoint: Endpoint): void {
+    const req = ctx.request;
+    const prompt = promptTokensOf(req);
+    const w = Math.max(0, prompt - predictedCachedTokens(req, endpoint, prompt));
+    const k = this.#o.scheduler.pickKeysOf(req);
+    this.#push(k !== undefined
+      ? { t: 'p', q: req.id, e: endpoint.id, w, c: isColdRequest(req) ? 1 : 0, s: k.scheme, k: encodeKeys(k.keys) }
+      : { t: 'p', q: req.id, e: endpoint.id, w, c: isColdRequest(req) ? 1 : 0 });
+  }
+
+  onFirstToken(ctx: SchedulingContext, endpoint: Endpoint): void {
+    this.#push({ t: 'f', q: ctx.request.id, e: endpoint.id });
+  }
+
+  onComplete(ctx: SchedulingContext, endpoint: Endpoint): void {
+    this.#push({ t: 'c', q: ctx.request.id, e: endpoint.id });
+  }
+
+  /** Says bye (others forget this router's load at once), flushes, and disconnects. */
+  async close(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    this.#beatTimer?.cancel();
+    this.#flushTimer?.cancel();
+    this.#queue.push({ t: 'x' });
+    await this.#flush();
+    this.#sub.disconnect();
+    await this.#loop;
+    this.#pub.disconnect();
+  }
+
+  /** Stops without saying bye, as a crashed router would (for tests of liveness). */
+  async abandon(): Promise<void> {
+    this.#running = false;
+    this.#beatTimer?.cancel();
+    this.#flushTimer?.cancel();
+    this.#queue = [];
+    this.#sub.disconnect();
+    await this.#loop;
+    this.#pub.disconnect();
+  }
+
+  #push(r: SyncRecord): void {
+    if (!this.#running) return;
+    if (this.#queue.length >= 50_000) {
+      this.#drop(1, 'publish queue full');
+      return;
+    }
+    this.#queue.push(r);
+    this.#flushTimer ??= this.#o.clock.setTimeout(() => {
+      this.#flushTimer = undefined;
+      void this.#flush();
+    }, this.#o.flushMs);
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#queue;
+    if (batch.length === 0) return;
+    this.#queue = [];
+    if (this.#pub.status !== 'ready') {
+      this.#drop(batch.length, 'Redis not connected');
+      return;
+    }
+    try {
+      await this.#pub.xadd(this.#o.stream, 'MAXLEN', '~', this.#o.maxLen, '*', 'r', this.routerId, 'b', JSON.stringify(batch));
+      this.#stats.sent += batch.length;
+      this.#metrics?.syncRecords.inc({ outcome: 'sent' }, batch.length);
+    } catch (err) {
+      this.#drop(batch.length, 'XADD failed', err);
+    }
+  }
+
+  #beat(): void {
+    if (!this.#running) return;
+    this.#push({ t: 'h' });
+    const now = this.#o.clock.now();
+    for (const [r, at] of this.#seen) {
+      if (now - at <= this.#o.deadAfterMs) continue;
+      this.#seen.delete(r);
+      const n = this.#remote.dropRouter(r);
+      if (n > 0) this.#log.warn({ router: r, requests: n }, 'router sync: replica stopped heartbeating; its in-flight load is dropped');
+    }
+    this.#remote.expire(now);
+    this.#metrics?.syncRemoteRouters.set(this.#liveRouters());
+    this.#beatTimer = this.#o.clock.setTimeout(() => this.#beat(), this.#o.heartbeatMs);
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      try {
+        if (!this.#replayed) await this.#replay();
+        const res = (await this.#sub.xread('COUNT', 1_000, 'BLOCK', this.#o.blockMs, 'STREAMS', this.#o.stream, this.#lastId)) as [string, [string, string[]][]][] | null;
+        if (res === null) continue;
+        for (const [, entries] of res) for (const [id, fields] of entries) this.#applyEntry(id, fields, false);
+      } catch (err) {
+        if (!this.#running) return;
+        this.#stats.errors++;
+        this.#warn('router sync: reading the stream failed; retrying', err);
+        await new Promise((r) => setTimeout(r, this.#o.retryMs));
+      }
+    }
+  }
+
+  async #replay(): Promise<void> {
+    if (this.#o.replayEntries > 0) {
+      const tail = (await this.#sub.xrevrange(this.#o.stream, '+', '-', 'COUNT', this.#o.replayEntries)) as [string, string[]][];
+      for (let i = tail.length - 1; i >= 0; i--) this.#applyEntry(tail[i][0], tail[i][1], true);
+      if (tail.length > 0) this.#lastId = tail[0][0];
+      this.#log.info({ entries: tail.length, stream: this.#o.stream }, 'router sync: replayed the stream tail');
+    }
+    if (this.#lastId === '$') {
+      // Nothing to replay: read from the newest id now, so entries added meanwhile are not skipped.
+      const last = (await this.#sub.xrevrange(this.#o.stream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+      this.#lastId = last.length > 0 ? last[0][0] : '0-0';
+    }
+    this.#replayed = true;
+  }
+
+  #applyEntry(id: string, fields: string[], replay: boolean): void {
+    this.#lastId = id;
+    let router: string | undefined;
+    let body: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === 'r') router = fields[i + 1];
+      else if (fields[i] === 'b') body = fields[i + 1];
+    }
+    if (router === undefined || body === undefined) return this.#drop(1, 'malformed stream entry');
+    const self = router === this.routerId;
+    if (self && !replay) return;
+    const now = this.#o.clock.now();
+    const at = streamIdMs(id);
+    const { records, bad } = parseBatch(body);
+    if (bad > 0) this.#drop(bad, 'malformed record');
+    if (!self) this.#seen.set(router, replay && Number.isFinite(at) ? Math.min(now, at) : now);
+    const loadTtlLeft = Number.isFinite(at) ? at + this.#o.remoteTtlMs - now : this.#o.remoteTtlMs;
+    let applied = 0;
+    for (const r of records) {
+      if (r.t === 'p') {
+        const endpoint = this.#o.endpoints.get(r.e);
+        if (endpoint === undefined) {
+          this.#drop(1, 'unknown endpoint');
+          continue;
+        }
+        const keys = r.k !== undefined && r.s !== undefined ? decodeKeys(r.k) : undefined;
+        this.#o.scheduler.applyRemotePick({ endpoint, uncachedTokens: r.w, cold: r.c === 1, now, ...(keys !== undefined ? { keys: { scheme: r.s!, keys } } : {}) });
+        if (!self && loadTtlLeft > 0) this.#remote.pick(router, r.q, r.e, r.w, now + Math.min(loadTtlLeft, this.#o.remoteTtlMs));
+        if (!self) this.#stats.picksApplied++;
+      } else if (r.t === 'f') this.#remote.firstToken(router, r.q, r.e);
+      else if (r.t === 'c') this.#remote.complete(router, r.q, r.e);
+      else if (r.t === 'x' && !self) {
+        this.#remote.dropRouter(router);
+        this.#seen.delete(router);
+      }
+      applied++;
+    }
+    this.#stats.applied += applied;
+    this.#metrics?.syncRecords.inc({ outcome: 'applied' }, applied);
+    if (!replay && Number.isFinite(at)) {
+      this.#stats.lagMs = Math.max(0, now - at);
+      this.#metrics?.syncLag.set(this.#stats.lagMs / 1_000);
+    }
+  }
+
+  #liveRouters(): number {
+    return this.#seen.size;
+  }
+
+  #drop(n: number, why: string, err?: unknown): void {
+    this.#stats.dropped += n;
+    this.#metrics?.syncRecords.inc({ outcome: 'dropped' }, n);
+    this.#warn(`router sync: ${n} record(s) dropped (${why}); routing continues on local state`, err);
+  }
+
+  #warn(msg: string, err?: unknown): void {
+    const now = this.#o.clock.now();
+    if (now - this.#lastWarn < 10_000) return;
+    this.#lastWarn = now;
+    this.#log.warn({ err: err instanceof Error ? err.message : err }, msg);
+  }
+}

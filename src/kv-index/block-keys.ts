@@ -28,6 +28,7 @@
  * h64 per block (bench/kv-index-bench.ts). It is not a cryptographic hash: someone able to
  * craft prompts could craft colliding prefixes; the worst outcome is a worse routing choice.
  */
+import { chainWordBlocks } from '../core/chained-hash.js';
 import { KvrError } from '../core/errors.js';
 
 /** A kvroute block key: an unsigned integer below 2^53 (see the module comment). */
@@ -36,82 +37,8 @@ export type RouterKey = number;
 /** Default seed of the root key (change it to keep two kvroute deployments' keys apart). */
 export const DEFAULT_KEY_SEED = 'kvroute-block-keys-v1';
 
-const C1 = 0x239b961b;
-const C2 = 0xab0e9789;
-const C3 = 0x38b34ae5;
-const TWO_32 = 4294967296;
-const HI_MASK = 0x1fffff; // 21 bits: 32 + 21 = 53
-
-function rotl(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
-}
-
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h;
-}
-
-/**
- * Keys `n` consecutive blocks of `blockSize` tokens from `tokens[offset]` on, chained on
- * `parent`, into `out[outOffset..]`. Tokens must already be validated (unsigned 32-bit ints).
- */
-function chain(
-  parent: number,
-  tokens: ArrayLike<number>,
-  offset: number,
-  blockSize: number,
-  n: number,
-  out: Float64Array | number[],
-  outOffset: number,
-): number {
-  let key = parent;
-  let t = offset;
-  for (let b = 0; b < n; b++) {
-    let h1 = (key >>> 0) ^ 0x9e3779b9;
-    let h2 = Math.floor(key / TWO_32) ^ 0x7f4a7c15 ^ blockSize;
-    // Two tokens per step, one into each lane; each lane then absorbs the other.
-    const end = t + blockSize;
-    for (; t + 1 < end; t += 2) {
-      let k1 = Math.imul(tokens[t], C1);
-      k1 = rotl(k1, 15);
-      k1 = Math.imul(k1, C2);
-      h1 ^= k1;
-      h1 = rotl(h1, 19);
-      h1 = (h1 + h2) | 0;
-      h1 = (Math.imul(h1, 5) + 0x561ccd1b) | 0;
-      let k2 = Math.imul(tokens[t + 1], C2);
-      k2 = rotl(k2, 16);
-      k2 = Math.imul(k2, C3);
-      h2 ^= k2;
-      h2 = rotl(h2, 17);
-      h2 = (h2 + h1) | 0;
-      h2 = (Math.imul(h2, 5) + 0x0bcaa747) | 0;
-    }
-    if (t < end) {
-      let k1 = Math.imul(tokens[t], C1);
-      k1 = rotl(k1, 15);
-      k1 = Math.imul(k1, C2);
-      h1 ^= k1;
-      h1 = (Math.imul(rotl(h1, 19), 5) + h2) | 0;
-      t++;
-    }
-    h1 ^= blockSize;
-    h2 ^= blockSize;
-    h1 = (h1 + h2) | 0;
-    h2 = (h2 + h1) | 0;
-    h1 = fmix32(h1);
-    h2 = fmix32(h2);
-    h1 = (h1 + h2) | 0;
-    h2 = (h2 + h1) | 0;
-    key = (h2 & HI_MASK) * TWO_32 + (h1 >>> 0);
-    out[outOffset + b] = key;
-  }
-  return key;
-}
+/** The chained two-lane block hash, shared with the approximate text-block hasher. */
+const chain = chainWordBlocks;
 
 /** True when every token is an unsigned 32-bit integer (a token id). */
 export function validTokenIds(tokens: ArrayLike<number>, from = 0, to = tokens.length): boolean {

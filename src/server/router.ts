@@ -144,7 +144,8 @@ export interface RunningRouter {
   close(): Promise<void>;
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
+/** Listens on `host:port` (0 = ephemeral) and resolves with the bound port. */
+export function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

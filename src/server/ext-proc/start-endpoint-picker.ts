@@ -4,8 +4,7 @@
  * events, request lifecycle, admin server with /metrics, dashboard and /debug/decisions), with
  * the Envoy ext_proc service (9002) and gRPC health (9003) in place of the HTTP gateway.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -22,7 +21,7 @@ import { PdGateway } from '../../pd/gateway-orchestrator.js';
 import { createAdminHandler } from '../admin/admin-server.js';
 import { DashboardRecorder } from '../admin/dashboard-state.js';
 import { summarizeRouter } from '../admin/router-summary.js';
-import type { RouterKvCache } from '../router.js';
+import { listen, type RouterKvCache } from '../router.js';
 import { startExtProcServer, type RunningExtProc } from './ext-proc-server.js';
 import { LifecycleBackend } from './lifecycle-backend.js';
 import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../../sync/start-router-sync.js';
@@ -79,16 +78,6 @@ export interface RunningEndpointPicker {
   /** SIGTERM: readiness NOT_SERVING, serve until drained, then close everything. */
   drain(): Promise<void>;
   close(): Promise<void>;
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<RunningEndpointPicker> {

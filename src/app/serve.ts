@@ -194,12 +194,8 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
   if (o.shedKvUsage !== undefined && !(o.shedKvUsage > 0 && o.shedKvUsage <= 1)) throw new KvrError('KVR_ERR_USAGE', `--shed-kv-usage must be in (0, 1], got ${o.shedKvUsage}`);
   if (!(Number.isInteger(o.maxDestinations) && o.maxDestinations >= 1)) throw new KvrError('KVR_ERR_USAGE', `--max-destinations must be an integer >= 1, got ${o.maxDestinations}`);
   const { specs, config, scheduler, kvCache, blockSize, discovery } = await prepareRouting({ ...o, port: 0, trustForwardedFor: false });
-  if (scheduler.prefillProfile !== undefined) {
-    // P/D needs x-prefiller-host-port on the request to the decode pod (src/pd/prefill-request.ts
-    // prefillerHeader); the ext_proc picker does not set it yet, so a prefill pick would be dropped.
-    await kvCache?.close();
-    throw new KvrError('KVR_ERR_CONFIG', 'the scheduling config disaggregates (disagg-profile-handler with deciders.prefill, or PD_ENABLED=true), which the ext_proc endpoint picker does not support yet; run the gateway (kvroute serve without --ext-proc) or drop deciders.prefill');
-  }
+  // A config that disaggregates runs in llm-d's header mode: the picker names the prefill pod in
+  // x-prefiller-host-port for the decode pod's sidecar (startEndpointPicker wraps the scheduler).
   const saturation = o.shedQueueDepth !== undefined || o.shedKvUsage !== undefined ? { queueDepth: o.shedQueueDepth, kvUsage: o.shedKvUsage } : undefined;
   const epp = await startEndpointPicker({
     ...(discovery !== undefined ? { discovery } : {}),

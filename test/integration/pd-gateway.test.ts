@@ -108,3 +108,45 @@ test('kvroute serve with the seeds\' PD_ENABLED=true: the default profile split 
     await pd.close();
   }
 });
+
+test('kvroute serve --ext-proc with PD_ENABLED=true: the endpoint picker names the prefill pod in x-prefiller-host-port (llm-d header mode)', async () => {
+  const grpc = await import('@grpc/grpc-js');
+  const { runServeExtProc } = await import('../../src/app/serve.js');
+  const { silentLogger } = await import('../../src/core/logger.js');
+  const { FakeEnvoyStream, envoyProtos } = await import('../helpers/envoy.js');
+  const pd = await startPdFleet({ sidecars: false });
+  const [P] = pd.prefill;
+  const [D] = pd.decode;
+  const epp = await runServeExtProc({
+    endpoints: `${P.host}:${P.port};role=prefill,${D.host}:${D.port};role=decode`,
+    host: '127.0.0.1', adminPort: 0, extProcPort: 0, healthPort: 0, drainTimeoutMs: 1000, maxDestinations: 1,
+    engine: 'vllm', maxBodyBytes: 1 << 24, scrapeIntervalMs: 60_000,
+    kvEvents: 'off', env: { PD_ENABLED: 'true', PD_PROMPT_LEN_THRESHOLD: '100' }, logger: silentLogger,
+  });
+  const pkg = grpc.loadPackageDefinition(envoyProtos()) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const client = new pkg.envoy.service.ext_proc.v3.ExternalProcessor(epp.extProcAddress, grpc.credentials.createInsecure());
+  try {
+    const headersFor = async (prompt: string): Promise<Map<string, string>> => {
+      const s = new FakeEnvoyStream(client);
+      s.send({
+        request_headers: { headers: { headers: [[':method', 'POST'], [':path', '/v1/completions'], [':authority', 'gw'], ['content-type', 'application/json']].map(([key, v]) => ({ key, raw_value: Buffer.from(v) })) }, end_of_stream: false },
+        protocol_config: { request_body_mode: 'FULL_DUPLEX_STREAMED', response_body_mode: 'FULL_DUPLEX_STREAMED' },
+      });
+      s.send({ request_body: { body: Buffer.from(JSON.stringify({ model: PD_MODEL, prompt, max_tokens: 2 })), end_of_stream: true } });
+      const [first] = await s.waitFor(1);
+      s.close();
+      const m = new Map<string, string>();
+      for (const o of first.request_headers?.response.header_mutation?.set_headers ?? []) m.set(o.header.key, Buffer.from(o.header.raw_value ?? '').toString() || (o.header.value ?? ''));
+      return m;
+    };
+    const long = await headersFor(longPrompt(31));
+    assert.equal(long.get('x-gateway-destination-endpoint'), `${D.host}:${D.port}`, 'the decode pod serves');
+    assert.equal(long.get('x-prefiller-host-port'), `${P.host}:${P.port}`, 'its sidecar is told the prefill pod');
+    const short = await headersFor('a short prompt');
+    assert.equal(short.get('x-prefiller-host-port'), undefined, 'under PD_PROMPT_LEN_THRESHOLD: decode only');
+  } finally {
+    client.close();
+    await epp.close();
+    await pd.close();
+  }
+});

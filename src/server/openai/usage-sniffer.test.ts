@@ -99,3 +99,21 @@ test('JSON body: only the top-level usage counts (not one quoted in the answer),
   s.push(Buffer.from(body));
   assert.deepEqual(s.usage(), { promptTokens: 5, completionTokens: 1, cachedTokens: undefined });
 });
+
+test('llama.cpp: cached prompt tokens from timings when usage has none (older builds), streamed and not; other engines unchanged', async () => {
+  const { SseShaper } = await import('./usage-sniffer.js');
+  // Older build: usage without prompt_tokens_details, timings.prompt_n = tokens actually prefilled.
+  const s = new SseShaper();
+  s.push(Buffer.from('data: {"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":null}]}\n\n'));
+  s.push(Buffer.from('data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"timings":{"prompt_n":12,"predicted_n":3}}\n\n'));
+  s.push(Buffer.from('data: {"choices":[],"usage":{"prompt_tokens":100,"completion_tokens":3}}\n\ndata: [DONE]\n\n'));
+  assert.deepEqual(s.usage, { promptTokens: 100, completionTokens: 3, cachedTokens: 88 });
+  // Newer build: timings.cache_n.
+  const n = new UsageSniffer('application/json');
+  n.push(Buffer.from(JSON.stringify({ choices: [{ message: { content: 'x' } }], usage: { prompt_tokens: 50, completion_tokens: 1 }, timings: { cache_n: 32, prompt_n: 18 } })));
+  assert.deepEqual(n.usage(), { promptTokens: 50, completionTokens: 1, cachedTokens: 32 });
+  // An engine's own cached_tokens wins; no timings leaves usage as it was.
+  const v = new UsageSniffer('application/json');
+  v.push(Buffer.from(JSON.stringify({ usage: { prompt_tokens: 9, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 4 } }, timings: { cache_n: 1 } })));
+  assert.deepEqual(v.usage(), { promptTokens: 9, completionTokens: 1, cachedTokens: 4 });
+});

@@ -12,6 +12,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Usage } from '../../lifecycle/types.js';
 import type { ResponseAssembler } from './response-assembler.js';
 import { topLevelValueSpan } from './json-splice.js';
+import { adapterFor } from '../../engines/registry.js';
 
 export type { Usage } from '../../lifecycle/types.js';
 
@@ -41,6 +42,18 @@ export interface SseShaperOptions {
   assembler?: ResponseAssembler;
 }
 
+/**
+ * Completes `u` from llama.cpp's `timings` (the only engine that sends them): older llama.cpp
+ * builds report cached prompt tokens nowhere else (`timings.cache_n`, or `usage.prompt_tokens -
+ * timings.prompt_n`). The llama.cpp adapter reads them; `u` is returned unchanged without timings.
+ */
+function withTimings(u: Usage | undefined, timings: unknown): Usage | undefined {
+  if (timings === undefined || (u !== undefined && u.cachedTokens !== undefined)) return u;
+  const read = adapterFor('llamacpp').readUsage({ usage: { prompt_tokens: u?.promptTokens, completion_tokens: u?.completionTokens }, timings });
+  if (read === undefined) return u;
+  return { promptTokens: u?.promptTokens ?? read.promptTokens, completionTokens: u?.completionTokens ?? read.completionTokens, cachedTokens: read.cachedTokens };
+}
+
 /** Event-level view of an SSE response; see the file comment. */
 export class SseShaper {
   readonly #strip: boolean;
@@ -49,6 +62,8 @@ export class SseShaper {
   #buf = '';
   #firstToken = false;
   #usage: Usage | undefined;
+  /** llama.cpp's `timings` of the stream (see {@link withTimings}). */
+  #timings: unknown;
   #error: StreamError | undefined;
   #done = false;
 
@@ -62,7 +77,7 @@ export class SseShaper {
     return this.#firstToken;
   }
   get usage(): Usage | undefined {
-    return this.#usage;
+    return withTimings(this.#usage, this.#timings);
   }
   /** The first error event of the stream, if any. */
   get error(): StreamError | undefined {
@@ -80,7 +95,7 @@ export class SseShaper {
   push(chunk: Buffer): Buffer | string | undefined {
     // Fast path (almost every chunk of a long stream): at an event boundary, a chunk of whole
     // events with nothing to look at once the first token was seen passes untouched, undecoded.
-    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && !hasUsageObject(chunk) && chunk.indexOf(ERROR) < 0) {
+    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && !hasUsageObject(chunk) && chunk.indexOf(ERROR) < 0 && chunk.indexOf(TIMINGS) < 0) {
       if (chunk.indexOf(DONE) >= 0) this.#done = true;
       return chunk;
     }
@@ -129,7 +144,7 @@ export class SseShaper {
       return true;
     }
     // After the first token only an event with a usage object (not `"usage":null`) or an error is parsed.
-    const needParse = this.#assembler !== undefined || !this.#firstToken || hasUsageObject(data) || data.includes('"error"');
+    const needParse = this.#assembler !== undefined || !this.#firstToken || hasUsageObject(data) || data.includes('"error"') || data.includes('"timings"');
     if (!needParse) return true;
     const obj = safeParse(data) as Record<string, unknown> | undefined;
     if (obj === undefined || typeof obj !== 'object' || obj === null) return true;
@@ -140,6 +155,7 @@ export class SseShaper {
       return true;
     }
     this.#assembler?.add(obj);
+    if (obj.timings !== null && typeof obj.timings === 'object') this.#timings = obj.timings;
     if (!this.#firstToken && Array.isArray(choices) && choices.some(carriesOutput)) this.#firstToken = true;
     const u = obj.usage !== undefined && obj.usage !== null ? usageOf(obj) : undefined;
     if (u !== undefined) {
@@ -152,6 +168,8 @@ export class SseShaper {
 
 const USAGE = Buffer.from('"usage"');
 const ERROR = Buffer.from('"error"');
+/** llama.cpp's per-request timings (cached prompt tokens on builds without prompt_tokens_details). */
+const TIMINGS = Buffer.from('"timings"');
 const DONE = Buffer.from('data: [DONE]');
 
 /** True when `chunk` ends with a blank line (the end of an SSE event). */
@@ -254,8 +272,9 @@ export class UsageSniffer {
     // Only the top-level `usage` value is parsed (the body was not: it may hold a long answer).
     const body = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#size);
     const span = topLevelValueSpan(body, 'usage');
-    if (span === undefined) return undefined;
-    return usageOf({ usage: safeParse(body.toString('utf8', span[0], span[1])) });
+    const u = span === undefined ? undefined : usageOf({ usage: safeParse(body.toString('utf8', span[0], span[1])) });
+    const t = topLevelValueSpan(body, 'timings');
+    return t === undefined ? u : withTimings(u, safeParse(body.toString('utf8', t[0], t[1])));
   }
 }
 

@@ -26,7 +26,8 @@ import type { DiscoverySource } from '../discovery/types.js';
 import { PdGateway } from '../pd/gateway-orchestrator.js';
 import { KvrError } from '../core/errors.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
-import { OutlierDetector, type OutlierOptions } from '../lifecycle/outlier-detector.js';
+import type { OutlierDetector, OutlierOptions } from '../lifecycle/outlier-detector.js';
+import { createObservedOutlierDetector } from '../lifecycle/observed-outliers.js';
 import { RetryBudget, type RetryBudgetOptions } from '../lifecycle/retry-budget.js';
 import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../sync/start-router-sync.js';
 import { createPublicServer, resolvePublicPortOptions, type PublicPortOptions } from './http/public-server.js';
@@ -189,14 +190,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   }
   const pd = pdMode === 'off' ? undefined : new PdGateway({ scheduler: opts.scheduler, mode: pdMode, metrics, clock, logger, dispatcher, prefillMaxRetries: opts.pdPrefillMaxRetries, timeoutMs: opts.upstreamTimeoutMs });
 
-  const outliers = new OutlierDetector(clock, opts.outlier);
-  outliers.setHostCount(pool.all().length);
-  outliers.onEject((id, until) => {
-    metrics.outlierEjections.inc({ endpoint: id });
-    metrics.endpointEjected.set({ endpoint: id }, 1);
-    clock.setTimeout(() => metrics.endpointEjected.set({ endpoint: id }, outliers.isEjected(id) ? 1 : 0), Math.max(0, until - clock.now()));
-    logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
-  });
+  const outliers = createObservedOutlierDetector(clock, opts.outlier, pool.all().length, metrics, logger);
   const lifecycles = new RequestLifecycles({
     scheduler: pd?.scheduler ?? opts.scheduler,
     clock,

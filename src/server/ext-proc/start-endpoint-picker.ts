@@ -14,7 +14,8 @@ import { mathRng, type Rng } from '../../core/rng.js';
 import type { Endpoint } from '../../core/endpoint.js';
 import { EndpointPool, type EndpointSpec } from '../../datalayer/endpoint-pool.js';
 import { EndpointScraper } from '../../datalayer/endpoint-scraper.js';
-import { OutlierDetector, RequestLifecycles, type DecisionRecord, type OutlierOptions } from '../../lifecycle/index.js';
+import { RequestLifecycles, type DecisionRecord, type OutlierOptions } from '../../lifecycle/index.js';
+import { createObservedOutlierDetector } from '../../lifecycle/observed-outliers.js';
 import { RouterMetrics } from '../../metrics/router-metrics.js';
 import type { Scheduler } from '../../scheduling/types.js';
 import { PdGateway } from '../../pd/gateway-orchestrator.js';
@@ -95,14 +96,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const disaggregates = (opts.scheduler as { prefillProfile?: unknown }).prefillProfile !== undefined;
   const pd = disaggregates ? new PdGateway({ scheduler: opts.scheduler, mode: 'header', metrics, clock, logger }) : undefined;
   const scheduler = pd?.scheduler ?? opts.scheduler;
-  const outliers = new OutlierDetector(clock, opts.outlier);
-  outliers.setHostCount(pool.all().length);
-  outliers.onEject((id, until) => {
-    metrics.outlierEjections.inc({ endpoint: id });
-    metrics.endpointEjected.set({ endpoint: id }, 1);
-    clock.setTimeout(() => metrics.endpointEjected.set({ endpoint: id }, outliers.isEjected(id) ? 1 : 0), Math.max(0, until - clock.now()));
-    logger.warn({ endpoint: id, ejectedForMs: Math.round(until - clock.now()) }, 'endpoint ejected by outlier detection (consecutive failures)');
-  });
+  const outliers = createObservedOutlierDetector(clock, opts.outlier, pool.all().length, metrics, logger);
   const lifecycles = new RequestLifecycles({
     scheduler,
     clock,

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { KvrError } from '../core/errors.js';
 import { BuiltinTokenizer } from '../sim/tokenizer.js';
+import { ByteLevelBpe, type FastBpeStats, type PieceSplit } from './fast-bpe.js';
 import { ChatRenderer, LLAMA3_CHAT_TEMPLATE } from './vllm-chat.js';
 
 /** Where an encoder comes from (also what a worker thread needs to load its own copy). */
@@ -54,6 +55,8 @@ export interface TokenEncoder {
   readonly safeCut: SafeCutRule | undefined;
   /** Renders chat like vLLM with this tokenizer's template and special tokens. */
   readonly chat: ChatRenderer;
+  /** Counters of the fast byte-level BPE path, or undefined when this tokenizer has none. */
+  fastPathStats?(): FastBpeStats | undefined;
 }
 
 /** Full encoding with or without the post-processor's special tokens. */
@@ -134,6 +137,30 @@ class ByteLevelBpeCutRule implements SafeCutRule {
   }
 }
 
+/** Text the fast path must tokenize like the library before it is used (letters, digits, spaces, symbols, scripts). */
+const FAST_PATH_PROBE =
+  "Hello, World! It's 12345 o'clock;  we'LL see\n\n\tdone.\r\n  naïve café Straße ΑΒΓ привет 東京タワー 한국어 عربى हिन्दी 😀👍🏽 \u00a0\u2028 x\ud800y ==== ```js\nconst a = 1;```   ";
+
+/** The library's compiled pre-tokenizer regex and how it is applied, when its shape is the one we mirror. */
+function librarySplit(tok: Tokenizer): PieceSplit | undefined {
+  const pre = (tok as unknown as { pre_tokenizer?: Record<string, unknown> }).pre_tokenizer;
+  if (!pre) return undefined;
+  const steps = pre.tokenizers;
+  if (Array.isArray(steps)) {
+    const [split, bl] = steps as Record<string, unknown>[];
+    const cfg = split?.config as Json | undefined;
+    const blCfg = bl?.config as Json | undefined;
+    if (steps.length !== 2 || !(split?.pattern instanceof RegExp) || cfg?.behavior !== 'Isolated' || cfg.invert === true) return undefined;
+    if (bl?.use_regex !== false || bl.add_prefix_space !== false || blCfg?.type !== 'ByteLevel') return undefined;
+    return { regex: split.pattern, mode: 'isolated' };
+  }
+  const cfg = pre.config as Json | undefined;
+  if (cfg?.type === 'ByteLevel' && pre.use_regex === true && pre.add_prefix_space === false && pre.pattern instanceof RegExp) {
+    return { regex: pre.pattern, mode: 'matches' };
+  }
+  return undefined;
+}
+
 /** The built-in tokenizer's rule: whitespace at c after a non-whitespace character. */
 const BUILTIN_CUT: SafeCutRule = {
   window: 1,
@@ -174,6 +201,7 @@ class HfEncoder implements TokenEncoder {
   readonly chat: ChatRenderer;
   readonly #tok: Tokenizer;
   readonly #directSpecials: boolean;
+  readonly #fast: ByteLevelBpe | undefined;
 
   constructor(dir: string) {
     this.spec = { kind: 'dir', dir };
@@ -207,10 +235,26 @@ class HfEncoder implements TokenEncoder {
       !cfg.do_lowercase_and_remove_accent &&
       added.every((a) => !a.lstrip && !a.rstrip && !a.single_word && !a.normalized);
     this.safeCut = structural ? new ByteLevelBpeCutRule(added.map((a) => String(a.content ?? ''))) : undefined;
+    this.#fast = structural ? this.#fastPath(json) : undefined;
+  }
+
+  /** The fast BPE path over the library's own pre-tokenizer regex, if it agrees with the library on a probe. */
+  #fastPath(json: Json): ByteLevelBpe | undefined {
+    const split = librarySplit(this.#tok);
+    const fast = split && ByteLevelBpe.fromTokenizerJson(json, split);
+    if (!fast) return undefined;
+    const probe = FAST_PATH_PROBE + [...(Array.isArray(json.added_tokens) ? json.added_tokens : [])].slice(0, 8).map((a) => String((a as Json).content)).join(' x');
+    const want = this.#tok.encode(probe, { add_special_tokens: false }).ids;
+    const got = fast.encode(probe);
+    return got !== undefined && got.length === want.length && got.every((x, i) => x === want[i]) ? fast : undefined;
   }
 
   encodePlain(text: string): number[] {
-    return this.#tok.encode(text, { add_special_tokens: false }).ids;
+    return this.#fast?.encode(text) ?? this.#tok.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  fastPathStats(): FastBpeStats | undefined {
+    return this.#fast?.stats();
   }
 }
 

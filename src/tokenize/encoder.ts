@@ -32,8 +32,12 @@ import { BuiltinTokenizer } from '../sim/tokenizer.js';
 import { ByteLevelBpe, type FastBpeStats, type PieceSplit } from './fast-bpe.js';
 import { ChatRenderer, LLAMA3_CHAT_TEMPLATE } from './vllm-chat.js';
 
-/** Where an encoder comes from (also what a worker thread needs to load its own copy). */
-export type EncoderSpec = { kind: 'builtin' } | { kind: 'dir'; dir: string };
+/**
+ * Where an encoder comes from (also what a worker thread needs to load its own copy). `fastPath`
+ * (default true) uses the fast exact byte-level BPE path where the tokenizer allows it
+ * (fast-bpe.ts); false tokenizes with @huggingface/tokenizers alone (the benchmarks' baseline).
+ */
+export type EncoderSpec = { kind: 'builtin' } | { kind: 'dir'; dir: string; fastPath?: boolean };
 
 /** Decides whether a text may be cut at a position without changing its tokens. */
 export interface SafeCutRule {
@@ -203,8 +207,8 @@ class HfEncoder implements TokenEncoder {
   readonly #directSpecials: boolean;
   readonly #fast: ByteLevelBpe | undefined;
 
-  constructor(dir: string) {
-    this.spec = { kind: 'dir', dir };
+  constructor(dir: string, fastPath: boolean) {
+    this.spec = { kind: 'dir', dir, fastPath };
     const json = readJson(join(dir, 'tokenizer.json'));
     const cfgPath = join(dir, 'tokenizer_config.json');
     const cfg = existsSync(cfgPath) ? readJson(cfgPath) : {};
@@ -235,7 +239,7 @@ class HfEncoder implements TokenEncoder {
       !cfg.do_lowercase_and_remove_accent &&
       added.every((a) => !a.lstrip && !a.rstrip && !a.single_word && !a.normalized);
     this.safeCut = structural ? new ByteLevelBpeCutRule(added.map((a) => String(a.content ?? ''))) : undefined;
-    this.#fast = structural ? this.#fastPath(json) : undefined;
+    this.#fast = structural && fastPath ? this.#fastPath(json) : undefined;
   }
 
   /** The fast BPE path over the library's own pre-tokenizer regex, if it agrees with the library on a probe. */
@@ -293,5 +297,5 @@ export function loadEncoder(spec: EncoderSpec): TokenEncoder {
   if (!existsSync(join(dir, 'tokenizer.json'))) {
     throw new KvrError('KVR_ERR_CONFIG', `no tokenizer.json in ${dir}; pass the folder of a Hugging Face model that holds tokenizer.json (and tokenizer_config.json with its chat_template)`);
   }
-  return new HfEncoder(dir);
+  return new HfEncoder(dir, spec.fastPath !== false);
 }

@@ -37,7 +37,7 @@ function bytesToUnicode(): string[] {
 }
 const BYTE_CHARS = bytesToUnicode();
 
-/** Ids up to 2^21 - 1; pair keys are left * 2^21 + right, merge values rank * 2^21 + merged id. */
+/** Ids below 2^21 - 1; pair keys are left * 2^21 + right. */
 const ID_SPACE = 2 ** 21;
 const NO_ID = ID_SPACE - 1;
 /** Heap keys are rank * 2^20 + position. */
@@ -74,7 +74,11 @@ function escapeRe(s: string): string {
 /** Exact byte-level BPE with a pre-token cache. See the module comment. */
 export class ByteLevelBpe {
   readonly #strToId: Map<string, number>;
+  /** (left id, right id) -> rank. */
   readonly #merges: Map<number, number>;
+  /** id -> token string, and (left, right) -> merged id once resolved (NO_ID: not in the vocabulary). */
+  readonly #idToStr: string[];
+  readonly #merged = new Map<number, number>();
   readonly #byteIds: Int32Array;
   readonly #ignoreMerges: boolean;
   readonly #added: RegExp | undefined;
@@ -102,6 +106,8 @@ export class ByteLevelBpe {
   ) {
     this.#strToId = strToId;
     this.#merges = merges;
+    this.#idToStr = [];
+    for (const [str, id] of strToId) this.#idToStr[id] = str;
     this.#ignoreMerges = ignoreMerges;
     this.#byteIds = Int32Array.from(BYTE_CHARS, (c) => strToId.get(c) ?? -1);
     this.#addedIds = new Map(added.map((a) => [a.content, a.id]));
@@ -147,22 +153,31 @@ export class ByteLevelBpe {
       added.push({ content, id: id as number });
     }
     // Merge ranks keyed by (left id, right id); like the library, a later duplicate pair wins.
+    // The merged token's id is resolved on first use (most of the 280k merges of a large
+    // vocabulary never apply to the text a router sees).
     const merges = new Map<number, number>();
     const list = model.merges as unknown[];
     for (let rank = 0; rank < list.length; rank++) {
       const m = list[rank];
-      let a: unknown;
-      let b: unknown;
-      if (Array.isArray(m)) [a, b] = m;
-      else if (typeof m === 'string') [a, b] = m.split(' ', 2);
-      else return undefined;
-      if (typeof a !== 'string' || typeof b !== 'string') return undefined;
+      let a: string | undefined;
+      let b: string | undefined;
+      if (Array.isArray(m)) {
+        if (typeof m[0] !== 'string' || typeof m[1] !== 'string') return undefined;
+        a = m[0];
+        b = m[1];
+      } else if (typeof m === 'string') {
+        // The library's m.split(' ', 2): the text before the first space and up to the second.
+        const i = m.indexOf(' ');
+        if (i < 0) continue; // [a, undefined]: a pair that never matches
+        const j = m.indexOf(' ', i + 1);
+        a = m.slice(0, i);
+        b = j < 0 ? m.slice(i + 1) : m.slice(i + 1, j);
+      } else return undefined;
       const ia = strToId.get(a);
       const ib = strToId.get(b);
       // A merge of tokens outside the vocabulary can never apply to ids we produce.
       if (ia === undefined || ib === undefined) continue;
-      const merged = strToId.get(a + b);
-      merges.set(ia * ID_SPACE + ib, rank * ID_SPACE + (merged ?? NO_ID));
+      merges.set(ia * ID_SPACE + ib, rank);
     }
     return new ByteLevelBpe(strToId, merges, model.ignore_merges === true, added, split, Math.max(1, Math.floor(pieceCacheSize)));
   }
@@ -311,8 +326,8 @@ export class ByteLevelBpe {
     const queue = (i: number): void => {
       const j = next[i];
       if (j < 0) return;
-      const v = merges.get(ids[i] * ID_SPACE + ids[j]);
-      if (v !== undefined) push(Math.floor(v / ID_SPACE) * POS_SPACE + i);
+      const rank = merges.get(ids[i] * ID_SPACE + ids[j]);
+      if (rank !== undefined) push(rank * POS_SPACE + i);
     };
     for (let i = 0; i + 1 < n; i++) queue(i);
     while (size > 0) {
@@ -321,9 +336,9 @@ export class ByteLevelBpe {
       const i = key - rank * POS_SPACE;
       const j = next[i];
       if (ids[i] < 0 || j < 0) continue; // stale: merged away, or nothing to its right any more
-      const v = merges.get(ids[i] * ID_SPACE + ids[j]);
-      if (v === undefined || Math.floor(v / ID_SPACE) !== rank) continue; // stale: the pair changed
-      const merged = v % ID_SPACE;
+      const pair = ids[i] * ID_SPACE + ids[j];
+      if (merges.get(pair) !== rank) continue; // stale: the pair changed
+      const merged = this.#mergedId(pair, ids[i], ids[j]);
       if (merged === NO_ID) return false; // the library would look up a token not in the vocabulary
       ids[i] = merged;
       ids[j] = -1;
@@ -334,6 +349,16 @@ export class ByteLevelBpe {
     }
     for (let i = 0; i >= 0; i = next[i]) out.push(ids[i]);
     return true;
+  }
+
+  /** The id of the token that merging `left` and `right` makes (NO_ID when the vocabulary lacks it). */
+  #mergedId(pair: number, left: number, right: number): number {
+    let id = this.#merged.get(pair);
+    if (id === undefined) {
+      id = this.#strToId.get(this.#idToStr[left] + this.#idToStr[right]) ?? NO_ID;
+      this.#merged.set(pair, id);
+    }
+    return id;
   }
 
   /** Writes the UTF-8 bytes of `s` into the scratch buffer (lone surrogates as U+FFFD, like TextEncoder). */

@@ -99,3 +99,55 @@ test('builtin source tokenizes like the simulator built-in tokenizer', async () 
     await b.close();
   }
 });
+
+test('worker queue full: the request is refused with KVR_ERR_OVERLOADED (precise falls back), counted as queue_full', async () => {
+  const tok = createRequestTokenizer({ source: { type: 'dir', dir: DIR }, prefixCache: false, workers: { size: 1, minChars: 1, maxQueued: 1 } });
+  try {
+    const bodies = ['one', 'two', 'three'].map((w) => ({ prompt: `${w} `.repeat(50) }));
+    const settled = await Promise.allSettled(bodies.map((b) => tok.tokenizeBody('completions', b)));
+    assert.deepEqual(settled.map((s) => s.status), ['fulfilled', 'fulfilled', 'rejected']);
+    const err = (settled[2] as PromiseRejectedResult).reason as KvrError;
+    assert.equal(err.code, 'KVR_ERR_OVERLOADED');
+    assert.match(err.message, /maxQueued/);
+    const s = tok.stats();
+    assert.equal(s.queueFull, 1);
+    assert.equal(s.failures, 1);
+    assert.equal(s.workerFallbacks, 0, 'an overloaded queue is not tokenized inline');
+    assert.deepEqual([s.workers!.queued, s.workers!.running, s.workers!.rejectedQueueFull], [0, 0, 1]);
+  } finally {
+    await tok.close();
+  }
+});
+
+test("an aborted request's queued tokenization never runs (the lifecycle's signal reaches the worker queue)", async () => {
+  const tok = createRequestTokenizer({ source: { type: 'dir', dir: DIR }, prefixCache: false, workers: { size: 1, minChars: 1 } });
+  try {
+    const first = req('completions', { prompt: 'busy worker '.repeat(100) });
+    const ac = new AbortController();
+    const gone = { ...req('completions', { prompt: 'client left' }), signal: ac.signal };
+    const p1 = tok.tokenize(first);
+    const p2 = tok.tokenize(gone);
+    const refused = assert.rejects(p2, (e: unknown) => e instanceof KvrError && e.code === 'KVR_ERR_CLIENT_CLOSED');
+    ac.abort();
+    await p1;
+    await refused;
+    const s = tok.stats();
+    assert.equal(s.aborted, 1);
+    assert.deepEqual([s.workers!.started, s.workers!.cancelledQueued, s.workers!.queued, s.workers!.running], [1, 1, 0, 0]);
+  } finally {
+    await tok.close();
+  }
+});
+
+test('fastBpe: same ids with and without the fast path; rejected for sources it does not apply to', async () => {
+  const slow = createRequestTokenizer({ source: { type: 'dir', dir: DIR }, workers: false, fastBpe: false });
+  try {
+    const body = { messages: [{ role: 'system', content: 'Be brief. Ünïcode 東京 😀 <|eot_id|> x' }, { role: 'user', content: "  what's 12345?\n\n" }] };
+    assert.deepEqual(await plain.tokenizeBody('chat', body), await slow.tokenizeBody('chat', body));
+    assert.equal(slow.stats().fastBpe, undefined, 'fastBpe: false uses the library alone');
+    assert.ok(plain.stats().fastBpe, 'the default uses the fast path');
+  } finally {
+    await slow.close();
+  }
+  assert.throws(() => createRequestTokenizer({ source: { type: 'builtin' }, fastBpe: true }), (e: unknown) => e instanceof KvrError && /fastBpe applies to source 'dir' only/.test(e.message));
+});

@@ -28,6 +28,7 @@ import { z } from 'zod';
 import { KvrError } from '../core/errors.js';
 import { memoize, type ApiKind, type InferenceRequest } from '../core/request.js';
 import { loadEncoder, type EncoderSpec, type TokenEncoder } from './encoder.js';
+import type { FastBpeStats } from './fast-bpe.js';
 import { PrefixTokenCache, type PrefixCacheStats } from './prefix-cache.js';
 import { chatOptionsFromBody } from './vllm-chat.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -68,9 +69,19 @@ export const requestTokenizerConfigSchema = z.strictObject({
         size: z.number().int().min(1).max(16).default(1),
         /** Texts (their uncached part) of at least this many characters go to a worker. */
         minChars: z.number().int().min(0).default(16_384),
+        /**
+         * Jobs that may wait for a worker; beyond it a request is not tokenized and precise
+         * routing falls back to approximate for it (counted: queue_full).
+         */
+        maxQueued: z.number().int().min(0).max(100_000).default(32),
       }),
     ])
-    .default({ size: 1, minChars: 16_384 }),
+    .default({ size: 1, minChars: 16_384, maxQueued: 32 }),
+  /**
+   * The fast exact byte-level BPE path (pre-token cache; fast-bpe.ts) where the tokenizer allows
+   * it; false tokenizes with @huggingface/tokenizers alone. Same ids either way.
+   */
+  fastBpe: z.boolean().optional(),
 });
 
 /** Input form of the configuration (defaults filled in by the schema). */
@@ -89,9 +100,15 @@ export interface RequestTokenizerStats {
   offloaded: number;
   /** Offloaded texts tokenized inline after all because their worker failed. */
   workerFallbacks: number;
+  /** Requests not tokenized because the worker queue was full (precise routing fell back). */
+  queueFull: number;
+  /** Requests whose tokenization stopped because the client went away. */
+  aborted: number;
   endpointCalls: number;
   prefixCache?: PrefixCacheStats;
   workers?: WorkerPoolStats;
+  /** The fast byte-level BPE path's counters, when the tokenizer has one. */
+  fastBpe?: FastBpeStats;
 }
 
 const MEMO_KEY = 'request-tokenizer/tokens';
@@ -131,13 +148,16 @@ export class RequestTokenizer {
   readonly #pool2: { timeoutMs: number; agent: Agent } | undefined;
   #endpoints: () => readonly Endpoint[] = () => [];
   #rr = 0;
-  readonly #stats = { requests: 0, failures: 0, passthrough: 0, inline: 0, offloaded: 0, workerFallbacks: 0, endpointCalls: 0 };
+  readonly #stats = { requests: 0, failures: 0, passthrough: 0, inline: 0, offloaded: 0, workerFallbacks: 0, queueFull: 0, aborted: 0, endpointCalls: 0 };
   #closed = false;
 
   /** Use {@link createRequestTokenizer}. */
   constructor(config: z.output<typeof requestTokenizerConfigSchema>) {
     const src = config.source;
     this.#source = src.type;
+    if (config.fastBpe !== undefined && src.type !== 'dir') {
+      throw new KvrError('KVR_ERR_CONFIG', `tokenizer option fastBpe applies to source 'dir' only (this source is '${src.type}'); remove it`);
+    }
     if (src.type === 'endpoint') {
       this.#endpoint = { url: src.url.replace(/\/+$/, ''), timeoutMs: src.timeoutMs, agent: new Agent({ keepAliveTimeout: 10_000, connections: 8 }) };
       this.#minWorkerChars = Infinity;
@@ -148,24 +168,29 @@ export class RequestTokenizer {
       this.#minWorkerChars = Infinity;
       return;
     }
-    const spec: EncoderSpec = src.type === 'dir' ? { kind: 'dir', dir: src.dir } : { kind: 'builtin' };
+    const spec: EncoderSpec = src.type === 'dir' ? { kind: 'dir', dir: src.dir, fastPath: config.fastBpe ?? true } : { kind: 'builtin' };
     this.#encoder = loadEncoder(spec);
     const rule = this.#encoder.safeCut;
     if (config.prefixCache !== false && rule) this.#cache = new PrefixTokenCache(rule, config.prefixCache);
-    if (config.workers !== false) this.#pool = new TokenizeWorkerPool(spec, config.workers.size);
+    if (config.workers !== false) this.#pool = new TokenizeWorkerPool(spec, config.workers.size, { maxQueued: config.workers.maxQueued });
     this.#minWorkerChars = config.workers === false ? Infinity : config.workers.minChars;
   }
 
   /**
    * The request's prompt token ids as the engine computes them (memoized on the request).
-   * Rejects with a KvrError (bad request body, endpoint failure) so the caller can fall back.
+   * Rejects with a KvrError (bad request body, endpoint failure, worker queue full, the request's
+   * signal fired) so the caller can fall back.
    */
   tokenize(req: InferenceRequest): Promise<number[]> {
-    return memoize(req, MEMO_KEY, () => this.tokenizeBody(req.api, req.body, req.model));
+    return memoize(req, MEMO_KEY, () => this.tokenizeBody(req.api, req.body, req.model, req.signal));
   }
 
-  /** Same as {@link RequestTokenizer.tokenize} for a parsed OpenAI body (not memoized). */
-  async tokenizeBody(api: ApiKind, body: Record<string, unknown>, model?: string): Promise<number[]> {
+  /**
+   * Same as {@link RequestTokenizer.tokenize} for a parsed OpenAI body (not memoized). `signal`
+   * (the request's lifecycle signal) removes a queued worker job, so an aborted request's
+   * tokenization never runs.
+   */
+  async tokenizeBody(api: ApiKind, body: Record<string, unknown>, model?: string, signal?: AbortSignal): Promise<number[]> {
     this.#stats.requests++;
     try {
       if (this.#closed) throw new KvrError('KVR_ERR_INTERNAL', 'the tokenizer is closed');
@@ -179,7 +204,7 @@ export class RequestTokenizer {
         const add = boolField(body, 'add_special_tokens', true);
         if (this.#pool2) return await this.#viaPool({ text: p.text, add }, model);
         if (this.#endpoint) return nonEmpty(await this.#remote({ model, prompt: p.text, add_special_tokens: add }), p.text, this.#endpoint.url);
-        return await this.#encode(p.text, add);
+        return await this.#encode(p.text, add, signal);
       }
       if (api !== 'chat') throw bad(`unknown api ${JSON.stringify(api)}`, 'api');
       const opts = chatOptionsFromBody(body);
@@ -192,15 +217,18 @@ export class RequestTokenizer {
         return nonEmpty(await this.#remote(out), 'messages', this.#endpoint.url);
       }
       const text = this.#encoder!.chat.render(body.messages, opts);
-      return await this.#encode(text, opts.addSpecialTokens);
+      return await this.#encode(text, opts.addSpecialTokens, signal);
     } catch (err) {
       this.#stats.failures++;
+      const code = (err as { code?: unknown }).code;
+      if (code === 'KVR_ERR_OVERLOADED') this.#stats.queueFull++;
+      else if (code === 'KVR_ERR_CLIENT_CLOSED') this.#stats.aborted++;
       throw err instanceof KvrError ? err : new KvrError('KVR_ERR_INTERNAL', `tokenization failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
   /** Plain ids of `text` (+ the post-processor's specials when `addSpecialTokens`), locally. */
-  async #encode(text: string, addSpecialTokens: boolean): Promise<number[]> {
+  async #encode(text: string, addSpecialTokens: boolean, signal: AbortSignal | undefined): Promise<number[]> {
     const enc = this.#encoder!;
     const plan = this.#cache?.plan(text);
     const ranges = plan ? plan.segments : [[0, text.length] as const];
@@ -211,9 +239,13 @@ export class RequestTokenizer {
     if (this.#pool && chars >= this.#minWorkerChars) {
       this.#stats.offloaded++;
       try {
-        segs = await this.#pool.encodeBatch(texts);
+        segs = await this.#pool.encodeBatch(texts, signal);
       } catch (err) {
         if (this.#closed) throw err;
+        // A full queue is overload: tokenizing inline would stall the event loop for everyone,
+        // so this request routes without precise data. An aborted request needs no tokens.
+        const code = (err as KvrError).code;
+        if (code === 'KVR_ERR_OVERLOADED' || code === 'KVR_ERR_CLIENT_CLOSED') throw err;
         // A crashed worker costs latency, not correctness: same tokens, on the event loop.
         this.#stats.workerFallbacks++;
         segs = texts.map((t) => enc.encodePlain(t));
@@ -325,6 +357,7 @@ export class RequestTokenizer {
       ...this.#stats,
       ...(this.#cache ? { prefixCache: this.#cache.stats() } : {}),
       ...(this.#pool ? { workers: this.#pool.stats() } : {}),
+      ...(this.#encoder?.fastPathStats?.() ? { fastBpe: this.#encoder.fastPathStats()! } : {}),
     };
   }
 

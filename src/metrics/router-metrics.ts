@@ -40,8 +40,18 @@ export interface PreciseScorerStatsLike {
   speculativeEntries: number;
 }
 
+/** Counters of the router's tokenizer, as its `stats()` returns them (subset read here). */
+export interface TokenizerStatsLike {
+  queueFull: number;
+  aborted: number;
+  workerFallbacks: number;
+  workers?: { queued: number; running: number; cancelledQueued: number; cancelledRunning: number };
+  fastBpe?: { pieceHits: number; pieceMisses: number; fallbacks: number };
+}
+
 /** Scrape-time providers; each is optional. */
 interface Providers {
+  tokenizer?: () => TokenizerStatsLike;
   events?: () => EventIngestStats;
   index?: () => IndexStats;
   sessions?: () => number;
@@ -404,6 +414,11 @@ export class RouterMetrics {
     this.#providers.precise = provider;
   }
 
+  /** Counters of the router's own tokenizer (worker queue, fast BPE path), read at every scrape. */
+  attachTokenizerStats(provider: () => TokenizerStatsLike): void {
+    this.#providers.tokenizer = provider;
+  }
+
   /** Current event-ingest stats, or undefined when none attached (or the provider failed). */
   eventStats(): EventIngestStats | undefined {
     return read(this.#providers.events);
@@ -545,6 +560,41 @@ export class RouterMetrics {
     mirrorGauge('kvroute_precise_scorer_speculative_entries', 'Speculative block entries the precise scorer holds (picked, not yet confirmed by events).', [], (set) => {
       const s = self.preciseScorerStats();
       if (s) set({}, s.speculativeEntries);
+    });
+
+    // The router's tokenizer (precise routing).
+    const tok = (): TokenizerStatsLike | undefined => read(self.#providers.tokenizer);
+    mirrorCounter('kvroute_tokenizer_rejected_total', 'Requests the router did not tokenize, by reason: queue_full (worker queue at its limit; precise routing fell back to approximate), aborted (the client went away first).', ['reason'], (set) => {
+      const s = tok();
+      if (!s) return;
+      set({ reason: 'queue_full' }, s.queueFull);
+      set({ reason: 'aborted' }, s.aborted);
+    });
+    mirrorGauge('kvroute_tokenizer_worker_jobs', 'Tokenizer worker jobs now, by state (queued, running).', ['state'], (set) => {
+      const w = tok()?.workers;
+      if (!w) return;
+      set({ state: 'queued' }, w.queued);
+      set({ state: 'running' }, w.running);
+    });
+    mirrorCounter('kvroute_tokenizer_worker_cancelled_total', 'Tokenizer worker jobs cancelled by their request\'s abort, by stage: queued (never ran) or running (result dropped).', ['stage'], (set) => {
+      const w = tok()?.workers;
+      if (!w) return;
+      set({ stage: 'queued' }, w.cancelledQueued);
+      set({ stage: 'running' }, w.cancelledRunning);
+    });
+    mirrorCounter('kvroute_tokenizer_worker_fallbacks_total', 'Texts tokenized on the event loop because their worker failed.', [], (set) => {
+      const s = tok();
+      if (s) set({}, s.workerFallbacks);
+    });
+    mirrorCounter('kvroute_tokenizer_fast_path_pieces_total', 'Pre-tokens of the fast BPE path, by result: hit (ids from its cache) or miss (BPE run).', ['result'], (set) => {
+      const f = tok()?.fastBpe;
+      if (!f) return;
+      set({ result: 'hit' }, f.pieceHits);
+      set({ result: 'miss' }, f.pieceMisses);
+    });
+    mirrorCounter('kvroute_tokenizer_fast_path_fallbacks_total', 'Texts the fast BPE path handed back to @huggingface/tokenizers (a merge outside the vocabulary).', [], (set) => {
+      const f = tok()?.fastBpe;
+      if (f) set({}, f.fallbacks);
     });
   }
 }

@@ -11,7 +11,7 @@ import { silentLogger } from '../core/logger.js';
 import { RingBuffer } from '../core/ring-buffer.js';
 import { EndpointPool, type EndpointSpec } from '../datalayer/endpoint-pool.js';
 import { EndpointScraper } from '../datalayer/endpoint-scraper.js';
-import { RouterMetrics } from '../metrics/router-metrics.js';
+import { RouterMetrics, type TokenizerStatsLike } from '../metrics/router-metrics.js';
 import type { EventIngestStats } from '../events/types.js';
 import type { IndexStats } from '../kv-index/types.js';
 import type { Scheduler } from '../scheduling/types.js';
@@ -116,6 +116,8 @@ export interface RouterKvCache {
   indexStats(): IndexStats;
   /** Late-bound: where tokenization times go. */
   onTokenized?: ((seconds: number) => void) | undefined;
+  /** The router's own tokenizer, whose counters the metrics export (worker queue, fast BPE path). */
+  readonly tokenizer?: { stats(): TokenizerStatsLike };
   /** Dynamic pool: an endpoint joined / left (its subscription closes and its blocks go). */
   addEndpoint?(endpoint: Endpoint): void;
   removeEndpoint?(endpointId: string): Promise<void>;
@@ -280,6 +282,8 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   if (kv !== undefined) {
     kv.onTokenized = (sec) => metrics.observeTokenization(sec);
     metrics.attachIndexStats(() => kv.indexStats());
+    const tokenizer = kv.tokenizer;
+    if (tokenizer !== undefined) metrics.attachTokenizerStats(() => tokenizer.stats());
     try {
       await kv.attach(pool.all());
     } catch (err) {

@@ -177,6 +177,8 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     if (kv !== undefined) {
       kv.onTokenized = (sec) => metrics.observeTokenization(sec);
       metrics.attachIndexStats(() => kv.indexStats());
+      const tokenizer = kv.tokenizer;
+      if (tokenizer !== undefined) metrics.attachTokenizerStats(() => tokenizer.stats());
       await kv.attach(pool.all());
       if (kv.eventStats() !== undefined) metrics.attachEventStats(() => kv.eventStats()!);
     }

@@ -13,11 +13,13 @@
  *   - warm: the same chat request again (tokenization served by the prefix token cache),
  *   - new question: the known document plus a new ~700-token question,
  *   - cold: a document never seen.
- * Each precise case reports p50 / p90 of schedule() including tokenization, key computation
- * and the index lookup.
+ * Each precise case runs two setups side by side, interleaved: the router's tokenizer with its
+ * fast BPE path (the default) and with @huggingface/tokenizers alone (`fastBpe: false`, the
+ * previous code path), and reports p50 / p90 / p99 wall time of schedule() (tokenization, key
+ * computation and the index lookup included), process CPU per schedule() and the p50 ratio.
  *
  *   npm run bench:scheduler            (builds first)
- *   node dist/bench/scheduler-bench.js [--json]
+ *   node dist/bench/scheduler-bench.js [--json] [--iters 60] [--precise-only | --approximate-only]
  */
 import { ManualClock } from '../src/core/clock.js';
 import type { Endpoint } from '../src/core/endpoint.js';
@@ -27,9 +29,14 @@ import { loadConfig } from '../src/config/load-config.js';
 import { createKvCache } from '../src/app/kv-cache.js';
 import { createScheduler } from '../src/scheduling/scheduler.js';
 import type { PrecisePrefixScorer } from '../src/scheduling/scorers/precise-prefix-scorer.js';
+import { createRequestTokenizer, type RequestTokenizer } from '../src/tokenize/request-tokenizer.js';
 import { llama3TokenizerDir } from '../src/tokenize/testing.js';
 
 const JSON_OUT = process.argv.includes('--json');
+const argIters = process.argv.indexOf('--iters');
+/** Precise iterations per case and setup (cold: a third of it); --iters N, default 60. */
+const ITERS = Math.max(3, Math.min(1000, argIters >= 0 ? Number(process.argv[argIters + 1]) || 60 : 60));
+const ONLY = process.argv.includes('--precise-only') ? 'precise' : process.argv.includes('--approximate-only') ? 'approximate' : 'both';
 const PROMPT_CHARS = 32_000;
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const OK = { ok: true, status: 200 };
@@ -124,18 +131,30 @@ async function approximate(n: number): Promise<void> {
   if (!JSON_OUT) console.log(`approximate endpoints=${String(n).padStart(3)}  hash 32k chars: ${fmtNs(hashNs)}  schedule (after hashing): ${fmtNs(scheduleNs)}  schedule incl. hashing: ${fmtNs(fullNs)}`);
 }
 
+/** One precise-routing setup: a scheduler whose tokenizer uses the fast BPE path or the library alone. */
+interface PreciseSetup {
+  name: 'library' | 'fast-bpe';
+  sched: ReturnType<typeof createScheduler>;
+  tokenizer: RequestTokenizer;
+}
+
 async function precise(n: number): Promise<void> {
   const clock = new ManualClock(0);
-  // Inline tokenization: the benchmark measures work, not worker-thread hand-off.
+  // The router's defaults (prefix token cache on, long uncached texts in a worker thread); the
+  // only difference between the two setups is the fast BPE path, measured side by side.
   const kv = await createKvCache({ tokenizer: { type: 'dir', dir: llama3TokenizerDir() }, events: 'off', clock });
+  const setups: PreciseSetup[] = (['library', 'fast-bpe'] as const).map((name) => {
+    const tokenizer = createRequestTokenizer({ source: { type: 'dir', dir: llama3TokenizerDir() }, fastBpe: name === 'fast-bpe' });
+    const services = { ...kv.services, tokenize: (r: InferenceRequest) => tokenizer.tokenize(r) };
+    return { name, tokenizer, sched: createScheduler(loadConfig(), { clock, rng: seededRng(1), kvCache: services }) };
+  });
   try {
-    const sched = createScheduler(loadConfig(), { clock, rng: seededRng(1), kvCache: kv.services });
     const eps = Array.from({ length: n }, (_, i) => endpoint(i));
     const rng = seededRng(7);
     const doc = prose(rng, 28_000);
     // The document (and its first question) is cached on endpoint 3: store its full blocks there.
-    const first = chatRequest(doc, prose(rng, 2_800));
-    const tokens = await kv.services.tokenize(first);
+    const firstQuestion = prose(rng, 2_800);
+    const tokens = await setups[0].tokenizer.tokenize(chatRequest(doc, firstQuestion));
     const bs = kv.services.blockSize;
     const full = tokens.length - (tokens.length % bs);
     const hashes = Array.from({ length: full / bs }, (_, i) => BigInt(1_000_000 + i));
@@ -144,33 +163,54 @@ async function precise(n: number): Promise<void> {
       dataParallelRank: null,
       events: [{ type: 'BlockStored', blockHashes: hashes, parentBlockHash: null, tokenIds: tokens.slice(0, full), blockSize: bs, loraId: null, medium: null, loraName: null }],
     });
-    const iters = 15;
-    const cases: [string, () => InferenceRequest][] = [
-      ['warm (same request)', () => chatRequest(doc, (first.body.messages as { content: string }[])[1].content)],
-      ['new ~700-token question', () => chatRequest(doc, prose(rng, 2_800))],
-      ['cold (new ~7k-token doc)', () => chatRequest(prose(rng, 28_000), prose(rng, 2_800))],
+    // Both setups have seen the document once (their prefix token caches hold it).
+    for (const s of setups) await s.tokenizer.tokenize(chatRequest(doc, firstQuestion));
+    const cases: [string, number, () => [string, string]][] = [
+      ['warm (same request)', ITERS, () => [doc, firstQuestion]],
+      ['new ~700-token question', ITERS, () => [doc, prose(rng, 2_800)]],
+      ['cold (new ~7k-token doc)', Math.ceil(ITERS / 3), () => [prose(rng, 28_000), prose(rng, 2_800)]],
     ];
-    for (const [name, make] of cases) {
-      const times: number[] = [];
-      let hits = 0;
-      for (let i = -1; i < iters; i++) {
-        const r = make();
-        const t0 = process.hrtime.bigint();
-        const res = await sched.schedule(r, eps);
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        sched.onComplete(r, res.endpoint, OK);
-        if (i < 0) continue; // warm-up
-        times.push(ms);
-        if (res.endpoint.id === eps[3].id) hits++;
+    for (const [name, iters, make] of cases) {
+      const times = new Map(setups.map((s) => [s.name, [] as number[]]));
+      const cpu = new Map(setups.map((s) => [s.name, 0]));
+      const hits = new Map(setups.map((s) => [s.name, 0]));
+      for (let i = -2; i < iters; i++) {
+        const [system, question] = make();
+        // Interleaved, alternating which setup goes first, so load on the machine hits both alike.
+        const order = i % 2 === 0 ? setups : [...setups].reverse();
+        for (const s of order) {
+          const r = chatRequest(system, question);
+          const c0 = process.cpuUsage();
+          const t0 = process.hrtime.bigint();
+          const res = await s.sched.schedule(r, eps);
+          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+          const c = process.cpuUsage(c0);
+          s.sched.onComplete(r, res.endpoint, OK);
+          if (i < 0) continue; // warm-up
+          times.get(s.name)!.push(ms);
+          cpu.set(s.name, cpu.get(s.name)! + (c.user + c.system) / 1000);
+          if (res.endpoint.id === eps[3].id) hits.set(s.name, hits.get(s.name)! + 1);
+        }
       }
-      results.push({ mode: 'precise', endpoints: n, case: name, p50Ms: pct(times, 0.5), p90Ms: pct(times, 0.9), routedToHolder: hits / iters });
-      if (!JSON_OUT) console.log(`precise     endpoints=${String(n).padStart(3)}  ${name.padEnd(26)} p50 ${pct(times, 0.5).toFixed(2).padStart(6)} ms  p90 ${pct(times, 0.9).toFixed(2).padStart(6)} ms  (to the holder: ${hits}/${iters})`);
+      const base = times.get('library')!;
+      for (const s of setups) {
+        const t = times.get(s.name)!;
+        const row = { mode: 'precise', endpoints: n, case: name, tokenizer: s.name, iters, p50Ms: pct(t, 0.5), p90Ms: pct(t, 0.9), p99Ms: pct(t, 0.99), cpuMsPerOp: cpu.get(s.name)! / iters, routedToHolder: hits.get(s.name)! / iters, p50VsLibrary: pct(t, 0.5) / pct(base, 0.5) };
+        results.push(row);
+        if (!JSON_OUT) {
+          console.log(
+            `precise     endpoints=${String(n).padStart(3)}  ${name.padEnd(26)} ${s.name.padEnd(8)} p50 ${row.p50Ms.toFixed(2).padStart(6)} ms  p90 ${row.p90Ms.toFixed(2).padStart(6)} ms  p99 ${row.p99Ms.toFixed(2).padStart(6)} ms  cpu ${row.cpuMsPerOp.toFixed(2).padStart(6)} ms/op  ` +
+              `p50 x${row.p50VsLibrary.toFixed(2)}  (to the holder: ${hits.get(s.name)}/${iters})`,
+          );
+        }
+      }
     }
   } finally {
+    for (const s of setups) await s.tokenizer.close();
     await kv.close();
   }
 }
 
-for (const n of [16, 64]) await approximate(n);
-for (const n of [16, 64]) await precise(n);
+if (ONLY !== 'precise') for (const n of [16, 64]) await approximate(n);
+if (ONLY !== 'approximate') for (const n of [16, 64]) await precise(n);
 if (JSON_OUT) console.log(JSON.stringify(results, null, 2));

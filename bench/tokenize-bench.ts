@@ -4,7 +4,8 @@
  *   - cold: a text never seen (prefix cache off, and on but missing),
  *   - cached prefix: the same long prompt with a changed last question,
  *   - next conversation turn: chat whose earlier turns were tokenized before,
- *   - inline vs worker thread (and the event-loop delay each causes).
+ *   - inline vs worker thread (and the event-loop delay each causes),
+ *   - the fast BPE path (default) vs @huggingface/tokenizers alone (`fastBpe: false`).
  * Reports p50 / p90 ms. Bounded: a fixed number of iterations per case (--iters, default 9).
  *
  *   npx tsc -p . --outDir .out && node .out/bench/tokenize-bench.js [--iters 9] [--json]
@@ -79,21 +80,28 @@ async function main(): Promise<void> {
   const base = texts(42);
   const baseTokens = enc.encodePlain(base).length;
 
-  const mk = (cache: boolean, workers: boolean): RequestTokenizer =>
+  const mk = (cache: boolean, workers: boolean, fastBpe = true): RequestTokenizer =>
     createRequestTokenizer({
       source: { type: 'dir', dir },
       prefixCache: cache ? { blockChars: 512, maxBytes: 64 * 1024 * 1024 } : false,
       workers: workers ? { size: 1, minChars: 0 } : false,
+      fastBpe,
     });
   const noCache = mk(false, false);
   const inline = mk(true, false);
   const worker = mk(true, true);
+  // The previous code path: @huggingface/tokenizers' BPE alone (same ids).
+  const libNoCache = mk(false, false, false);
+  const libInline = mk(true, false, false);
   const rows: Row[] = [];
   try {
+    rows.push(await measure('cold, inline, prefix cache off, library BPE', ITERS, (i) => libNoCache.tokenizeBody('completions', { prompt: texts(1000 + i) })));
     rows.push(await measure('cold, inline, prefix cache off', ITERS, (i) => noCache.tokenizeBody('completions', { prompt: texts(1000 + i) })));
     rows.push(await measure('cold, inline, prefix cache miss', ITERS, (i) => inline.tokenizeBody('completions', { prompt: texts(2000 + i) })));
     rows.push(await measure('cold, worker thread, prefix cache miss', ITERS, (i) => worker.tokenizeBody('completions', { prompt: texts(3000 + i) })));
     await inline.tokenizeBody('completions', { prompt: base });
+    await libInline.tokenizeBody('completions', { prompt: base });
+    rows.push(await measure('cached prefix, changed last question, library BPE', ITERS, (i) => libInline.tokenizeBody('completions', { prompt: base + `\n\nQuestion ${i}: what is${prose(seededRng(i), 200)}?` })));
     rows.push(await measure('cached prefix, changed last question, inline', ITERS, (i) => inline.tokenizeBody('completions', { prompt: base + `\n\nQuestion ${i}: what is${prose(seededRng(i), 200)}?` })));
     // A conversation: ~8,000 tokens of history, each turn adds an answer and a question.
     const rng = seededRng(5);
@@ -114,12 +122,12 @@ async function main(): Promise<void> {
       console.log(JSON.stringify({ promptChars: chars, promptTokens: baseTokens, iters: ITERS, rows, prefixCache: s }, null, 2));
     } else {
       console.log(`Llama 3 tokenizer, prompt ~${baseTokens} tokens (${chars} chars), ${ITERS} iterations per case, Node ${process.version}`);
-      console.log('case                                             p50 ms    p90 ms   max event-loop delay ms');
-      for (const r of rows) console.log(`${r.case.padEnd(47)} ${r.p50.toFixed(2).padStart(7)}  ${r.p90.toFixed(2).padStart(8)}  ${r.maxLoopDelayMs.toFixed(1).padStart(10)}`);
+      console.log('case                                                p50 ms    p90 ms   max event-loop delay ms');
+      for (const r of rows) console.log(`${r.case.padEnd(50)} ${r.p50.toFixed(2).padStart(7)}  ${r.p90.toFixed(2).padStart(8)}  ${r.maxLoopDelayMs.toFixed(1).padStart(10)}`);
       console.log(`prefix cache (inline tokenizer): ${s.entries} entries, ${(s.bytes / 1024).toFixed(0)} KiB, reused ${s.reusedTokens} of ${s.totalTokens} tokens`);
     }
   } finally {
-    await Promise.all([noCache.close(), inline.close(), worker.close()]);
+    await Promise.all([noCache.close(), inline.close(), worker.close(), libNoCache.close(), libInline.close()]);
   }
 }
 

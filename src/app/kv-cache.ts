@@ -36,6 +36,8 @@ export interface KvCacheOptions {
   /** Engine block size in tokens (vLLM's --block-size; default 16). */
   blockSize?: number;
   tokenizer: TokenizerSource;
+  /** Options of a local tokenizer (`dir`, `builtin`): prefix cache, worker threads and their queue, fast BPE. */
+  tokenizerOptions?: Omit<RequestTokenizerConfig, 'source'>;
   /** Redis URL or host:port of a shared index; memory when absent. */
   redis?: string;
   /** Redis key prefix (default `kvroute:`). */
@@ -90,7 +92,10 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
   }
   const logger = o.logger ?? silentLogger;
   const clock = o.clock ?? systemClock;
-  const tokenizer = createRequestTokenizer({ source: o.tokenizer });
+  if (o.tokenizerOptions !== undefined && o.tokenizer.type !== 'dir' && o.tokenizer.type !== 'builtin') {
+    throw new KvrError('KVR_ERR_USAGE', `tokenizer options (e.g. --tokenizer-max-queued) apply to a local tokenizer; pass --tokenizer <folder with tokenizer.json> or builtin (this source is '${o.tokenizer.type}')`);
+  }
+  const tokenizer = createRequestTokenizer({ ...o.tokenizerOptions, source: o.tokenizer });
   const index = await createBlockIndex(
     o.redis !== undefined
       ? { backend: 'redis', options: { url: redisUrl(o.redis), ...(o.redisPrefix !== undefined ? { prefix: o.redisPrefix } : {}) } }

@@ -40,6 +40,8 @@ export interface ServeOptions {
   kvEventsBind?: string;
   /** Check every KV-event stream against its replay socket this often, ms (default 30,000; 0 = off). */
   kvEventsResyncMs?: number;
+  /** Local tokenizer: jobs that may wait for its worker thread (default 32); more route approximately. */
+  tokenizerMaxQueued?: number;
   /** Shared Redis index (host:port or URL); default from KVCACHE_INDEXER_REDIS_ADDR, else memory. */
   redis?: string;
   /** Active-active replicas: share picks and in-flight load through this Redis (RouterOptions.sync). */
@@ -160,6 +162,7 @@ async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[];
       events: o.kvEvents ?? 'connect',
       ...(o.kvEventsBind !== undefined ? { bindAddress: o.kvEventsBind } : {}),
       ...(o.kvEventsResyncMs !== undefined ? { resyncIntervalMs: o.kvEventsResyncMs } : {}),
+      ...(o.tokenizerMaxQueued !== undefined ? { tokenizerOptions: { workers: { maxQueued: o.tokenizerMaxQueued } } } : {}),
       logger: o.logger,
     });
     o.logger.info({ index: redis !== undefined ? 'redis' : 'memory', events: o.kvEvents ?? 'connect', blockSize }, 'precise prefix routing on');

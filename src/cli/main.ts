@@ -80,6 +80,7 @@ program
   .option('--trust-forwarded-for', 'use X-Forwarded-For as the client address', false)
   .option('--scrape-interval-ms <n>', 'metrics scrape interval', int('--scrape-interval-ms'), 50)
   .option('--tokenizer <source>', 'precise routing tokenizer: a folder with tokenizer.json, builtin (kvroute sim), or http://endpoint (its /tokenize); default: the endpoints\' own tokenizers, round robin, each in its engine\'s format (pass a folder in production)')
+  .option('--tokenizer-max-queued <n>', 'local tokenizer: long prompts that may wait for the tokenizer worker (default 32); beyond it a request routes approximately (kvroute_tokenizer_rejected_total{reason="queue_full"})', int('--tokenizer-max-queued'))
   .option('--block-size <n>', 'engines\' KV block size in tokens (vLLM --block-size)', int('--block-size'), 16)
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
   .option('--kv-events-bind <addr>', 'bind mode address; loopback by default (KV events are not authenticated): pass e.g. tcp://0.0.0.0:5557 to accept pods from the network', 'tcp://127.0.0.1:5557')

@@ -40,8 +40,9 @@ export interface WorkerPoolOptions {
 
 /** Counters of a {@link TokenizeWorkerPool}. */
 export interface WorkerPoolStats {
-  /** Workers running now. */
+  /** Workers running now; the queue's limit. */
   workers: number;
+  maxQueued: number;
   /** Jobs waiting for a worker / being tokenized now (a cancelled running job counts until its worker answers). */
   queued: number;
   running: number;
@@ -93,6 +94,7 @@ export class TokenizeWorkerPool {
     for (const s of this.#slots) if (s.job !== undefined) running++;
     return {
       workers: this.#slots.length,
+      maxQueued: this.maxQueued,
       queued: this.#queue.length,
       running,
       started: this.#started,

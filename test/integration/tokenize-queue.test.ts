@@ -4,7 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createKvCache } from '../../src/app/kv-cache.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { KvrError } from '../../src/core/errors.js';
 import type { Endpoint } from '../../src/core/endpoint.js';
 import type { InferenceRequest } from '../../src/core/request.js';
 import { seededRng } from '../../src/core/rng.js';
@@ -73,4 +75,23 @@ test('queue overflow falls back to approximate routing and is counted; aborted q
   } finally {
     await tok.close();
   }
+});
+
+test('the queue limit reaches the tokenizer through createKvCache (what --tokenizer-max-queued sets); refused for remote sources', async () => {
+  const kv = await createKvCache({ tokenizer: { type: 'dir', dir: llama3TokenizerDir() }, tokenizerOptions: { workers: { maxQueued: 3 } }, events: 'off' });
+  try {
+    assert.equal(kv.tokenizer.stats().workers!.maxQueued, 3);
+  } finally {
+    await kv.close();
+  }
+  const dflt = await createKvCache({ tokenizer: { type: 'builtin' }, events: 'off' });
+  try {
+    assert.equal(dflt.tokenizer.stats().workers!.maxQueued, 32, 'default');
+  } finally {
+    await dflt.close();
+  }
+  await assert.rejects(
+    createKvCache({ tokenizer: { type: 'endpoints' }, tokenizerOptions: { workers: { maxQueued: 3 } }, events: 'off' }),
+    (e: unknown) => e instanceof KvrError && e.code === 'KVR_ERR_USAGE' && /local tokenizer/.test(e.message),
+  );
 });

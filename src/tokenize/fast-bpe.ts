@@ -23,6 +23,8 @@
  * normalizer-dependent added tokens, no BPE dropout, suffixes or byte fallback; ids one to one).
  */
 
+import { PairTable, UNRESOLVED } from './pair-table.js';
+
 /** The GPT-2 byte -> printable character table every byte-level BPE vocabulary is written in. */
 function bytesToUnicode(): string[] {
   const bs: number[] = [];
@@ -37,9 +39,8 @@ function bytesToUnicode(): string[] {
 }
 const BYTE_CHARS = bytesToUnicode();
 
-/** Ids below 2^21 - 1; pair keys are left * 2^21 + right. */
-const ID_SPACE = 2 ** 21;
-const NO_ID = ID_SPACE - 1;
+/** Ids below 2^21 - 1 (NO_ID: a merge result outside the vocabulary). */
+const NO_ID = 2 ** 21 - 1;
 /** Heap keys are rank * 2^20 + position. */
 const POS_SPACE = 2 ** 20;
 /** Pieces longer than this (characters) are not cached (a cache of words, not of paragraphs). */
@@ -74,11 +75,10 @@ function escapeRe(s: string): string {
 /** Exact byte-level BPE with a pre-token cache. See the module comment. */
 export class ByteLevelBpe {
   readonly #strToId: Map<string, number>;
-  /** (left id, right id) -> rank. */
-  readonly #merges: Map<number, number>;
-  /** id -> token string, and (left, right) -> merged id once resolved (NO_ID: not in the vocabulary). */
+  /** (left id, right id) -> rank and merged id (resolved on first use; NO_ID: not in the vocabulary). */
+  readonly #merges: PairTable;
+  /** id -> token string. */
   readonly #idToStr: string[];
-  readonly #merged = new Map<number, number>();
   readonly #byteIds: Int32Array;
   readonly #ignoreMerges: boolean;
   readonly #added: RegExp | undefined;
@@ -98,7 +98,7 @@ export class ByteLevelBpe {
 
   private constructor(
     strToId: Map<string, number>,
-    merges: Map<number, number>,
+    merges: PairTable,
     ignoreMerges: boolean,
     added: ReadonlyArray<{ content: string; id: number }>,
     split: PieceSplit,
@@ -155,8 +155,8 @@ export class ByteLevelBpe {
     // Merge ranks keyed by (left id, right id); like the library, a later duplicate pair wins.
     // The merged token's id is resolved on first use (most of the 280k merges of a large
     // vocabulary never apply to the text a router sees).
-    const merges = new Map<number, number>();
     const list = model.merges as unknown[];
+    const merges = new PairTable(list.length);
     for (let rank = 0; rank < list.length; rank++) {
       const m = list[rank];
       let a: string | undefined;
@@ -177,7 +177,7 @@ export class ByteLevelBpe {
       const ib = strToId.get(b);
       // A merge of tokens outside the vocabulary can never apply to ids we produce.
       if (ia === undefined || ib === undefined) continue;
-      merges.set(ia * ID_SPACE + ib, rank);
+      merges.set(ia, ib, rank);
     }
     return new ByteLevelBpe(strToId, merges, model.ignore_merges === true, added, split, Math.max(1, Math.floor(pieceCacheSize)));
   }
@@ -326,8 +326,8 @@ export class ByteLevelBpe {
     const queue = (i: number): void => {
       const j = next[i];
       if (j < 0) return;
-      const rank = merges.get(ids[i] * ID_SPACE + ids[j]);
-      if (rank !== undefined) push(rank * POS_SPACE + i);
+      const slot = merges.find(ids[i], ids[j]);
+      if (slot >= 0) push(merges.rank(slot) * POS_SPACE + i);
     };
     for (let i = 0; i + 1 < n; i++) queue(i);
     while (size > 0) {
@@ -336,9 +336,9 @@ export class ByteLevelBpe {
       const i = key - rank * POS_SPACE;
       const j = next[i];
       if (ids[i] < 0 || j < 0) continue; // stale: merged away, or nothing to its right any more
-      const pair = ids[i] * ID_SPACE + ids[j];
-      if (merges.get(pair) !== rank) continue; // stale: the pair changed
-      const merged = this.#mergedId(pair, ids[i], ids[j]);
+      const slot = merges.find(ids[i], ids[j]);
+      if (slot < 0 || merges.rank(slot) !== rank) continue; // stale: the pair changed
+      const merged = this.#mergedId(slot, ids[i], ids[j]);
       if (merged === NO_ID) return false; // the library would look up a token not in the vocabulary
       ids[i] = merged;
       ids[j] = -1;
@@ -352,11 +352,11 @@ export class ByteLevelBpe {
   }
 
   /** The id of the token that merging `left` and `right` makes (NO_ID when the vocabulary lacks it). */
-  #mergedId(pair: number, left: number, right: number): number {
-    let id = this.#merged.get(pair);
-    if (id === undefined) {
+  #mergedId(slot: number, left: number, right: number): number {
+    let id = this.#merges.merged(slot);
+    if (id === UNRESOLVED) {
       id = this.#strToId.get(this.#idToStr[left] + this.#idToStr[right]) ?? NO_ID;
-      this.#merged.set(pair, id);
+      this.#merges.setMerged(slot, id);
     }
     return id;
   }

@@ -151,3 +151,44 @@ test('fastBpe: same ids with and without the fast path; rejected for sources it 
   }
   assert.throws(() => createRequestTokenizer({ source: { type: 'builtin' }, fastBpe: true }), (e: unknown) => e instanceof KvrError && /fastBpe applies to source 'dir' only/.test(e.message));
 });
+
+test('segment-wise (prefix cache + fast BPE) equals whole-prompt library tokenization over varied multi-turn chats', async () => {
+  // The router's default pipeline against @huggingface/tokenizers on the whole rendered prompt.
+  const fast = createRequestTokenizer({ source: { type: 'dir', dir: DIR }, workers: false, prefixCache: { blockChars: 128, maxBytes: 8 * 1024 * 1024 } });
+  const whole = createRequestTokenizer({ source: { type: 'dir', dir: DIR }, workers: false, prefixCache: false, fastBpe: false });
+  const PARTS = [
+    ' the', ' cache', "'s", "'LL", ' 12345', '.', ',', '\n', '\n\n', '  ', '\t', ' café', ' 東京', ' 😀', '<|eot_id|>', '<|start_header_id|>', '<|eot', '|>',
+    ' x_y', '...', ' über', '\u00a0', ' —', 'ſ', '\r\n', '   \n', ' <|begin_of_text|>', 'assistant<|end_header_id|>',
+  ];
+  let seed = 1;
+  const rand = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const text = (n: number): string => {
+    let s = '';
+    while (s.length < n) s += PARTS[rand(PARTS.length)];
+    return s;
+  };
+  try {
+    let checks = 0;
+    for (let conv = 0; conv < 12; conv++) {
+      const messages: Array<{ role: string; content: string }> = [{ role: 'system', content: (conv % 2 ? '  ' : '') + text(600) + (conv % 3 ? '\n' : '') }];
+      for (let turn = 0; turn < 6; turn++) {
+        messages.push({ role: 'user', content: text(50 + rand(400)) });
+        const body = { messages: messages.map((m) => ({ ...m })), ...(turn % 3 === 2 ? { add_generation_prompt: false, continue_final_message: true } : {}) };
+        assert.deepEqual(await fast.tokenizeBody('chat', body), await whole.tokenizeBody('chat', body), `conversation ${conv}, turn ${turn}`);
+        const prompt = text(20 + rand(900));
+        assert.deepEqual(await fast.tokenizeBody('completions', { prompt }), await whole.tokenizeBody('completions', { prompt }), `completion ${conv}.${turn}`);
+        checks += 2;
+        messages.push({ role: 'assistant', content: text(rand(300)) });
+      }
+    }
+    assert.equal(checks, 144);
+    const s = fast.stats();
+    assert.ok(s.prefixCache!.reusedTokens > 10_000, `the prefix cache was used: ${JSON.stringify(s.prefixCache)}`);
+    assert.ok(s.fastBpe!.pieceHits > 0 && s.fastBpe!.fallbacks === 0);
+  } finally {
+    await Promise.all([fast.close(), whole.close()]);
+  }
+});

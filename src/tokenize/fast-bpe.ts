@@ -98,6 +98,7 @@ export class ByteLevelBpe {
 
   private constructor(
     strToId: Map<string, number>,
+    idToStr: string[],
     merges: PairTable,
     ignoreMerges: boolean,
     added: ReadonlyArray<{ content: string; id: number }>,
@@ -106,8 +107,7 @@ export class ByteLevelBpe {
   ) {
     this.#strToId = strToId;
     this.#merges = merges;
-    this.#idToStr = [];
-    for (const [str, id] of strToId) this.#idToStr[id] = str;
+    this.#idToStr = idToStr;
     this.#ignoreMerges = ignoreMerges;
     this.#byteIds = Int32Array.from(BYTE_CHARS, (c) => strToId.get(c) ?? -1);
     this.#addedIds = new Map(added.map((a) => [a.content, a.id]));
@@ -132,25 +132,29 @@ export class ByteLevelBpe {
     if (!vocab || typeof vocab !== 'object' || Array.isArray(vocab) || !Array.isArray(model.merges)) return undefined;
     // Token string -> id as the library resolves it: the vocabulary, then added tokens over it.
     const strToId = new Map<string, number>();
-    const seenIds = new Set<number>();
-    for (const [s, id] of Object.entries(vocab)) {
-      if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= NO_ID || seenIds.has(id as number)) return undefined;
-      strToId.set(s, id as number);
-      seenIds.add(id as number);
+    const idToStr: string[] = [];
+    const seenIds = new Uint8Array(NO_ID);
+    for (const s in vocab) {
+      const id = vocab[s];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= NO_ID || seenIds[id] === 1) return undefined;
+      strToId.set(s, id);
+      idToStr[id] = s;
+      seenIds[id] = 1;
     }
     const added: { content: string; id: number }[] = [];
     for (const a of (Array.isArray(json.added_tokens) ? json.added_tokens : []) as Json[]) {
       const content = a.content;
       const id = a.id;
-      if (typeof content !== 'string' || !Number.isInteger(id) || (id as number) < 0 || (id as number) >= NO_ID) return undefined;
+      if (typeof content !== 'string' || typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= NO_ID) return undefined;
       if (a.lstrip || a.rstrip || a.single_word || a.normalized) return undefined;
       const prev = strToId.get(content);
       // Ids must stay one to one, or merging by id would differ from merging by string.
       if (prev !== undefined && prev !== id) return undefined;
-      if (prev === undefined && seenIds.has(id as number)) return undefined;
-      strToId.set(content, id as number);
-      seenIds.add(id as number);
-      added.push({ content, id: id as number });
+      if (prev === undefined && seenIds[id] === 1) return undefined;
+      strToId.set(content, id);
+      idToStr[id] = content;
+      seenIds[id] = 1;
+      added.push({ content, id });
     }
     // Merge ranks keyed by (left id, right id); like the library, a later duplicate pair wins.
     // The merged token's id is resolved on first use (most of the 280k merges of a large
@@ -179,7 +183,7 @@ export class ByteLevelBpe {
       if (ia === undefined || ib === undefined) continue;
       merges.set(ia, ib, rank);
     }
-    return new ByteLevelBpe(strToId, merges, model.ignore_merges === true, added, split, Math.max(1, Math.floor(pieceCacheSize)));
+    return new ByteLevelBpe(strToId, idToStr, merges, model.ignore_merges === true, added, split, Math.max(1, Math.floor(pieceCacheSize)));
   }
 
   /** Counters (a copy). */

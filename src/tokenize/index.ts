@@ -9,7 +9,8 @@ export {
 } from './request-tokenizer.js';
 export { loadEncoder, encodeFull, type EncoderSpec, type TokenEncoder, type SafeCutRule } from './encoder.js';
 export { PrefixTokenCache, type PrefixCacheOptions, type PrefixCacheStats, type TokenizePlan } from './prefix-cache.js';
-export { TokenizeWorkerPool, type WorkerPoolStats } from './worker-pool.js';
+export { TokenizeWorkerPool, type WorkerPoolStats, type WorkerPoolOptions } from './worker-pool.js';
+export { ByteLevelBpe, type FastBpeStats, type PieceSplit } from './fast-bpe.js';
 export {
   ChatRenderer,
   LLAMA3_CHAT_TEMPLATE,

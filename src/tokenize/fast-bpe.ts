@@ -23,21 +23,8 @@
  * normalizer-dependent added tokens, no BPE dropout, suffixes or byte fallback; ids one to one).
  */
 
+import { BYTE_CHARS, writeUtf8 } from './byte-level.js';
 import { PairTable, UNRESOLVED } from './pair-table.js';
-
-/** The GPT-2 byte -> printable character table every byte-level BPE vocabulary is written in. */
-function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
-  for (let b = 0xa1; b <= 0xac; b++) bs.push(b);
-  for (let b = 0xae; b <= 0xff; b++) bs.push(b);
-  const out = new Array<string>(256);
-  for (const b of bs) out[b] = String.fromCharCode(b);
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (out[b] === undefined) out[b] = String.fromCharCode(256 + n++);
-  return out;
-}
-const BYTE_CHARS = bytesToUnicode();
 
 /** Ids below 2^21 - 1 (NO_ID: a merge result outside the vocabulary). */
 const NO_ID = 2 ** 21 - 1;
@@ -365,37 +352,10 @@ export class ByteLevelBpe {
     return id;
   }
 
-  /** Writes the UTF-8 bytes of `s` into the scratch buffer (lone surrogates as U+FFFD, like TextEncoder). */
+  /** Writes the UTF-8 bytes of `s` into the scratch buffer (grown as needed); returns their count. */
   #utf8(s: string): number {
     if (this.#bytes.length < s.length * 3) this.#bytes = new Uint8Array(Math.max(s.length * 3, this.#bytes.length * 2));
-    const b = this.#bytes;
-    let n = 0;
-    for (let i = 0; i < s.length; i++) {
-      let c = s.charCodeAt(i);
-      if (c < 0x80) b[n++] = c;
-      else if (c < 0x800) {
-        b[n++] = 0xc0 | (c >> 6);
-        b[n++] = 0x80 | (c & 63);
-      } else {
-        if (c >= 0xd800 && c <= 0xdfff) {
-          const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
-          if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
-            c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-            i++;
-            b[n++] = 0xf0 | (c >> 18);
-            b[n++] = 0x80 | ((c >> 12) & 63);
-            b[n++] = 0x80 | ((c >> 6) & 63);
-            b[n++] = 0x80 | (c & 63);
-            continue;
-          }
-          c = 0xfffd;
-        }
-        b[n++] = 0xe0 | (c >> 12);
-        b[n++] = 0x80 | ((c >> 6) & 63);
-        b[n++] = 0x80 | (c & 63);
-      }
-    }
-    return n;
+    return writeUtf8(s, this.#bytes);
   }
 }
 

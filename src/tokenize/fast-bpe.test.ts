@@ -109,6 +109,28 @@ test('GPT-2 style pre-tokenizer (ByteLevel with its own regex): fast path on, sa
   }
 });
 
+test('Qwen 2 style split regex (single digits): fast path on, same ids', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvroute-qwen2-shape-'));
+  try {
+    const json = JSON.parse(JSON_TEXT) as { pre_tokenizer: { pretokenizers: Array<{ pattern?: { Regex: string } }> } } & Record<string, unknown>;
+    json.pre_tokenizer.pretokenizers[0].pattern = {
+      Regex: "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    };
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+    copyFileSync(join(DIR, 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
+    const enc = loadEncoder({ kind: 'dir', dir });
+    assert.ok(enc.fastPathStats?.(), 'the Qwen 2 split gets the fast path');
+    assert.ok(enc.safeCut, 'and a proven cut rule');
+    const ref = library(json);
+    assert.notDeepEqual(ref('12345'), library(JSON.parse(JSON_TEXT) as Record<string, unknown>)('12345'), 'the copy really splits digits one by one');
+    const rng = seededRng(4);
+    for (let i = 0; i < 200; i++) assertSame(enc, ref, randomText(rng, 1 + randInt(rng, 400)), `qwen2-shape text ${i}`);
+    for (const t of LONG) assertSame(enc, ref, t, 'qwen2-shape long run');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a tokenizer the fast path does not mirror (a normalizer) is tokenized by the library only', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvroute-nfc-'));
   try {

@@ -227,7 +227,7 @@ export class ByteLevelBpe {
     let v = this.#young.get(p);
     if (v === undefined) {
       v = this.#old.get(p);
-      if (v !== undefined) this.#remember(p, v);
+      if (v !== undefined) this.#remember(flatCopy(p), v); // promoted: still used
     }
     if (v !== undefined) {
       this.#stats.pieceHits++;

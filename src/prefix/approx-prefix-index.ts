@@ -4,7 +4,7 @@
  *
  * Layout:
  *
- *   per endpoint (by dense endpoint.index):  Lru<blockKey, true>   capacity = engine KV blocks
+ *   per endpoint (by dense endpoint.index):  KeyLru of block keys   capacity = engine KV blocks
  *   global:                                  Map<blockKey, holders: endpoint index[]>
  *
  * The two stay consistent: a key enters `holders` when it enters an endpoint's LRU and leaves it
@@ -36,7 +36,7 @@
  * holds every key so far; the walk stops as soon as no candidate's run continues.
  */
 import type { Endpoint } from '../core/endpoint.js';
-import { Lru } from './lru.js';
+import { KeyLru } from './key-lru.js';
 import { SlotSet } from './slot-set.js';
 
 /** llm-d's default per-server LRU capacity (blocks) when the engine does not report one. */
@@ -48,7 +48,7 @@ export const MIN_LEARNED_CAPACITY = 64;
 interface EndpointBlocks {
   id: string;
   /** Paged engines: LRU of block keys. */
-  lru: Lru<number, true> | undefined;
+  lru: KeyLru | undefined;
   /** Slot engines (llama.cpp): one key sequence per slot. */
   slots: SlotSet | undefined;
 }
@@ -148,7 +148,8 @@ export class ApproxPrefixIndex {
     const lru = e.lru!;
     for (let b = keys.length - 1; b >= 0; b--) {
       const k = keys[b];
-      if (lru.set(k, true)) {
+      if (!(k >= 0 && k <= Number.MAX_SAFE_INTEGER && Number.isInteger(k))) continue; // not a block key (e.g. a bad remote pick)
+      if (lru.touch(k)) {
         const holders = this.#global.get(k);
         if (holders === undefined) this.#global.set(k, [idx]);
         else holders.push(idx);
@@ -232,7 +233,7 @@ export class ApproxPrefixIndex {
     if (e === undefined) {
       e = slots !== undefined
         ? { id: endpoint.id, lru: undefined, slots: this.#newSlots(idx, slots) }
-        : { id: endpoint.id, lru: new Lru<number, true>(capacity, (k) => this.#dropHolder(k, idx)), slots: undefined };
+        : { id: endpoint.id, lru: new KeyLru(capacity, (k) => this.#dropHolder(k, idx)), slots: undefined };
       this.#endpoints[idx] = e;
     } else if (e.lru !== undefined && e.lru.capacity !== capacity) {
       e.lru.resize(capacity);

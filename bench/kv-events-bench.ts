@@ -9,12 +9,19 @@
  *
  * Each batch holds 4 events, like a busy engine step: 2 BlockStored of 4 blocks (64 token ids
  * each) and 2 BlockRemoved of 4 hashes; hashes are random 64-bit values (most above 2^31).
+ *
+ * Codec + index (end to end into the memory index, in process): per encoding, 64,000 pre-encoded
+ * batches of one endpoint whose BlockStored events chain on the previous batch (so every block
+ * is keyed and stored), 8 blocks stored and 4 removed per batch, decoded and applied through a
+ * KvIndexer to a MemoryBlockIndex; blocks stored per second of wall and of CPU time.
  */
 import { XPublisher } from 'zeromq';
 import { decodeEventBatch, encodeEventBatch, type EventEncoding } from '../src/events/codec.js';
 import { EventIngestor } from '../src/events/event-ingestor.js';
 import type { KvEvent, KvEventSink } from '../src/events/types.js';
 import { encodeSeq } from '../src/events/wire.js';
+import { KvIndexer } from '../src/kv-index/kv-indexer.js';
+import { MemoryBlockIndex } from '../src/kv-index/memory-index.js';
 
 const SECONDS = Number(process.argv[2] ?? 2);
 const WINDOW = 2000;
@@ -83,6 +90,42 @@ async function run(encoding: EventEncoding): Promise<void> {
   );
 }
 
+/** Decode + KvIndexer + MemoryBlockIndex, in process, over chained batches (see the file comment). */
+async function codecAndIndex(encoding: EventEncoding): Promise<void> {
+  const s = { x: 0x2545f4914f6cdd1dn };
+  const n = 64_000;
+  const payloads: Uint8Array[] = [];
+  let parent: bigint | null = null;
+  const recent: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = Array.from({ length: 4 }, () => rand64(s));
+    const b = Array.from({ length: 4 }, () => rand64(s));
+    const tokens = (k: number): number[] => Array.from({ length: 64 }, (_, j) => (i * 131 + k * 17 + j * 7919) % 128000);
+    const events: KvEvent[] = [
+      { type: 'BlockStored', blockHashes: a, parentBlockHash: parent, tokenIds: tokens(0), blockSize: 16, loraId: null, medium: 'GPU', loraName: null },
+      { type: 'BlockStored', blockHashes: b, parentBlockHash: a[3], tokenIds: tokens(1), blockSize: 16, loraId: null, medium: 'GPU', loraName: null },
+    ];
+    if (recent.length >= 16) events.push({ type: 'BlockRemoved', blockHashes: recent.splice(0, 4), medium: 'GPU' });
+    recent.push(...a);
+    parent = b[3];
+    payloads.push(encodeEventBatch({ ts: 1_700_000_000 + i / 1000, events, dataParallelRank: null }, { encoding }));
+  }
+  const indexer = new KvIndexer({ index: new MemoryBlockIndex() });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await indexer.applyBatch('bench', 'meta-llama/Llama-3.1-8B-Instruct', BigInt(i), decodeEventBatch(payloads[i]).batch);
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const st = indexer.indexerStats();
+  if (st.unknownParents !== 0 || st.storedBlocks !== n * 8) throw new Error(`codec + index: ${st.storedBlocks} blocks stored, ${st.unknownParents} unknown parents`);
+  console.log(
+    `${encoding.padEnd(5)}  codec + indexer + memory index: ${Math.round(st.storedBlocks / secs).toLocaleString('en-US')} blocks stored/s` +
+      ` (${Math.round(st.storedBlocks / ((cpu.user + cpu.system) / 1e6)).toLocaleString('en-US')} per CPU second), ${Math.round(n / secs).toLocaleString('en-US')} batches/s`,
+  );
+}
+
 console.log(`kv-events-bench: node ${process.version}, ${SECONDS} s per encoding, 4 events per batch, window ${WINDOW}`);
 await run('array');
 await run('map');
+await codecAndIndex('array');
+await codecAndIndex('map');

@@ -8,12 +8,20 @@
  *   BlockStored of 4 blocks of 16 token ids chained on the endpoint's previous batch, one batch
  *   in 8 also removing 4 old blocks; 64 endpoints, batches of one endpoint in order, 8 endpoints
  *   in flight at once (Redis);
+ * - memory ingestion in rounds (a fresh index each round, 128,000 batches of 4 blocks and 16,000
+ *   of 32): `index only` (applyEngineBatch with keys computed beforehand) and `indexer` (KvIndexer
+ *   on decoded events: parent resolution, token-id checks, block keys, then the index); best and
+ *   median of the rounds. With `--baseline DIR` (another build's root, e.g. of the previous
+ *   commit) its MemoryBlockIndex and KvIndexer run in alternate rounds of the same process, for a
+ *   before/after on the same machine state;
  * - lookup of an 8,000-token request (500 keys) over 64 candidate endpoints (memory, Redis),
  *   p50 / p99: `shared` (8 hold the whole prompt, the others a part of it: dozens of holders per
  *   key) and `typical` (4 hold the whole prompt).
  *
- *   npx tsc -p . --outDir .out && node .out/bench/kv-index-bench.js [--json]
+ *   npm run build && node dist/bench/kv-index-bench.js [--json] [--baseline DIR] [--memory-only]
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import xxhash from 'xxhash-wasm';
 import type { BlockStoredEvent, KvEventBatch } from '../src/events/types.js';
 import { BlockKeyer } from '../src/kv-index/block-keys.js';
@@ -22,6 +30,7 @@ import { KvIndexer } from '../src/kv-index/kv-indexer.js';
 import { MemoryBlockIndex } from '../src/kv-index/memory-index.js';
 import { RedisBlockIndex } from '../src/kv-index/redis-index.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
+import { ingestRounds, type IngestImpl } from './kv-ingest-rounds.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const BS = 16;
@@ -149,6 +158,21 @@ async function benchLookup(name: string, index: KvBlockIndex, ms: number, mode: 
 }
 
 async function main(): Promise<void> {
+  const at = process.argv.indexOf('--baseline');
+  const impls: IngestImpl[] = [{ name: 'this build', Index: MemoryBlockIndex, Indexer: KvIndexer }];
+  if (at > 0) {
+    const dir = path.resolve(process.argv[at + 1] ?? '');
+    const load = async (f: string) => import(pathToFileURL(path.join(dir, 'dist/src/kv-index', f)).href);
+    impls.unshift({ name: 'baseline', Index: (await load('memory-index.js')).MemoryBlockIndex, Indexer: (await load('kv-indexer.js')).KvIndexer });
+  }
+  for (const per of [4, 32]) {
+    for (const r of await ingestRounds(impls, { perBatch: per, rounds: 6 })) {
+      report(`ingest memory, ${r.name}, ${r.mode}, ${per} blocks/batch, best (blocks/s)`, r.best, 'blocks/s');
+      report(`ingest memory, ${r.name}, ${r.mode}, ${per} blocks/batch, median (blocks/s)`, r.median, 'blocks/s');
+      report(`ingest memory, ${r.name}, ${r.mode}, ${per} blocks/batch, best per CPU s`, r.bestCpu, 'blocks/s');
+    }
+  }
+  if (process.argv.includes('--memory-only')) return;
   await benchKeys();
   await benchEvents('memory', new MemoryBlockIndex(), 1_000, 1);
   await benchLookup('memory', new MemoryBlockIndex(), 400, 'shared');
@@ -178,7 +202,8 @@ async function main(): Promise<void> {
       await redis.stop();
     }
   }
-  if (process.argv.includes('--json')) console.log(JSON.stringify(results));
 }
 
+
 await main();
+if (process.argv.includes('--json')) console.log(JSON.stringify(results));

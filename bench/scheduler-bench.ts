@@ -18,9 +18,16 @@
  * previous code path), and reports p50 / p90 / p99 wall time of schedule() (tokenization, key
  * computation and the index lookup included), process CPU per schedule() and the p50 ratio.
  *
+ * The approximate case also reports CPU time per request incl. hashing (process.cpuUsage, which
+ * holds on a busy machine better than wall time). `--baseline DIR` (another build's root, e.g. of
+ * the previous commit) runs the approximate case with that build too, alternating, for a
+ * before/after in one run.
+ *
  *   npm run bench:scheduler            (builds first)
- *   node dist/bench/scheduler-bench.js [--json] [--iters 60] [--precise-only | --approximate-only]
+ *   node dist/bench/scheduler-bench.js [--json] [--iters 60] [--baseline DIR] [--precise-only | --approximate-only]
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ManualClock } from '../src/core/clock.js';
 import type { Endpoint } from '../src/core/endpoint.js';
 import type { InferenceRequest } from '../src/core/request.js';
@@ -88,8 +95,15 @@ function chatRequest(system: string, question: string): InferenceRequest {
 const fmtNs = (ns: number) => `${Math.round(ns).toLocaleString('en-US').padStart(9)} ns/op`;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))];
 
-async function approximate(n: number): Promise<void> {
-  const sched = createScheduler(loadConfig(), { clock: new ManualClock(0), rng: seededRng(1) });
+/** The scheduler factory of a build (this one, or a baseline's for a before/after). */
+interface Build {
+  name: string;
+  createScheduler: typeof createScheduler;
+  loadConfig: typeof loadConfig;
+}
+
+async function approximate(n: number, build: Build = { name: 'this build', createScheduler, loadConfig }): Promise<void> {
+  const sched = build.createScheduler(build.loadConfig(), { clock: new ManualClock(0), rng: seededRng(1) });
   const precise = sched.plugins.get('precise-prefix-cache-scorer') as PrecisePrefixScorer | undefined;
   if (precise === undefined) throw new Error('the default profile has no precise-prefix-cache-scorer; update this benchmark');
   const prefix = precise.approximate;
@@ -121,14 +135,28 @@ async function approximate(n: number): Promise<void> {
   }
   scheduleNs /= rounds * reqs.length;
   t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < 5_000; i++) {
     const r = request(prompts[i % prompts.length]);
     const res = await sched.schedule(r, eps);
     sched.onComplete(r, res.endpoint, OK);
   }
   const fullNs = Number(process.hrtime.bigint() - t0) / 5_000;
-  results.push({ mode: 'approximate', endpoints: n, hashNs, scheduleNs, fullNs });
-  if (!JSON_OUT) console.log(`approximate endpoints=${String(n).padStart(3)}  hash 32k chars: ${fmtNs(hashNs)}  schedule (after hashing): ${fmtNs(scheduleNs)}  schedule incl. hashing: ${fmtNs(fullNs)}`);
+  const cpu = process.cpuUsage(cpu0);
+  const fullCpuNs = ((cpu.user + cpu.system) * 1000) / 5_000;
+  results.push({ mode: 'approximate', build: build.name, endpoints: n, hashNs, scheduleNs, fullNs, fullCpuNs });
+  if (!JSON_OUT) console.log(`approximate endpoints=${String(n).padStart(3)}  hash 32k chars: ${fmtNs(hashNs)}  schedule (after hashing): ${fmtNs(scheduleNs)}  schedule incl. hashing: ${fmtNs(fullNs)} (CPU ${fmtNs(fullCpuNs)})  [${build.name}]`);
+}
+
+/** This build, preceded by the `--baseline DIR` build when given. */
+async function approximateBuilds(): Promise<Build[]> {
+  const builds: Build[] = [{ name: 'this build', createScheduler, loadConfig }];
+  const at = process.argv.indexOf('--baseline');
+  if (at < 0) return builds;
+  const dir = path.resolve(process.argv[at + 1] ?? '');
+  const load = async (f: string) => import(pathToFileURL(path.join(dir, 'dist/src', f)).href);
+  builds.unshift({ name: 'baseline', createScheduler: (await load('scheduling/scheduler.js')).createScheduler, loadConfig: (await load('config/load-config.js')).loadConfig });
+  return builds;
 }
 
 /** One precise-routing setup: a scheduler whose tokenizer uses the fast BPE path or the library alone. */
@@ -211,6 +239,9 @@ async function precise(n: number): Promise<void> {
   }
 }
 
-if (ONLY !== 'precise') for (const n of [16, 64]) await approximate(n);
+if (ONLY !== 'precise') {
+  const builds = await approximateBuilds();
+  for (const n of [16, 64]) for (const round of builds.length > 1 ? [0, 1] : [0]) for (const b of round === 0 ? builds : [...builds].reverse()) await approximate(n, b);
+}
 if (ONLY !== 'approximate') for (const n of [16, 64]) await precise(n);
 if (JSON_OUT) console.log(JSON.stringify(results, null, 2));

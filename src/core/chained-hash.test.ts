@@ -66,3 +66,20 @@ test('text blocks: no collision among 1,000,000 distinct random blocks', () => {
   // 26^64 possible blocks: duplicates among the inputs themselves are impossible in practice.
   assert.equal(seen.size, 1_000_000);
 });
+
+test('text blocks: the word fast path gives exactly the char-by-char keys (golden values; non-ASCII, lone surrogates, odd sizes)', async () => {
+  const { chainTextChars } = await import('./chained-hash.js');
+  const a = 'x'.repeat(64) + 'y'.repeat(64) + 'z\u00e9\ud800'.repeat(22) + 'q';
+  // Computed with the char-by-char loop before the fast path existed.
+  assert.deepEqual([...chainTextBlocks(7, a, 64, 3)], [4219373400101577, 5776650450691469, 342197007054725]);
+  const rng = seededRng(5);
+  for (let round = 0; round < 50; round++) {
+    let s = '';
+    const len = 64 + randInt(rng, 20_000);
+    for (let i = 0; i < len; i++) s += String.fromCharCode(randInt(rng, 4) === 0 ? randInt(rng, 0x10000) : 32 + randInt(rng, 90));
+    for (const bc of [4, 64, 63, 128]) {
+      const n = Math.floor(s.length / bc);
+      assert.deepEqual([...chainTextBlocks(3, s, bc, n)], [...chainTextChars(3, s, bc, n)], `round ${round}, block ${bc}`);
+    }
+  }
+});

@@ -21,6 +21,7 @@ import { silentLogger } from '../core/logger.js';
 import { KvrError } from '../core/errors.js';
 import type { Logger } from 'pino';
 import type { BatchPart, KvEventBatch, KvEventSink } from '../events/types.js';
+import { BatchParents } from './batch-parents.js';
 import { BlockKeyer, checkBlockSize, type RouterKey } from './block-keys.js';
 import type { ApplyOutcome, EngineOp, FenceMode, KvBlockIndex } from './kv-block-index.js';
 import { normalizeTier } from './tiers.js';
@@ -172,18 +173,22 @@ export class KvIndexer implements KvEventSink {
     for (const ev of batch.events) {
       if (ev !== null && typeof ev === 'object' && ev.type === 'BlockStored' && typeof ev.parentBlockHash === 'bigint') parents.add(ev.parentBlockHash);
     }
-    const known = new Map<bigint, RouterKey>();
+    const before = new Map<bigint, RouterKey>();
     if (parents.size > 0) {
       const list = [...parents];
       const keys = await this.index.resolveEngineHashes(endpointId, list);
-      list.forEach((h, i) => keys[i] !== undefined && known.set(h, keys[i] as RouterKey));
+      list.forEach((h, i) => keys[i] !== undefined && before.set(h, keys[i] as RouterKey));
     }
+    // This batch's own stores (parents of its later events), then what the index held before.
+    const inBatch = new BatchParents();
+    let cleared = false;
     const ops: EngineOp[] = [];
     for (const ev of batch.events) {
       const type = ev !== null && typeof ev === 'object' ? ev.type : undefined;
       if (type === 'AllBlocksCleared') {
         ops.push({ kind: 'clear' });
-        known.clear();
+        inBatch.clear();
+        cleared = true;
       } else if (type === 'BlockRemoved' && ev.type === 'BlockRemoved') {
         const tier = normalizeTier(ev.medium);
         if (tier === undefined || !allHashes(ev.blockHashes)) this.#malformed(endpointId, 'BlockRemoved with a bad medium or block hashes');
@@ -198,7 +203,7 @@ export class KvIndexer implements KvEventSink {
         if (n === 0) continue;
         let parent: RouterKey | undefined;
         if (ev.parentBlockHash === null) parent = this.keyer.root(model, ev.loraName ?? null);
-        else parent = known.get(ev.parentBlockHash);
+        else parent = inBatch.get(ev.parentBlockHash) ?? (cleared ? undefined : before.get(ev.parentBlockHash));
         if (parent === undefined) {
           this.#stats.unknownParents++;
           continue;
@@ -210,7 +215,7 @@ export class KvIndexer implements KvEventSink {
           this.#malformed(endpointId, 'BlockStored with token ids that are not unsigned 32-bit integers');
           continue;
         }
-        for (let i = 0; i < n; i++) known.set(ev.blockHashes[i], keys[i]);
+        inBatch.add(ev.blockHashes, keys);
         ops.push({ kind: 'store', tier, engineHashes: ev.blockHashes, keys });
       } else {
         this.#malformed(endpointId, `unknown event type ${String(type)}`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fakeEndpoint, fakeEndpoints, fakeText } from '../scheduling/testing/fakes.js';
-import { ApproxPrefixIndex } from './approx-prefix-index.js';
+import { ApproxPrefixIndex, MAX_PENDING_KEYS } from './approx-prefix-index.js';
 import { TextBlockHasher } from './text-block-hasher.js';
 
 const run = (idx: ApproxPrefixIndex, keys: ArrayLike<number>, eps: ReturnType<typeof fakeEndpoints>): number[] => {
@@ -90,4 +90,22 @@ test('TextBlockHasher: chained keys, model-seeded, full blocks only, capped', ()
   assert.notEqual(k2[2], k1[2]);
   assert.equal(h.hash('m', 'short').length, 0);
   for (const k of k1) assert.ok(Number.isSafeInteger(k));
+});
+
+test('upkeep only where read: unread picks are queued, bounded per endpoint, and a read sees the newest of them', () => {
+  const idx = new ApproxPrefixIndex(1_000_000);
+  const [a, b] = fakeEndpoints(2);
+  // 2,000 picks of 64 fresh keys each on a, never read: only the newest 8,192 keys' picks stay queued.
+  for (let p = 0; p < 2_000; p++) idx.add(a, Array.from({ length: 64 }, (_, i) => p * 64 + i + 1));
+  idx.add(b, [5, 6]);
+  assert.equal(idx.blocksOf(a), MAX_PENDING_KEYS, 'the newest picks covering the bound were applied');
+  const newest = Array.from({ length: 64 }, (_, i) => 1_999 * 64 + i + 1);
+  assert.deepEqual(run(idx, newest, [a, b]), [64, 0]);
+  assert.deepEqual(run(idx, [1, 2], [a, b]), [0, 0], 'the oldest picks were dropped unapplied');
+  assert.deepEqual(run(idx, [5, 6], [a, b]), [0, 2]);
+  // A removed endpoint's queued picks go with it; reads in between keep upkeep exact.
+  idx.add(b, [7]);
+  idx.removeEndpoint(b);
+  assert.equal(idx.blocksOf(b), 0);
+  assert.deepEqual([...idx.holdersOf(7)], []);
 });

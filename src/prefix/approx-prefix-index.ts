@@ -4,7 +4,7 @@
  *
  * Layout:
  *
- *   per endpoint (by dense endpoint.index):  Lru<blockKey, true>   capacity = engine KV blocks
+ *   per endpoint (by dense endpoint.index):  KeyLru of block keys   capacity = engine KV blocks
  *   global:                                  Map<blockKey, holders: endpoint index[]>
  *
  * The two stay consistent: a key enters `holders` when it enters an endpoint's LRU and leaves it
@@ -34,9 +34,16 @@
  *
  * Lookup walks the request's keys once for all candidates: a candidate's run continues while it
  * holds every key so far; the walk stops as soon as no candidate's run continues.
+ *
+ * Upkeep only where it is read: `add` queues the pick (pending-picks.ts) and every read applies
+ * the queue first, so reads see exactly what immediate upkeep would give. When nothing reads the
+ * index (it is the precise scorer's fallback and precise routing serves every request), picks
+ * cost a queue append, and each endpoint keeps only its newest picks covering
+ * min(capacity, 8,192) keys for the day the fallback is needed.
  */
 import type { Endpoint } from '../core/endpoint.js';
-import { Lru } from './lru.js';
+import { KeyLru } from './key-lru.js';
+import { PendingPicks } from './pending-picks.js';
 import { SlotSet } from './slot-set.js';
 
 /** llm-d's default per-server LRU capacity (blocks) when the engine does not report one. */
@@ -45,10 +52,13 @@ export const DEFAULT_LRU_CAPACITY_PER_SERVER = 31_250;
 /** Smallest capacity (blocks) learning may shrink an endpoint to. */
 export const MIN_LEARNED_CAPACITY = 64;
 
+/** Most keys of unapplied picks kept per endpoint while the index is not read. */
+export const MAX_PENDING_KEYS = 8_192;
+
 interface EndpointBlocks {
   id: string;
   /** Paged engines: LRU of block keys. */
-  lru: Lru<number, true> | undefined;
+  lru: KeyLru | undefined;
   /** Slot engines (llama.cpp): one key sequence per slot. */
   slots: SlotSet | undefined;
 }
@@ -64,6 +74,7 @@ export class ApproxPrefixIndex {
   /** Learned effective capacity per endpoint index (blocks); undefined = not learned. */
   #learned: (number | undefined)[] = [];
   #falseHits: number[] = [];
+  readonly #pending = new PendingPicks<Endpoint>(MAX_PENDING_KEYS);
 
   /** @param defaultCapacity blocks kept per endpoint when it reports no `numGpuBlocks` */
   constructor(defaultCapacity = DEFAULT_LRU_CAPACITY_PER_SERVER) {
@@ -72,23 +83,27 @@ export class ApproxPrefixIndex {
 
   /** Number of distinct keys held by at least one endpoint. */
   get size(): number {
+    this.#flush();
     return this.#global.size;
   }
 
   /** Number of keys held by `endpoint` (0 when unknown). */
   blocksOf(endpoint: Endpoint): number {
+    this.#flush();
     const e = this.#endpoints[endpoint.index];
     return e !== undefined && e.id === endpoint.id ? (e.lru?.size ?? e.slots!.size) : 0;
   }
 
   /** Capacity currently applied to `endpoint`'s LRU in blocks (undefined when it holds nothing yet, or for a slot engine). */
   capacityOf(endpoint: Endpoint): number | undefined {
+    this.#flush();
     const e = this.#endpoints[endpoint.index];
     return e !== undefined && e.id === endpoint.id ? e.lru?.capacity : undefined;
   }
 
   /** Slots modelled for `endpoint` (slot engines; undefined otherwise or when it holds nothing yet). */
   slotsOf(endpoint: Endpoint): number | undefined {
+    this.#flush();
     const e = this.#endpoints[endpoint.index];
     return e !== undefined && e.id === endpoint.id ? e.slots?.capacity : undefined;
   }
@@ -98,6 +113,7 @@ export class ApproxPrefixIndex {
    * consecutively from the first one.
    */
   longestPrefix(keys: ArrayLike<number>, candidates: readonly Endpoint[], out: Int32Array | Float64Array): void {
+    this.#flush();
     const n = candidates.length;
     let maxIdx = 0;
     for (let i = 0; i < n; i++) if (candidates[i].index > maxIdx) maxIdx = candidates[i].index;
@@ -139,6 +155,14 @@ export class ApproxPrefixIndex {
    * the prefix root is the most recently used and the tail is evicted first, as engines do.
    */
   add(endpoint: Endpoint, keys: ArrayLike<number>): void {
+    if (keys.length > 0) this.#pending.push(endpoint, keys, this.#baseCapacity(endpoint));
+  }
+
+  #flush(): void {
+    if (!this.#pending.empty) this.#pending.drain((endpoint, keys) => this.#apply(endpoint, keys));
+  }
+
+  #apply(endpoint: Endpoint, keys: ArrayLike<number>): void {
     const e = this.#entry(endpoint);
     const idx = endpoint.index;
     if (e.slots !== undefined) {
@@ -148,7 +172,8 @@ export class ApproxPrefixIndex {
     const lru = e.lru!;
     for (let b = keys.length - 1; b >= 0; b--) {
       const k = keys[b];
-      if (lru.set(k, true)) {
+      if (!(k >= 0 && k <= Number.MAX_SAFE_INTEGER && Number.isInteger(k))) continue; // not a block key (e.g. a bad remote pick)
+      if (lru.touch(k)) {
         const holders = this.#global.get(k);
         if (holders === undefined) this.#global.set(k, [idx]);
         else holders.push(idx);
@@ -162,6 +187,7 @@ export class ApproxPrefixIndex {
    * tokens over the tokens per block). See "Learned capacity" in the file comment.
    */
   observe(endpoint: Endpoint, predictedBlocks: number, actualBlocks: number): void {
+    this.#flush();
     const e = this.#endpoints[endpoint.index];
     if (e === undefined || e.id !== endpoint.id || e.lru === undefined || !(predictedBlocks >= 1) || !(actualBlocks >= 0)) return;
     const base = this.#baseCapacity(endpoint);
@@ -186,12 +212,14 @@ export class ApproxPrefixIndex {
 
   /** Effective capacity learned for `endpoint` from engine feedback (undefined = none learned). */
   learnedCapacityOf(endpoint: Pick<Endpoint, 'id' | 'index'>): number | undefined {
+    this.#flush();
     const e = this.#endpoints[endpoint.index];
     return e !== undefined && e.id === endpoint.id ? this.#learned[endpoint.index] : undefined;
   }
 
   /** Forgets everything `endpoint` holds (removed from the pool, or its cache was reset). */
   removeEndpoint(endpoint: Pick<Endpoint, 'id' | 'index'>): void {
+    this.#pending.drop(endpoint.id, endpoint.index);
     const e = this.#endpoints[endpoint.index];
     if (e === undefined || e.id !== endpoint.id) return;
     if (e.lru !== undefined) {
@@ -207,6 +235,7 @@ export class ApproxPrefixIndex {
 
   /** Forgets everything. */
   clear(): void {
+    this.#pending.clear();
     this.#global.clear();
     this.#endpoints = [];
     this.#learned = [];
@@ -215,6 +244,7 @@ export class ApproxPrefixIndex {
 
   /** Endpoint indices holding `key` (for tests and diagnostics). */
   holdersOf(key: number): readonly number[] {
+    this.#flush();
     return this.#global.get(key) ?? [];
   }
 
@@ -232,7 +262,7 @@ export class ApproxPrefixIndex {
     if (e === undefined) {
       e = slots !== undefined
         ? { id: endpoint.id, lru: undefined, slots: this.#newSlots(idx, slots) }
-        : { id: endpoint.id, lru: new Lru<number, true>(capacity, (k) => this.#dropHolder(k, idx)), slots: undefined };
+        : { id: endpoint.id, lru: new KeyLru(capacity, (k) => this.#dropHolder(k, idx)), slots: undefined };
       this.#endpoints[idx] = e;
     } else if (e.lru !== undefined && e.lru.capacity !== capacity) {
       e.lru.resize(capacity);

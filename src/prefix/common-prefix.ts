@@ -16,8 +16,10 @@
  * never increase along a prompt and the run stops at the first rarer block. A request records its
  * keys while they have been seen before, plus at most 32 never-seen ones (a new shared prefix is
  * still found, 32 blocks deeper per request that carries it). Cost: O(shared depth + 32) map
- * operations per request, over at most `maxBlocks` leading blocks.
+ * operations per request, over at most `maxBlocks` leading blocks; block keys (numbers) are
+ * counted in typed arrays (key-counts.ts), and a request's recorded keys are one copied slice.
  */
+import { KeyCounts } from './key-counts.js';
 
 /**
  * Keys never seen before that one request records past its shared part. A request's tail is
@@ -44,8 +46,8 @@ export class CommonPrefixTracker<K> {
   readonly window: number;
   readonly minRequests: number;
   readonly maxBlocks: number;
-  readonly #ring: (K[] | undefined)[];
-  readonly #counts = new Map<K, number>();
+  readonly #ring: (ArrayLike<K> | undefined)[];
+  readonly #counts = new KeyCounts<K>();
   #next = 0;
   #filled = 0;
 
@@ -69,7 +71,7 @@ export class CommonPrefixTracker<K> {
     const need = Math.max(2, this.share * this.#filled);
     const limit = Math.min(keys.length - 1, this.maxBlocks);
     let d = 0;
-    while (d < limit && (this.#counts.get(keys[d]) ?? 0) >= need) d++;
+    while (d < limit && this.#counts.get(keys[d]) >= need) d++;
     return d;
   }
 
@@ -77,22 +79,19 @@ export class CommonPrefixTracker<K> {
   observe(keys: ArrayLike<K>): void {
     const old = this.#ring[this.#next];
     if (old !== undefined) {
-      for (const k of old) {
-        const c = this.#counts.get(k)! - 1;
-        if (c === 0) this.#counts.delete(k);
-        else this.#counts.set(k, c);
-      }
+      for (let i = 0; i < old.length; i++) this.#counts.decrement(old[i]);
     } else this.#filled++;
     const n = Math.min(keys.length, this.maxBlocks);
-    const kept: K[] = [];
+    // The recorded keys are always a leading run of `keys`: up to the 33rd never-seen one.
+    let m = 0;
     let fresh = 0;
-    for (let i = 0; i < n; i++) {
-      const k = keys[i];
-      const c = this.#counts.get(k) ?? 0;
-      if (c === 0 && ++fresh > FRESH_KEYS) break;
-      kept.push(k);
-      this.#counts.set(k, c + 1);
+    for (; m < n; m++) {
+      if (this.#counts.increment(keys[m]) === 0 && ++fresh > FRESH_KEYS) {
+        this.#counts.decrement(keys[m]);
+        break;
+      }
     }
+    const kept: ArrayLike<K> = ArrayBuffer.isView(keys) ? (keys as unknown as Float64Array).slice(0, m) as unknown as ArrayLike<K> : Array.prototype.slice.call(keys, 0, m);
     this.#ring[this.#next] = kept;
     this.#next = (this.#next + 1) % this.window;
   }

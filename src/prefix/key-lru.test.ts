@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randInt, seededRng } from '../core/rng.js';
+import { KeyLru } from './key-lru.js';
+import { Lru } from './lru.js';
+
+test('KeyLru evicts exactly what a Map-ordered LRU evicts, through touches, resizes and fifo compaction', () => {
+  const rng = seededRng(3);
+  const evA: number[] = [];
+  const evB: number[] = [];
+  const a = new KeyLru(50, (k) => evA.push(k));
+  const b = new Lru<number, true>(50, (k) => evB.push(k));
+  for (let step = 0; step < 40_000; step++) {
+    const r = randInt(rng, 100);
+    if (r === 0) {
+      const c = randInt(rng, 80);
+      a.resize(c);
+      b.resize(c);
+    } else {
+      // Keys up to 2^53 - 1, a narrow range so most touches hit held keys.
+      const k = randInt(rng, 120) * 2 ** 40 + randInt(rng, 3);
+      assert.equal(a.touch(k), b.set(k, true), `touch ${k} at step ${step}`);
+    }
+    assert.equal(a.size, b.size);
+  }
+  assert.deepEqual(evA, evB);
+  assert.deepEqual(a.keys(), [...b.keys()]);
+  assert.ok(evA.length > 1000, 'the run evicted');
+});
+
+test('KeyLru with capacity 0 holds nothing and reports the key as evicted; clear forgets silently', () => {
+  const ev: number[] = [];
+  const l = new KeyLru(0, (k) => ev.push(k));
+  assert.equal(l.touch(7), true);
+  assert.deepEqual(ev, [7]);
+  assert.equal(l.size, 0);
+  l.resize(2);
+  l.touch(1);
+  l.touch(2);
+  assert.equal(l.has(1), true);
+  l.clear();
+  assert.equal(l.size, 0);
+  assert.equal(l.has(1), false);
+  assert.deepEqual(ev, [7]);
+});

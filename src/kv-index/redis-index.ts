@@ -139,7 +139,9 @@ export class RedisBlockIndex implements KvBlockIndex {
       commandTimeoutMs: this.#opts.commandTimeoutMs,
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       ...(opts.maxReconnectDelayMs !== undefined ? { maxReconnectDelayMs: opts.maxReconnectDelayMs } : {}),
-      autoPipelining: true,
+      // Single node: batch the commands of one tick into one write. Not on a cluster: ioredis's
+      // auto-pipelining groups a script call by its first argument (the key count), not its keys.
+      autoPipelining: !this.cluster,
     }) as Client;
     // numberOfKeys left out: each call passes its key count first (a call names 5 keys per endpoint).
     this.#client.defineCommand('kvrApply', { lua: APPLY_LUA });

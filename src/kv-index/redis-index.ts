@@ -29,55 +29,19 @@
  * by itself (and follows slot moves on a cluster).
  */
 import { randomUUID } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { systemClock, type Clock } from '../core/clock.js';
 import { KvrError } from '../core/errors.js';
 import { keyFromString, keyToString, type RouterKey } from './block-keys.js';
-import { DEFAULT_CLOCK_TOLERANCE_S, type ApplyOutcome, type BlockKey, type EngineBatch, type KvBlockIndex, type PrefixRun } from './kv-block-index.js';
-import { createRedisClient, parseRedisTarget } from './redis-client.js';
-import { checkEndpointId, checkPrefix, endpointKeys, holdingsKey, engineParts, keyParts, type OpPart } from './redis-keys.js';
-import { APPLY_LUA, LOOKUP_LUA, TOUCH_LUA } from './redis-scripts.js';
+import { type ApplyOutcome, type BlockKey, type EngineBatch, type KvBlockIndex, type PrefixRun } from './kv-block-index.js';
+import { RedisIndexCalls } from './redis-calls.js';
+import { resolveRedisIndexOptions, type RedisBlockIndexOptions, type ResolvedRedisIndexOptions } from './redis-index-options.js';
+import { checkEndpointId, checkPrefix, endpointKeys, engineParts, keyParts, type OpPart } from './redis-keys.js';
 import { RedisToucher } from './redis-touch.js';
 import { RedisWriteQueue, type SectionReply, type WriteSection } from './redis-write-queue.js';
-import { DEFAULT_OTHER_TIER_WEIGHT, DEFAULT_TIER_WEIGHTS, TierWeighter, type TierWeights } from './tiers.js';
+import { DEFAULT_OTHER_TIER_WEIGHT, DEFAULT_TIER_WEIGHTS, TierWeighter } from './tiers.js';
 import type { IndexStats } from './types.js';
 
-/** Options of {@link RedisBlockIndex}. */
-export interface RedisBlockIndexOptions {
-  /** `redis://host:port[/db]`, `host:port`, or `redis-cluster://host1:port1,host2:port2` (default `redis://127.0.0.1:6379`). */
-  url?: string;
-  /** Prefix of every key (default `kvroute:`; no braces). */
-  prefix?: string;
-  /** Per-command timeout (default 500 ms). */
-  commandTimeoutMs?: number;
-  /** Connect timeout (default 1,000 ms); reconnect delays grow to `maxReconnectDelayMs` (1,000). */
-  connectTimeoutMs?: number;
-  maxReconnectDelayMs?: number;
-  /** TTL of an endpoint's keys, refreshed by its writes and by lookups that hit it (default 86,400 s). */
-  ttlSeconds?: number;
-  /** Most keys per endpoint; past it the least recently stored or read keys (chain tails) are dropped (default 1,000,000). */
-  maxKeysPerEndpoint?: number;
-  /** Most blocks per write script call (default 2,000; bounds one call's time well below the command timeout). */
-  maxBlocksPerCall?: number;
-  /** A key hit by lookups, and an endpoint written to, has its TTLs refreshed at most this often (default TTL / 8, at least 1,000 ms). */
-  touchIntervalMs?: number;
-  tierWeights?: TierWeights;
-  otherTierWeight?: number;
-  clockToleranceS?: number;
-  /** Minimum interval between stats refreshes from Redis (default 5,000 ms). */
-  statsIntervalMs?: number;
-  /** Most engine hashes cached locally per endpoint to resolve parents (default 100,000). */
-  resolveCacheSize?: number;
-  clock?: Clock;
-  /** Run id generator (default crypto.randomUUID). */
-  runId?: () => string;
-}
-
-type Client = (Redis | Cluster) & {
-  kvrApply(...args: (string | number)[]): Promise<number[]>;
-  kvrTouch(...args: (string | number)[]): Promise<number>;
-  kvrLookup(...args: (string | number)[]): Promise<(number | string)[]>;
-};
+export type { RedisBlockIndexOptions };
 
 /** Part ids of one ingestion part's script calls: part * PART_STRIDE + call. */
 const PART_STRIDE = 65_536;
@@ -93,8 +57,8 @@ export class RedisBlockIndex implements KvBlockIndex {
   readonly prefix: string;
   /** True on a Redis Cluster (one script call per endpoint). */
   readonly cluster: boolean;
-  readonly #client: Client;
-  readonly #opts: Required<Pick<RedisBlockIndexOptions, 'commandTimeoutMs' | 'ttlSeconds' | 'maxKeysPerEndpoint' | 'clockToleranceS' | 'statsIntervalMs' | 'resolveCacheSize' | 'maxBlocksPerCall' | 'touchIntervalMs'>>;
+  readonly #calls: RedisIndexCalls;
+  readonly #opts: ResolvedRedisIndexOptions;
   readonly #weighter: TierWeighter;
   readonly #clock: Clock;
   readonly #runId: () => string;
@@ -117,49 +81,30 @@ export class RedisBlockIndex implements KvBlockIndex {
   constructor(opts: RedisBlockIndexOptions = {}) {
     this.prefix = opts.prefix ?? 'kvroute:';
     checkPrefix(this.prefix);
-    this.#opts = {
-      commandTimeoutMs: opts.commandTimeoutMs ?? 500,
-      ttlSeconds: opts.ttlSeconds ?? 86_400,
-      maxKeysPerEndpoint: opts.maxKeysPerEndpoint ?? 1_000_000,
-      clockToleranceS: opts.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S,
-      statsIntervalMs: opts.statsIntervalMs ?? 5_000,
-      resolveCacheSize: opts.resolveCacheSize ?? 100_000,
-      maxBlocksPerCall: opts.maxBlocksPerCall ?? 2_000,
-      touchIntervalMs: opts.touchIntervalMs ?? Math.max(1_000, ((opts.ttlSeconds ?? 86_400) * 1000) / 8),
-    };
-    if (!Number.isInteger(this.#opts.maxBlocksPerCall) || this.#opts.maxBlocksPerCall < 1) {
-      throw new KvrError('KVR_ERR_CONFIG', `Redis index: maxBlocksPerCall must be an integer >= 1, got ${String(opts.maxBlocksPerCall)}`);
-    }
+    this.#opts = resolveRedisIndexOptions(opts);
     this.#weighter = new TierWeighter(opts.tierWeights ?? DEFAULT_TIER_WEIGHTS, opts.otherTierWeight ?? DEFAULT_OTHER_TIER_WEIGHT);
     this.#clock = opts.clock ?? systemClock;
     this.#runId = opts.runId ?? randomUUID;
-    const target = parseRedisTarget(opts.url ?? 'redis://127.0.0.1:6379');
-    this.cluster = target.kind === 'cluster';
-    this.#client = createRedisClient(target, {
+    this.#calls = new RedisIndexCalls(opts.url ?? 'redis://127.0.0.1:6379', this.prefix, {
       commandTimeoutMs: this.#opts.commandTimeoutMs,
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       ...(opts.maxReconnectDelayMs !== undefined ? { maxReconnectDelayMs: opts.maxReconnectDelayMs } : {}),
-      // Single node: batch the commands of one tick into one write. Not on a cluster: ioredis's
-      // auto-pipelining groups a script call by its first argument (the key count), not its keys.
-      autoPipelining: !this.cluster,
-    }) as Client;
-    // numberOfKeys left out: each call passes its key count first (a call names 5 keys per endpoint).
-    this.#client.defineCommand('kvrApply', { lua: APPLY_LUA });
-    this.#client.defineCommand('kvrLookup', { lua: LOOKUP_LUA, readOnly: true });
-    this.#client.defineCommand('kvrTouch', { lua: TOUCH_LUA });
+    });
+    this.cluster = this.#calls.cluster;
     const tiers = this.#weighter.entries();
     this.#lookupHead = [String(tiers.length), ...tiers.flatMap(([t, w]) => [t, String(w)]), String(this.#weighter.other)];
-    this.#writes = new RedisWriteQueue({ send: (s) => this.#sendWrites(s), groupOf: (ep) => (this.cluster ? ep : ''), maxBlocks: this.#opts.maxBlocksPerCall });
+    const consts: [number, number, number] = [this.#opts.clockToleranceS, this.#opts.ttlSeconds, this.#opts.maxKeysPerEndpoint];
+    this.#writes = new RedisWriteQueue({ send: (s) => this.#calls.apply(this.#epoch as string, consts, s), groupOf: (ep) => (this.cluster ? ep : ''), maxBlocks: this.#opts.maxBlocksPerCall });
     this.#toucher = new RedisToucher({
       clock: this.#clock,
       intervalMs: this.#opts.touchIntervalMs,
       maxKeys: Math.min(this.#opts.maxBlocksPerCall, 1_000),
-      send: (keys, holders) => this.#sendTouch(keys, holders),
+      send: (keys, holders) => this.#calls.touch(this.#opts.ttlSeconds, keys, holders),
     });
-    this.#client.on('error', () => {
+    this.#calls.client.on('error', () => {
       // Connection errors surface as rejected calls and available=false; ioredis retries.
     });
-    this.#client.on('ready', () => {
+    this.#calls.client.on('ready', () => {
       this.#sync().catch(() => undefined);
     });
   }
@@ -167,7 +112,7 @@ export class RedisBlockIndex implements KvBlockIndex {
   /** Connects and reads (or creates) the run id; rejects with KVR_ERR_INDEX_UNAVAILABLE when Redis cannot be reached (it keeps retrying in the background). */
   async connect(): Promise<void> {
     try {
-      if (this.#client.status === 'wait') await this.#client.connect();
+      if (this.#calls.client.status === 'wait') await this.#calls.client.connect();
       await this.#sync();
     } catch (err) {
       throw this.#fail(err);
@@ -195,16 +140,13 @@ export class RedisBlockIndex implements KvBlockIndex {
         const chunk: string[] = [];
         for (let k = i; k < end; k++) chunk.push(keyToString(keys[k] as number));
         for (const s of chunk) strs.push(s);
-        // Single node: one call for every candidate; cluster: one per candidate (one slot each).
-        const groups = this.cluster ? alive.map((c) => [c]) : [alive];
-        const replies = await Promise.all(groups.map((g) => this.#client.kvrLookup(g.length, ...g.map((c) => holdingsKey(this.prefix, endpointIds[c])), ...this.#lookupHead, ...chunk)));
+        const got = await this.#calls.lookup(alive.map((c) => endpointIds[c]), this.#lookupHead, chunk);
         const next: number[] = [];
-        groups.forEach((g, gi) => g.forEach((c, j) => {
-          const got = Number(replies[gi][2 * j]);
-          runs[c] += got;
-          weights[c] += Number(replies[gi][2 * j + 1]);
-          if (got === end - i) next.push(c);
-        }));
+        alive.forEach((c, j) => {
+          runs[c] += got[j][0];
+          weights[c] += got[j][1];
+          if (got[j][0] === end - i) next.push(c);
+        });
         alive = next;
         i = end;
       }
@@ -278,7 +220,7 @@ export class RedisBlockIndex implements KvBlockIndex {
       for (let from = 0; from < missing.length; from += this.#opts.maxBlocksPerCall) {
         const fields: string[] = [];
         for (let j = from; j < Math.min(missing.length, from + this.#opts.maxBlocksPerCall); j++) fields.push(engineHashes[missing[j]].toString(16));
-        for (const v of await this.#client.hmget(mk, ...fields)) vals.push(v);
+        for (const v of await this.#calls.client.hmget(mk, ...fields)) vals.push(v);
       }
     } catch (err) {
       throw this.#fail(err);
@@ -317,16 +259,13 @@ export class RedisBlockIndex implements KvBlockIndex {
     await this.#toucher.idle();
     this.#ensureReady();
     const ids = [...this.#known.keys()];
-    const counts = await Promise.all(ids.map((id) => this.#client.zcard(endpointKeys(this.prefix, id)[1])));
-    const nodes: (Redis | Cluster)[] = 'nodes' in this.#client && this.cluster ? (this.#client as Cluster).nodes('master') : [this.#client];
-    const infos = await Promise.all(nodes.map((c) => c.info('memory')));
+    const [counts, bytes] = await Promise.all([this.#calls.counts(ids), this.#calls.usedMemory()]);
     const endpoints: Record<string, number> = {};
     let entries = 0;
     ids.forEach((id, i) => {
       if (counts[i] > 0) endpoints[id] = counts[i];
       entries += counts[i];
     });
-    const bytes = infos.reduce((s, info) => s + Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0), 0);
     this.#snapshot = { entries, bytes, endpoints, at: this.#clock.now() };
   }
 
@@ -342,7 +281,7 @@ export class RedisBlockIndex implements KvBlockIndex {
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#client.disconnect(false);
+    this.#calls.client.disconnect(false);
   }
 
   #refresh(): void {
@@ -352,25 +291,6 @@ export class RedisBlockIndex implements KvBlockIndex {
     this.refreshStats()
       .catch(() => undefined)
       .finally(() => (this.#refreshing = false));
-  }
-
-  #sendTouch(keys: string[], holders: [string, number][]): Promise<unknown> {
-    const ttl = String(this.#opts.ttlSeconds);
-    const groups = this.cluster ? holders.map((h) => [h]) : [holders];
-    return Promise.all(groups.map((g) => this.#client.kvrTouch(5 * g.length, ...g.flatMap(([ep]) => endpointKeys(this.prefix, ep)), ttl, keys.length, ...keys, ...g.map(([, r]) => r))));
-  }
-
-  async #sendWrites(sections: WriteSection[]): Promise<SectionReply[]> {
-    const o = this.#opts;
-    const args: (string | number)[] = [5 * sections.length];
-    for (const s of sections) for (const k of endpointKeys(this.prefix, s.endpointId)) args.push(k);
-    args.push(this.#epoch as string, o.clockToleranceS, o.ttlSeconds, o.maxKeysPerEndpoint, sections.length);
-    for (const s of sections) {
-      args.push(s.verified ? '1' : '0', s.refresh ? '1' : '0', ...s.fence, s.ops.length);
-      for (const a of s.ops) args.push(a);
-    }
-    const flat = await this.#client.kvrApply(...args);
-    return sections.map((_, i) => [flat[4 * i], flat[4 * i + 1], flat[4 * i + 2], flat[4 * i + 3]]);
   }
 
   async #write(endpointId: string, fence: [string, string, string, string, string], part: OpPart): Promise<ApplyOutcome> {
@@ -402,12 +322,12 @@ export class RedisBlockIndex implements KvBlockIndex {
   }
 
   #connected(): boolean {
-    return !this.#closed && this.#client.status === 'ready' && this.#epoch !== undefined;
+    return !this.#closed && this.#calls.client.status === 'ready' && this.#epoch !== undefined;
   }
 
   #ensureReady(): void {
     if (this.#closed) throw new KvrError('KVR_ERR_INDEX_UNAVAILABLE', 'block index closed');
-    if (!this.#connected()) throw new Error(`not connected (status ${this.#client.status})`);
+    if (!this.#connected()) throw new Error(`not connected (status ${this.#calls.client.status})`);
   }
 
   /** Reads the run id, creating it when missing; fires the lost listeners when it changed. */
@@ -415,10 +335,10 @@ export class RedisBlockIndex implements KvBlockIndex {
     if (this.#syncing) return this.#syncing;
     const run = async (): Promise<void> => {
       const key = `${this.prefix}epoch`;
-      let id = await this.#client.get(key);
+      let id = await this.#calls.client.get(key);
       if (id === null) {
-        await this.#client.set(key, this.#runId(), 'NX');
-        id = await this.#client.get(key);
+        await this.#calls.client.set(key, this.#runId(), 'NX');
+        id = await this.#calls.client.get(key);
       }
       this.#healthy = true;
       if (id === null || id === this.#epoch) return;

@@ -11,10 +11,11 @@
  * prompt; `shared`: 8 hold it whole and the others parts of it.
  *
  *   npm run build --silent
- *   node dist/bench/redis-index-bench.js [--rounds 3] [--ms 1500] [--no-cluster] [--baseline <dist dir of another build>] [--json]
+ *   node dist/bench/redis-index-bench.js [--rounds 3] [--ms 1500] [--no-cluster] [--shapes 4x8,...] [--no-lookup] [--baseline <dist dir of another build>] [--json]
  *
  * A baseline build: `git worktree add ../kvroute-base <commit>`, link node_modules into it, and
- * `npx tsc -p .` there; pass `--baseline ../kvroute-base/dist`.
+ * `npx tsc -p .` there; pass `--baseline ../kvroute-base/dist`. `--shapes 4x8,512x8` picks the
+ * ingestion shapes (blocks per batch x endpoints in flight); `--no-lookup` skips the lookups.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -97,7 +98,7 @@ async function redisCpu(clients: (Redis | Cluster)[]): Promise<number> {
 
 const streamCache = new Map<number, KvEventBatch[][]>();
 
-async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number }> {
+async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number }> {
   const index = await impl.open(url, prefix);
   const indexer = impl.indexer(index);
   const batchesPerEp = Math.ceil(400_000 / ENDPOINTS / blocks);
@@ -110,6 +111,7 @@ async function ingest(impl: Impl, url: string, prefix: string, blocks: number, i
   const cursor = new Array<number>(ENDPOINTS).fill(0);
   let stored = 0;
   const cpu0 = await cpuOf();
+  const client0 = process.cpuUsage();
   const t0 = performance.now();
   const end = t0 + ms;
   const worker = async (w: number): Promise<void> => {
@@ -127,9 +129,10 @@ async function ingest(impl: Impl, url: string, prefix: string, blocks: number, i
   };
   await Promise.all(Array.from({ length: inflight }, (_, w) => worker(w)));
   const secs = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
   const cpu = (await cpuOf()) - cpu0;
   await index.close();
-  return { blocksPerS: stored / secs, cpuUsPerBlock: (cpu * 1e6) / stored };
+  return { blocksPerS: stored / secs, cpuUsPerBlock: (cpu * 1e6) / stored, clientUsPerBlock: (client.user + client.system) / stored };
 }
 
 async function lookup(impl: Impl, url: string, prefix: string, mode: 'typical' | 'shared', ms: number): Promise<{ p50: number; p99: number }> {
@@ -173,17 +176,20 @@ async function main(): Promise<void> {
   if (cluster !== undefined) targets.push({ name: '3-node cluster', url: cluster.url, cpu: () => redisCpu(clusterCli), impls: impls.filter((i) => i.name !== 'baseline') });
   const results: Record<string, number> = {};
   const rows: string[] = [];
+  console.log('| Redis | blocks/batch | in flight | build | blocks/s | Redis CPU µs/block | router CPU µs/block | rounds |\n|---|---:|---:|---|---:|---:|---:|---|');
   let seq = 0;
   try {
-    for (const [blocks, inflight] of [[4, 8], [4, 64], [64, 8], [512, 8]] as const) {
+    const shapes = arg('--shapes', '4x8,4x64,64x8,512x8').split(',').map((x) => x.split('x').map(Number) as [number, number]);
+    for (const [blocks, inflight] of shapes) {
       for (const t of targets) {
-        const got = new Map<string, { b: number[]; c: number[] }>();
+        const got = new Map<string, { b: number[]; c: number[]; k: number[] }>();
         for (let r = 0; r < rounds; r++) {
           for (const impl of t.impls) {
             const x = await ingest(impl, t.url, `bench${++seq}:`, blocks, inflight, ms, t.cpu);
-            const g = got.get(impl.name) ?? { b: [], c: [] };
+            const g = got.get(impl.name) ?? { b: [], c: [], k: [] };
             g.b.push(x.blocksPerS);
             g.c.push(x.cpuUsPerBlock);
+            g.k.push(x.clientUsPerBlock);
             got.set(impl.name, g);
           }
         }
@@ -191,12 +197,13 @@ async function main(): Promise<void> {
           const key = `ingest ${t.name}, ${blocks} blocks/batch, ${inflight} in flight, ${name}`;
           results[`${key} blocks/s`] = median(g.b);
           results[`${key} redis us/block`] = median(g.c);
-          rows.push(`| ${t.name} | ${blocks} | ${inflight} | ${name} | ${Math.round(median(g.b)).toLocaleString('en-US')} | ${median(g.c).toFixed(2)} | ${g.b.map((v) => Math.round(v / 1000)).join(' / ')} k |`);
+          results[`${key} client us/block`] = median(g.k);
+          rows.push(`| ${t.name} | ${blocks} | ${inflight} | ${name} | ${Math.round(median(g.b)).toLocaleString('en-US')} | ${median(g.c).toFixed(2)} | ${median(g.k).toFixed(2)} | ${g.b.map((v) => Math.round(v / 1000)).join(' / ')} k |`);
           console.log(rows[rows.length - 1]);
         }
       }
     }
-    for (const mode of ['typical', 'shared'] as const) {
+    for (const mode of process.argv.includes('--no-lookup') ? [] : (['typical', 'shared'] as const)) {
       for (const t of targets) {
         for (const impl of t.impls) {
           const ps: number[] = [];

@@ -255,9 +255,11 @@ return 1
 
 /**
  * Lookup of one chunk of keys for the candidates whose holdings hashes are KEYS, each stopping
- * at its first key missing. Keys are read in growing slices (4, 16, 64, ...) with one HMGET each,
- * so a candidate that holds nothing costs one small read and one that holds the whole chunk a
- * handful.
+ * at its first key missing. A candidate's first 4 keys are read with one HMGET (one that holds
+ * nothing costs one small read); one that holds them all is read on: a small hash (<= 1,024
+ * fields) whole, with one HGETALL into a Lua table (a small hash is a listpack, where each HMGET
+ * field is a linear scan: 500 fields of a 500-entry hash cost 8x an HGETALL), a large one in
+ * growing HMGET slices (16, 64, 256, ... fields).
  *
  * ARGV: 1 n tiers, then (tier, weight) pairs, the weight of other tiers, then the keys. Returns,
  * per candidate, {blocks held from the chunk's first key on, weighted sum as a string}.
@@ -270,31 +272,48 @@ for _ = 1, tonumber(ARGV[1]) do
 end
 local other = tonumber(ARGV[i])
 local first, last = i + 1, #ARGV
+local function weigh(v)
+  local best = w[v]
+  if best then return best end
+  best = 0
+  for t in string.gmatch(v, '[^,]+') do
+    local x = w[t] or other
+    if x > best then best = x end
+  end
+  w[v] = best
+  return best
+end
 local out = {}
 for c = 1, #KEYS do
-  local pos, sum, step, open = first, 0, 4, true
+  local pos, sum, step, open, map = first, 0, 4, true, nil
   while open and pos <= last do
-    local to = math.min(last, pos + step - 1)
-    local got = redis.call('HMGET', KEYS[c], unpack(ARGV, pos, to))
-    for j = 1, #got do
-      local v = got[j]
-      if not v then
+    if map then
+      local v = map[ARGV[pos]]
+      if v then
+        sum = sum + weigh(v)
+        pos = pos + 1
+      else
         open = false
-        break
       end
-      local best = w[v]
-      if not best then
-        best = 0
-        for t in string.gmatch(v, '[^,]+') do
-          local x = w[t] or other
-          if x > best then best = x end
+    else
+      local to = math.min(last, pos + step - 1)
+      local got = redis.call('HMGET', KEYS[c], unpack(ARGV, pos, to))
+      for j = 1, #got do
+        local v = got[j]
+        if not v then
+          open = false
+          break
         end
-        w[v] = best
+        sum = sum + weigh(v)
+        pos = pos + 1
       end
-      sum = sum + best
-      pos = pos + 1
+      if step == 4 and open and pos <= last and redis.call('HLEN', KEYS[c]) <= 1024 then
+        map = {}
+        local all = redis.call('HGETALL', KEYS[c])
+        for j = 1, #all, 2 do map[all[j]] = all[j + 1] end
+      end
+      step = step * 4
     end
-    step = step * 4
   end
   out[2 * c - 1] = pos - first
   out[2 * c] = tostring(sum)

@@ -22,6 +22,7 @@ import { EventIngestor, ingestEndpointOf } from '../events/event-ingestor.js';
 import { ProcessStartSignal } from '../events/restart-signal.js';
 import type { EventIngestStats, KvEventSink } from '../events/types.js';
 import { createBlockIndex } from '../kv-index/create-block-index.js';
+import { parseRedisTarget } from '../kv-index/redis-client.js';
 import type { InstrumentedBlockIndex } from '../kv-index/instrumented-index.js';
 import { KvIndexer } from '../kv-index/kv-indexer.js';
 import type { IndexStats } from '../kv-index/types.js';
@@ -197,12 +198,14 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
   return cache;
 }
 
-/** `host:port` or a redis:// URL -> a redis:// URL. */
+/**
+ * A Redis address as the index takes it: `host:port` -> `redis://host:port`; redis:// and
+ * rediss:// URLs and `redis-cluster://host1:port1,host2:port2` (Redis Cluster) as given; anything
+ * else is refused with the accepted forms (KVR_ERR_USAGE).
+ */
 export function redisUrl(addr: string): string {
-  const a = addr.trim();
-  if (/^rediss?:\/\//.test(a)) return a;
-  if (/^[\w.-]+:\d+$/.test(a) || /^\[[0-9a-f:]+\]:\d+$/i.test(a)) return `redis://${a}`;
-  throw new KvrError('KVR_ERR_USAGE', `Redis address "${addr}" is not valid; use host:port or redis://host:port`);
+  const t = parseRedisTarget(addr);
+  return t.kind === 'node' ? t.url : addr.trim();
 }
 
 /**

@@ -1,12 +1,18 @@
 /**
- * Lua scripts of the Redis block index (see docs/kv-index.md for the key layout). One script
- * applies one part of a write (a fenced engine batch is cut into parts of at most a few thousand
- * blocks, so no call runs near the command timeout) atomically.
+ * Lua scripts of the Redis block index (key layout: redis-keys.ts and docs/kv-index.md). Every
+ * script touches only the keys it declares in KEYS, and each endpoint's keys share one hash tag,
+ * so on Redis Cluster (or a Valkey cluster) a call names one endpoint (one slot); on a single node
+ * one call may carry several endpoints (fewer, larger calls).
  *
- * ARGV: 1 prefix, 2 run id (the `epoch` key's expected value), 3 endpoint id, 4 seq ('' = no
- * fence), 5 ts, 6 mode (next | fresh | force), 7 clock tolerance (s), 8 TTL (s), 9 max keys per
- * endpoint, 10 part id (0 = the batch's first part), 11 the next part's id (0 = this is the last
- * part), then the ops from 12 on:
+ * Per endpoint, five keys (KEYS order): h (key -> tiers), e (recency zset), m (engine hash -> key),
+ * n (extra copies), f (fence, run id, recency counter).
+ *
+ * {@link APPLY_LUA}: applies one write section per endpoint, each atomically.
+ *   KEYS: 5 per section.  ARGV: 1 run id, 2 clock tolerance (s), 3 TTL (s), 4 max keys per
+ *   endpoint, 5 sections; then per section: verified (1 = the caller checked the run id, so a
+ *   missing or foreign fence may be taken over), refresh TTLs (1/0), seq ('' = no fence), ts,
+ *   mode (next | fresh | force), part id (0 = the batch's first part), next part id (0 = last),
+ *   op argument count, then the ops:
  *
  *   S tier n  h1 k1 .. hn kn     store: engine hash hi -> key ki held in tier (one more copy when held)
  *   A tier n  k1 .. kn           add keys in tier (no engine hashes, no copies)
@@ -14,265 +20,303 @@
  *   D tier n  k1 .. kn           remove keys from tier (all copies)
  *   C                            clear the endpoint
  *
- * Fence: part 0 follows the rule of `fenceDecision` and records {s, t, p} with p = the next part
- * expected (0 = complete); a part k > 0 applies only when the fence holds the same seq and p = k
- * (else it is stale: already applied, by this router before a timeout or by another one), so a
- * retried batch resumes where it stopped and nothing is applied twice. A part 0 that finds the
- * previous batch incomplete (p > 0) clears the endpoint first (code 3).
+ * Returns, per section, {code, added, removed, evicted}; code -2 = the endpoint has no fence (new
+ * endpoint, or the data is gone: the caller checks the run id and retries verified), -1 = the
+ * fence belongs to another run (likewise), 0 = stale, 1 = applied, 2 = publisher restarted
+ * (cleared, applied), 3 = batches missing or a dead run's data (cleared, applied).
  *
- * Returns {code, added, removed, evicted}; code -1 = index lost (run id missing or changed),
- * 0 = stale (fence), 1 = applied, 2 = publisher restarted (cleared, applied), 3 = fresh stream
- * found batches missing (cleared, applied).
+ * Fence: part 0 follows `fenceDecision` and records {s, t, p} with p = the next part expected
+ * (0 = complete); part k > 0 applies only when the fence holds the same seq and p = k, so a
+ * retried batch resumes where it stopped and nothing is applied twice.
  *
- * Each endpoint's keys live in a sorted set scored by recency (a per-endpoint counter); a store
- * scores a chain leaf first and a lookup's touch ({@link TOUCH_LUA}) re-scores hits root last, so
- * past the per-endpoint cap ZPOPMIN drops chain tails nobody reads, never the hot roots.
- *
- * The script names keys that are not declared in KEYS, so it needs a single Redis (or Valkey)
- * node, not Redis Cluster.
+ * Work per block is a few Lua table operations; Redis commands are issued per section in bulk
+ * (one HMGET, one HSET of holdings, one ZADD of all recency scores, one HSET of the engine-hash
+ * map; TTLs refreshed per endpoint, not per block). Recency: a store scores a chain's leaf lowest
+ * and its root highest, so past the cap ZPOPMIN drops chain tails nobody reads.
  */
 export const APPLY_LUA = `
-local P, ep = ARGV[1], ARGV[3]
-if redis.call('GET', P .. 'epoch') ~= ARGV[2] then return {-1, 0, 0, 0} end
-local ek, mk, fk, nk = P .. 'e:' .. ep, P .. 'm:' .. ep, P .. 'f:' .. ep, P .. 'n:' .. ep
-local ttl, cap = tonumber(ARGV[8]), tonumber(ARGV[9])
-local part, nextp = tonumber(ARGV[10]), tonumber(ARGV[11])
-local added, removed, evicted = 0, 0, 0
+local RUN, tol, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local STEP = 4000
+local function bulk(cmd, key, list)
+  local n = #list
+  for i = 1, n, STEP do redis.call(cmd, key, unpack(list, i, math.min(i + STEP - 1, n))) end
+end
+local function hmget(key, fields)
+  local out, n = {}, #fields
+  for i = 1, n, STEP do
+    local r = redis.call('HMGET', key, unpack(fields, i, math.min(i + STEP - 1, n)))
+    for j = 1, #r do out[i + j - 1] = r[j] end
+  end
+  return out
+end
 local function ntiers(list)
   local c = 1
   for _ in string.gmatch(list, ',') do c = c + 1 end
   return c
 end
-local function dropCopies(k, cur)
-  for t in string.gmatch(cur, '[^,]+') do redis.call('HDEL', nk, k .. '|' .. t) end
-end
-local function clear()
-  local ks = redis.call('ZRANGE', ek, 0, -1)
-  for i = 1, #ks do
-    local bk = P .. 'b:' .. ks[i]
-    local cur = redis.call('HGET', bk, ep)
-    if cur then
-      removed = removed + ntiers(cur)
-      redis.call('HDEL', bk, ep)
+local function section(K, a)
+  local hk, ek, mk, nk, fk = KEYS[K], KEYS[K + 1], KEYS[K + 2], KEYS[K + 3], KEYS[K + 4]
+  local verified, refresh, seq, ts, mode = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local part, nextp = tonumber(ARGV[a + 5]), ARGV[a + 6]
+  local last = a + 7 + tonumber(ARGV[a + 7])
+  local added, removed, evicted, code, stored = 0, 0, 0, 1, false
+  local function clear()
+    local vals = redis.call('HVALS', hk)
+    for i = 1, #vals do removed = removed + ntiers(vals[i]) end
+    redis.call('DEL', hk, ek, mk, nk)
+    refresh = true
+  end
+  local f = redis.call('HMGET', fk, 'r', 's', 't', 'p')
+  if f[1] ~= RUN then
+    if verified ~= '1' then return {f[1] and -1 or -2, 0, 0, 0} end
+    if f[1] then
+      clear()
+      redis.call('DEL', fk)
+      f, code = {}, 3
     end
+    redis.call('HSET', fk, 'r', RUN)
+    refresh = true
   end
-  redis.call('DEL', ek, mk, nk)
-end
-local code = 1
-if ARGV[4] ~= '' then
-  local f = redis.call('HMGET', fk, 's', 't', 'p')
-  local s, t = tonumber(ARGV[4]), tonumber(ARGV[5])
-  if part > 0 then
-    if not f[1] or tonumber(f[1]) ~= s or tonumber(f[3] or '0') ~= part then return {0, 0, 0, 0} end
-  else
-    if f[1] and ARGV[6] ~= 'force' then
-      local S, T = tonumber(f[1]), tonumber(f[2])
-      if s <= S then
-        if t > T then code = 2 else return {0, 0, 0, 0} end
-      elseif t < T - tonumber(ARGV[7]) then
-        return {0, 0, 0, 0}
-      elseif ARGV[6] == 'fresh' and s > S + 1 then
-        code = 3
-      elseif tonumber(f[3] or '0') > 0 then
-        code = 3
-      end
-    end
-    if code ~= 1 then clear() end
-  end
-  redis.call('HSET', fk, 's', ARGV[4], 't', ARGV[5], 'p', nextp)
-  redis.call('EXPIRE', fk, ttl)
-end
-local function tick()
-  return redis.call('HINCRBY', fk, 'q', 1)
-end
-local function addTier(k, tier)
-  local bk = P .. 'b:' .. k
-  local cur = redis.call('HGET', bk, ep)
-  local fresh = true
-  if not cur then
-    redis.call('HSET', bk, ep, tier)
-    added = added + 1
-  elseif not string.find(',' .. cur .. ',', ',' .. tier .. ',', 1, true) then
-    redis.call('HSET', bk, ep, cur .. ',' .. tier)
-    added = added + 1
-  else
-    fresh = false
-  end
-  redis.call('ZADD', ek, tick(), k)
-  redis.call('EXPIRE', bk, ttl)
-  return fresh
-end
-local function dropTier(k, tier)
-  local bk = P .. 'b:' .. k
-  local cur = redis.call('HGET', bk, ep)
-  if not cur then return true end
-  local out, hit = {}, false
-  for t in string.gmatch(cur, '[^,]+') do
-    if t == tier then hit = true else out[#out + 1] = t end
-  end
-  if hit then
-    removed = removed + 1
-    redis.call('HDEL', nk, k .. '|' .. tier)
-  end
-  if #out == 0 then
-    redis.call('HDEL', bk, ep)
-    redis.call('ZREM', ek, k)
-    return true
-  end
-  if hit then redis.call('HSET', bk, ep, table.concat(out, ',')) end
-  return false
-end
-local i, stored = 12, false
-while i <= #ARGV do
-  local op = ARGV[i]
-  if op == 'C' then
-    clear()
-    i = i + 1
-  else
-    local tier, n = ARGV[i + 1], tonumber(ARGV[i + 2])
-    i = i + 3
-    if op == 'S' then
-      for j = n - 1, 0, -1 do
-        local h, k = ARGV[i + 2 * j], ARGV[i + 2 * j + 1]
-        if not addTier(k, tier) then redis.call('HINCRBY', nk, k .. '|' .. tier, 1) end
-        redis.call('HSET', mk, h, k)
-      end
-      i, stored = i + 2 * n, true
-    elseif op == 'A' then
-      for j = n - 1, 0, -1 do addTier(ARGV[i + j], tier) end
-      i, stored = i + n, true
-    elseif op == 'R' then
-      for j = 0, n - 1 do
-        local h = ARGV[i + j]
-        local k = redis.call('HGET', mk, h)
-        if k then
-          local ck = k .. '|' .. tier
-          if tonumber(redis.call('HGET', nk, ck) or '0') > 0 then
-            if redis.call('HINCRBY', nk, ck, -1) <= 0 then redis.call('HDEL', nk, ck) end
-          elseif dropTier(k, tier) then
-            redis.call('HDEL', mk, h)
-          end
+  if seq ~= '' then
+    local s, t = tonumber(seq), tonumber(ts)
+    if part > 0 then
+      if not f[2] or tonumber(f[2]) ~= s or tonumber(f[4] or '0') ~= part then return {0, 0, 0, 0} end
+    else
+      if f[2] and mode ~= 'force' then
+        local S, T = tonumber(f[2]), tonumber(f[3])
+        if s <= S then
+          if t > T then code = 2 else return {0, 0, 0, 0} end
+        elseif t < T - tol then
+          return {0, 0, 0, 0}
+        elseif mode == 'fresh' and s > S + 1 then
+          code = 3
+        elseif tonumber(f[4] or '0') > 0 then
+          code = 3
         end
       end
-      i = i + n
-    elseif op == 'D' then
-      for j = 0, n - 1 do dropTier(ARGV[i + j], tier) end
-      i = i + n
-    else
-      return redis.error_reply('kvroute index: unknown op ' .. tostring(op))
+      if code == 2 or (code == 3 and f[2]) then clear() end
     end
+    redis.call('HSET', fk, 's', seq, 't', ts, 'p', nextp)
   end
-end
-if stored then
-  redis.call('EXPIRE', ek, ttl)
-  redis.call('EXPIRE', mk, ttl)
-  redis.call('EXPIRE', fk, ttl)
-  if redis.call('EXISTS', nk) == 1 then redis.call('EXPIRE', nk, ttl) end
-  local over = redis.call('ZCARD', ek) - cap
-  if over > 0 then
-    local ks = redis.call('ZPOPMIN', ek, over)
-    for j = 1, #ks, 2 do
-      local bk = P .. 'b:' .. ks[j]
-      local cur = redis.call('HGET', bk, ep)
-      if cur then
-        evicted = evicted + ntiers(cur)
-        dropCopies(ks[j], cur)
-        redis.call('HDEL', bk, ep)
+  local function dropTier(k, tier)
+    local cur = redis.call('HGET', hk, k)
+    if not cur then return true end
+    local out, hit = {}, false
+    for t in string.gmatch(cur, '[^,]+') do
+      if t == tier then hit = true else out[#out + 1] = t end
+    end
+    if hit then
+      removed = removed + 1
+      redis.call('HDEL', nk, k .. '|' .. tier)
+    end
+    if #out == 0 then
+      redis.call('HDEL', hk, k)
+      redis.call('ZREM', ek, k)
+      return true
+    end
+    if hit then redis.call('HSET', hk, k, table.concat(out, ',')) end
+    return false
+  end
+  -- Store n keys in tier; hashes (or nil) at stride 2 when given. Leaf scored first (lowest).
+  local function store(tier, i, n, withHashes)
+    local stride = withHashes and 2 or 1
+    local ks = {}
+    for j = 0, n - 1 do ks[j + 1] = ARGV[i + stride * j + stride - 1] end
+    local cur = hmget(hk, ks)
+    local state, hset, zadd, mset = {}, {}, {}, {}
+    local q = redis.call('HINCRBY', fk, 'q', n)
+    local tt = ',' .. tier .. ','
+    for j = n - 1, 0, -1 do
+      local k = ks[j + 1]
+      local c = state[k]
+      if c == nil then c = cur[j + 1] end
+      if not c then
+        state[k] = tier
+        added = added + 1
+      elseif not string.find(',' .. c .. ',', tt, 1, true) then
+        state[k] = c .. ',' .. tier
+        added = added + 1
+      else
+        state[k] = c
+        if withHashes then redis.call('HINCRBY', nk, k .. '|' .. tier, 1) end
+      end
+      zadd[#zadd + 1] = q - j
+      zadd[#zadd + 1] = k
+      if withHashes then
+        mset[#mset + 1] = ARGV[i + 2 * j]
+        mset[#mset + 1] = k
+      end
+    end
+    for k, c in pairs(state) do
+      hset[#hset + 1] = k
+      hset[#hset + 1] = c
+    end
+    bulk('HSET', hk, hset)
+    bulk('ZADD', ek, zadd)
+    if withHashes then bulk('HSET', mk, mset) end
+    stored = true
+  end
+  local i = a + 8
+  while i <= last do
+    local op = ARGV[i]
+    if op == 'C' then
+      clear()
+      i = i + 1
+    else
+      local tier, n = ARGV[i + 1], tonumber(ARGV[i + 2])
+      i = i + 3
+      if op == 'S' then
+        if n > 0 then store(tier, i, n, true) end
+        i = i + 2 * n
+      elseif op == 'A' then
+        if n > 0 then store(tier, i, n, false) end
+        i = i + n
+      elseif op == 'R' then
+        local hs = {}
+        for j = 0, n - 1 do hs[j + 1] = ARGV[i + j] end
+        local ks = n > 0 and hmget(mk, hs) or {}
+        for j = 1, n do
+          local k = ks[j]
+          if k then
+            local ck = k .. '|' .. tier
+            if tonumber(redis.call('HGET', nk, ck) or '0') > 0 then
+              if redis.call('HINCRBY', nk, ck, -1) <= 0 then redis.call('HDEL', nk, ck) end
+            elseif dropTier(k, tier) then
+              redis.call('HDEL', mk, hs[j])
+            end
+          end
+        end
+        i = i + n
+      elseif op == 'D' then
+        for j = 0, n - 1 do dropTier(ARGV[i + j], tier) end
+        i = i + n
+      else
+        return redis.error_reply('kvroute index: unknown op ' .. tostring(op))
       end
     end
   end
+  if stored then
+    local over = redis.call('ZCARD', ek) - cap
+    if over > 0 then
+      local ks, list = redis.call('ZPOPMIN', ek, over), {}
+      for j = 1, #ks, 2 do list[#list + 1] = ks[j] end
+      local cur, gone, copies = hmget(hk, list), {}, {}
+      for j = 1, #list do
+        if cur[j] then
+          evicted = evicted + ntiers(cur[j])
+          gone[#gone + 1] = list[j]
+          for t in string.gmatch(cur[j], '[^,]+') do copies[#copies + 1] = list[j] .. '|' .. t end
+        end
+      end
+      bulk('HDEL', hk, gone)
+      bulk('HDEL', nk, copies)
+    end
+  end
+  if refresh then
+    for x = K, K + 4 do redis.call('EXPIRE', KEYS[x], ttl) end
+  end
+  return {code, added, removed, evicted}
 end
-return {code, added, removed, evicted}
+local out, a = {}, 6
+for s = 0, tonumber(ARGV[5]) - 1 do
+  local r = section(1 + 5 * s, a)
+  for j = 1, 4 do out[4 * s + j] = r[j] end
+  a = a + 8 + tonumber(ARGV[a + 7])
+end
+return out
 `;
 
 /**
  * A lookup's side effect, sent after it (not on the lookup's critical path) and at most once per
- * key per interval: refreshes the TTL of the keys a lookup hit (hot prefixes do not expire while
- * read) and of their holders' sets, and re-scores the hits in each holder's recency set, root
- * last, so the cap evicts chain tails nobody reads.
+ * key per interval: re-scores the hits in each holder's recency set, root last (the cap then
+ * evicts chain tails nobody reads), and refreshes the holder's TTLs.
  *
- * ARGV: 1 prefix, 2 TTL (s), then the keys in request (chain) order.
+ * KEYS: per endpoint h, e, m, n, f.  ARGV: 1 TTL (s), 2 number of keys, the keys in request (chain)
+ * order, then per endpoint how many of those keys it holds (a leading run).
  */
 export const TOUCH_LUA = `
-local P, ttl = ARGV[1], tonumber(ARGV[2])
-local seen = {}
-for i = #ARGV, 3, -1 do
-  local k = ARGV[i]
-  local bk = P .. 'b:' .. k
-  local holders = redis.call('HKEYS', bk)
-  if #holders > 0 then
-    redis.call('EXPIRE', bk, ttl)
-    for j = 1, #holders do
-      local ep = holders[j]
-      local fk = P .. 'f:' .. ep
-      local q = redis.call('HINCRBY', fk, 'q', 1)
-      redis.call('ZADD', P .. 'e:' .. ep, 'XX', q, k)
-      if not seen[ep] then
-        seen[ep] = true
-        redis.call('EXPIRE', P .. 'e:' .. ep, ttl)
-        redis.call('EXPIRE', P .. 'm:' .. ep, ttl)
-        redis.call('EXPIRE', fk, ttl)
-      end
+local ttl, nk = tonumber(ARGV[1]), tonumber(ARGV[2])
+for c = 0, #KEYS / 5 - 1 do
+  local r = tonumber(ARGV[3 + nk + c])
+  if r > 0 then
+    local ek, fk = KEYS[5 * c + 2], KEYS[5 * c + 5]
+    local q = redis.call('HINCRBY', fk, 'q', r)
+    local z = {'XX'}
+    for j = 1, r do
+      z[#z + 1] = q - j + 1
+      z[#z + 1] = ARGV[2 + j]
     end
+    redis.call('ZADD', ek, unpack(z))
+    for x = 1, 5 do redis.call('EXPIRE', KEYS[5 * c + x], ttl) end
   end
 end
 return 1
 `;
 
 /**
- * Lookup of one chunk of keys, server-side, stopping at the first key no candidate continues.
- * Each key's holders are read once (HGETALL: small hashes are listpacks, so reading them whole
- * beats looking candidates up one by one); only candidates whose run reached the key extend it.
+ * Lookup of one chunk of keys for the candidates whose holdings hashes are KEYS, each stopping
+ * at its first key missing. A candidate's first 4 keys are read with one HMGET (one that holds
+ * nothing costs one small read); one that holds them all is read on: a small hash (<= 1,024
+ * fields) whole, with one HGETALL into a Lua table (a small hash is a listpack, where each HMGET
+ * field is a linear scan: 500 fields of a 500-entry hash cost 8x an HGETALL), a large one in
+ * growing HMGET slices (16, 64, 256, ... fields).
  *
- * ARGV: 1 prefix, 2 n tiers, then (tier, weight) pairs, the weight of other tiers, the number
- * of candidates, the candidate ids, then the keys. Returns, per candidate, {blocks held from the
- * chunk's first key on, weighted sum as a string}.
+ * ARGV: 1 n tiers, then (tier, weight) pairs, the weight of other tiers, then the keys. Returns,
+ * per candidate, {blocks held from the chunk's first key on, weighted sum as a string}.
  */
 export const LOOKUP_LUA = `
-local P = ARGV[1]
-local i, w = 3, {}
-for _ = 1, tonumber(ARGV[2]) do
+local i, w = 2, {}
+for _ = 1, tonumber(ARGV[1]) do
   w[ARGV[i]] = tonumber(ARGV[i + 1])
   i = i + 2
 end
 local other = tonumber(ARGV[i])
-local nc = tonumber(ARGV[i + 1])
-i = i + 2
-local cidx, runs, sums = {}, {}, {}
-for j = 1, nc do
-  if not cidx[ARGV[i]] then cidx[ARGV[i]] = j end
-  runs[j], sums[j] = 0, 0
-  i = i + 1
-end
-local pos = 0
-while i <= #ARGV do
-  local all = redis.call('HGETALL', P .. 'b:' .. ARGV[i])
-  local cont = 0
-  for j = 1, #all, 2 do
-    local c = cidx[all[j]]
-    if c and runs[c] == pos then
-      local v = all[j + 1]
-      local best = w[v]
-      if not best then
-        best = 0
-        for t in string.gmatch(v, '[^,]+') do
-          local x = w[t] or other
-          if x > best then best = x end
-        end
-      end
-      runs[c] = pos + 1
-      sums[c] = sums[c] + best
-      cont = cont + 1
-    end
+local first, last = i + 1, #ARGV
+local function weigh(v)
+  local best = w[v]
+  if best then return best end
+  best = 0
+  for t in string.gmatch(v, '[^,]+') do
+    local x = w[t] or other
+    if x > best then best = x end
   end
-  if cont == 0 then break end
-  pos = pos + 1
-  i = i + 1
+  w[v] = best
+  return best
 end
 local out = {}
-for j = 1, nc do
-  out[2 * j - 1] = runs[j]
-  out[2 * j] = tostring(sums[j])
+for c = 1, #KEYS do
+  local pos, sum, step, open, map = first, 0, 4, true, nil
+  while open and pos <= last do
+    if map then
+      local v = map[ARGV[pos]]
+      if v then
+        sum = sum + weigh(v)
+        pos = pos + 1
+      else
+        open = false
+      end
+    else
+      local to = math.min(last, pos + step - 1)
+      local got = redis.call('HMGET', KEYS[c], unpack(ARGV, pos, to))
+      for j = 1, #got do
+        local v = got[j]
+        if not v then
+          open = false
+          break
+        end
+        sum = sum + weigh(v)
+        pos = pos + 1
+      end
+      if step == 4 and open and pos <= last and redis.call('HLEN', KEYS[c]) <= 1024 then
+        map = {}
+        local all = redis.call('HGETALL', KEYS[c])
+        for j = 1, #all, 2 do map[all[j]] = all[j + 1] end
+      end
+      step = step * 4
+    end
+  end
+  out[2 * c - 1] = pos - first
+  out[2 * c] = tostring(sum)
 end
 return out
 `;

@@ -23,11 +23,12 @@
  * last applied id (a fresh, empty Redis simply has nothing older).
  */
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
+import { createRedisClient, parseRedisTarget } from '../kv-index/redis-client.js';
 import { silentLogger } from '../core/logger.js';
 import type { RouterMetrics } from '../metrics/router-metrics.js';
 import { predictedCachedTokens, promptTokensOf } from '../prefix/prefix-prediction.js';
@@ -47,7 +48,7 @@ export interface SyncableScheduler {
 
 /** Options of {@link RouterSync}. */
 export interface RouterSyncOptions {
-  /** Redis URL (`redis://host:port`) or `host:port`. */
+  /** Redis URL (`redis://host:port`), `host:port`, or `redis-cluster://host1:port1,host2:port2` (Redis Cluster: the stream is one key, on one node). */
   url: string;
   /** This replica's id (default hostname:pid). Replicas must have distinct ids. */
   routerId?: string;
@@ -105,8 +106,8 @@ export class RouterSync implements RequestObserver {
   readonly #o: Required<Omit<RouterSyncOptions, 'metrics' | 'logger' | 'routerId'>>;
   readonly #metrics: RouterMetrics | undefined;
   readonly #log: Logger;
-  readonly #pub: Redis;
-  readonly #sub: Redis;
+  readonly #pub: Redis | Cluster;
+  readonly #sub: Redis | Cluster;
   readonly #remote: RemoteLoad;
   readonly #seen = new Map<string, number>();
   #queue: SyncRecord[] = [];
@@ -132,10 +133,10 @@ export class RouterSync implements RequestObserver {
     }
     this.#metrics = o.metrics;
     this.#log = o.logger ?? silentLogger;
-    const url = /^rediss?:\/\//.test(o.url) ? o.url : `redis://${o.url}`;
-    const opts = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: `kvroute-sync:${this.routerId}`, retryStrategy: (n: number) => Math.min(100 * n, 2_000) };
-    this.#pub = new Redis(url, opts);
-    this.#sub = new Redis(url, opts);
+    const target = parseRedisTarget(o.url);
+    const opts = { maxRetriesPerRequest: 1, connectionName: `kvroute-sync:${this.routerId}`, maxReconnectDelayMs: 2_000 };
+    this.#pub = createRedisClient(target, opts);
+    this.#sub = createRedisClient(target, opts);
     for (const c of [this.#pub, this.#sub]) c.on('error', (err: Error) => this.#warn('router sync: Redis error; routing continues on local state', err));
     this.#pub.on('ready', () => this.#metrics?.syncConnected.set(1));
     this.#pub.on('close', () => this.#metrics?.syncConnected.set(0));

@@ -3,6 +3,7 @@
  * real TCP proxy to cut the network). Each case failed before: 60k-block batches timed out while
  * Redis still applied them and 120k blocks overflowed the stack; a brief outage marked the batch
  * applied (missed removals became phantom hits); hot keys expired while read on every request.
+ * (Keys by `endpointKeys`: since the Redis Cluster layout each endpoint's keys share a hash tag.)
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { KvIndexer } from '../../src/kv-index/kv-indexer.js';
 import { RedisBlockIndex } from '../../src/kv-index/redis-index.js';
+import { endpointKeys } from '../../src/kv-index/redis-keys.js';
 import { BS, MODEL, batch, chain, removed, startRig, stored } from '../helpers/kv-rig.js';
 
 let redis: RedisServer;
@@ -42,13 +44,16 @@ for (const blocks of [60_000, 120_000]) {
     await indexer.applyBatch('pod', MODEL, 0n, batch([stored(c)]));
     const keys = indexer.requestKeys(MODEL, c.tokens, BS);
     assert.equal((await idx.lookup(keys, ['pod']))[0].blocks, blocks);
-    assert.equal(await raw.zcard(`${idx.prefix}e:pod`), blocks, 'endpoint set');
-    assert.equal(await raw.hlen(`${idx.prefix}m:pod`), blocks, 'engine hash map');
-    assert.equal(await raw.hget(`${idx.prefix}f:pod`, 'p'), '0', 'the fence says the batch is complete');
+    const [h, e, m, , f] = endpointKeys(idx.prefix, 'pod');
+    assert.equal(await raw.zcard(e), blocks, 'endpoint set');
+    assert.equal(await raw.hlen(h), blocks, 'holdings');
+    assert.equal(await raw.hlen(m), blocks, 'engine hash map');
+    assert.equal(await raw.hget(f, 'p'), '0', 'the fence says the batch is complete');
     // Removing them all in one batch works the same way.
     await indexer.applyBatch('pod', MODEL, 1n, batch([removed(c, [...Array(blocks).keys()])]));
     assert.equal((await idx.lookup(keys, ['pod']))[0].blocks, 0);
-    assert.equal(await raw.zcard(`${idx.prefix}e:pod`), 0);
+    assert.equal(await raw.zcard(e), 0);
+    assert.equal(await raw.hlen(h), 0);
   });
 }
 
@@ -61,7 +66,7 @@ test('a batch cut into parts resumes after a failure: parts already applied are 
   const b1 = batch([stored(c, 1, 2), stored(c, 2, 6)]);
   await indexer.applyBatch('pod', MODEL, 1n, b1);
   await indexer.applyBatch('pod', MODEL, 1n, b1); // a retry of the same seq: stale, counts unchanged
-  const copies = await raw.hgetall(`${idx.prefix}n:pod`);
+  const copies = await raw.hgetall(endpointKeys(idx.prefix, 'pod')[3]);
   assert.deepEqual(Object.values(copies), ['1'], 'one extra copy of block 1, not two');
   await indexer.applyBatch('pod', MODEL, 2n, batch([removed(c, [1])]));
   assert.equal((await idx.lookup(indexer.requestKeys(MODEL, c.tokens, BS), ['pod']))[0].blocks, 6, 'the other copy keeps block 1');
@@ -90,18 +95,21 @@ test('a Redis outage during a batch: the batch is replayed, not marked applied (
   }
 });
 
-test('hot keys do not expire while lookups read them; cold keys do', async () => {
+test('hot keys do not expire while lookups read them; an endpoint nobody reads or writes does', async () => {
+  // TTLs are per endpoint since the Redis Cluster layout: a lookup that hits refreshes the
+  // holder's keys; an endpoint neither written nor read for a TTL disappears whole.
   const idx = await index({ ttlSeconds: 2, touchIntervalMs: 200 });
   const hot = [11, 12, 13];
   const cold = [21, 22, 23];
   await idx.add('pod', 'gpu', hot);
-  await idx.add('pod', 'gpu', cold);
+  await idx.add('pod-cold', 'gpu', cold);
   const end = Date.now() + 3_200;
   while (Date.now() < end) {
     assert.equal((await idx.lookup(hot, ['pod']))[0].blocks, 3);
     await new Promise((r) => setTimeout(r, 150));
   }
   assert.equal((await idx.lookup(hot, ['pod']))[0].blocks, 3, 'read all along: still there after 1.5 TTLs');
-  assert.equal((await idx.lookup(cold, ['pod']))[0].blocks, 0, 'never read: expired');
+  assert.equal((await idx.lookup(cold, ['pod-cold']))[0].blocks, 0, 'never read: expired');
+  assert.equal(await raw.exists(...endpointKeys(idx.prefix, 'pod-cold')), 0, 'all its keys');
   assert.ok(idx.touches > 0);
 });

@@ -139,19 +139,26 @@ test('router B re-delivering seq 5 after router A applied 5 (store) and 6 (remov
   for (const x of [A, B, C]) await x.idx.close();
 });
 
-test('keys live under the prefix with a TTL; clearing an endpoint deletes its keys', async () => {
+test('key layout (golden): keys live under the prefix, each endpoint\'s under its hash tag, with a TTL; clearing an endpoint deletes its keys', async () => {
+  // Pinned deliberately: since the Redis Cluster layout every key of an endpoint carries one hash
+  // tag derived from its id ({61bc} for pod-a: one slot), followed by the id itself, and block
+  // holdings live in one hash per endpoint (h:) instead of one key per block (b:<key>).
+  // docs/kv-index.md has the migration note.
   const prefix = `layout${++prefixSeq}:`;
   const { idx, indexer } = await openRedisIndexer(prefix);
   const raw = new Redis(redis.url);
   try {
     await indexer.applyBatch('pod-a', MODEL, 0n, b([stored('pod-a', 0, 3, null)]));
-    const keys = await raw.keys(`${prefix}*`);
-    assert.ok(keys.some((k) => k.startsWith(`${prefix}b:`)));
-    assert.ok(keys.includes(`${prefix}e:pod-a`) && keys.includes(`${prefix}m:pod-a`) && keys.includes(`${prefix}f:pod-a`) && keys.includes(`${prefix}epoch`));
+    const keys = (await raw.keys(`${prefix}*`)).sort();
+    assert.deepEqual(keys, [`${prefix}e:{61bc}pod-a`, `${prefix}epoch`, `${prefix}f:{61bc}pod-a`, `${prefix}h:{61bc}pod-a`, `${prefix}m:{61bc}pod-a`]);
+    assert.equal(await raw.hlen(`${prefix}h:{61bc}pod-a`), 3);
+    assert.equal(await raw.zcard(`${prefix}e:{61bc}pod-a`), 3);
+    assert.equal(await raw.hlen(`${prefix}m:{61bc}pod-a`), 3);
+    assert.deepEqual(new Set(await raw.hvals(`${prefix}h:{61bc}pod-a`)), new Set(['gpu']));
     for (const k of keys.filter((k) => !k.endsWith('epoch'))) assert.ok((await raw.ttl(k)) > 0, `${k} has a TTL`);
     assert.equal((await raw.keys('*')).filter((k) => !k.startsWith('mr') && !k.startsWith('dup') && !k.startsWith('layout')).length, 0);
     await indexer.forgetEndpoint('pod-a');
-    assert.deepEqual((await raw.keys(`${prefix}*`)).sort(), [`${prefix}epoch`, `${prefix}f:pod-a`]);
+    assert.deepEqual((await raw.keys(`${prefix}*`)).sort(), [`${prefix}epoch`, `${prefix}f:{61bc}pod-a`]);
   } finally {
     raw.disconnect();
     await idx.close();

@@ -1,0 +1,231 @@
+/**
+ * Redis block index benchmark: KV-event ingestion (blocks/s and Redis CPU per block) and lookup
+ * latency, on a single redis-server and on a 3-node Redis Cluster (both started here on loopback
+ * and stopped at the end), optionally against a baseline build of kvroute in the same run
+ * (interleaved rounds, same servers), so before/after ratios hold on a busy machine.
+ *
+ * Ingestion: vLLM-shaped batches through the KvIndexer (one BlockStored of `blocks` blocks of 16
+ * token ids chained on the endpoint's previous batch; one batch in 8 also removes `blocks` old
+ * blocks); 64 endpoints, each endpoint's batches in order, `inflight` endpoints at once.
+ * Lookup: an 8,000-token request (500 keys) over 64 candidates; `typical`: 4 hold the whole
+ * prompt; `shared`: 8 hold it whole and the others parts of it.
+ *
+ *   npm run build --silent
+ *   node dist/bench/redis-index-bench.js [--rounds 3] [--ms 1500] [--no-cluster] [--shapes 4x8,...] [--no-lookup] [--baseline <dist dir of another build>] [--json]
+ *
+ * A baseline build: `git worktree add ../kvroute-base <commit>`, link node_modules into it, and
+ * `npx tsc -p .` there; pass `--baseline ../kvroute-base/dist`. `--shapes 4x8,512x8` picks the
+ * ingestion shapes (blocks per batch x endpoints in flight); `--no-lookup` skips the lookups.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Cluster, Redis } from 'ioredis';
+import { Redis as RedisClient } from 'ioredis';
+import type { BlockStoredEvent, KvEventBatch } from '../src/events/types.js';
+import { BlockKeyer } from '../src/kv-index/block-keys.js';
+import type { KvBlockIndex } from '../src/kv-index/kv-block-index.js';
+import { startRedisServer } from '../test/helpers/redis-server.js';
+import { startRedisCluster } from '../test/helpers/redis-cluster.js';
+
+const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
+const BS = 16;
+const ENDPOINTS = 64;
+
+interface Impl {
+  name: string;
+  open(url: string, prefix: string): Promise<KvBlockIndex & { close(): Promise<void> }>;
+  indexer(index: KvBlockIndex): { applyBatch(ep: string, model: string, seq: bigint, b: KvEventBatch): Promise<void> };
+}
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+
+async function loadImpl(name: string, dist: string): Promise<Impl> {
+  const base = pathToFileURL(resolve(dist)).href;
+  const { RedisBlockIndex } = (await import(`${base}/src/kv-index/redis-index.js`)) as typeof import('../src/kv-index/redis-index.js');
+  const { KvIndexer } = (await import(`${base}/src/kv-index/kv-indexer.js`)) as typeof import('../src/kv-index/kv-indexer.js');
+  return {
+    name,
+    open: async (url, prefix) => {
+      const idx = new RedisBlockIndex({ url, prefix, commandTimeoutMs: 5_000 });
+      await idx.connect();
+      return idx;
+    },
+    indexer: (index) => new KvIndexer({ index }),
+  };
+}
+
+function tokens(n: number, seed: number): number[] {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  return Array.from({ length: n }, () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % 128_256;
+  });
+}
+
+/** One endpoint's batches: `blocks` new blocks each, chained; every 8th also removes `blocks` old ones. */
+function makeStream(ep: number, n: number, blocks: number): KvEventBatch[] {
+  const out: KvEventBatch[] = [];
+  let parent: bigint | null = null;
+  let next = BigInt(ep) << 32n;
+  const first = next;
+  for (let i = 0; i < n; i++) {
+    const hashes = Array.from({ length: blocks }, (_, d) => next + BigInt(d));
+    next += BigInt(blocks);
+    const stored: BlockStoredEvent = { type: 'BlockStored', blockHashes: hashes, parentBlockHash: parent, tokenIds: tokens(blocks * BS, ep * 100_000 + i), blockSize: BS, loraId: null, medium: 'GPU', loraName: null };
+    parent = hashes[blocks - 1];
+    const events: KvEventBatch['events'] = [stored];
+    if (i % 8 === 7) events.push({ type: 'BlockRemoved', blockHashes: Array.from({ length: blocks }, (_, d) => first + BigInt((i - 7) * blocks + d)), medium: 'GPU' });
+    out.push({ ts: 1_700_000_000 + i / 1000, events, dataParallelRank: null });
+  }
+  return out;
+}
+
+async function redisCpu(clients: (Redis | Cluster)[]): Promise<number> {
+  let s = 0;
+  for (const c of clients) {
+    const info = await c.info('cpu');
+    s += Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? 0) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? 0);
+  }
+  return s;
+}
+
+const streamCache = new Map<number, KvEventBatch[][]>();
+
+async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number }> {
+  const index = await impl.open(url, prefix);
+  const indexer = impl.indexer(index);
+  const batchesPerEp = Math.ceil(400_000 / ENDPOINTS / blocks);
+  let streams = streamCache.get(blocks);
+  if (streams === undefined) {
+    streams = Array.from({ length: ENDPOINTS }, (_, e) => makeStream(e, batchesPerEp, blocks));
+    streamCache.set(blocks, streams);
+  }
+  const all = streams;
+  const cursor = new Array<number>(ENDPOINTS).fill(0);
+  let stored = 0;
+  const cpu0 = await cpuOf();
+  const client0 = process.cpuUsage();
+  const t0 = performance.now();
+  const end = t0 + ms;
+  const worker = async (w: number): Promise<void> => {
+    while (performance.now() < end) {
+      let progressed = false;
+      for (let e = w; e < ENDPOINTS && performance.now() < end; e += inflight) {
+        const i = cursor[e]++;
+        if (i >= all[e].length) continue;
+        await indexer.applyBatch(`pod-${e}`, MODEL, BigInt(i), all[e][i]);
+        stored += blocks;
+        progressed = true;
+      }
+      if (!progressed) return;
+    }
+  };
+  await Promise.all(Array.from({ length: inflight }, (_, w) => worker(w)));
+  const secs = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const cpu = (await cpuOf()) - cpu0;
+  await index.close();
+  return { blocksPerS: stored / secs, cpuUsPerBlock: (cpu * 1e6) / stored, clientUsPerBlock: (client.user + client.system) / stored };
+}
+
+async function lookup(impl: Impl, url: string, prefix: string, mode: 'typical' | 'shared', ms: number): Promise<{ p50: number; p99: number }> {
+  const index = await impl.open(url, prefix);
+  const keyer = new BlockKeyer();
+  const keys = keyer.requestKeys(MODEL, tokens(8_000, 42), BS);
+  const ids = Array.from({ length: ENDPOINTS }, (_, e) => `pod-${e}`);
+  for (let e = 0; e < ENDPOINTS; e++) {
+    const full = mode === 'shared' ? 8 : 4;
+    const held = e < full ? keys : mode === 'shared' ? keys.slice(0, 10 + ((e * 37) % 480)) : [];
+    await index.add(ids[e], e % 3 === 0 ? 'cpu' : 'gpu', held);
+    await index.add(ids[e], 'gpu', keyer.requestKeys(MODEL, tokens(2_000, 1000 + e), BS));
+  }
+  for (let i = 0; i < 20; i++) await index.lookup(keys, ids);
+  const samples: number[] = [];
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const t0 = performance.now();
+    await index.lookup(keys, ids);
+    samples.push((performance.now() - t0) * 1000);
+  }
+  await index.close();
+  samples.sort((a, b) => a - b);
+  return { p50: samples[Math.floor(samples.length * 0.5)], p99: samples[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))] };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const rounds = Number(arg('--rounds', '3'));
+  const ms = Number(arg('--ms', '1500'));
+  const impls: Impl[] = [];
+  const baseline = arg('--baseline', '');
+  if (baseline !== '') impls.push(await loadImpl('baseline', baseline));
+  impls.push(await loadImpl('this build', resolve(new URL('..', import.meta.url).pathname)));
+  const single = await startRedisServer();
+  const cluster = process.argv.includes('--no-cluster') ? undefined : await startRedisCluster();
+  const singleCli = new RedisClient(single.url);
+  const clusterCli = cluster !== undefined ? cluster.ports.map((port) => new RedisClient({ host: '127.0.0.1', port })) : [];
+  const targets: { name: string; url: string; cpu: () => Promise<number>; impls: Impl[] }[] = [{ name: 'single node', url: single.url, cpu: () => redisCpu([singleCli]), impls }];
+  if (cluster !== undefined) targets.push({ name: '3-node cluster', url: cluster.url, cpu: () => redisCpu(clusterCli), impls: impls.filter((i) => i.name !== 'baseline') });
+  const results: Record<string, number> = {};
+  const rows: string[] = [];
+  console.log('| Redis | blocks/batch | in flight | build | blocks/s | Redis CPU µs/block | router CPU µs/block | rounds |\n|---|---:|---:|---|---:|---:|---:|---|');
+  let seq = 0;
+  try {
+    const shapes = arg('--shapes', '4x8,4x64,64x8,512x8').split(',').map((x) => x.split('x').map(Number) as [number, number]);
+    for (const [blocks, inflight] of shapes) {
+      for (const t of targets) {
+        const got = new Map<string, { b: number[]; c: number[]; k: number[] }>();
+        for (let r = 0; r < rounds; r++) {
+          for (const impl of t.impls) {
+            const x = await ingest(impl, t.url, `bench${++seq}:`, blocks, inflight, ms, t.cpu);
+            const g = got.get(impl.name) ?? { b: [], c: [], k: [] };
+            g.b.push(x.blocksPerS);
+            g.c.push(x.cpuUsPerBlock);
+            g.k.push(x.clientUsPerBlock);
+            got.set(impl.name, g);
+          }
+        }
+        for (const [name, g] of got) {
+          const key = `ingest ${t.name}, ${blocks} blocks/batch, ${inflight} in flight, ${name}`;
+          results[`${key} blocks/s`] = median(g.b);
+          results[`${key} redis us/block`] = median(g.c);
+          results[`${key} client us/block`] = median(g.k);
+          rows.push(`| ${t.name} | ${blocks} | ${inflight} | ${name} | ${Math.round(median(g.b)).toLocaleString('en-US')} | ${median(g.c).toFixed(2)} | ${median(g.k).toFixed(2)} | ${g.b.map((v) => Math.round(v / 1000)).join(' / ')} k |`);
+          console.log(rows[rows.length - 1]);
+        }
+      }
+    }
+    for (const mode of process.argv.includes('--no-lookup') ? [] : (['typical', 'shared'] as const)) {
+      for (const t of targets) {
+        for (const impl of t.impls) {
+          const ps: number[] = [];
+          const qs: number[] = [];
+          for (let r = 0; r < rounds; r++) {
+            const x = await lookup(impl, t.url, `lk${++seq}:`, mode, Math.min(ms, 800));
+            ps.push(x.p50);
+            qs.push(x.p99);
+          }
+          results[`lookup ${mode} ${t.name} ${impl.name} p50 us`] = median(ps);
+          results[`lookup ${mode} ${t.name} ${impl.name} p99 us`] = median(qs);
+          console.log(`| lookup ${mode} | ${t.name} | ${impl.name} | ${(median(ps) / 1000).toFixed(2)} ms | ${(median(qs) / 1000).toFixed(2)} ms |`);
+        }
+      }
+    }
+  } finally {
+    singleCli.disconnect();
+    for (const c of clusterCli) c.disconnect();
+    await single.stop();
+    await cluster?.stop();
+  }
+  if (process.argv.includes('--json')) console.log(JSON.stringify(results));
+}
+
+await main();

@@ -114,4 +114,6 @@ export interface EventIngestStats {
   endpoints: Record<string, EndpointEventStats>;
   /** Messages whose topic names no known endpoint (bind mode), by topic. */
   unknownTopics: Record<string, number>;
+  /** Bind mode with an allow-list: connection attempts refused, by publisher address. */
+  rejectedPublishers?: Record<string, number>;
 }

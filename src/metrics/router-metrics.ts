@@ -512,6 +512,12 @@ export class RouterMetrics {
       const top = Object.entries(st.unknownTopics).sort((a, b) => b[1] - a[1]).slice(0, MAX_TOPIC_LABELS);
       for (const [topic, n] of top) set({ topic }, n);
     });
+    mirrorCounter('kvroute_kv_event_rejected_connections_total', 'KV-event publisher connections refused by the bind-mode address allow-list (--kv-events-allow-from, ZeroMQ ZAP), by publisher address (top 20).', ['address'], (set) => {
+      const st = self.eventStats();
+      if (!st?.rejectedPublishers) return;
+      const top = Object.entries(st.rejectedPublishers).sort((a, b) => b[1] - a[1]).slice(0, MAX_TOPIC_LABELS);
+      for (const [address, n] of top) set({ address }, n);
+    });
 
     // Block index.
     const idx = (f: (s: IndexStats, set: (l: Record<string, string>, v: number) => void) => void) => (set: (l: Record<string, string>, v: number) => void) => {

@@ -32,6 +32,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import { KvrError } from '../core/errors.js';
 import { sliceBatch } from './batch-slicer.js';
 import { decodeEventBatch } from './codec.js';
+import { LoopBudget } from './loop-budget.js';
 import { fetchReplay, type ReplayedBatch } from './replay-client.js';
 import type { RestartSignal } from './restart-signal.js';
 import type { EndpointEventStats, KvEventSink } from './types.js';
@@ -51,7 +52,7 @@ export interface StreamLimits {
   maxMessageBytes?: number;
   /** Largest number of blocks in one event (default 16,384). */
   maxBlocksPerEvent?: number;
-  /** Blocks handed to the sink per slice; the pump yields to I/O after about this many (default 2,048). */
+  /** Blocks handed to the sink per slice; the pump yields to I/O after about this many (default 512). */
   sliceBlocks?: number;
   /** Lower-numbered messages in a row that confirm a restart when neither replay nor a restart signal can (default 3). */
   restartConfirmMessages?: number;
@@ -67,7 +68,7 @@ export const STREAM_DEFAULTS: Required<StreamLimits> = {
   maxQueueBytes: 64 * 1024 * 1024,
   maxMessageBytes: 1024 * 1024,
   maxBlocksPerEvent: 16_384,
-  sliceBlocks: 2_048,
+  sliceBlocks: 512,
   restartConfirmMessages: 3,
   lowSeqRecheckMs: 1_000,
   sinkRetryMs: 200,
@@ -88,6 +89,8 @@ export interface EndpointStreamOptions extends StreamLimits {
   fetch?: typeof fetchReplay;
   /** Process start times (confirms restarts). */
   restartSignal?: RestartSignal;
+  /** Share of the event loop this stream's decoding and applying may use (default: unlimited, yields only). */
+  loopShare?: number;
 }
 
 type Item =
@@ -131,6 +134,7 @@ export class EndpointStream {
   #backoff: number;
   #retryTimer: TimerHandle | undefined;
   #recent = new Map<bigint, string>();
+  readonly #loop: LoopBudget | undefined;
 
   constructor(o: EndpointStreamOptions) {
     this.id = o.id;
@@ -143,6 +147,7 @@ export class EndpointStream {
       this.#l[k] = v;
     }
     this.#fetch = o.fetch ?? fetchReplay;
+    this.#loop = o.loopShare !== undefined ? new LoopBudget(o.clock, o.loopShare) : undefined;
     this.#model = o.model ?? '';
     this.#budget = this.#l.sliceBlocks;
     this.#backoff = this.#l.sinkRetryMs;
@@ -163,6 +168,7 @@ export class EndpointStream {
       queuedBytes: 0,
       sinkFailures: 0,
       resyncChecks: 0,
+      throttledMs: 0,
       lastSeq: -1,
       lastEventAt: 0,
       topic: '',
@@ -238,9 +244,8 @@ export class EndpointStream {
   async #pump(): Promise<void> {
     try {
       while (!this.#closed && this.#qHead < this.#queue.length) {
-        if (this.#budget <= 0) {
-          this.#budget = this.#l.sliceBlocks;
-          await yieldToIo();
+        if (this.#budget <= 0 || this.#inDebt()) {
+          await this.#yield();
           if (this.#closed) break;
         }
         const item = this.#queue[this.#qHead];
@@ -448,7 +453,7 @@ export class EndpointStream {
     }
     let decoded;
     try {
-      decoded = decodeEventBatch(payload);
+      decoded = this.#sync(() => decodeEventBatch(payload));
     } catch (e) {
       this.#last = seq;
       this.stats.lastSeq = Number(seq);
@@ -458,16 +463,22 @@ export class EndpointStream {
     }
     this.stats.malformedEvents += decoded.malformedEvents;
     const model = parseTopic(topic)?.model ?? this.#model;
-    const { slices, oversizedEvents } = sliceBatch(decoded.batch, this.#l.sliceBlocks, this.#l.maxBlocksPerEvent);
+    const batch = decoded.batch;
+    const { slices, oversizedEvents } = this.#sync(() => sliceBatch(batch, this.#l.sliceBlocks, this.#l.maxBlocksPerEvent));
     this.stats.oversizedEvents += oversizedEvents;
     try {
       for (let i = 0; i < slices.length; i++) {
-        if (i > 0 || this.#budget <= 0) {
-          this.#budget = this.#l.sliceBlocks;
-          await yieldToIo();
+        if (i > 0 || this.#budget <= 0 || this.#inDebt()) {
+          await this.#yield();
           if (this.#closed) throw new KvrError('KVR_ERR_UPSTREAM', 'KV-event stream closed');
         }
-        await this.#o.sink.applyBatch(this.id, model, seq, slices[i], slices.length > 1 ? { index: i, count: slices.length } : undefined);
+        // The whole call is charged: the index works in its continuations (see LoopBudget.charge).
+        const t0 = this.#o.clock.now();
+        try {
+          await this.#o.sink.applyBatch(this.id, model, seq, slices[i], slices.length > 1 ? { index: i, count: slices.length } : undefined);
+        } finally {
+          this.#loop?.charge(this.#o.clock.now() - t0);
+        }
         for (const ev of slices[i].events) this.#budget -= ev.type === 'AllBlocksCleared' ? 1 : ev.blockHashes.length;
       }
     } catch (e) {
@@ -511,6 +522,24 @@ export class EndpointStream {
       if (!this.#closed) this.#push({ kind: 'retry' });
     }, this.#backoff);
     this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2);
+  }
+
+  /** Runs synchronous ingestion work, charged to the shared event-loop budget. */
+  #sync<T>(fn: () => T): T {
+    return this.#loop ? this.#loop.run(fn) : fn();
+  }
+
+  #inDebt(): boolean {
+    return this.#loop !== undefined && this.#loop.debtMs() > 0;
+  }
+
+  /** Yields to the event loop: I/O first, and while the ingestion budget is spent, until it is paid back. */
+  async #yield(): Promise<void> {
+    this.#budget = this.#l.sliceBlocks;
+    if (this.#loop) {
+      await this.#loop.turn();
+      this.stats.throttledMs = Math.round(this.#loop.throttledMs);
+    } else await yieldToIo();
   }
 
   async #reset(): Promise<void> {

@@ -34,6 +34,7 @@ import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { EndpointStream, STREAM_DEFAULTS, type StreamLimits } from './endpoint-stream.js';
+import { DEFAULT_LOOP_SHARE, LoopBudget } from './loop-budget.js';
 import type { fetchReplay } from './replay-client.js';
 import type { RestartSignal } from './restart-signal.js';
 import type { EventIngestStats, KvEventSink } from './types.js';
@@ -78,6 +79,13 @@ export interface EventIngestorOptions extends StreamLimits {
   replayOnJoin?: boolean;
   /** Replay transport (tests may swap it). */
   fetchReplay?: typeof fetchReplay;
+  /**
+   * Most of the event loop one endpoint's ingestion may use, 0 < share <= 1 (default 0.2):
+   * decoding and applying are timed and, past this share, wait for the loop
+   * (src/events/loop-budget.ts). Per endpoint, so a flooded stream cannot starve the others.
+   * 0 = no limit (ingestion only yields between slices, as before).
+   */
+  loopShare?: number;
 }
 
 /** Most distinct unknown topics remembered; beyond, they are counted under `(other)`. */
@@ -117,10 +125,13 @@ export class EventIngestor {
   #resyncTimer: TimerHandle | undefined;
   #unsubscribe: (() => void) | undefined;
   #zap: ZapAllowList | undefined;
+  readonly #loopShare: number;
 
   constructor(opts: EventIngestorOptions) {
     this.#o = opts;
     this.mode = opts.mode ?? 'connect';
+    this.#loopShare = opts.loopShare ?? DEFAULT_LOOP_SHARE;
+    if (this.#loopShare !== 0) void new LoopBudget(opts.clock ?? systemClock, this.#loopShare); // validates it before anything starts
     if (opts.allowFrom !== undefined) {
       if (this.mode !== 'bind') throw new KvrError('KVR_ERR_USAGE', 'a KV-event publisher allow-list (--kv-events-allow-from) applies to bind mode only (--kv-events bind): in connect mode the router chooses whom it connects to');
       parseAllowList(opts.allowFrom); // bad entries fail here, before anything starts
@@ -193,6 +204,7 @@ export class EventIngestor {
       replayTimeoutMs: this.#o.replayTimeoutMs,
       fetch: this.#o.fetchReplay,
       restartSignal: this.#o.restartSignal,
+      ...(this.#loopShare > 0 ? { loopShare: this.#loopShare } : {}),
       ...limitsOf(this.#o),
     });
     const entry: Entry = { ep: { ...ep }, stream };

@@ -98,6 +98,8 @@ export interface EndpointEventStats {
   sinkFailures?: number;
   /** Periodic resync checks run. */
   resyncChecks?: number;
+  /** Milliseconds ingestion waited because it had used its share of the event loop (src/events/loop-budget.ts). */
+  throttledMs?: number;
   /** Last applied sequence number (-1 before the first). */
   lastSeq: number;
   /** Clock time (ms) of the last applied batch, 0 before the first. */

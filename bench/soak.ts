@@ -204,13 +204,14 @@ async function main(): Promise<void> {
   const probe = new Worker(
     `const { parentPort, workerData } = require('node:worker_threads');
      const { request } = require(workerData.undici);
-     const lat = []; const lag = []; let stop = false;
+     const lat = []; const at = []; const lag = []; let stop = false;
      parentPort.on('message', () => { stop = true; });
      (async () => {
        while (!stop) {
          const t = performance.now();
          try { const r = await request(workerData.url + '/health'); await r.body.text(); lat.push(performance.now() - t); }
          catch { lat.push(Infinity); }
+         at.push(Math.round((performance.timeOrigin + t - workerData.t0) / 100) / 10);
          await new Promise((r) => setTimeout(r, 50));
        }
      })();
@@ -225,11 +226,11 @@ async function main(): Promise<void> {
          await new Promise((r) => setTimeout(r, 1000));
        }
        await new Promise((r) => setTimeout(r, 100));
-       parentPort.postMessage({ lat, lag });
+       parentPort.postMessage({ lat, at, lag });
      })();`,
-    { eval: true, workerData: { url: router.url, admin: router.adminUrl, undici: createRequire(import.meta.url).resolve('undici') } },
+    { eval: true, workerData: { url: router.url, admin: router.adminUrl, t0: performance.timeOrigin + t0, undici: createRequire(import.meta.url).resolve('undici') } },
   );
-  const probeDone = new Promise<{ lat: number[]; lag: number[] }>((r) => probe.once('message', (m: { lat: number[]; lag: number[] }) => r(m)));
+  const probeDone = new Promise<{ lat: number[]; at: number[]; lag: number[] }>((r) => probe.once('message', (m: { lat: number[]; at: number[]; lag: number[] }) => r(m)));
   // Router RSS / open files every second: the peak.
   const samples: (ProcSample & { t: number })[] = [];
   const sampler = setInterval(() => samples.push({ t: Math.round((performance.now() - t0) / 100) / 10, ...procSample(router.pid) }), 1000);
@@ -279,7 +280,7 @@ async function main(): Promise<void> {
   await work;
   mark('load-end');
   probe.postMessage('stop');
-  const { lat: health, lag } = await probeDone;
+  const { lat: health, at: healthAt, lag } = await probeDone;
   await probe.terminate();
   const elapsed = (performance.now() - t0) / 1000;
   const peak = samples.reduce((p, s) => ({ rssMiB: Math.max(p.rssMiB, s.rssMiB), fds: Math.max(p.fds, s.fds) }), { rssMiB: 0, fds: 0 });
@@ -310,6 +311,7 @@ async function main(): Promise<void> {
     errorsOther: Object.values(errors).reduce((n, x) => n + x, 0) - streamingToDead,
     latencyMs: { p50: Math.round(pct(lat, 0.5)), p99: Math.round(pct(lat, 0.99)) },
     routerEventLoopLagMaxMs: Math.round(Math.max(...lag)),
+    healthSlowest: health.map((ms, i) => ({ atS: healthAt[i], ms: Math.round(ms) })).sort((x, y) => y.ms - x.ms).slice(0, 5),
     healthMs: { n: health.length, p50: Math.round(pct(health, 0.5) * 10) / 10, p99: Math.round(pct(health, 0.99) * 10) / 10, max: Math.round(Math.max(...health) * 10) / 10 },
     routerLog: router.log,
     router_idle_before_load: idle,

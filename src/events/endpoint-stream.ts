@@ -42,7 +42,10 @@ import { parseTopic } from './wire.js';
 export interface StreamLimits {
   /** Largest number of messages waiting (default 10,000). */
   maxQueue?: number;
-  /** Largest number of payload bytes waiting (default 64 MiB). */
+  /**
+   * Largest number of payload bytes waiting (default 16 MiB: ~300 full vLLM step batches, seconds
+   * behind; beyond that dropping and replaying is cheaper than holding a flood in memory).
+   */
   maxQueueBytes?: number;
   /**
    * Largest message payload accepted (default 1 MiB, ~300k token ids; a vLLM step's batch holds
@@ -65,7 +68,7 @@ export interface StreamLimits {
 /** Default {@link StreamLimits}. */
 export const STREAM_DEFAULTS: Required<StreamLimits> = {
   maxQueue: 10_000,
-  maxQueueBytes: 64 * 1024 * 1024,
+  maxQueueBytes: 16 * 1024 * 1024,
   maxMessageBytes: 1024 * 1024,
   maxBlocksPerEvent: 16_384,
   sliceBlocks: 512,

@@ -24,6 +24,8 @@ import { KvIndexer } from '../src/kv-index/kv-indexer.js';
 import { MemoryBlockIndex } from '../src/kv-index/memory-index.js';
 
 const SECONDS = Number(process.argv[2] ?? 2);
+/** Optional event-loop share of the ingestor (EventIngestorOptions.loopShare; 0 = no budget). */
+const LOOP_SHARE = process.argv[3] !== undefined ? Number(process.argv[3]) : undefined;
 const WINDOW = 2000;
 
 function rand64(state: { x: bigint }): bigint {
@@ -68,7 +70,7 @@ async function run(encoding: EventEncoding): Promise<void> {
   };
   const pub = new XPublisher({ linger: 0, sendHighWaterMark: 100_000 });
   await pub.bind('tcp://127.0.0.1:*');
-  const ing = new EventIngestor({ sink });
+  const ing = new EventIngestor({ sink, ...(LOOP_SHARE !== undefined ? { loopShare: LOOP_SHARE } : {}) });
   ing.add({ id: 'bench', address: '127.0.0.1:8000', events: pub.lastEndpoint! });
   await pub.receive(); // the subscription
   let seq = 0n;

@@ -49,6 +49,8 @@ export interface KvCacheOptions {
   events?: 'connect' | 'bind' | 'off';
   /** Bind mode: the SUB's address (default tcp://127.0.0.1:5557: loopback; bind a routable address explicitly). */
   bindAddress?: string;
+  /** Bind mode: publisher addresses / CIDRs allowed to connect (ZeroMQ ZAP); default anyone. */
+  allowFrom?: readonly string[];
   /** Ingestion caps (message bytes, blocks per event, queue bytes, slice size); defaults in STREAM_DEFAULTS. */
   eventLimits?: StreamLimits;
   /** Periodic check of every stream against its replay socket, ms (default 30,000; 0 = off). */
@@ -170,6 +172,7 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
         clock,
         logger,
         ...(o.bindAddress !== undefined ? { bindAddress: o.bindAddress } : {}),
+        ...(o.allowFrom !== undefined ? { allowFrom: o.allowFrom } : {}),
         ...(o.eventLimits ?? {}),
         ...(o.resyncIntervalMs !== undefined ? { resyncIntervalMs: o.resyncIntervalMs } : {}),
         restartSignal,

@@ -13,6 +13,7 @@ import { startRouter, type RouterOptions, type RunningRouter } from '../server/r
 import { startEndpointPicker, type RunningEndpointPicker } from '../server/ext-proc/start-endpoint-picker.js';
 import { loadSchedulerConfig, usesPreciseScorer, type SchedulerPreset } from './build-scheduler.js';
 import { createKvCache, tokenizerSourceFrom, type KvCache } from './kv-cache.js';
+import { parseAllowList } from '../events/zap-allow-list.js';
 import type { RouterSyncFlags } from '../sync/start-router-sync.js';
 import { createDiscovery, isDynamicDiscovery, type DiscoveryFlags } from '../discovery/create-discovery.js';
 import type { DiscoverySource } from '../discovery/types.js';
@@ -38,6 +39,8 @@ export interface ServeOptions {
   kvEvents?: 'connect' | 'bind' | 'off';
   /** Bind mode address (default tcp://127.0.0.1:5557, loopback). */
   kvEventsBind?: string;
+  /** Bind mode: publisher addresses / CIDRs allowed to connect (comma-separated; ZeroMQ ZAP). */
+  kvEventsAllowFrom?: string;
   /** Check every KV-event stream against its replay socket this often, ms (default 30,000; 0 = off). */
   kvEventsResyncMs?: number;
   /** Local tokenizer: jobs that may wait for its worker thread (default 32); more route approximately. */
@@ -154,6 +157,10 @@ async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[];
   const blockSize = o.blockSize ?? 16;
   const redis = o.redis ?? config.extras.kvCacheIndexerRedisAddr;
   const eventsFollowDiscovery = dynamic && o.discovery?.kvEventsPodPort !== undefined;
+  if (o.kvEventsAllowFrom !== undefined) {
+    if ((o.kvEvents ?? 'connect') !== 'bind') throw new KvrError('KVR_ERR_USAGE', '--kv-events-allow-from restricts who connects to the bound KV-event socket: it needs --kv-events bind');
+    parseAllowList(o.kvEventsAllowFrom.split(',').filter((x) => x.trim() !== ''));
+  }
   if (wantsKvCache(config, o, specs, redis) || (eventsFollowDiscovery && usesPreciseScorer(config))) {
     kvCache = await createKvCache({
       blockSize,
@@ -161,6 +168,7 @@ async function prepareRouting(o: ServeOptions): Promise<{ specs: EndpointSpec[];
       ...(redis !== undefined ? { redis } : {}),
       events: o.kvEvents ?? 'connect',
       ...(o.kvEventsBind !== undefined ? { bindAddress: o.kvEventsBind } : {}),
+      ...(o.kvEventsAllowFrom !== undefined ? { allowFrom: o.kvEventsAllowFrom.split(',').filter((x) => x.trim() !== '') } : {}),
       ...(o.kvEventsResyncMs !== undefined ? { resyncIntervalMs: o.kvEventsResyncMs } : {}),
       ...(o.tokenizerMaxQueued !== undefined ? { tokenizerOptions: { workers: { maxQueued: o.tokenizerMaxQueued } } } : {}),
       logger: o.logger,

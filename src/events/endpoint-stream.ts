@@ -25,70 +25,19 @@
  *                       (reset, replay from 0); later batches = missed messages (applied).
  * ```
  */
-import type { Logger } from 'pino';
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
-import type { Clock, TimerHandle } from '../core/clock.js';
+import type { TimerHandle } from '../core/clock.js';
 import { KvrError } from '../core/errors.js';
 import { sliceBatch } from './batch-slicer.js';
 import { decodeEventBatch } from './codec.js';
+import { LoopBudget } from './loop-budget.js';
 import { fetchReplay, type ReplayedBatch } from './replay-client.js';
-import type { RestartSignal } from './restart-signal.js';
-import type { EndpointEventStats, KvEventSink } from './types.js';
+import type { EndpointEventStats } from './types.js';
 import { parseTopic } from './wire.js';
+import { newStreamStats, resolveLimits, type EndpointStreamOptions, type StreamLimits } from './stream-options.js';
 
-/** Limits of one stream (defaults in {@link STREAM_DEFAULTS}). */
-export interface StreamLimits {
-  /** Largest number of messages waiting (default 10,000). */
-  maxQueue?: number;
-  /** Largest number of payload bytes waiting (default 64 MiB). */
-  maxQueueBytes?: number;
-  /**
-   * Largest message payload accepted (default 1 MiB, ~300k token ids; a vLLM step's batch holds
-   * at most max_num_batched_tokens token ids, ~50 KB at 16k). Decoding is synchronous (~55 ms
-   * per MB), so this also bounds the longest pause one message can cause.
-   */
-  maxMessageBytes?: number;
-  /** Largest number of blocks in one event (default 16,384). */
-  maxBlocksPerEvent?: number;
-  /** Blocks handed to the sink per slice; the pump yields to I/O after about this many (default 2,048). */
-  sliceBlocks?: number;
-  /** Lower-numbered messages in a row that confirm a restart when neither replay nor a restart signal can (default 3). */
-  restartConfirmMessages?: number;
-  /** After replay said "same process", further lower seqs are dropped unchecked for this long (default 1,000 ms). */
-  lowSeqRecheckMs?: number;
-  /** First back-off after a sink failure (default 200 ms; doubles up to 5,000 ms). */
-  sinkRetryMs?: number;
-}
-
-/** Default {@link StreamLimits}. */
-export const STREAM_DEFAULTS: Required<StreamLimits> = {
-  maxQueue: 10_000,
-  maxQueueBytes: 64 * 1024 * 1024,
-  maxMessageBytes: 1024 * 1024,
-  maxBlocksPerEvent: 16_384,
-  sliceBlocks: 2_048,
-  restartConfirmMessages: 3,
-  lowSeqRecheckMs: 1_000,
-  sinkRetryMs: 200,
-};
-
-/** What one {@link EndpointStream} needs. */
-export interface EndpointStreamOptions extends StreamLimits {
-  id: string;
-  sink: KvEventSink;
-  clock: Clock;
-  logger: Logger;
-  /** The pod's replay ROUTER address; undefined = no replay. */
-  replayEndpoint?: string;
-  /** Model passed to the sink when the topic does not name one. */
-  model?: string;
-  replayTimeoutMs?: number;
-  /** Replay transport (tests and benchmarks may swap it). */
-  fetch?: typeof fetchReplay;
-  /** Process start times (confirms restarts). */
-  restartSignal?: RestartSignal;
-}
+export { STREAM_DEFAULTS, type EndpointStreamOptions, type StreamLimits } from './stream-options.js';
 
 type Item =
   | { kind: 'live'; seq: bigint; topic: string; payload: Uint8Array; oversized: boolean }
@@ -131,43 +80,18 @@ export class EndpointStream {
   #backoff: number;
   #retryTimer: TimerHandle | undefined;
   #recent = new Map<bigint, string>();
+  readonly #loop: LoopBudget | undefined;
 
   constructor(o: EndpointStreamOptions) {
     this.id = o.id;
     this.#o = o;
-    this.#l = { ...STREAM_DEFAULTS };
-    for (const k of Object.keys(STREAM_DEFAULTS) as (keyof StreamLimits)[]) {
-      const v = o[k];
-      if (v === undefined) continue;
-      if (!Number.isInteger(v) || v < (k === 'lowSeqRecheckMs' ? 0 : 1)) throw new KvrError('KVR_ERR_CONFIG', `KV-event ingestion: ${k} must be a positive integer, got ${String(v)}`);
-      this.#l[k] = v;
-    }
+    this.#l = resolveLimits(o);
     this.#fetch = o.fetch ?? fetchReplay;
+    this.#loop = o.loopShare !== undefined ? new LoopBudget(o.clock, o.loopShare) : undefined;
     this.#model = o.model ?? '';
     this.#budget = this.#l.sliceBlocks;
     this.#backoff = this.#l.sinkRetryMs;
-    this.stats = {
-      batches: 0,
-      events: 0,
-      malformedMessages: 0,
-      malformedEvents: 0,
-      gaps: 0,
-      replays: 0,
-      replayFailures: 0,
-      resets: 0,
-      restarts: 0,
-      unconfirmedSeqResets: 0,
-      oversizedMessages: 0,
-      oversizedEvents: 0,
-      queueDrops: 0,
-      queuedBytes: 0,
-      sinkFailures: 0,
-      resyncChecks: 0,
-      lastSeq: -1,
-      lastEventAt: 0,
-      topic: '',
-      connected: false,
-    };
+    this.stats = newStreamStats();
   }
 
   /** Messages waiting. */
@@ -238,9 +162,8 @@ export class EndpointStream {
   async #pump(): Promise<void> {
     try {
       while (!this.#closed && this.#qHead < this.#queue.length) {
-        if (this.#budget <= 0) {
-          this.#budget = this.#l.sliceBlocks;
-          await yieldToIo();
+        if (this.#budget <= 0 || this.#inDebt()) {
+          await this.#yield();
           if (this.#closed) break;
         }
         const item = this.#queue[this.#qHead];
@@ -448,7 +371,7 @@ export class EndpointStream {
     }
     let decoded;
     try {
-      decoded = decodeEventBatch(payload);
+      decoded = this.#sync(() => decodeEventBatch(payload));
     } catch (e) {
       this.#last = seq;
       this.stats.lastSeq = Number(seq);
@@ -458,16 +381,22 @@ export class EndpointStream {
     }
     this.stats.malformedEvents += decoded.malformedEvents;
     const model = parseTopic(topic)?.model ?? this.#model;
-    const { slices, oversizedEvents } = sliceBatch(decoded.batch, this.#l.sliceBlocks, this.#l.maxBlocksPerEvent);
+    const batch = decoded.batch;
+    const { slices, oversizedEvents } = this.#sync(() => sliceBatch(batch, this.#l.sliceBlocks, this.#l.maxBlocksPerEvent));
     this.stats.oversizedEvents += oversizedEvents;
     try {
       for (let i = 0; i < slices.length; i++) {
-        if (i > 0 || this.#budget <= 0) {
-          this.#budget = this.#l.sliceBlocks;
-          await yieldToIo();
+        if (i > 0 || this.#budget <= 0 || this.#inDebt()) {
+          await this.#yield();
           if (this.#closed) throw new KvrError('KVR_ERR_UPSTREAM', 'KV-event stream closed');
         }
-        await this.#o.sink.applyBatch(this.id, model, seq, slices[i], slices.length > 1 ? { index: i, count: slices.length } : undefined);
+        // The whole call is charged: the index works in its continuations (see LoopBudget.charge).
+        const t0 = this.#o.clock.now();
+        try {
+          await this.#o.sink.applyBatch(this.id, model, seq, slices[i], slices.length > 1 ? { index: i, count: slices.length } : undefined);
+        } finally {
+          this.#loop?.charge(this.#o.clock.now() - t0);
+        }
         for (const ev of slices[i].events) this.#budget -= ev.type === 'AllBlocksCleared' ? 1 : ev.blockHashes.length;
       }
     } catch (e) {
@@ -511,6 +440,24 @@ export class EndpointStream {
       if (!this.#closed) this.#push({ kind: 'retry' });
     }, this.#backoff);
     this.#backoff = Math.min(MAX_BACKOFF_MS, this.#backoff * 2);
+  }
+
+  /** Runs synchronous ingestion work, charged to the shared event-loop budget. */
+  #sync<T>(fn: () => T): T {
+    return this.#loop ? this.#loop.run(fn) : fn();
+  }
+
+  #inDebt(): boolean {
+    return this.#loop !== undefined && this.#loop.debtMs() > 0;
+  }
+
+  /** Yields to the event loop: I/O first, and while the ingestion budget is spent, until it is paid back. */
+  async #yield(): Promise<void> {
+    this.#budget = this.#l.sliceBlocks;
+    if (this.#loop) {
+      await this.#loop.turn();
+      this.stats.throttledMs = Math.round(this.#loop.throttledMs);
+    } else await yieldToIo();
   }
 
   async #reset(): Promise<void> {

@@ -12,6 +12,9 @@
  *   an explicit choice. The topic is the allow-list: `kv@<ip:port>@<model>` must name a known
  *   endpoint whose address is `ip:port` (or whose host is `ip`, when exactly one endpoint has
  *   it); other topics are counted in {@link EventIngestStats.unknownTopics} and dropped.
+ *   `allowFrom` (addresses / CIDRs) also restricts who may connect at all: ZeroMQ's ZAP refuses
+ *   other peers during the handshake, before any of their messages is read
+ *   (src/events/zap-allow-list.ts).
  *
  * Messages over `maxMessageBytes` are dropped and counted (ZeroMQ itself disconnects a peer that
  * sends more than 4x that), events over `maxBlocksPerEvent` too; each endpoint's queue is bounded
@@ -25,16 +28,18 @@
  * added (a router starting after its pods learns what is already cached).
  */
 import type { Logger } from 'pino';
-import { Subscriber } from 'zeromq';
+import { Context, Subscriber } from 'zeromq';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { EndpointStream, STREAM_DEFAULTS, type StreamLimits } from './endpoint-stream.js';
+import { DEFAULT_LOOP_SHARE, LoopBudget } from './loop-budget.js';
 import type { fetchReplay } from './replay-client.js';
 import type { RestartSignal } from './restart-signal.js';
 import type { EventIngestStats, KvEventSink } from './types.js';
 import { parseTopic } from './wire.js';
+import { parseAllowList, ZAP_DOMAIN, ZapAllowList } from './zap-allow-list.js';
 
 /** An endpoint whose events are ingested. */
 export interface IngestEndpoint {
@@ -60,6 +65,8 @@ export interface EventIngestorOptions extends StreamLimits {
   mode?: 'connect' | 'bind';
   /** Bind mode: the address of the one SUB (default {@link DEFAULT_EVENTS_BIND}; `tcp://127.0.0.1:*` = ephemeral). */
   bindAddress?: string;
+  /** Bind mode: publisher addresses / CIDRs allowed to connect (ZAP); others are refused and counted. Default: anyone who reaches the address. */
+  allowFrom?: readonly string[];
   /** Process start times that confirm restarts (fed by the datalayer's scrapes). */
   restartSignal?: RestartSignal;
   /** Every this many ms, check each endpoint's stream against its replay socket (default 30,000; 0 = never). */
@@ -72,6 +79,13 @@ export interface EventIngestorOptions extends StreamLimits {
   replayOnJoin?: boolean;
   /** Replay transport (tests may swap it). */
   fetchReplay?: typeof fetchReplay;
+  /**
+   * Most of the event loop one endpoint's ingestion may use, 0 < share <= 1 (default 0.2):
+   * decoding and applying are timed and, past this share, wait for the loop
+   * (src/events/loop-budget.ts). Per endpoint, so a flooded stream cannot starve the others.
+   * 0 = no limit (ingestion only yields between slices, as before).
+   */
+  loopShare?: number;
 }
 
 /** Most distinct unknown topics remembered; beyond, they are counted under `(other)`. */
@@ -110,10 +124,18 @@ export class EventIngestor {
   #closed = false;
   #resyncTimer: TimerHandle | undefined;
   #unsubscribe: (() => void) | undefined;
+  #zap: ZapAllowList | undefined;
+  readonly #loopShare: number;
 
   constructor(opts: EventIngestorOptions) {
     this.#o = opts;
     this.mode = opts.mode ?? 'connect';
+    this.#loopShare = opts.loopShare ?? DEFAULT_LOOP_SHARE;
+    if (this.#loopShare !== 0) void new LoopBudget(opts.clock ?? systemClock, this.#loopShare); // validates it before anything starts
+    if (opts.allowFrom !== undefined) {
+      if (this.mode !== 'bind') throw new KvrError('KVR_ERR_USAGE', 'a KV-event publisher allow-list (--kv-events-allow-from) applies to bind mode only (--kv-events bind): in connect mode the router chooses whom it connects to');
+      parseAllowList(opts.allowFrom); // bad entries fail here, before anything starts
+    }
     this.#clock = opts.clock ?? systemClock;
     this.#log = opts.logger ?? silentLogger;
     const every = opts.resyncIntervalMs ?? 30_000;
@@ -133,17 +155,27 @@ export class EventIngestor {
   /** Bind mode: binds the SUB (rejects with KVR_ERR_USAGE when the address is taken). Connect mode: nothing. */
   async start(): Promise<void> {
     if (this.mode !== 'bind' || this.#bindSock) return;
-    const sock = this.#newSub();
+    let sock: Subscriber;
+    if (this.#o.allowFrom !== undefined) {
+      // A context of its own: the ZAP handler answers for every socket of its context.
+      const context = new Context();
+      const zap = new ZapAllowList({ allow: this.#o.allowFrom, context, logger: this.#log });
+      await zap.start();
+      this.#zap = zap;
+      sock = this.#newSub({ context, zapDomain: ZAP_DOMAIN });
+    } else sock = this.#newSub();
     const addr = this.#o.bindAddress ?? DEFAULT_EVENTS_BIND;
     try {
       await sock.bind(addr);
     } catch (e) {
       sock.close();
+      await this.#zap?.close();
+      this.#zap = undefined;
       throw new KvrError('KVR_ERR_USAGE', `cannot bind the KV-event socket at ${addr}: ${(e as Error).message}; pick a free address`, { cause: e });
     }
     this.#bindSock = sock;
     this.#bound = sock.lastEndpoint ?? addr;
-    if (!/^tcp:\/\/(127\.|\[::1\]|localhost)|^(ipc|inproc):\/\//.test(this.#bound)) {
+    if (this.#zap === undefined && !/^tcp:\/\/(127\.|\[::1\]|localhost)|^(ipc|inproc):\/\//.test(this.#bound)) {
       this.#log.warn({ address: this.#bound }, 'KV-event SUB bound on a non-loopback address: any host that reaches it can publish events for known topics; keep it on a private network');
     }
     for (const e of this.#entries.values()) e.stream.stats.connected = true;
@@ -172,6 +204,7 @@ export class EventIngestor {
       replayTimeoutMs: this.#o.replayTimeoutMs,
       fetch: this.#o.fetchReplay,
       restartSignal: this.#o.restartSignal,
+      ...(this.#loopShare > 0 ? { loopShare: this.#loopShare } : {}),
       ...limitsOf(this.#o),
     });
     const entry: Entry = { ep: { ...ep }, stream };
@@ -249,7 +282,7 @@ export class EventIngestor {
   stats(): EventIngestStats {
     const endpoints: EventIngestStats['endpoints'] = {};
     for (const [id, e] of this.#entries) endpoints[id] = { ...e.stream.stats };
-    return { mode: this.mode, endpoints, unknownTopics: Object.fromEntries(this.#unknown) };
+    return { mode: this.mode, endpoints, unknownTopics: Object.fromEntries(this.#unknown), ...(this.#zap ? { rejectedPublishers: this.#zap.rejected() } : {}) };
   }
 
   /** Resolves when every endpoint's queue is drained (tests, benchmarks). */
@@ -267,12 +300,13 @@ export class EventIngestor {
     for (const e of this.#entries.values()) e.sock?.close();
     await Promise.all([...this.#entries.values()].map((e) => e.stream.close()));
     await Promise.all([...this.#loops]);
+    await this.#zap?.close();
   }
 
-  #newSub(): Subscriber {
+  #newSub(extra: { context?: Context; zapDomain?: string } = {}): Subscriber {
     // ZeroMQ drops the connection of a peer sending absurdly large messages before they are buffered.
     const maxMessageSize = 4 * (this.#o.maxMessageBytes ?? STREAM_DEFAULTS.maxMessageBytes) + 4096;
-    const sock = new Subscriber({ linger: 0, receiveHighWaterMark: 10_000, maxMessageSize });
+    const sock = new Subscriber({ linger: 0, receiveHighWaterMark: 10_000, maxMessageSize, ...extra });
     sock.subscribe();
     return sock;
   }

@@ -98,6 +98,8 @@ export interface EndpointEventStats {
   sinkFailures?: number;
   /** Periodic resync checks run. */
   resyncChecks?: number;
+  /** Milliseconds ingestion waited because it had used its share of the event loop (src/events/loop-budget.ts). */
+  throttledMs?: number;
   /** Last applied sequence number (-1 before the first). */
   lastSeq: number;
   /** Clock time (ms) of the last applied batch, 0 before the first. */
@@ -114,4 +116,6 @@ export interface EventIngestStats {
   endpoints: Record<string, EndpointEventStats>;
   /** Messages whose topic names no known endpoint (bind mode), by topic. */
   unknownTopics: Record<string, number>;
+  /** Bind mode with an allow-list: connection attempts refused, by publisher address. */
+  rejectedPublishers?: Record<string, number>;
 }

@@ -527,6 +527,13 @@ export class RouterMetrics {
       const top = Object.entries(st.unknownTopics).sort((a, b) => b[1] - a[1]).slice(0, MAX_TOPIC_LABELS);
       for (const [topic, n] of top) set({ topic }, n);
     });
+    mirrorCounter('kvroute_kv_event_throttled_seconds_total', 'Seconds an endpoint\'s KV-event ingestion waited because it had used its share of the event loop (a flood or a huge replay: the router stays responsive, that endpoint\'s index lags), by endpoint.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, (s.throttledMs ?? 0) / 1000)));
+    mirrorCounter('kvroute_kv_event_rejected_connections_total', 'KV-event publisher connections refused by the bind-mode address allow-list (--kv-events-allow-from, ZeroMQ ZAP), by publisher address (top 20).', ['address'], (set) => {
+      const st = self.eventStats();
+      if (!st?.rejectedPublishers) return;
+      const top = Object.entries(st.rejectedPublishers).sort((a, b) => b[1] - a[1]).slice(0, MAX_TOPIC_LABELS);
+      for (const [address, n] of top) set({ address }, n);
+    });
 
     // Block index.
     const idx = (f: (s: IndexStats, set: (l: Record<string, string>, v: number) => void) => void) => (set: (l: Record<string, string>, v: number) => void) => {

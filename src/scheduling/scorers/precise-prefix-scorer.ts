@@ -15,7 +15,8 @@
  * 30 s) while the request waits and prefills, and `confirmGraceMs` (default 2 s) after its first
  * token, by when the engine's BlockStored events have normally arrived. A candidate's run
  * continues through its speculative keys where the index's run stops (weight 1.0). Entries are
- * bounded per endpoint (`maxSpeculativeBlocks`, oldest dropped first).
+ * bounded per endpoint (`maxSpeculativeBlocks`, oldest dropped first); expiry costs O(expired)
+ * (src/scheduling/scorers/speculative-blocks.ts).
  *
  * Bursts. Index lookups are asynchronous (a Redis round trip), so siblings arriving together
  * would all be scored before the first is picked and none would see the others' speculative
@@ -47,6 +48,7 @@ import type { BlockKey, KvCacheServices, PrefixRun } from '../kv-cache-services.
 import type { PluginDefinition } from '../plugin-registry.js';
 import type { RequestObserver, Scorer, SchedulingContext } from '../types.js';
 import { PrefixCacheScorer } from './prefix-cache-scorer.js';
+import { SpeculativeBlocks } from './speculative-blocks.js';
 import { CommonPrefixTracker } from '../../prefix/common-prefix.js';
 
 // llm-d's config nests the indexer and event settings under these keys; accepted so its files
@@ -96,76 +98,6 @@ interface Prepared {
 
 const PREPARED_MEMO = 'precise-prefix-cache-scorer/prepared';
 const TICKET_MEMO = 'precise-prefix-cache-scorer/ticket';
-
-/** Speculative block keys of one endpoint: key -> expiry (ms), oldest insertion first. */
-class SpeculativeBlocks {
-  readonly #byEndpoint = new Map<string, Map<BlockKey, number>>();
-  #size = 0;
-
-  constructor(readonly maxPerEndpoint: number) {}
-
-  get size(): number {
-    return this.#size;
-  }
-
-  /** Sets the expiry of `keys` on `endpointId` to `until` (`lowerOnly`: only where that shortens it). */
-  set(endpointId: string, keys: ArrayLike<BlockKey>, until: number, lowerOnly: boolean): void {
-    if (this.maxPerEndpoint === 0) return;
-    let m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) {
-      if (lowerOnly) return;
-      m = new Map();
-      this.#byEndpoint.set(endpointId, m);
-    }
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      const cur = m.get(k);
-      if (lowerOnly) {
-        if (cur !== undefined && until < cur) m.set(k, until);
-        continue;
-      }
-      if (cur !== undefined) m.delete(k);
-      else this.#size++;
-      m.set(k, until);
-    }
-    while (m.size > this.maxPerEndpoint) {
-      m.delete(m.keys().next().value as BlockKey);
-      this.#size--;
-    }
-  }
-
-  /** How many of `keys[from..]` in a row `endpointId` holds unexpired at `now`. */
-  runFrom(endpointId: string, keys: ArrayLike<BlockKey>, from: number, now: number): number {
-    const m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) return 0;
-    let j = from;
-    while (j < keys.length) {
-      const exp = m.get(keys[j]);
-      if (exp === undefined || exp <= now) break;
-      j++;
-    }
-    return j - from;
-  }
-
-  /** Drops expired entries (oldest-first scan stops at the first live entry of each endpoint). */
-  sweep(now: number): void {
-    for (const [id, m] of this.#byEndpoint) {
-      for (const [k, exp] of m) {
-        if (exp > now) continue;
-        m.delete(k);
-        this.#size--;
-      }
-      if (m.size === 0) this.#byEndpoint.delete(id);
-    }
-  }
-
-  removeEndpoint(endpointId: string): void {
-    const m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) return;
-    this.#size -= m.size;
-    this.#byEndpoint.delete(endpointId);
-  }
-}
 
 /** Precise prefix scorer; see the file comment. */
 export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSource, RemotePickAware {

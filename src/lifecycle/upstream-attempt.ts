@@ -45,7 +45,7 @@ export class UpstreamAttempt {
     this.firstTokenObservable = firstTokenObservable;
     this.#dispatchedAt = s.o.clock.now();
     // The lifecycle aborts its current attempt itself on client abort (no listener per attempt).
-    if (lc.signal.aborted) this.#abort(lc.signal.reason);
+    if (lc.aborted) this.#abort(lc.abortReason);
     const t = s.o.ttfbTimeoutMs ?? 0;
     if (t > 0 && firstTokenObservable) this.#ttfbTimer = s.o.clock.setTimeout(() => this.timeOut('ttfb-timeout', `no first token within ${t} ms`), t);
   }

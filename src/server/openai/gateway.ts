@@ -61,13 +61,16 @@ export interface GatewayOptions extends ProxyDeps {
 
 const ROUTES: Record<string, ApiKind> = { '/v1/completions': 'completions', '/v1/chat/completions': 'chat' };
 
-export function sendError(res: ServerResponse, err: KvrError): void {
+/** Sends `err` as an OpenAI error body (with `x-request-id` when `requestId` is given); destroys the response once headers went out. */
+export function sendError(res: ServerResponse, err: KvrError, requestId?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify(err.toOpenAI());
-  res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
+  res.writeHead(err.status, headers);
   res.end(body);
 }
 
@@ -184,7 +187,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
           : undefined,
     });
     if (!lc.ended) lc.reject(new KvrError('KVR_ERR_INTERNAL', 'the proxy returned without ending the request'));
-    if (lc.error !== undefined && lc.outcome !== 'aborted' && !res.headersSent) sendError(res, lc.error);
+    if (lc.error !== undefined && lc.outcome !== 'aborted' && !res.headersSent) sendError(res, lc.error, lc.id);
   }
 
   /** Ends a request the gateway refused (no lifecycle: wrong method, unknown route). */
@@ -205,14 +208,15 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     const id = requestIdOf(req);
     const log = logger.child({ reqId: id, ...tenantLogFields(req) });
     if (api && req.method === 'POST') {
-      if (!res.headersSent) res.setHeader('x-request-id', id);
+      // x-request-id goes out with the answer's headers (or the error's): no setHeader, whose
+      // header list would make writeHead merge header by header.
       const lc = lifecycles.begin({ id, arrivedAt, log });
       res.once('close', () => {
         if (!res.writableFinished) lc.abort('client closed the connection');
       });
       handleInference(lc, api, path, req, res).catch((err: unknown) => {
         if (lc.outcome === 'aborted') return;
-        sendError(res, lc.reject(err));
+        sendError(res, lc.reject(err), id);
       });
       return;
     }

@@ -36,6 +36,21 @@ type Controller = Dispatcher.DispatchController;
 /** Response headers never passed back. */
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
+/** Headers an assembled (JSON) answer replaces: the upstream sent them for its stream. */
+const DROP_ASSEMBLED = new Set([...DROP_RESPONSE, 'content-type', 'content-length', 'cache-control']);
+
+/** `x-session-token` per endpoint id (it only depends on the id). */
+const sessionTokens = new Map<string, string>();
+function sessionToken(id: string): string {
+  let t = sessionTokens.get(id);
+  if (t === undefined) {
+    t = sessionTokenFor(id);
+    if (sessionTokens.size > 4096) sessionTokens.clear();
+    sessionTokens.set(id, t);
+  }
+  return t;
+}
+
 /** What one exchange needs; built once per request by proxy.ts. */
 export interface ExchangeRequest {
   dispatcher: Dispatcher | undefined;
@@ -133,14 +148,15 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
         this.#shaper = new SseShaper({ stripUsage: r.mode === 'strip', assembler: this.#assembler });
       } else this.#sniffer = new UsageSniffer(contentType);
       const out: Record<string, string | string[]> = {};
+      const drop = this.#assembler !== undefined ? DROP_ASSEMBLED : DROP_RESPONSE;
+      const strip = r.mode === 'strip';
       for (const k in headers) {
         const v = headers[k];
-        if (v !== undefined && !DROP_RESPONSE.has(k)) out[k] = v;
+        if (v !== undefined && !drop.has(k) && !(strip && k === 'content-length')) out[k] = v;
       }
       for (const k in r.extraHeaders) out[k] = r.extraHeaders[k];
       out['x-kvroute-endpoint'] = att.endpoint.id;
-      out['x-session-token'] = sessionTokenFor(att.endpoint.id);
-      if (r.mode === 'strip') delete out['content-length'];
+      out['x-session-token'] = sessionToken(att.endpoint.id);
       this.#outHeaders = out;
     } catch (err) {
       this.#fail(err);
@@ -240,9 +256,6 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
       const status = e !== undefined ? e.status : this.#status;
       const body = JSON.stringify(e !== undefined ? e.body : assembler.body());
       const out = this.#outHeaders!;
-      delete out['content-type'];
-      delete out['content-length'];
-      delete out['cache-control'];
       out['content-type'] = 'application/json';
       out['content-length'] = String(Buffer.byteLength(body));
       res.writeHead(status, out);

@@ -57,7 +57,8 @@ export function recordEnd(s: LifecycleShared, sum: LifecycleSummary, d: Decision
   if (sum.outcome === 'rejected' || (sum.outcome === 'upstream-failed' && d === undefined)) {
     if (sum.error?.code === 'KVR_ERR_INTERNAL') log.error({ err: sum.error.cause ?? sum.error }, 'internal error');
     log.info({ status: sum.status, code: sum.error?.code, msg: sum.error?.message, stage: sum.stage, durationMs: round1(sum.durationMs) }, 'request failed');
-  } else {
+  } else if (log.isLevelEnabled('info')) {
+    // (the line's object is built only when it is written: `info` is off by default)
     log.info(
       {
         model: sum.model,

@@ -151,9 +151,10 @@ export class RequestLifecycle {
   readonly arrivedAt: number;
   readonly log: Logger;
   readonly #s: LifecycleShared;
-  readonly #ac = new AbortController();
-  /** The controller's signal, read once (its getters brand-check on every access). */
-  readonly #signal = this.#ac.signal;
+  /** Made on the first read of {@link signal}: most requests end without anyone reading it. */
+  #ac: AbortController | undefined;
+  #aborted = false;
+  #abortReason: unknown;
   #stage: LifecycleStage = 'received';
   #outcome: LifecycleOutcome | undefined;
   #error: KvrError | undefined;
@@ -190,7 +191,19 @@ export class RequestLifecycle {
 
   /** Aborted when the client went away; reaches scheduling (`request.signal`), lookups and waits. */
   get signal(): AbortSignal {
-    return this.#signal;
+    if (this.#ac === undefined) {
+      this.#ac = new AbortController();
+      if (this.#aborted) this.#ac.abort(this.#abortReason);
+    }
+    return this.#ac.signal;
+  }
+  /** True once the client went away (same as `signal.aborted`, without making a signal). */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  /** The abort's KVR_ERR_CLIENT_CLOSED error (same as `signal.reason`). */
+  get abortReason(): unknown {
+    return this.#abortReason;
   }
   get stage(): LifecycleStage {
     return this.#stage;
@@ -244,7 +257,8 @@ export class RequestLifecycle {
     if (this.#decision !== undefined) throw new KvrError('KVR_ERR_INTERNAL', `request ${this.id} was already decided`);
     const { scheduler, outliers } = this.#s.o;
     this.#request = request;
-    request.signal = this.signal;
+    // `request.signal` reads this lifecycle's signal, made only if a scorer or lookup reads it.
+    Object.defineProperty(request, 'signal', { get: () => this.signal, enumerable: true, configurable: true });
     this.#stage = 'schedule';
     const pending = scheduler.schedule(request, outliers !== undefined ? outliers.filter(candidates) : candidates);
     let result;
@@ -252,7 +266,7 @@ export class RequestLifecycle {
       result = await this.#race(pending);
     } catch (err) {
       // A pick that lands after the abort is completed at once: nothing stays assigned.
-      if (this.signal.aborted) pending.then((r) => scheduler.onComplete(request, r.endpoint, { ok: false, status: CLIENT_CLOSED_STATUS }), noop);
+      if (this.#aborted) pending.then((r) => scheduler.onComplete(request, r.endpoint, { ok: false, status: CLIENT_CLOSED_STATUS }), noop);
       throw err;
     }
     const prediction = predictCache(result, this.#s.scorerTypes, promptTokensOf(request), request);
@@ -307,7 +321,9 @@ export class RequestLifecycle {
   abort(reason = 'client closed the connection'): void {
     if (this.ended) return;
     const err = new KvrError('KVR_ERR_CLIENT_CLOSED', `${reason} (stage ${this.#stage})`);
-    this.#ac.abort(err);
+    this.#aborted = true;
+    this.#abortReason = err;
+    this.#ac?.abort(err);
     const waiting = this.#waiters;
     this.#waiters = undefined;
     if (waiting !== undefined) for (const reject of waiting) reject(err);
@@ -377,9 +393,9 @@ export class RequestLifecycle {
    * lifecycle keeps the rejecters itself (no listener added to and removed from the signal).
    */
   #race<T>(p: Promise<T>): Promise<T> {
-    if (this.#signal.aborted) {
+    if (this.#aborted) {
       p.catch(noop);
-      return Promise.reject(this.#signal.reason);
+      return Promise.reject(this.#abortReason);
     }
     return new Promise<T>((resolve, reject) => {
       const waiters = (this.#waiters ??= []);
@@ -404,7 +420,7 @@ export class RequestLifecycle {
   }
 
   #checkAlive(): void {
-    if (this.#signal.aborted) throw this.#signal.reason;
+    if (this.#aborted) throw this.#abortReason;
     if (this.ended) throw new KvrError('KVR_ERR_INTERNAL', `request ${this.id} already ended (${this.#outcome})`);
   }
 

@@ -24,9 +24,11 @@ export class UpstreamAttempt {
   readonly firstTokenObservable: boolean;
   readonly #lc: RequestLifecycle;
   readonly #s: LifecycleShared;
-  readonly #ac = new AbortController();
-  /** The controller's signal, read once (its getters brand-check on every access). */
-  readonly #signal = this.#ac.signal;
+  /** Made on the first read of {@link signal} (a transport with {@link onAbort} needs none). */
+  #ac: AbortController | undefined;
+  #aborted = false;
+  #abortReason: unknown;
+  #onAbort: ((reason: unknown) => void) | undefined;
   readonly #dispatchedAt: number;
   #ttfbTimer: TimerHandle | undefined;
   #closed = false;
@@ -43,14 +45,36 @@ export class UpstreamAttempt {
     this.firstTokenObservable = firstTokenObservable;
     this.#dispatchedAt = s.o.clock.now();
     // The lifecycle aborts its current attempt itself on client abort (no listener per attempt).
-    if (lc.signal.aborted) this.#ac.abort(lc.signal.reason);
+    if (lc.aborted) this.#abort(lc.abortReason);
     const t = s.o.ttfbTimeoutMs ?? 0;
     if (t > 0 && firstTokenObservable) this.#ttfbTimer = s.o.clock.setTimeout(() => this.timeOut('ttfb-timeout', `no first token within ${t} ms`), t);
   }
 
-  /** Aborts on client abort, timeouts, retry or end: pass it to the upstream call. */
+  /** Aborts on client abort, timeouts, retry or end: pass it to the upstream call (or use {@link onAbort}). */
   get signal(): AbortSignal {
-    return this.#signal;
+    if (this.#ac === undefined) {
+      this.#ac = new AbortController();
+      if (this.#aborted) this.#ac.abort(this.#abortReason);
+    }
+    return this.#ac.signal;
+  }
+  /** True once the attempt aborted (same as `signal.aborted`, without making a signal). */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+  /** Why it aborted (same as `signal.reason`). */
+  get abortReason(): unknown {
+    return this.#abortReason;
+  }
+
+  /**
+   * The transport's abort hook, the cheap alternative to a listener on {@link signal}: `fn` is
+   * called once, synchronously, when the attempt aborts (at once if it already has). One hook per
+   * attempt; a second call replaces the first.
+   */
+  onAbort(fn: (reason: unknown) => void): void {
+    if (this.#aborted) fn(this.#abortReason);
+    else this.#onAbort = fn;
   }
   get closed(): boolean {
     return this.#closed;
@@ -137,7 +161,7 @@ export class UpstreamAttempt {
   timeOut(kind: 'ttfb-timeout' | 'timeout', message: string): void {
     if (this.#closed) return;
     this.#timedOut = kind;
-    this.#ac.abort(new KvrError('KVR_ERR_UPSTREAM_TIMEOUT', message));
+    this.#abort(new KvrError('KVR_ERR_UPSTREAM_TIMEOUT', message));
   }
 
   /** @internal This leg finished its part (multi-leg requests). */
@@ -149,7 +173,7 @@ export class UpstreamAttempt {
 
   /** @internal Aborts the attempt's signal with `reason` (the client went away). */
   _cancel(reason: unknown): void {
-    if (!this.#signal.aborted) this.#ac.abort(reason);
+    this.#abort(reason);
   }
 
   /** @internal Closes the attempt; `cancel` aborts its signal (retry, failure, abort: the exchange may still be open). */
@@ -157,7 +181,17 @@ export class UpstreamAttempt {
     if (this.#closed) return;
     this.#closed = true;
     this.#ttfbTimer?.cancel();
-    if (cancel && !this.#signal.aborted) this.#ac.abort(ATTEMPT_CLOSED);
+    if (cancel) this.#abort(ATTEMPT_CLOSED);
+  }
+
+  #abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#ac?.abort(reason);
+    const fn = this.#onAbort;
+    this.#onAbort = undefined;
+    fn?.(reason);
   }
 
   #reportFailure(): void {

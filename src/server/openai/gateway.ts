@@ -61,13 +61,16 @@ export interface GatewayOptions extends ProxyDeps {
 
 const ROUTES: Record<string, ApiKind> = { '/v1/completions': 'completions', '/v1/chat/completions': 'chat' };
 
-export function sendError(res: ServerResponse, err: KvrError): void {
+/** Sends `err` as an OpenAI error body (with `x-request-id` when `requestId` is given); destroys the response once headers went out. */
+export function sendError(res: ServerResponse, err: KvrError, requestId?: string): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const body = JSON.stringify(err.toOpenAI());
-  res.writeHead(err.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
+  res.writeHead(err.status, headers);
   res.end(body);
 }
 
@@ -94,6 +97,33 @@ function clientAddress(req: IncomingMessage, trustXff: boolean): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
+/**
+ * {@link knownModels} of the pool, recomputed only when an endpoint was added or removed or
+ * reported a new list (the scraper replaces `ep.models`, never edits it in place).
+ */
+class KnownModelsMemo {
+  readonly #pool: EndpointPool;
+  #eps: readonly { models: readonly string[] }[] | undefined;
+  #lists: Array<readonly string[]> = [];
+  #value: string[] | undefined;
+
+  constructor(pool: EndpointPool) {
+    this.#pool = pool;
+  }
+
+  get(): string[] | undefined {
+    const eps = this.#pool.all();
+    let same = eps === this.#eps && eps.length === this.#lists.length;
+    for (let i = 0; same && i < eps.length; i++) same = eps[i].models === this.#lists[i];
+    if (!same) {
+      this.#eps = eps;
+      this.#lists = eps.map((e) => e.models);
+      this.#value = knownModels(this.#pool);
+    }
+    return this.#value;
+  }
+}
+
 /** Returns the request handler of the gateway's HTTP server. */
 export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { pool, clock, metrics, logger } = opts;
@@ -112,16 +142,22 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       ttfbTimeoutMs: opts.ttfbTimeoutMs,
     });
 
+  const models = new KnownModelsMemo(pool);
+
   async function handleInference(lc: RequestLifecycle, api: ApiKind, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await lc.run('body', readBody(req, opts.maxBodyBytes));
     const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    const inHeaders = req.headers;
+    for (const k in inHeaders) {
+      const v = inHeaders[k];
+      headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
     const ireq = buildInferenceRequest(api, raw, headers, {
       id: lc.id,
       clientIp: clientAddress(req, opts.trustForwardedFor),
       arrivedAt: lc.arrivedAt,
       defaultMaxTokens: api === 'chat' ? 64 : 16,
-      models: knownModels(pool),
+      models: models.get(),
     });
     if (!pool.servesModel(ireq.model)) {
       throw new KvrError('KVR_ERR_UNKNOWN_MODEL', `model "${ireq.model}" is not served here; available: ${pool.models().join(', ') || '(none reported)'}`, { param: 'model' });
@@ -131,7 +167,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       throw new KvrError('KVR_ERR_NO_ENDPOINT', `no healthy endpoint serves "${ireq.model}" right now (${pool.healthyCount()}/${pool.all().length} healthy${pool.unhealthyReasons() ? `: ${pool.unhealthyReasons()}` : ''}); check the model servers (GET /readyz on the admin port lists each endpoint's state)`);
     }
     const { result, prediction } = await lc.decide(ireq, candidates);
-    lc.log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
+    if (lc.log.isLevelEnabled('debug')) lc.log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
     const extra: Record<string, string> = { 'x-request-id': lc.id };
     const explainN = explainRequested(headers[EXPLAIN_HEADER]);
     if (explainN > 0) extra[EXPLAIN_HEADER] = encodeExplanation(buildExplanation(result, prediction, explainN));
@@ -151,37 +187,42 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
           : undefined,
     });
     if (!lc.ended) lc.reject(new KvrError('KVR_ERR_INTERNAL', 'the proxy returned without ending the request'));
-    if (lc.error !== undefined && lc.outcome !== 'aborted' && !res.headersSent) sendError(res, lc.error);
+    if (lc.error !== undefined && lc.outcome !== 'aborted' && !res.headersSent) sendError(res, lc.error, lc.id);
   }
 
+  /** Ends a request the gateway refused (no lifecycle: wrong method, unknown route). */
+  const fail = (req: IncomingMessage, res: ServerResponse, path: string, arrivedAt: number, log: Logger, err: unknown): void => {
+    const e = toKvrError(err);
+    metrics.badRequests.inc({ code: e.code });
+    if (e.code === 'KVR_ERR_INTERNAL') log.error({ err }, 'internal error');
+    log.info({ method: req.method, path, status: e.status, code: e.code, msg: e.message, durationMs: round1(clock.now() - arrivedAt) }, 'request failed');
+    sendError(res, e);
+  };
+
   return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     const api = ROUTES[path];
     const arrivedAt = clock.now();
     const id = requestIdOf(req);
     const log = logger.child({ reqId: id, ...tenantLogFields(req) });
-    const fail = (err: unknown) => {
-      const e = toKvrError(err);
-      metrics.badRequests.inc({ code: e.code });
-      if (e.code === 'KVR_ERR_INTERNAL') log.error({ err }, 'internal error');
-      log.info({ method: req.method, path, status: e.status, code: e.code, msg: e.message, durationMs: round1(clock.now() - arrivedAt) }, 'request failed');
-      sendError(res, e);
-    };
     if (api && req.method === 'POST') {
-      if (!res.headersSent) res.setHeader('x-request-id', id);
+      // x-request-id goes out with the answer's headers (or the error's): no setHeader, whose
+      // header list would make writeHead merge header by header.
       const lc = lifecycles.begin({ id, arrivedAt, log });
       res.once('close', () => {
         if (!res.writableFinished) lc.abort('client closed the connection');
       });
       handleInference(lc, api, path, req, res).catch((err: unknown) => {
         if (lc.outcome === 'aborted') return;
-        sendError(res, lc.reject(err));
+        sendError(res, lc.reject(err), id);
       });
       return;
     }
     if (api) {
       if (!res.headersSent) res.setHeader('x-request-id', id);
-      return fail(new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `${path} takes POST`));
+      return fail(req, res, path, arrivedAt, log, new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `${path} takes POST`));
     }
     if (req.method === 'GET' && path === '/v1/models') {
       const created = Math.floor(clock.now() / 1000);
@@ -192,6 +233,6 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       res.writeHead(healthy ? 200 : 503).end();
       return;
     }
-    fail(new KvrError('KVR_ERR_NOT_FOUND', `no route ${req.method} ${path}; the gateway serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health`));
+    fail(req, res, path, arrivedAt, log, new KvrError('KVR_ERR_NOT_FOUND', `no route ${req.method} ${path}; the gateway serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health`));
   };
 }

@@ -55,3 +55,30 @@ test('bad inputs name the field and say what is expected', () => {
   assert.deepEqual(Object.keys(e.toOpenAI().error).sort(), ['code', 'message', 'param', 'type']);
   assert.equal(e.toOpenAI().error.param, 'model');
 });
+
+test('bodies off the common shape still go through the schemas (accepted or refused as zod says)', () => {
+  const msg = (content: unknown) => ({ model: 'm', messages: [{ role: 'user', content }] });
+  // refused: each one a single field off
+  for (const [api, body, field] of [
+    ['chat', { model: 'm', messages: [{ role: 'user', content: 'x' }], max_tokens: 1.5 }, /max_tokens/],
+    ['chat', { model: 'm', messages: [{ role: 'user', content: 'x' }], max_tokens: -1 }, /max_tokens/],
+    ['chat', { model: 'm', messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 2 ** 60 }, /max_completion_tokens/],
+    ['chat', { model: '', messages: [{ role: 'user', content: 'x' }] }, /model/],
+    ['chat', { model: 'm', messages: [{ role: '', content: 'x' }] }, /role/],
+    ['chat', { model: 'm', messages: [null] }, /messages\[0\]/],
+    ['chat', msg(5), /content/],
+    ['chat', msg([{ type: 1, text: 'a' }]), /content/],
+    ['chat', msg([{ type: 'text', text: 5 }]), /content/],
+    ['chat', msg(['a']), /content/],
+    ['completions', { model: 'm', prompt: [] }, /prompt/],
+    ['completions', { model: 'm', prompt: ['a', 1] }, /prompt/],
+    ['completions', { model: 'm', prompt: 'x', max_tokens: null, stream: null }, /stream/],
+  ] as const) {
+    rejects(() => build(api, body), 'KVR_ERR_BAD_REQUEST', field);
+  }
+  // accepted: null content, parts without text, token ids, nested token ids, null max_tokens
+  assert.equal(build('chat', msg(null)).promptText, renderChatForRouting([{ role: 'user', content: '' }]));
+  assert.equal(build('chat', msg([{ type: 'image_url', image_url: { url: 'u' } }])).model, 'm');
+  assert.equal(build('chat', { ...msg('x'), max_tokens: null, max_completion_tokens: 5 }).maxTokens, 5);
+  assert.equal(build('completions', { model: 'm', prompt: [[1, 2], [3]] }).promptText, '1 2');
+});

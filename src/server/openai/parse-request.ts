@@ -30,6 +30,47 @@ const completionSchema = z
   })
   .passthrough();
 
+const optTokens = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0);
+
+/** The fields {@link chatSchema} and {@link completionSchema} share, checked by hand. */
+function plainCommon(b: Record<string, unknown>): boolean {
+  const m = b.model;
+  const st = b.stream;
+  return typeof m === 'string' && m.length > 0 && (st === undefined || typeof st === 'boolean') && optTokens(b.max_tokens) && optTokens(b.max_completion_tokens);
+}
+
+/**
+ * True when `b` is a chat body {@link chatSchema} accepts without changing anything (the common
+ * shape: string or null content, or text parts); false sends it to zod, which accepts or says why.
+ */
+function plainChat(b: Record<string, unknown>): boolean {
+  const msgs = b.messages;
+  if (!plainCommon(b) || !Array.isArray(msgs) || msgs.length === 0) return false;
+  for (const m of msgs as unknown[]) {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return false;
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (typeof role !== 'string' || role.length === 0) return false;
+    if (content === undefined || content === null || typeof content === 'string') continue;
+    if (!Array.isArray(content)) return false;
+    for (const part of content as unknown[]) {
+      if (typeof part !== 'object' || part === null || Array.isArray(part)) return false;
+      const { type, text } = part as { type?: unknown; text?: unknown };
+      if (typeof type !== 'string' || (text !== undefined && typeof text !== 'string')) return false;
+    }
+  }
+  return true;
+}
+
+/** Same as {@link plainChat} for completions: a string prompt or a non-empty list of strings. */
+function plainCompletion(b: Record<string, unknown>): boolean {
+  const p = b.prompt;
+  if (!plainCommon(b)) return false;
+  if (typeof p === 'string') return true;
+  if (!Array.isArray(p) || p.length === 0) return false;
+  for (const x of p as unknown[]) if (typeof x !== 'string') return false;
+  return true;
+}
+
 /** Reads the whole body, refusing more than `limit` bytes with KVR_ERR_BODY_TOO_LARGE. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -191,15 +232,18 @@ export function buildInferenceRequest(
   }
   if (opts.models !== undefined && opts.models.length > 0) resolveModel(json as Record<string, unknown>, opts.models);
   checkItemCount(api, json as Record<string, unknown>, opts.maxItems ?? MAX_REQUEST_ITEMS);
-  const schema = api === 'chat' ? chatSchema : completionSchema;
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const { path, message } = firstIssue(parsed.error);
-    const hint = api === 'chat' ? 'a chat request needs "model" (string) and "messages" (non-empty array of {role, content})' : 'a completion request needs "model" (string) and "prompt" (string, string array or token ids)';
-    throw new KvrError('KVR_ERR_BAD_REQUEST', `invalid field "${path}": ${message}; ${hint}`, { param: path });
-  }
   const body = json as Record<string, unknown>;
-  const data = parsed.data as z.infer<typeof chatSchema> & z.infer<typeof completionSchema>;
+  // The schemas decide; the hand check only spares zod's copy of a body they would accept as is.
+  if (!(api === 'chat' ? plainChat(body) : plainCompletion(body))) {
+    const schema = api === 'chat' ? chatSchema : completionSchema;
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const { path, message } = firstIssue(parsed.error);
+      const hint = api === 'chat' ? 'a chat request needs "model" (string) and "messages" (non-empty array of {role, content})' : 'a completion request needs "model" (string) and "prompt" (string, string array or token ids)';
+      throw new KvrError('KVR_ERR_BAD_REQUEST', `invalid field "${path}": ${message}; ${hint}`, { param: path });
+    }
+  }
+  const data = body as z.infer<typeof chatSchema> & z.infer<typeof completionSchema>;
   let promptText: string;
   if (api === 'chat') {
     promptText = renderChatForRouting(data.messages.map((m) => ({ role: m.role, content: contentText(m.content) })));

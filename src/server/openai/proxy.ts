@@ -19,21 +19,17 @@
  * allows it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { once } from 'node:events';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { InferenceRequest } from '../../core/request.js';
 import type { RequestLifecycle, UpstreamAttempt } from '../../lifecycle/request-lifecycle.js';
-import { isConnectError } from '../../datalayer/endpoint-scraper.js';
-import { canAssemble, ResponseAssembler } from './response-assembler.js';
+import { canAssemble } from './response-assembler.js';
 import { topLevelValueSpan } from './json-splice.js';
-import { SseShaper, UsageSniffer, type Usage } from './usage-sniffer.js';
-import { sessionTokenFor } from '../../scheduling/scorers/session-affinity-scorer.js';
+import type { Usage } from './usage-sniffer.js';
+import { runExchange, type ExchangeRequest } from './upstream-exchange.js';
 
 /** Request headers never forwarded (hop-by-hop, or recomputed). */
 const DROP_REQUEST = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length', 'expect']);
-/** Response headers never passed back. */
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
 /** Transport settings of the proxy. */
 export interface ProxyDeps {
@@ -108,8 +104,6 @@ export function planUpstream(ireq: InferenceRequest, raw: Buffer, nonStreaming: 
   return { body: spliced ?? JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }), mode: 'assemble' };
 }
 
-const noop = (): void => undefined;
-
 /** Proxies one decided request; every outcome ends `lc` (the caller sends `lc.error` when it failed before any byte). */
 export async function proxyRequest(
   deps: ProxyDeps,
@@ -132,130 +126,19 @@ export async function proxyRequest(
   }
   headers['content-type'] = 'application/json';
   headers['x-request-id'] = ireq.id;
-  let att: UpstreamAttempt | undefined = lc.dispatch({ firstTokenObservable: plan.mode !== 'json' });
-  while (att !== undefined) att = await attempt(deps, lc, att, plan, path, headers, res, extraHeaders, extras);
-}
-
-/** One upstream attempt; returns the next attempt when the lifecycle retries. */
-async function attempt(
-  deps: ProxyDeps,
-  lc: RequestLifecycle,
-  att: UpstreamAttempt,
-  plan: UpstreamPlan,
-  path: string,
-  headers: Record<string, string>,
-  res: ServerResponse,
-  extraHeaders: Record<string, string>,
-  extras: ProxyExtras,
-): Promise<UpstreamAttempt | undefined> {
-  const ep = att.endpoint;
-  let up: Dispatcher.ResponseData;
-  try {
-    up = await request(ep.url + path, {
-      method: 'POST',
-      headers,
-      body: plan.body,
-      dispatcher: deps.dispatcher,
-      signal: att.signal,
-      headersTimeout: deps.upstreamTimeoutMs,
-      bodyTimeout: deps.upstreamTimeoutMs,
-    });
-  } catch (err) {
-    if (isConnectError(err)) deps.onEndpointDown?.(ep);
-    return att.fail(att.classify(err));
-  }
-  const retry = att.responded(up.statusCode);
-  if (retry !== null) {
-    up.body.dump().catch(noop);
-    return retry;
-  }
-  const contentType = String(up.headers['content-type'] ?? '');
-  const sse = contentType.includes('text/event-stream');
-  const assembler = sse && plan.mode === 'assemble' ? new ResponseAssembler(lc.request!.api) : undefined;
-  const shaper = sse ? new SseShaper({ stripUsage: plan.mode === 'strip', assembler }) : undefined;
-  const sniffer = sse ? undefined : new UsageSniffer(contentType);
-  const outHeaders: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(up.headers)) {
-    if (v !== undefined && !DROP_RESPONSE.has(k)) outHeaders[k] = v;
-  }
-  Object.assign(outHeaders, extraHeaders, { 'x-kvroute-endpoint': ep.id, 'x-session-token': sessionTokenFor(ep.id) });
-  if (plan.mode === 'strip') delete outHeaders['content-length'];
-  const send = async (data: Buffer | string): Promise<void> => {
-    if (!res.headersSent) {
-      res.writeHead(up.statusCode, outHeaders);
-      att.commit();
-    }
-    att.chunk();
-    if (!res.write(data)) await once(res, 'drain', { signal: att.signal });
+  const x: ExchangeRequest = {
+    dispatcher: deps.dispatcher,
+    onEndpointDown: deps.onEndpointDown,
+    upstreamTimeoutMs: deps.upstreamTimeoutMs,
+    lc,
+    path,
+    headers,
+    body: plan.body,
+    mode: plan.mode,
+    res,
+    extraHeaders,
+    sseTrailer: extras.sseTrailer,
   };
-  // Stream output before the first token (a role-only chunk) is held back, so a failure before
-  // the first token can still be retried elsewhere.
-  let held: Array<Buffer | string> | undefined;
-  try {
-    for await (const chunk of up.body as AsyncIterable<Buffer>) {
-      if (shaper !== undefined) {
-        let out = shaper.push(chunk);
-        if (!shaper.firstToken && assembler === undefined) {
-          if (out !== undefined && out.length > 0) (held ??= []).push(out);
-          continue;
-        }
-        if (held !== undefined) {
-          if (out !== undefined) held.push(out);
-          out = Buffer.concat(held.map((h) => (typeof h === 'string' ? Buffer.from(h) : h)));
-          held = undefined;
-        }
-        if (shaper.firstToken) att.firstToken();
-        if (assembler !== undefined && shaper.error !== undefined) {
-          // vLLM answers a failed non-streaming request with the error status and body.
-          const next = att.responded(shaper.error.status);
-          if (next !== null) {
-            up.body.destroy();
-            return next;
-          }
-          break;
-        }
-        if (out !== undefined && out.length > 0) await send(out);
-      } else {
-        sniffer!.push(chunk);
-        await send(chunk);
-      }
-    }
-    if (shaper !== undefined) {
-      const rest = shaper.end();
-      if (held !== undefined) for (const h of held) await send(h);
-      if (rest !== undefined) await send(rest);
-    }
-  } catch (err) {
-    up.body.destroy();
-    const next = att.fail(att.classify(err));
-    if (next !== undefined) return next;
-    if (lc.outcome === 'aborted') return undefined;
-    if (res.headersSent) {
-      if (sse && !res.writableEnded && !res.destroyed && lc.error !== undefined) res.end(`data: ${JSON.stringify(lc.error.toOpenAI())}\n\n`);
-      else res.destroy();
-    }
-    return undefined;
-  }
-  const usage = shaper !== undefined ? shaper.usage : sniffer!.usage();
-  att.usage(usage);
-  if (assembler !== undefined) {
-    const e = shaper!.error;
-    const status = e !== undefined ? e.status : up.statusCode;
-    const body = JSON.stringify(e !== undefined ? e.body : assembler.body());
-    for (const k of Object.keys(outHeaders)) if (k === 'content-type' || k === 'content-length' || k === 'cache-control') delete outHeaders[k];
-    res.writeHead(status, { ...outHeaders, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    att.commit();
-    res.end(body);
-    att.end({ status, usage });
-    return undefined;
-  }
-  if (!res.headersSent) {
-    res.writeHead(up.statusCode, outHeaders);
-    att.commit();
-  }
-  const trailer = sse && extras.sseTrailer ? extras.sseTrailer({ endpoint: ep, usage, ttftMs: att.ttftMs }) : undefined;
-  if (trailer) res.end(trailer);
-  else res.end();
-  att.end({ status: up.statusCode, usage });
-  return undefined;
+  let att: UpstreamAttempt | undefined = lc.dispatch({ firstTokenObservable: plan.mode !== 'json' });
+  while (att !== undefined) att = await runExchange(x, att);
 }

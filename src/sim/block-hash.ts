@@ -31,6 +31,8 @@ export const ROOT_BLOCK_HASH: bigint = (() => {
   return (BigInt(hi) << 32n) | BigInt(lo);
 })();
 
+const NO_TAIL: readonly number[] = [];
+
 /** Result lanes of {@link hashLanes} (module scratch, read right after the call). */
 let outHi = 0;
 let outLo = 0;
@@ -43,13 +45,15 @@ let outLo = 0;
  * One byte step is `l ^= byte; (h:l) *= 0x100000001b3`: the new low lane is imul(l, 0x1b3); the
  * high lane gains imul(h, 0x1b3) + (l << 8) (the 2^40 term) + the carry out of l * 0x1b3, which
  * is computed on 16-bit halves so every operation stays in 32-bit integers (no float division).
+ * The token sequence is `tokens` followed by `tail` (an engine's prompt, then its outputs).
  */
-function hashLanes(parHi: number, parLo: number, tokens: ArrayLike<number>, start: number, blockSize: number): void {
+function hashLanes(parHi: number, parLo: number, tokens: ArrayLike<number>, start: number, blockSize: number, tail: ArrayLike<number> = NO_TAIL): void {
   let h = FNV_OFFSET_HI;
   let l = FNV_OFFSET_LO;
   const end = start + blockSize;
+  const cut = tokens.length;
   for (let i = start - 2; i < end; i++) {
-    const v = i >= start ? tokens[i] >>> 0 : i === start - 2 ? parHi : parLo;
+    const v = i >= start ? (i < cut ? tokens[i] : tail[i - cut]) >>> 0 : i === start - 2 ? parHi : parLo;
     l = (l ^ (v & 0xff)) >>> 0;
     h = (Math.imul(h, 0x1b3) + (l << 8) + (((((l & 0xffff) * 0x1b3) >>> 16) + (l >>> 16) * 0x1b3) >>> 16)) >>> 0;
     l = Math.imul(l, 0x1b3) >>> 0;
@@ -142,11 +146,12 @@ export function lanesOf(hashes: readonly bigint[]): BlockLanes {
 }
 
 /**
- * {@link extendBlockHashes} into lanes: appends the hashes of the full blocks of `tokens` not yet
- * hashed (`out.count` blocks are taken as done). Same hashes, no BigInt. Returns `out`.
+ * {@link extendBlockHashes} into lanes: appends the hashes of the full blocks of `tokens` (then
+ * `tail`, when given) not yet hashed (`out.count` blocks are taken as done). Same hashes, no
+ * BigInt. Returns `out`.
  */
-export function extendBlockLanes(tokens: ArrayLike<number>, blockSize: number, out: BlockLanes): BlockLanes {
-  const full = Math.floor(tokens.length / blockSize);
+export function extendBlockLanes(tokens: ArrayLike<number>, blockSize: number, out: BlockLanes, tail: ArrayLike<number> = NO_TAIL): BlockLanes {
+  const full = Math.floor((tokens.length + tail.length) / blockSize);
   if (out.count >= full) return out;
   if (out.lanes.length < 2 * full) {
     const grown = new Uint32Array(Math.max(2 * full, 2 * out.lanes.length));
@@ -161,7 +166,7 @@ export function extendBlockLanes(tokens: ArrayLike<number>, blockSize: number, o
     pl = a[2 * out.count - 1];
   }
   for (let i = out.count; i < full; i++) {
-    hashLanes(ph, pl, tokens, i * blockSize, blockSize);
+    hashLanes(ph, pl, tokens, i * blockSize, blockSize, tail);
     ph = outHi;
     pl = outLo;
     a[2 * i] = ph;

@@ -25,6 +25,9 @@ test('block hashes (BigInt and lane forms) equal FNV-1a 64 computed with BigInt 
     const big = extendBlockHashes(toks, bs, []);
     const lanes = extendBlockLanes(toks.slice(0, 9 * bs + 1), bs, newBlockLanes(1)); // grown later, resumed from block 9
     extendBlockLanes(toks, bs, lanes);
+    // Prompt + outputs held as two arrays (the engine's form) hash as one sequence.
+    const split = extendBlockLanes(toks.slice(0, 7 * bs + 1), bs, newBlockLanes(2), toks.slice(7 * bs + 1));
+    assert.deepEqual(Array.from({ length: split.count }, (_, i) => laneHash(split, i)), big);
     assert.equal(big.length, 40);
     assert.equal(lanes.count, 40);
     let parent = ROOT_BLOCK_HASH;

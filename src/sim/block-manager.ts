@@ -211,8 +211,8 @@ export class BlockManager {
     this.cacheBlocksLanes(blocks, lanesOf(hashes), tokens, from, to);
   }
 
-  /** {@link cacheBlocks} with the hashes as lanes. */
-  cacheBlocksLanes(blocks: readonly number[], hashes: BlockLanes, tokens: ArrayLike<number>, from: number, to: number): void {
+  /** {@link cacheBlocks} with the hashes as lanes; the tokens are `tokens` then `tail` (when given). */
+  cacheBlocksLanes(blocks: readonly number[], hashes: BlockLanes, tokens: ArrayLike<number>, from: number, to: number, tail?: readonly number[]): void {
     const a = hashes.lanes;
     let firstStored = -1;
     let stored = 0;
@@ -228,13 +228,13 @@ export class BlockManager {
       this.#table.add(hi, lo, b);
       if (!this.#onEvent) continue;
       if (stored > 0 && firstStored + stored !== i) {
-        this.#emitStored(hashes, tokens, firstStored, stored);
+        this.#emitStored(hashes, tokens, firstStored, stored, tail);
         stored = 0;
       }
       if (stored === 0) firstStored = i;
       stored++;
     }
-    if (stored > 0) this.#emitStored(hashes, tokens, firstStored, stored);
+    if (stored > 0) this.#emitStored(hashes, tokens, firstStored, stored, tail);
   }
 
   /**
@@ -285,11 +285,14 @@ export class BlockManager {
     this.#table.remove(this.#hashHi[b], this.#hashLo[b], b);
   }
 
-  #emitStored(hashes: BlockLanes, tokens: ArrayLike<number>, first: number, count: number): void {
+  #emitStored(hashes: BlockLanes, tokens: ArrayLike<number>, first: number, count: number, tail: readonly number[] | undefined): void {
     const bs = this.blockSize;
     const blockHashes = new Array<bigint>(count);
     for (let k = 0; k < count; k++) blockHashes[k] = laneHash(hashes, first + k);
-    const tokenIds = Array.prototype.slice.call(tokens, first * bs, (first + count) * bs) as number[];
+    const from = first * bs;
+    const to = (first + count) * bs;
+    let tokenIds = Array.prototype.slice.call(tokens, from, to) as number[];
+    if (tail !== undefined && to > tokens.length) tokenIds = tokenIds.concat(tail.slice(Math.max(0, from - tokens.length), to - tokens.length));
     this.#onEvent!({
       type: 'BlockStored',
       blockHashes,

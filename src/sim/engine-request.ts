@@ -1,6 +1,6 @@
 /**
- * One request inside a {@link SimEngine} (engine.ts): its tokens (prompt, then outputs as they
- * are sampled), block hashes as lanes, KV blocks, progress counters and its own deterministic
+ * One request inside a {@link SimEngine} (engine.ts): its tokens (the caller's prompt array, held
+ * by reference and never written, then the outputs as they are sampled), block hashes as lanes, KV blocks, progress counters and its own deterministic
  * output-token stream (Mulberry32 seeded by FNV-1a of the prompt and the engine seed).
  */
 import { newBlockLanes, type BlockLanes } from './block-hash.js';
@@ -16,7 +16,12 @@ export const DONE = 2;
 /** A request's engine state. */
 export class Req {
   state = WAITING;
-  tokens: number[];
+  /** The prompt (the submitter's array: never modified). */
+  readonly prompt: readonly number[];
+  /** Output tokens so far. */
+  readonly out: number[] = [];
+  /** Prompt + output tokens. */
+  numTokens: number;
   hashes: BlockLanes;
   blocks: number[] = [];
   numComputed = 0;
@@ -39,7 +44,8 @@ export class Req {
     seed: number,
     blockSize: number,
   ) {
-    this.tokens = prompt.slice();
+    this.prompt = prompt;
+    this.numTokens = prompt.length;
     this.hashes = newBlockLanes(Math.ceil((prompt.length + Math.min(maxTokens, 256)) / blockSize));
     let h = (0x811c9dc5 ^ seed) >>> 0;
     for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt[i], 0x01000193) >>> 0;

@@ -207,7 +207,7 @@ export class SimEngine {
     const running = this.#running;
     for (let i = 0; i < running.length && budget > 0; i++) {
       const r = running[i];
-      const n = Math.min(r.tokens.length - r.numComputed, budget);
+      const n = Math.min(r.numTokens - r.numComputed, budget);
       const need = Math.ceil((r.numComputed + n) / bs) - r.blocks.length;
       let ok = true;
       while (need > 0 && !bm.allocate(need, r.blocks)) {
@@ -223,7 +223,7 @@ export class SimEngine {
       r.scheduled = n;
       budget -= n;
       sched.push(r);
-      if (r.numOutput > 0 && n === 1 && r.numComputed === r.tokens.length - 1) {
+      if (r.numOutput > 0 && n === 1 && r.numComputed === r.numTokens - 1) {
         dec++;
         dCtx += r.numComputed + 1;
       } else {
@@ -238,11 +238,11 @@ export class SimEngine {
         this.#waiting.shift();
         continue;
       }
-      extendBlockLanes(r.tokens, bs, r.hashes);
+      extendBlockLanes(r.prompt, bs, r.hashes, r.out);
       const hitBlocks: number[] = [];
       const hitTokens =
-        r.presetCached !== undefined && !r.everScheduled ? r.presetCached : this.prefixCaching ? bm.findPrefixLanes(r.hashes, r.tokens.length, hitBlocks) : 0;
-      const remaining = r.tokens.length - hitTokens;
+        r.presetCached !== undefined && !r.everScheduled ? r.presetCached : this.prefixCaching ? bm.findPrefixLanes(r.hashes, r.numTokens, hitBlocks) : 0;
+      const remaining = r.numTokens - hitTokens;
       let n = Math.min(remaining, budget);
       if (!this.#chunked && n < remaining) {
         if (budget < this.#maxBatched) break;
@@ -263,10 +263,10 @@ export class SimEngine {
         r.everScheduled = true;
         r.cachedTokens = hitTokens;
         if (this.prefixCaching) {
-          this.#stats.queries += r.tokens.length;
+          this.#stats.queries += r.numTokens;
           this.#stats.hits += hitTokens;
         }
-        this.#stats.prompt += r.tokens.length;
+        this.#stats.prompt += r.numTokens;
         this.#observe('queue', this.#queue, this.#clock.now() - r.arrivalMs);
         r.cb.onStart?.();
       }
@@ -304,8 +304,8 @@ export class SimEngine {
   #cacheScheduled(r: Req, n: number): void {
     const full = Math.floor((r.numComputed + n) / this.blockSize);
     if (full <= r.numCachedBlocks) return;
-    extendBlockLanes(r.tokens, this.blockSize, r.hashes);
-    if (this.prefixCaching) this.blockManager.cacheBlocksLanes(r.blocks, r.hashes, r.tokens, r.numCachedBlocks, full);
+    extendBlockLanes(r.prompt, this.blockSize, r.hashes, r.out);
+    if (this.prefixCaching) this.blockManager.cacheBlocksLanes(r.blocks, r.hashes, r.prompt, r.numCachedBlocks, full, r.out);
     r.numCachedBlocks = full;
   }
 
@@ -320,10 +320,11 @@ export class SimEngine {
       const r = sched[i];
       if (r.state !== RUNNING) continue;
       r.numComputed += r.scheduled;
-      if (r.numComputed !== r.tokens.length) continue;
+      if (r.numComputed !== r.numTokens) continue;
       const u = r.next();
       const tok = !r.ignoreEos && this.#stopP > 0 && r.next() < this.#stopP ? this.#eos : this.#sample(u);
-      r.tokens.push(tok);
+      r.out.push(tok);
+      r.numTokens++;
       const idx = r.numOutput++;
       this.#stats.generation++;
       if (idx === 0) {
@@ -346,7 +347,7 @@ export class SimEngine {
         this.#stats.success++;
         this.#observe('e2e', this.#e2e, now - r.arrivalMs);
         r.cb.onFinish?.({
-          promptTokens: r.tokens.length - r.numOutput,
+          promptTokens: r.numTokens - r.numOutput,
           completionTokens: r.numOutput,
           cachedTokens: r.cachedTokens,
           finishReason: stop ? 'stop' : 'length',

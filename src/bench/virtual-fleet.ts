@@ -62,24 +62,32 @@ function toKvEvent(ev: KvCacheEvent): KvEvent {
   return { type: 'AllBlocksCleared' };
 }
 
-/** Per-engine event batching: events emitted at one clock time by one engine form one batch. */
+/**
+ * Per-engine event batching: events emitted at one clock time by one engine form one batch.
+ * Engines with pending batches are listed (`#dirty`), so a flush costs the engines that emitted,
+ * not the fleet size; they are flushed in engine order, as a scan of every engine would.
+ */
 class EventBatcher {
   #pending: { at: number; events: KvEvent[] }[][];
   #seq: bigint[];
+  #dirty: number[] = [];
   constructor(n: number) {
     this.#pending = Array.from({ length: n }, () => []);
     this.#seq = Array.from({ length: n }, () => 0n);
   }
   push(engine: number, at: number, ev: KvCacheEvent): void {
     const q = this.#pending[engine];
+    if (q.length === 0) this.#dirty.push(engine);
     const last = q[q.length - 1];
     if (last !== undefined && last.at === at) last.events.push(toKvEvent(ev));
     else q.push({ at, events: [toKvEvent(ev)] });
   }
   async flush(sink: KvEventSink, ids: readonly string[], model: string): Promise<void> {
-    for (let i = 0; i < this.#pending.length; i++) {
+    if (this.#dirty.length === 0) return;
+    const dirty = this.#dirty.sort((a, b) => a - b);
+    this.#dirty = [];
+    for (const i of dirty) {
       const q = this.#pending[i];
-      if (q.length === 0) continue;
       this.#pending[i] = [];
       for (const b of q) {
         const batch: KvEventBatch = { ts: b.at / 1000, events: b.events, dataParallelRank: null };

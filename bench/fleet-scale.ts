@@ -18,8 +18,10 @@ import { computeFigures } from '../src/bench/figures.js';
 import { fleetWorkload } from '../src/bench/fleet-workload.js';
 import { defaultPreciseSetup } from '../src/bench/precise-setup.js';
 import { builtinStrategy } from '../src/bench/strategies.js';
+import { boundHeapGrowth } from '../src/bench/virtual-fleet.js';
 import { runVirtual } from '../src/bench/virtual-runner.js';
 
+boundHeapGrowth();
 const { values: v } = parseArgs({
   options: {
     replicas: { type: 'string', default: '16' },

@@ -40,8 +40,15 @@ export class BlockTable {
     return this.#size;
   }
 
+  /** Home slot: both lanes through MurmurHash3's fmix32 (every input bit reaches the low bits). */
   #home(hi: number, lo: number): number {
-    return (Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> 7) & this.#mask;
+    let h = lo ^ Math.imul(hi, 0x9e3779b1);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    return h & this.#mask;
   }
 
   #slotOf(hi: number, lo: number): number {

@@ -41,6 +41,7 @@ const { values: v } = parseArgs({
 const num = (s: string | undefined): number | undefined => (s === undefined ? undefined : Number(s));
 const replicas = num(v.replicas)!;
 const seed = num(v.seed)!;
+if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer; got ${v.seed}`);
 const workload = fleetWorkload({
   requests: num(v.requests)!,
   replicas,

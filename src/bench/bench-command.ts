@@ -14,6 +14,7 @@ import { withEventFaults } from './event-faults.js';
 import { defaultPreciseSetup } from './precise-setup.js';
 import { getProfile } from '../sim/profiles.js';
 import { STRATEGY_NAMES } from './strategies.js';
+import { boundHeapGrowth } from './virtual-fleet.js';
 
 /** Flag values of `kvroute bench` (commander's camelCase names). */
 export interface BenchCliOptions {
@@ -101,6 +102,7 @@ export async function runBenchCommand(o: BenchCliOptions, out: NodeJS.WritableSt
   if (o.traceFormat !== undefined && o.traceFormat !== 'mooncake' && o.traceFormat !== 'bailian') {
     throw new KvrError('KVR_ERR_USAGE', `--trace-format must be mooncake or bailian; got "${o.traceFormat}"`);
   }
+  if (o.engine === 'virtual') boundHeapGrowth(); // a batch run in this process: peak RSS near the live set
   const bar = progressBar(err);
   const names = o.strategies === undefined ? (o.config && o.config.length > 0 ? [] : STRATEGY_NAMES) : o.strategies.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   const base: BenchOptions = {

@@ -8,24 +8,21 @@
  *   client c starts at time 0; on completion (or failure) it takes the next request
  *   each send: refresh endpoint metrics (50 ms scrape), deliver KV events, schedule, submit
  *
- * Same scheduler, engines, scrape and KV-event delivery as {@link runVirtual} (virtual-runner.ts),
- * driven by the same ManualClock; kept apart so the open-loop runner stays as it is. A
- * conversation's turns may overlap here (the clients are slots, not users).
+ * Same scheduler, and the same fleet (engines, scrape, KV-event delivery: {@link createVirtualFleet})
+ * as {@link runVirtual} (virtual-runner.ts), driven by the same ManualClock; kept apart so the
+ * open-loop runner stays as it is. A conversation's turns may overlap here (the clients are
+ * slots, not users).
  */
 import { ManualClock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
 import { seededRng } from '../core/rng.js';
 import type { InferenceRequest } from '../core/request.js';
-import type { KvEvent, KvEventBatch } from '../events/types.js';
-import { SimEngine } from '../sim/engine.js';
-import type { KvCacheEvent } from '../sim/block-manager.js';
-import { getProfile } from '../sim/profiles.js';
 import { BENCH_TOKENS_MEMO, type PreciseSetupFactory } from './precise-setup.js';
 import { builtinTokenizer, promptTokens, toInferenceRequest } from './prompt.js';
 import type { Strategy } from './strategies.js';
-import type { FleetSpec } from './virtual-runner.js';
 import type { Workload } from './types.js';
+import { createVirtualFleet, type FleetSpec } from './virtual-fleet.js';
 
 /** Saturation figures of one strategy. */
 export interface SaturationFigures {
@@ -43,14 +40,6 @@ export interface SaturationFigures {
   durationS: number;
 }
 
-function toKvEvent(ev: KvCacheEvent): KvEvent {
-  if (ev.type === 'BlockStored') {
-    return { type: 'BlockStored', blockHashes: ev.blockHashes, parentBlockHash: ev.parentBlockHash, tokenIds: ev.tokenIds, blockSize: ev.blockSize, loraId: null, medium: ev.medium, loraName: null };
-  }
-  if (ev.type === 'BlockRemoved') return { type: 'BlockRemoved', blockHashes: ev.blockHashes, medium: ev.medium };
-  return { type: 'AllBlocksCleared' };
-}
-
 /** Runs `workload` closed-loop with `users` clients; `undefined` when the strategy needs KV events that are not available. */
 export async function runClosedLoop(
   workload: Workload,
@@ -61,60 +50,15 @@ export async function runClosedLoop(
 ): Promise<SaturationFigures | undefined> {
   if (!Number.isInteger(users) || users < 1) throw new KvrError('KVR_ERR_USAGE', `--closed-loop needs a positive number of users; got ${users}`);
   const clock = new ManualClock(0);
-  const profile = getProfile(fleet.profile);
   const tokenizer = builtinTokenizer();
   const n = fleet.replicas;
   const ids = Array.from({ length: n }, (_, i) => `sim-${i}`);
   const precise = strategy.kvEvents && o.precise ? await o.precise({ mode: 'virtual', clock, model: workload.model, blockSize: fleet.blockSize, endpoints: ids.map((id) => ({ id })) }) : undefined;
   if (strategy.kvEvents && precise === undefined && strategy.name === 'llm-d-precise') return undefined;
-  const pending: { engine: number; at: number; events: KvEvent[] }[] = [];
-  const seq = ids.map(() => 0n);
-  const engines = ids.map(
-    (_, i) =>
-      new SimEngine({
-        clock,
-        stepModel: profile.step,
-        blockSize: fleet.blockSize,
-        numGpuBlocks: fleet.numGpuBlocks ?? profile.numGpuBlocks,
-        maxNumSeqs: fleet.maxNumSeqs ?? profile.maxNumSeqs,
-        maxNumBatchedTokens: fleet.maxNumBatchedTokens,
-        seed: fleet.seed,
-        sampleToken: (r) => tokenizer.sampleToken(r),
-        eosTokenId: tokenizer.eosTokenId,
-        ...(precise?.sink !== undefined
-          ? {
-              onKvEvent: (ev: KvCacheEvent) => {
-                const last = pending[pending.length - 1];
-                if (last !== undefined && last.engine === i && last.at === clock.now()) last.events.push(toKvEvent(ev));
-                else pending.push({ engine: i, at: clock.now(), events: [toKvEvent(ev)] });
-              },
-            }
-          : {}),
-      }),
-  );
-  const endpoints: Endpoint[] = ids.map((id, i) => ({
-    id, address: id, url: `virtual://${id}`, role: 'both', engine: 'vllm', index: i, labels: {},
-    metrics: { waiting: 0, running: 0, kvUsage: 0, updatedAt: 0 }, models: [workload.model], healthy: true,
-  }));
+  const { engines, endpoints, refresh, flush } = createVirtualFleet(fleet, {
+    clock, tokenizer, model: workload.model, ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}), ...(precise?.sink !== undefined ? { sink: precise.sink } : {}),
+  });
   const scheduler = strategy.build(clock, seededRng(fleet.seed * 31 + 7), precise?.services);
-  const scrape = o.scrapeIntervalMs ?? 50;
-  let lastScrape = -Infinity;
-  const refresh = () => {
-    const now = clock.now();
-    if (now - lastScrape < scrape) return;
-    lastScrape = now;
-    for (let i = 0; i < n; i++) {
-      const s = engines[i].stats();
-      endpoints[i].metrics = { waiting: s.waiting, running: s.running, kvUsage: s.kvUsage, blockSize: s.blockSize, numGpuBlocks: s.numGpuBlocks, prefixQueries: s.prefixCacheQueries, prefixHits: s.prefixCacheHits, updatedAt: now };
-    }
-  };
-  const flush = async () => {
-    while (pending.length > 0 && precise?.sink !== undefined) {
-      const b = pending.shift()!;
-      const batch: KvEventBatch = { ts: b.at / 1000, events: b.events, dataParallelRank: null };
-      await precise.sink.applyBatch(ids[b.engine], workload.model, seq[b.engine]++, batch);
-    }
-  };
 
   const reqs = workload.requests;
   let next = 0;

@@ -21,30 +21,17 @@ import { ManualClock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { seededRng } from '../core/rng.js';
 import type { InferenceRequest } from '../core/request.js';
-import type { KvEvent, KvEventBatch, KvEventSink } from '../events/types.js';
 import type { KvrouteScheduler } from '../scheduling/scheduler.js';
 import { RequestLifecycles } from '../lifecycle/request-lifecycle.js';
 import { RouterMetrics } from '../metrics/router-metrics.js';
-import { SimEngine } from '../sim/engine.js';
-import type { KvCacheEvent } from '../sim/block-manager.js';
-import { getProfile, type ProfileId } from '../sim/profiles.js';
 import type { SimTokenizer } from '../sim/tokenizer.js';
 import { BENCH_TOKENS_MEMO, type PreciseSetupFactory } from './precise-setup.js';
 import { builtinTokenizer, promptTokens, toInferenceRequest } from './prompt.js';
 import type { Strategy } from './strategies.js';
-import type { CacheCounters, EngineRun, RequestRecord, Workload } from './types.js';
+import type { BenchRequest, CacheCounters, EngineRun, RequestRecord } from './types.js';
+import { createVirtualFleet, type FleetSpec } from './virtual-fleet.js';
 
-/** The simulated fleet of a run. */
-export interface FleetSpec {
-  replicas: number;
-  profile: ProfileId;
-  /** KV capacity per replica in blocks (default: the profile's). */
-  numGpuBlocks?: number;
-  blockSize: number;
-  maxNumSeqs?: number;
-  maxNumBatchedTokens?: number;
-  seed: number;
-}
+export type { FleetSpec } from './virtual-fleet.js';
 
 /** Options of {@link runVirtual}. */
 export interface VirtualRunOptions {
@@ -56,60 +43,30 @@ export interface VirtualRunOptions {
   tokenizer?: SimTokenizer;
 }
 
+/**
+ * The requests of a run: an array, or any iterable that knows its length (a generator that builds
+ * each request when the runner reaches it, so a million-request run never holds them all).
+ */
+export interface RequestSource extends Iterable<BenchRequest> {
+  readonly length: number;
+}
+
+/** What {@link runVirtual} reads of a workload. */
+export interface VirtualWorkload {
+  readonly model: string;
+  readonly requests: RequestSource;
+}
+
 /** Result of one virtual run: the engine run, or why it was skipped. */
 export type StrategyRun = { run: EngineRun; notes: string[] } | { skipped: string };
-
-function toKvEvent(ev: KvCacheEvent): KvEvent {
-  if (ev.type === 'BlockStored') {
-    return { type: 'BlockStored', blockHashes: ev.blockHashes, parentBlockHash: ev.parentBlockHash, tokenIds: ev.tokenIds, blockSize: ev.blockSize, loraId: null, medium: ev.medium, loraName: null };
-  }
-  if (ev.type === 'BlockRemoved') return { type: 'BlockRemoved', blockHashes: ev.blockHashes, medium: ev.medium };
-  return { type: 'AllBlocksCleared' };
-}
-
-/** Per-engine event batching: events emitted at one clock time by one engine form one batch. */
-class EventBatcher {
-  #pending: { at: number; events: KvEvent[] }[][];
-  #seq: bigint[];
-  constructor(n: number) {
-    this.#pending = Array.from({ length: n }, () => []);
-    this.#seq = Array.from({ length: n }, () => 0n);
-  }
-  push(engine: number, at: number, ev: KvCacheEvent): void {
-    const q = this.#pending[engine];
-    const last = q[q.length - 1];
-    if (last !== undefined && last.at === at) last.events.push(toKvEvent(ev));
-    else q.push({ at, events: [toKvEvent(ev)] });
-  }
-  /** Hands every pending batch to the sink, engine by engine, in order. */
-  async flush(sink: KvEventSink, ids: readonly string[], model: string): Promise<void> {
-    for (let i = 0; i < this.#pending.length; i++) {
-      const q = this.#pending[i];
-      if (q.length === 0) continue;
-      this.#pending[i] = [];
-      for (const b of q) {
-        const batch: KvEventBatch = { ts: b.at / 1000, events: b.events, dataParallelRank: null };
-        await sink.applyBatch(ids[i], model, this.#seq[i]++, batch);
-      }
-    }
-  }
-}
-
-function counters(engines: readonly SimEngine[]): CacheCounters[] {
-  return engines.map((e) => {
-    const s = e.stats();
-    return { queries: s.prefixCacheQueries, hits: s.prefixCacheHits };
-  });
-}
 
 function delta(a: readonly CacheCounters[], b: readonly CacheCounters[]): CacheCounters[] {
   return b.map((x, i) => ({ queries: x.queries - a[i].queries, hits: x.hits - a[i].hits }));
 }
 
 /** Runs `workload` with `strategy` on a fresh simulated fleet in simulated time. */
-export async function runVirtual(workload: Workload, strategy: Strategy, fleet: FleetSpec, o: VirtualRunOptions = {}): Promise<StrategyRun> {
+export async function runVirtual(workload: VirtualWorkload, strategy: Strategy, fleet: FleetSpec, o: VirtualRunOptions = {}): Promise<StrategyRun> {
   const clock = new ManualClock(0);
-  const profile = getProfile(fleet.profile);
   const tokenizer = o.tokenizer ?? builtinTokenizer();
   const n = fleet.replicas;
   const ids = Array.from({ length: n }, (_, i) => `sim-${i}`);
@@ -124,62 +81,22 @@ export async function runVirtual(workload: Workload, strategy: Strategy, fleet: 
       notes.push(`precise index: ${precise.description}`);
     }
   }
-  const batcher = precise?.sink !== undefined ? new EventBatcher(n) : undefined;
-  const engines = ids.map(
-    (_, i) =>
-      new SimEngine({
-        clock,
-        stepModel: profile.step,
-        blockSize: fleet.blockSize,
-        numGpuBlocks: fleet.numGpuBlocks ?? profile.numGpuBlocks,
-        maxNumSeqs: fleet.maxNumSeqs ?? profile.maxNumSeqs,
-        maxNumBatchedTokens: fleet.maxNumBatchedTokens,
-        seed: fleet.seed,
-        sampleToken: (r) => tokenizer.sampleToken(r),
-        eosTokenId: tokenizer.eosTokenId,
-        ...(batcher !== undefined ? { onKvEvent: (ev: KvCacheEvent) => batcher.push(i, clock.now(), ev) } : {}),
-      }),
-  );
-  const endpoints: Endpoint[] = ids.map((id, i) => ({
-    id,
-    address: id,
-    url: `virtual://${id}`,
-    role: 'both',
-    engine: 'vllm',
-    index: i,
-    labels: {},
-    metrics: { waiting: 0, running: 0, kvUsage: 0, updatedAt: 0 },
-    models: [workload.model],
-    healthy: true,
-  }));
+  const { engines, endpoints, refresh, flush, counters } = createVirtualFleet(fleet, {
+    clock, tokenizer, model: workload.model, ...(o.scrapeIntervalMs !== undefined ? { scrapeIntervalMs: o.scrapeIntervalMs } : {}), ...(precise?.sink !== undefined ? { sink: precise.sink } : {}),
+  });
   const scheduler: KvrouteScheduler = strategy.build(clock, seededRng(fleet.seed * 31 + 7), precise?.services);
   const lifecycles = new RequestLifecycles({ scheduler, clock, metrics: new RouterMetrics({ clock }), maxRetries: 0, upstreamTimeoutMs: 0 });
-  const scrape = o.scrapeIntervalMs ?? 50;
-  let lastScrape = -Infinity;
-  const refresh = () => {
-    const now = clock.now();
-    if (now - lastScrape < scrape) return;
-    lastScrape = now;
-    for (let i = 0; i < n; i++) {
-      const s = engines[i].stats();
-      endpoints[i].metrics = {
-        waiting: s.waiting, running: s.running, kvUsage: s.kvUsage, blockSize: s.blockSize, numGpuBlocks: s.numGpuBlocks,
-        prefixQueries: s.prefixCacheQueries, prefixHits: s.prefixCacheHits, updatedAt: now,
-      };
-    }
-  };
-
   const reqs = workload.requests;
   const records: RequestRecord[] = [];
   const phases: { name: string; counters: CacheCounters[] }[] = [];
   let phaseName: string | undefined;
-  let phaseStart: CacheCounters[] = counters(engines);
+  let phaseStart: CacheCounters[] = counters();
   let measuredStart: CacheCounters[] | undefined;
   let measuredT0 = 0;
   let shift = 0;
   let done = 0;
   const closePhase = () => {
-    if (phaseName !== undefined) phases.push({ name: phaseName, counters: delta(phaseStart, counters(engines)) });
+    if (phaseName !== undefined) phases.push({ name: phaseName, counters: delta(phaseStart, counters()) });
   };
   const runIdle = () => {
     while (clock.nextAt() !== undefined) clock.runUntilIdle(10_000_000);
@@ -192,14 +109,14 @@ export async function runVirtual(workload: Workload, strategy: Strategy, fleet: 
     }
     const at = req.atMs + shift;
     clock.advanceTo(at);
-    if (batcher !== undefined) await batcher.flush(precise!.sink!, ids, workload.model);
+    await flush();
     if (req.phase !== phaseName) {
       closePhase();
       phaseName = req.phase;
-      phaseStart = counters(engines);
+      phaseStart = counters();
     }
     if (measuredStart === undefined && req.phase !== 'warmup') {
-      measuredStart = counters(engines);
+      measuredStart = counters();
       measuredT0 = at;
     }
     refresh();
@@ -250,9 +167,9 @@ export async function runVirtual(workload: Workload, strategy: Strategy, fleet: 
     o.onProgress?.(done, reqs.length);
   }
   runIdle();
-  if (batcher !== undefined) await batcher.flush(precise!.sink!, ids, workload.model);
+  await flush();
   closePhase();
-  const end = counters(engines);
+  const end = counters();
   let lastFinish = measuredT0;
   for (const r of records) if (r.e2eMs !== undefined && r.phase !== 'warmup') lastFinish = Math.max(lastFinish, r.arrivalMs + r.e2eMs);
   await precise?.close();

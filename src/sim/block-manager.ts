@@ -16,8 +16,16 @@
  * recomputes its last block, like vLLM. Like vLLM's BlockPool, blocks are not de-duplicated: the
  * recomputed block is cached again under the same hash (a second BlockStored for it), a hash
  * may be held by several blocks, and each evicted block sends its own BlockRemoved.
+ *
+ * Storage (fleet scale: a thousand engines in one process): hashes are two 32-bit lanes
+ * ({@link BlockLanes}) in typed arrays and a {@link BlockTable}, never BigInt (BigInts are made
+ * only for KV events); per-block arrays grow with the highest block ever used. The free queue
+ * starts as 0..N-1, so its head is the never-used range [fresh, N) followed by a linked list of
+ * blocks freed since: a block is materialised when first allocated, and an engine that used
+ * 1,000 blocks of 54,320 holds arrays for ~1,000.
  */
-import { extendBlockHashes } from './block-hash.js';
+import { extendBlockHashes, extendBlockLanes, laneHash, lanesOf, newBlockLanes, type BlockLanes } from './block-hash.js';
+import { BlockTable } from './block-table.js';
 
 /** KV-cache events, shaped like vLLM's (a publisher maps them to the ZeroMQ wire format). */
 export type KvCacheEvent =
@@ -54,31 +62,37 @@ export class BlockManager {
   readonly numBlocks: number;
   readonly blockSize: number;
   #onEvent: ((ev: KvCacheEvent) => void) | undefined;
+  /** Per-block arrays, valid below `#fresh` (grown on demand up to numBlocks). */
   #ref: Int32Array;
   #prev: Int32Array;
   #next: Int32Array;
   #inQueue: Uint8Array;
-  #hashOf: (bigint | undefined)[];
-  /** One block per cached hash (the one lookups return)... */
-  #byHash = new Map<bigint, number>();
-  /** ...and the other blocks holding the same hash (vLLM keeps duplicates). */
-  #extra = new Map<bigint, Set<number>>();
+  #cachedFlag: Uint8Array;
+  #hashHi: Uint32Array;
+  #hashLo: Uint32Array;
+  #table = new BlockTable();
+  /** Blocks fresh..numBlocks-1 were never used: the head of the free queue, in id order. */
+  #fresh = 0;
   #cached = 0;
+  /** Linked part of the free queue (blocks below `#fresh` freed since). */
   #head = -1;
   #tail = -1;
   #numFree = 0;
+  #hit: number[] = [];
 
   constructor(opts: BlockManagerOptions) {
     if (!(opts.numBlocks >= 1) || !Number.isInteger(opts.numBlocks)) throw new RangeError('numBlocks must be a positive integer');
     this.numBlocks = opts.numBlocks;
     this.blockSize = opts.blockSize ?? 16;
     this.#onEvent = opts.onEvent;
-    const n = this.numBlocks;
+    const n = Math.min(this.numBlocks, 256);
     this.#ref = new Int32Array(n);
     this.#prev = new Int32Array(n);
     this.#next = new Int32Array(n);
     this.#inQueue = new Uint8Array(n);
-    this.#hashOf = new Array<bigint | undefined>(n).fill(undefined);
+    this.#cachedFlag = new Uint8Array(n);
+    this.#hashHi = new Uint32Array(n);
+    this.#hashLo = new Uint32Array(n);
     this.#initQueue();
   }
 
@@ -99,12 +113,13 @@ export class BlockManager {
 
   /** Reference count of a block (for tests and diagnostics). */
   refCount(block: number): number {
-    return this.#ref[block];
+    return block < this.#fresh ? this.#ref[block] : 0;
   }
 
   /** Block holding `hash`, or undefined. */
   lookup(hash: bigint): number | undefined {
-    return this.#byHash.get(hash);
+    const b = this.#table.get(Number(hash >> 32n) >>> 0, Number(hash & 0xffffffffn) >>> 0);
+    return b >= 0 ? b : undefined;
   }
 
   /** Hashes of the full blocks of `tokens` (convenience over {@link extendBlockHashes}). */
@@ -112,19 +127,33 @@ export class BlockManager {
     return extendBlockHashes(tokens, this.blockSize, []);
   }
 
+  /** Hashes of the full blocks of `tokens` as lanes (the form the fast methods take). */
+  hashLanes(tokens: ArrayLike<number>): BlockLanes {
+    return extendBlockLanes(tokens, this.blockSize, newBlockLanes(Math.floor(tokens.length / this.blockSize)));
+  }
+
   /**
    * Longest cached prefix of a prompt whose full-block hashes are `hashes`, capped so that at
    * most `numTokens - 1` tokens hit.
    */
   findCachedPrefix(hashes: readonly bigint[], numTokens: number): CacheHit {
-    const max = Math.min(hashes.length, Math.floor((numTokens - 1) / this.blockSize));
     const blocks: number[] = [];
-    for (let i = 0; i < max; i++) {
-      const b = this.#byHash.get(hashes[i]);
-      if (b === undefined) break;
-      blocks.push(b);
-    }
+    this.findPrefixLanes(lanesOf(hashes), numTokens, blocks);
     return { blocks, tokens: blocks.length * this.blockSize };
+  }
+
+  /** {@link findCachedPrefix} on lanes: appends the hit blocks to `out`; returns the hit tokens. */
+  findPrefixLanes(hashes: BlockLanes, numTokens: number, out: number[]): number {
+    const max = Math.min(hashes.count, Math.floor((numTokens - 1) / this.blockSize));
+    const a = hashes.lanes;
+    const t = this.#table;
+    let n = 0;
+    for (; n < max; n++) {
+      const b = t.get(a[2 * n], a[2 * n + 1]);
+      if (b < 0) break;
+      out.push(b);
+    }
+    return n * this.blockSize;
   }
 
   /** Whether `hit` plus `numNew` fresh blocks can be taken now. */
@@ -138,6 +167,7 @@ export class BlockManager {
   touch(blocks: readonly number[]): void {
     for (let i = 0; i < blocks.length; i++) {
       const b = blocks[i];
+      if (b >= this.#fresh) throw new Error(`block ${b} was never allocated`);
       if (this.#ref[b] === 0) this.#unlink(b);
       this.#ref[b]++;
     }
@@ -151,13 +181,19 @@ export class BlockManager {
     if (n > this.#numFree) return false;
     let removed: bigint[] | undefined;
     for (let i = 0; i < n; i++) {
-      const b = this.#head;
-      this.#unlink(b);
+      let b: number;
+      if (this.#fresh < this.numBlocks) {
+        b = this.#fresh++;
+        if (b >= this.#ref.length) this.#grow(b);
+        this.#numFree--;
+      } else {
+        b = this.#head;
+        this.#unlink(b);
+      }
       this.#ref[b] = 1;
-      const h = this.#hashOf[b];
-      if (h !== undefined) {
-        this.#uncache(b, h);
-        (removed ??= []).push(h);
+      if (this.#cachedFlag[b] === 1) {
+        if (this.#onEvent) (removed ??= []).push((BigInt(this.#hashHi[b]) << 32n) | BigInt(this.#hashLo[b]));
+        this.#uncache(b);
       }
       out.push(b);
     }
@@ -171,39 +207,34 @@ export class BlockManager {
    * de-duplicate: the recomputed last block of a fully cached prompt is stored a second time).
    * `tokens` are the request's tokens.
    */
-  cacheBlocks(
-    blocks: readonly number[],
-    hashes: readonly bigint[],
-    tokens: ArrayLike<number>,
-    from: number,
-    to: number,
-  ): void {
-    let stored: bigint[] | undefined;
+  cacheBlocks(blocks: readonly number[], hashes: readonly bigint[], tokens: ArrayLike<number>, from: number, to: number): void {
+    this.cacheBlocksLanes(blocks, lanesOf(hashes), tokens, from, to);
+  }
+
+  /** {@link cacheBlocks} with the hashes as lanes; the tokens are `tokens` then `tail` (when given). */
+  cacheBlocksLanes(blocks: readonly number[], hashes: BlockLanes, tokens: ArrayLike<number>, from: number, to: number, tail?: readonly number[]): void {
+    const a = hashes.lanes;
     let firstStored = -1;
+    let stored = 0;
     for (let i = from; i < to; i++) {
       const b = blocks[i];
-      const h = hashes[i];
-      if (this.#hashOf[b] !== undefined) continue;
-      this.#hashOf[b] = h;
+      if (this.#cachedFlag[b] === 1) continue;
+      const hi = a[2 * i];
+      const lo = a[2 * i + 1];
+      this.#cachedFlag[b] = 1;
+      this.#hashHi[b] = hi;
+      this.#hashLo[b] = lo;
       this.#cached++;
-      if (!this.#byHash.has(h)) this.#byHash.set(h, b);
-      else {
-        let set = this.#extra.get(h);
-        if (set === undefined) this.#extra.set(h, (set = new Set()));
-        set.add(b);
-      }
+      this.#table.add(hi, lo, b);
       if (!this.#onEvent) continue;
-      if (stored === undefined) {
-        stored = [];
-        firstStored = i;
-      } else if (firstStored + stored.length !== i) {
-        this.#emitStored(stored, hashes, tokens, firstStored);
-        stored = [];
-        firstStored = i;
+      if (stored > 0 && firstStored + stored !== i) {
+        this.#emitStored(hashes, tokens, firstStored, stored, tail);
+        stored = 0;
       }
-      stored.push(h);
+      if (stored === 0) firstStored = i;
+      stored++;
     }
-    if (stored && stored.length > 0) this.#emitStored(stored, hashes, tokens, firstStored);
+    if (stored > 0) this.#emitStored(hashes, tokens, firstStored, stored, tail);
   }
 
   /**
@@ -213,7 +244,7 @@ export class BlockManager {
   free(blocks: readonly number[]): void {
     for (let i = blocks.length - 1; i >= 0; i--) {
       const b = blocks[i];
-      if (this.#ref[b] <= 0) throw new Error(`block ${b} freed more often than taken`);
+      if (b >= this.#fresh || this.#ref[b] <= 0) throw new Error(`block ${b} freed more often than taken`);
       if (--this.#ref[b] === 0) this.#append(b);
     }
   }
@@ -242,51 +273,71 @@ export class BlockManager {
   }
 
   #forgetAll(): void {
-    this.#byHash.clear();
-    this.#extra.clear();
+    this.#table.clear();
     this.#cached = 0;
-    this.#hashOf.fill(undefined);
+    this.#cachedFlag.fill(0);
   }
 
-  /** Block `b` loses hash `h`; another block holding `h` (if any) becomes the one lookups find. */
-  #uncache(b: number, h: bigint): void {
-    this.#hashOf[b] = undefined;
+  /** Block `b` loses its hash; another block holding it (if any) becomes the one lookups find. */
+  #uncache(b: number): void {
+    this.#cachedFlag[b] = 0;
     this.#cached--;
-    const set = this.#extra.get(h);
-    if (this.#byHash.get(h) === b) {
-      if (set === undefined) this.#byHash.delete(h);
-      else {
-        const next = set.values().next().value as number;
-        set.delete(next);
-        this.#byHash.set(h, next);
-      }
-    } else set?.delete(b);
-    if (set !== undefined && set.size === 0) this.#extra.delete(h);
+    this.#table.remove(this.#hashHi[b], this.#hashLo[b], b);
   }
 
-  #emitStored(stored: bigint[], hashes: readonly bigint[], tokens: ArrayLike<number>, first: number): void {
+  #emitStored(hashes: BlockLanes, tokens: ArrayLike<number>, first: number, count: number, tail: readonly number[] | undefined): void {
     const bs = this.blockSize;
-    const tokenIds = Array.prototype.slice.call(tokens, first * bs, (first + stored.length) * bs) as number[];
+    const blockHashes = new Array<bigint>(count);
+    for (let k = 0; k < count; k++) blockHashes[k] = laneHash(hashes, first + k);
+    const from = first * bs;
+    const to = (first + count) * bs;
+    let tokenIds = Array.prototype.slice.call(tokens, from, to) as number[];
+    if (tail !== undefined && to > tokens.length) tokenIds = tokenIds.concat(tail.slice(Math.max(0, from - tokens.length), to - tokens.length));
     this.#onEvent!({
       type: 'BlockStored',
-      blockHashes: stored,
-      parentBlockHash: first === 0 ? null : hashes[first - 1],
+      blockHashes,
+      parentBlockHash: first === 0 ? null : laneHash(hashes, first - 1),
       tokenIds,
       blockSize: bs,
       medium: 'GPU',
     });
   }
 
+  /** The queue as at start: every block never used (0..N-1 in order), no linked part. */
   #initQueue(): void {
-    const n = this.numBlocks;
-    for (let i = 0; i < n; i++) {
-      this.#prev[i] = i - 1;
-      this.#next[i] = i + 1 < n ? i + 1 : -1;
-    }
-    this.#inQueue.fill(1);
-    this.#head = 0;
-    this.#tail = n - 1;
-    this.#numFree = n;
+    this.#fresh = 0;
+    this.#head = -1;
+    this.#tail = -1;
+    this.#inQueue.fill(0);
+    this.#numFree = this.numBlocks;
+  }
+
+  #grow(b: number): void {
+    let n = this.#ref.length;
+    while (n <= b) n *= 2;
+    n = Math.min(n, this.numBlocks);
+    const g32 = (a: Int32Array): Int32Array => {
+      const x = new Int32Array(n);
+      x.set(a);
+      return x;
+    };
+    const gu32 = (a: Uint32Array): Uint32Array => {
+      const x = new Uint32Array(n);
+      x.set(a);
+      return x;
+    };
+    const g8 = (a: Uint8Array): Uint8Array => {
+      const x = new Uint8Array(n);
+      x.set(a);
+      return x;
+    };
+    this.#ref = g32(this.#ref);
+    this.#prev = g32(this.#prev);
+    this.#next = g32(this.#next);
+    this.#inQueue = g8(this.#inQueue);
+    this.#cachedFlag = g8(this.#cachedFlag);
+    this.#hashHi = gu32(this.#hashHi);
+    this.#hashLo = gu32(this.#hashLo);
   }
 
   #unlink(b: number): void {

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../core/clock.js';
 import { SimEngine, type SimEngineOptions, type SimEngineResult } from './engine.js';
+import { extendBlockHashes } from './block-hash.js';
+import type { KvCacheEvent } from './block-manager.js';
 
 const seq = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
 /** 1 ms per step + 0.01 ms per prefill token: easy arithmetic. */
@@ -142,4 +144,20 @@ test('throughput: 2,000 requests with shared prefixes run fast in simulated time
   assert.equal(done, 2000);
   assert.ok(e.stats().prefixCacheHits / e.stats().prefixCacheQueries > 0.8);
   assert.ok(performance.now() - t < 5000);
+});
+
+test('BlockStored covers prompt and output blocks: token ids in order, hashes of the whole sequence; the prompt array is not modified', () => {
+  const events: KvCacheEvent[] = [];
+  const { clock, e } = engine({ blockSize: 4, onKvEvent: (ev) => events.push(ev) });
+  const prompt = seq(10, 500);
+  const frozen = prompt.slice();
+  const r = run(e, clock, 'a', prompt, 13);
+  clock.runUntilIdle();
+  assert.deepEqual(prompt, frozen, 'the engine keeps the caller\'s prompt by reference and never writes it');
+  assert.equal(r.tokens.length, 13);
+  const all = [...prompt, ...r.tokens];
+  const stored = events.filter((ev): ev is Extract<KvCacheEvent, { type: 'BlockStored' }> => ev.type === 'BlockStored');
+  const full = Math.floor((all.length - 1) / 4); // the last sampled token is never computed, so never cached
+  assert.deepEqual(stored.flatMap((ev) => ev.tokenIds), all.slice(0, full * 4), 'blocks spanning prompt and outputs carry both');
+  assert.deepEqual(stored.flatMap((ev) => ev.blockHashes), extendBlockHashes(all, 4, []).slice(0, full));
 });

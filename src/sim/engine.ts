@@ -15,8 +15,9 @@ import type {
   SimRequestHandle,
 } from './engine-types.js';
 import { KvrError } from '../core/errors.js';
-import { extendBlockHashes } from './block-hash.js';
+import { extendBlockLanes } from './block-hash.js';
 import { BlockManager } from './block-manager.js';
+import { DONE, Req, RUNNING, WAITING } from './engine-request.js';
 import { LatencyHistogram, ITL_BUCKETS, REQUEST_LATENCY_BUCKETS, TTFT_BUCKETS } from './latency-histogram.js';
 import { PROFILES } from './profiles.js';
 import { RequestQueue } from './request-queue.js';
@@ -30,49 +31,6 @@ export type {
   SimRequestHandle,
   SimEngineStats,
 } from './engine-types.js';
-
-const WAITING = 0;
-const RUNNING = 1;
-const DONE = 2;
-
-class Req {
-  state = WAITING;
-  tokens: number[];
-  hashes: bigint[] = [];
-  blocks: number[] = [];
-  numComputed = 0;
-  numCachedBlocks = 0;
-  numOutput = 0;
-  cachedTokens = 0;
-  everScheduled = false;
-  presetCached: number | undefined;
-  scheduled = 0;
-  lastTokenMs = 0;
-  holdBlocks = false;
-  rng: number;
-  constructor(
-    readonly id: string,
-    prompt: readonly number[],
-    readonly maxTokens: number,
-    readonly ignoreEos: boolean,
-    readonly cb: SimEngineCallbacks,
-    readonly arrivalMs: number,
-    seed: number,
-  ) {
-    this.tokens = prompt.slice();
-    let h = (0x811c9dc5 ^ seed) >>> 0;
-    for (let i = 0; i < prompt.length; i++) h = Math.imul(h ^ prompt[i], 0x01000193) >>> 0;
-    this.rng = h;
-  }
-  /** Mulberry32 step. */
-  next(): number {
-    this.rng = (this.rng + 0x6d2b79f5) >>> 0;
-    let t = this.rng;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-}
 
 /** The simulated vLLM engine of one replica. */
 export class SimEngine {
@@ -133,7 +91,7 @@ export class SimEngine {
     if (Math.ceil((n + 1) / this.blockSize) > this.blockManager.numBlocks) {
       throw new KvrError('KVR_ERR_CONTEXT_TOO_LONG', `the prompt (${n} tokens) does not fit in the KV cache`, { param: 'prompt' });
     }
-    const r = new Req(req.id, req.promptTokens, req.maxTokens, req.ignoreEos ?? false, cb, this.#clock.now(), this.#seed);
+    const r = new Req(req.id, req.promptTokens, req.maxTokens, req.ignoreEos ?? false, cb, this.#clock.now(), this.#seed, this.blockSize);
     if (req.cachedPrefixTokens !== undefined) r.presetCached = Math.max(0, Math.min(Math.floor(req.cachedPrefixTokens), n - 1));
     r.holdBlocks = req.holdBlocks === true;
     this.#waiting.push(r);
@@ -249,7 +207,7 @@ export class SimEngine {
     const running = this.#running;
     for (let i = 0; i < running.length && budget > 0; i++) {
       const r = running[i];
-      const n = Math.min(r.tokens.length - r.numComputed, budget);
+      const n = Math.min(r.numTokens - r.numComputed, budget);
       const need = Math.ceil((r.numComputed + n) / bs) - r.blocks.length;
       let ok = true;
       while (need > 0 && !bm.allocate(need, r.blocks)) {
@@ -265,7 +223,7 @@ export class SimEngine {
       r.scheduled = n;
       budget -= n;
       sched.push(r);
-      if (r.numOutput > 0 && n === 1 && r.numComputed === r.tokens.length - 1) {
+      if (r.numOutput > 0 && n === 1 && r.numComputed === r.numTokens - 1) {
         dec++;
         dCtx += r.numComputed + 1;
       } else {
@@ -280,38 +238,35 @@ export class SimEngine {
         this.#waiting.shift();
         continue;
       }
-      extendBlockHashes(r.tokens, bs, r.hashes);
-      const hit =
-        r.presetCached !== undefined && !r.everScheduled
-          ? { blocks: [] as number[], tokens: r.presetCached }
-          : this.prefixCaching
-            ? bm.findCachedPrefix(r.hashes, r.tokens.length)
-            : { blocks: [] as number[], tokens: 0 };
-      const remaining = r.tokens.length - hit.tokens;
+      extendBlockLanes(r.prompt, bs, r.hashes, r.out);
+      const hitBlocks: number[] = [];
+      const hitTokens =
+        r.presetCached !== undefined && !r.everScheduled ? r.presetCached : this.prefixCaching ? bm.findPrefixLanes(r.hashes, r.numTokens, hitBlocks) : 0;
+      const remaining = r.numTokens - hitTokens;
       let n = Math.min(remaining, budget);
       if (!this.#chunked && n < remaining) {
         if (budget < this.#maxBatched) break;
         n = remaining;
       }
-      const fresh = Math.ceil((hit.tokens + n) / bs) - hit.blocks.length;
-      if (!bm.canAllocate(hit.blocks, fresh)) break;
-      bm.touch(hit.blocks);
-      r.blocks = hit.blocks;
+      const fresh = Math.ceil((hitTokens + n) / bs) - hitBlocks.length;
+      if (!bm.canAllocate(hitBlocks, fresh)) break;
+      bm.touch(hitBlocks);
+      r.blocks = hitBlocks;
       bm.allocate(fresh, r.blocks);
-      r.numComputed = hit.tokens;
-      r.numCachedBlocks = hit.tokens / bs;
+      r.numComputed = hitTokens;
+      r.numCachedBlocks = hitTokens / bs;
       this.#waiting.shift();
       this.#numWaiting--;
       r.state = RUNNING;
       running.push(r);
       if (!r.everScheduled) {
         r.everScheduled = true;
-        r.cachedTokens = hit.tokens;
+        r.cachedTokens = hitTokens;
         if (this.prefixCaching) {
-          this.#stats.queries += r.tokens.length;
-          this.#stats.hits += hit.tokens;
+          this.#stats.queries += r.numTokens;
+          this.#stats.hits += hitTokens;
         }
-        this.#stats.prompt += r.tokens.length;
+        this.#stats.prompt += r.numTokens;
         this.#observe('queue', this.#queue, this.#clock.now() - r.arrivalMs);
         r.cb.onStart?.();
       }
@@ -349,8 +304,8 @@ export class SimEngine {
   #cacheScheduled(r: Req, n: number): void {
     const full = Math.floor((r.numComputed + n) / this.blockSize);
     if (full <= r.numCachedBlocks) return;
-    extendBlockHashes(r.tokens, this.blockSize, r.hashes);
-    if (this.prefixCaching) this.blockManager.cacheBlocks(r.blocks, r.hashes, r.tokens, r.numCachedBlocks, full);
+    extendBlockLanes(r.prompt, this.blockSize, r.hashes, r.out);
+    if (this.prefixCaching) this.blockManager.cacheBlocksLanes(r.blocks, r.hashes, r.prompt, r.numCachedBlocks, full, r.out);
     r.numCachedBlocks = full;
   }
 
@@ -365,10 +320,11 @@ export class SimEngine {
       const r = sched[i];
       if (r.state !== RUNNING) continue;
       r.numComputed += r.scheduled;
-      if (r.numComputed !== r.tokens.length) continue;
+      if (r.numComputed !== r.numTokens) continue;
       const u = r.next();
       const tok = !r.ignoreEos && this.#stopP > 0 && r.next() < this.#stopP ? this.#eos : this.#sample(u);
-      r.tokens.push(tok);
+      r.out.push(tok);
+      r.numTokens++;
       const idx = r.numOutput++;
       this.#stats.generation++;
       if (idx === 0) {
@@ -391,7 +347,7 @@ export class SimEngine {
         this.#stats.success++;
         this.#observe('e2e', this.#e2e, now - r.arrivalMs);
         r.cb.onFinish?.({
-          promptTokens: r.tokens.length - r.numOutput,
+          promptTokens: r.numTokens - r.numOutput,
           completionTokens: r.numOutput,
           cachedTokens: r.cachedTokens,
           finishReason: stop ? 'stop' : 'length',

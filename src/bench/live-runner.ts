@@ -8,6 +8,13 @@
  * - Client address: the gateway trusts X-Forwarded-For, which carries the workload's client IP.
  * - Timings are measured by the client (TTFT = first streamed text); with the simulator they are
  *   divided by the time scale, so they read in simulated GPU time like the virtual engine's.
+ *   Requests the workload marks non-streaming are sent with `stream: false` and read as one
+ *   JSON body: no TTFT is observed for them (as the router's lifecycle does when it cannot see
+ *   the first token), only the end-to-end time.
+ * - Live peers (a strategy with `peer`: the real SGLang router, Envoy LEAST_REQUEST, or an
+ *   external router): started per run in front of the fresh fleet (or the external endpoints,
+ *   caches cleared) instead of kvroute's gateway, stopped by PID after the run; a request counts
+ *   on the replica named by the simulator's `x-kvroute-sim-replica` header, which peers pass on.
  * - Hit rates: deltas of each endpoint's own prefix-cache counters (vLLM `prefix_cache_*_total`,
  *   SGLang `prompt_tokens_total` / `cached_tokens_total`); for an engine without counters
  *   (llama.cpp) the cached and prompt tokens each of its responses reported (usage, timings).
@@ -30,6 +37,7 @@ import type { FleetSpec } from './virtual-runner.js';
 import type { StrategyRun } from './virtual-runner.js';
 import { adapterFor } from '../engines/registry.js';
 import { readEngineCounters, resetCache, resolveLiveEndpoints, type LiveEndpoint } from './live-engines.js';
+import type { RunningPeer } from './live-peers.js';
 
 /** Options of {@link runLive}. */
 export interface LiveRunOptions {
@@ -66,6 +74,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
   let fleet: SimFleet | undefined;
   let router: RunningRouter | undefined;
   let precise: PreciseSetup | undefined;
+  let peer: RunningPeer | undefined;
   const dispatcher = new Agent({ connections: 1024, keepAliveTimeout: 30_000 });
   try {
     let urls: string[];
@@ -99,8 +108,13 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
         notes.push(`precise index: ${precise.description}`);
       }
     }
-    const gatewayUrl = o.gatewayUrl?.replace(/\/+$/, '');
-    if (gatewayUrl !== undefined) notes.push(`requests sent through the gateway at ${gatewayUrl} (not started by the bench); replicas attributed from its x-kvroute-endpoint header where it sends one`);
+    if (strategy.peer !== undefined) {
+      if (strategy.peer.external && external === undefined) return { skipped: `${strategy.name} is a router already running: it routes to its own fleet, so the bench needs that fleet as --endpoints (for counters and cache resets)` };
+      peer = await strategy.peer.launch(urls);
+      notes.push(`live peer: ${peer.description}${peer.pid !== undefined ? `, pid ${peer.pid}, started for this run and stopped after it` : ''}`);
+    }
+    const gatewayUrl = peer?.url ?? o.gatewayUrl?.replace(/\/+$/, '');
+    if (gatewayUrl !== undefined && peer === undefined) notes.push(`requests sent through the gateway at ${gatewayUrl} (not started by the bench); replicas attributed from its x-kvroute-endpoint header where it sends one`);
     if (gatewayUrl === undefined) router = await startRouter({
       endpoints: urls.map((url, i) => {
         const k = fleet?.kvEvents.find((e) => e.address === ids[i]);
@@ -111,7 +125,8 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       scheduler: strategy.build(systemClock, mathRng, precise?.services), port: 0, adminPort: 0, processMetrics: false,
       trustForwardedFor: true, scrapeIntervalMs: o.scrapeIntervalMs ?? 50, clock: systemClock,
     });
-    const index = new Map(ids.map((id, i) => [id, i]));
+    // Endpoint ids (kvroute's x-kvroute-endpoint) and simulator replica ids (x-kvroute-sim-replica).
+    const index = new Map<string, number>([...ids.map((id, i) => [id, i] as const), ...(fleet?.replicas.map((r, i) => [r.id, i] as const) ?? [])]);
     const reqs = workload.requests;
     const records: RequestRecord[] = [];
     // Engines without counters (llama.cpp): cumulative prompt / cached tokens of finished responses.
@@ -154,7 +169,8 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       const headers: Record<string, string> = { 'x-forwarded-for': req.clientIp, ...(req.headers ?? {}) };
       const task = streamRequest({ baseUrl: gatewayUrl ?? router!.url, api: p.api, body: requestBody(workload.model, req, p), headers, dispatcher, clock: systemClock }).then((r: StreamResult) => {
         rec.replica = r.endpoint !== undefined ? (index.get(r.endpoint) ?? -1) : -1;
-        rec.ok = r.status === 200 && r.error === undefined && r.ttftMs !== undefined;
+        rec.ok = r.status === 200 && r.error === undefined && (r.ttftMs !== undefined || (!r.streamed && r.completionTokens !== undefined));
+        if (!r.streamed) rec.streamed = false;
         if (r.ttftMs !== undefined) rec.ttftMs = r.ttftMs / scale;
         rec.e2eMs = r.e2eMs / scale;
         const engine = external?.[rec.replica]?.engine;
@@ -186,10 +202,11 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       ...(fleet !== undefined ? { busyMs: fleet.replicas.map((r, i) => (r.engine.busyMs - busy0![i]) / scale) } : {}),
       durationMs: lastFinish - measuredT0,
       replicaNames: ids,
-      notes: [gatewayUrl !== undefined ? `live engine: real HTTP through the gateway at ${gatewayUrl}; hit rates from each endpoint's own numbers` : external?.some((e) => !e.counters) ? 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s own numbers (/metrics counter deltas, or the cached tokens of its responses where it has no counters)' : 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
+      notes: [peer !== undefined ? `live engine: real HTTP through ${peer.description}; hit rates from each endpoint's own numbers` : gatewayUrl !== undefined ? `live engine: real HTTP through the gateway at ${gatewayUrl}; hit rates from each endpoint's own numbers` : external?.some((e) => !e.counters) ? 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s own numbers (/metrics counter deltas, or the cached tokens of its responses where it has no counters)' : 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
     };
     return { run, notes };
   } finally {
+    await peer?.stop();
     await router?.close();
     await precise?.close();
     await fleet?.close();

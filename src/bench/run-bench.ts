@@ -159,6 +159,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     if (!/^https?:\/\/[^/\s]+/.test(o.gatewayUrl)) throw new KvrError('KVR_ERR_USAGE', `--gateway-url must be an http(s) URL such as http://gateway:8000; got "${o.gatewayUrl}"`);
   }
   const strategies: Strategy[] = o.gatewayUrl !== undefined ? [externalGatewayStrategy(o.gatewayUrl)] : resolveStrategies(o.strategies, o.configs ?? []);
+  const peers = strategies.filter((s) => s.peer !== undefined);
+  if (peers.length > 0 && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', `${peers.map((s) => s.name).join(', ')}: real routers run on the live engine only; add --engine live (the simulated fleet is started for each strategy)`);
+  const ext = peers.filter((s) => s.peer!.external);
+  if (ext.length > 0 && !o.endpoints) throw new KvrError('KVR_ERR_USAGE', `${ext.map((s) => s.name).join(', ')}: an external router routes to its own model servers; pass them as --endpoints so the bench can clear their caches and read their counters`);
   const workload = createWorkload(o.workload, { seed, ...o.workloadOptions });
   const blockSize = o.blockSize ?? 16;
   const notes: string[] = [];

@@ -301,7 +301,7 @@ program
   .addOption(new Option('--workload <name>', 'workload').choices(['seeds-cache-hit', 'seeds-demo', 'shared-prefix', 'multi-turn-chat', 'trace', 'tool-agent', 'rag', 'azure']).default('shared-prefix'))
   .option('--workload-preset <name>', 'shared-prefix configuration: sglang-default, llm-d-precise, llm-d-shared-prefix-synthetic')
   .addOption(new Option('--preset <name>', 'deprecated: use --workload-preset (serve --preset names a scheduling profile)').hideHelp())
-  .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,client-ip,llm-d-approx,llm-d-precise,sglang,seeds,kvroute (default: all)')
+  .option('--strategies <list>', 'comma-separated: random,round-robin,least-loaded,least-request,client-ip,llm-d-approx,llm-d-precise,sglang-idealised,sglang-faithful,seeds,kvroute (default: all); live engine also: sglang-router-live, envoy-least-request-live (real routers the bench starts), external:<label>=<url> (a running router, with --endpoints)')
   .option('--config <file>', 'EndpointPickerConfig YAML to run as one more strategy (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
   .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port[;engine=vllm|sglang|llamacpp],...; engine detected when not given) instead of a simulated fleet')

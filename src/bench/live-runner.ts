@@ -126,7 +126,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       trustForwardedFor: true, scrapeIntervalMs: o.scrapeIntervalMs ?? 50, clock: systemClock,
     });
     // Endpoint ids (kvroute's x-kvroute-endpoint) and simulator replica ids (x-kvroute-sim-replica).
-    const index = new Map<string, number>([...ids.map((id, i) => [id, i] as const), ...(fleet?.replicas.map((r, i) => [r.id, i] as const) ?? [])]);
+    const index = new Map<string, number>([...ids.map((id, i) => [id, i] as const), ...(fleet?.replicas.map((r, i) => [r.id, i] as const) ?? []), ...(external ?? []).flatMap((e, i) => (e.simReplicaId !== undefined ? [[e.simReplicaId, i] as const] : []))]);
     const reqs = workload.requests;
     const records: RequestRecord[] = [];
     // Engines without counters (llama.cpp): cumulative prompt / cached tokens of finished responses.

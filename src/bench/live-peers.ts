@@ -10,6 +10,9 @@
  *   `--concurrency 1`, so one worker sees every request in flight); ready when admin `/ready`
  *   answers LIVE. No timeouts cut long generations (route timeout 0, stream idle 1 h).
  * - `external:<label>=<url>`: any router already running; the bench neither starts nor stops it.
+ * - kvroute's own gateway in its own process (`--gateway-process`): `kvroute serve` with the
+ *   strategy's config, so it gets its own share of the CPU like the peers do instead of sharing
+ *   one event loop with the simulated fleet and the load generator.
  *
  * A missing binary is a clear KVR_ERR_USAGE saying what to install; a peer that exits or is not
  * ready in time is an error carrying its log. Every process started here is stopped by its PID.
@@ -19,6 +22,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { KvrError } from '../core/errors.js';
@@ -210,4 +214,28 @@ export async function startEnvoyLeastRequest(workerUrls: readonly string[], o: {
 /** A router already running at `url` (not started or stopped by the bench). */
 export function externalPeer(url: string): PeerLauncher {
   return async () => ({ url: url.replace(/\/+$/, ''), description: `router already running at ${url} (not started by the bench)`, log: () => '', stop: async () => undefined });
+}
+
+/** One endpoint handed to {@link startKvrouteServe}: its URL and, for precise routing, its KV-event sockets. */
+export interface ServeEndpoint {
+  url: string;
+  events?: string;
+  replay?: string;
+}
+
+/**
+ * Starts `kvroute serve` (this package's CLI, in a child Node process) with `source` (a config
+ * file, or `preset:<name>`) in front of `endpoints`: X-Forwarded-For trusted, 50 ms scrape, the
+ * built-in tokenizer for precise routing (the simulator's), KV events from each endpoint's
+ * sockets; ready when admin `/readyz` answers 200.
+ */
+export async function startKvrouteServe(source: string, endpoints: readonly ServeEndpoint[], o: { readyTimeoutMs?: number; scrapeIntervalMs?: number } = {}): Promise<RunningPeer> {
+  const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+  const [port, adminPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
+  const list = endpoints.map((e) => [e.url, ...(e.events !== undefined ? [`events=${e.events}`] : []), ...(e.replay !== undefined ? [`replay=${e.replay}`] : [])].join(';')).join(',');
+  const cfg = source.startsWith('preset:') ? ['--preset', source.slice('preset:'.length)] : ['--config', source];
+  const args = [main, 'serve', '--endpoints', list, ...cfg, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--trust-forwarded-for', '--scrape-interval-ms', String(o.scrapeIntervalMs ?? 50), '--tokenizer', 'builtin', '--kv-events', endpoints.some((e) => e.events !== undefined) ? 'connect' : 'off'];
+  const p = spawnPeer(process.execPath, args);
+  await waitReady(p, 'kvroute serve', async () => (await status(`http://127.0.0.1:${adminPort}/readyz`))?.code === 200, o.readyTimeoutMs ?? 30_000);
+  return { url: `http://127.0.0.1:${port}`, pid: p.child.pid, description: `kvroute serve in its own process (${source})`, log: p.log, stop: p.stop };
 }

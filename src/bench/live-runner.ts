@@ -37,7 +37,7 @@ import type { FleetSpec } from './virtual-runner.js';
 import type { StrategyRun } from './virtual-runner.js';
 import { adapterFor } from '../engines/registry.js';
 import { readEngineCounters, resetCache, resolveLiveEndpoints, type LiveEndpoint } from './live-engines.js';
-import type { RunningPeer } from './live-peers.js';
+import { startKvrouteServe, type RunningPeer } from './live-peers.js';
 
 /** Options of {@link runLive}. */
 export interface LiveRunOptions {
@@ -56,6 +56,11 @@ export interface LiveRunOptions {
    * so per-replica figures stay unattributed while hit rates still come from the endpoints.
    */
   gatewayUrl?: string;
+  /**
+   * Run kvroute's gateway as its own `kvroute serve` process (like the live peers) instead of
+   * inside the bench's process, which it would share with the simulated fleet and the client.
+   */
+  gatewayProcess?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -97,7 +102,8 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       notes.push(`live engine: fresh simulated fleet, time scale ${scale}; timings divided by the time scale`);
     }
     const ids = urls.map((u) => u.replace(/^https?:\/\//, ''));
-    if (strategy.kvEvents) {
+    const ownProcess = o.gatewayProcess === true && strategy.peer === undefined && o.gatewayUrl === undefined;
+    if (strategy.kvEvents && !ownProcess) {
       const ev = new Map((fleet?.kvEvents ?? []).map((k) => [k.address, k]));
       const endpoints = ids.map((id, i) => ({ id, url: urls[i], events: ev.get(id)?.endpoint, replay: ev.get(id)?.replayEndpoint }));
       precise = o.precise ? await o.precise({ mode: 'live', clock: systemClock, model: workload.model, blockSize: fleetSpec.blockSize, endpoints }) : undefined;
@@ -107,6 +113,14 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       } else {
         notes.push(`precise index: ${precise.description}`);
       }
+    }
+    if (ownProcess) {
+      const ev = new Map((fleet?.kvEvents ?? []).map((k) => [k.address, k]));
+      peer = await startKvrouteServe(strategy.source, urls.map((url, i) => {
+        const k = strategy.kvEvents ? ev.get(ids[i]) : undefined;
+        return { url, ...(k !== undefined ? { events: k.endpoint, ...(k.replayEndpoint !== undefined ? { replay: k.replayEndpoint } : {}) } : {}) };
+      }), { scrapeIntervalMs: o.scrapeIntervalMs ?? 50 });
+      notes.push(`gateway: ${peer.description}, pid ${peer.pid}, started for this run and stopped after it`);
     }
     if (strategy.peer !== undefined) {
       if (strategy.peer.external && external === undefined) return { skipped: `${strategy.name} is a router already running: it routes to its own fleet, so the bench needs that fleet as --endpoints (for counters and cache resets)` };

@@ -47,6 +47,8 @@ export interface BenchOptions {
   seed?: number;
   /** Live simulated fleet: step and arrival time multiplier. */
   timeScale?: number;
+  /** Live engine: run kvroute's gateway as its own `kvroute serve` process, like the live peers. */
+  gatewayProcess?: boolean;
   /** Precise services (default {@link defaultPreciseSetup}). */
   precise?: PreciseSetupFactory;
   /** Also run each strategy closed-loop with this many clients (virtual engine): saturation throughput. */
@@ -151,6 +153,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (!(o.replicas >= 1) || !Number.isInteger(o.replicas)) throw new KvrError('KVR_ERR_USAGE', `--replicas must be a positive integer; got ${o.replicas}`);
   if (o.engine !== 'virtual' && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', `--engine must be virtual or live; got ${o.engine}`);
   if (o.endpoints && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', '--endpoints needs --engine live');
+  if (o.gatewayProcess === true && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', '--gateway-process runs kvroute\'s gateway as its own process on the live engine; add --engine live');
   if (o.closedLoopUsers !== undefined && o.engine !== 'virtual') throw new KvrError('KVR_ERR_USAGE', '--closed-loop runs on the virtual engine only');
   if (o.gatewayUrl !== undefined) {
     if (o.engine !== 'live' || !o.endpoints || o.endpoints.length === 0) {
@@ -192,7 +195,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const res: StrategyRun =
       o.engine === 'virtual'
         ? await runVirtual(workload, s, fleet, { precise, onProgress })
-        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}) });
+        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}), ...(o.gatewayProcess === true ? { gatewayProcess: true } : {}) });
     if ('skipped' in res) {
       skipped.push({ name: s.name, reason: res.skipped });
       continue;

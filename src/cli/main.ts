@@ -306,6 +306,7 @@ program
   .addOption(new Option('--engine <kind>', 'virtual (simulated time, deterministic) or live (HTTP through the gateway)').choices(['virtual', 'live']).default('virtual'))
   .option('--endpoints <list>', 'live: OpenAI-compatible endpoints (host:port[;engine=vllm|sglang|llamacpp],...; engine detected when not given) instead of a simulated fleet')
   .option('--gateway-url <url>', 'live with --endpoints: send the workload through this running gateway (kvroute, Envoy + EPP, any router) instead of starting one per strategy; hit rates from the endpoints\' counters')
+  .option('--gateway-process', 'live: run kvroute\'s gateway as its own `kvroute serve` process per strategy (as the live peers run), not inside the bench process with the simulated fleet')
   .option('--replicas <n>', 'simulated replicas', int('--replicas'), 8)
   .option('--requests <n>', 'cap on requests', int('--requests'))
   .option('--rate <r>', 'arrival rate in req/s, or a ladder like 3,10,60')

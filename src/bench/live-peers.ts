@@ -119,7 +119,9 @@ async function waitReady(p: ChildPeer, name: string, ready: () => Promise<boolea
   for (;;) {
     if (p.child.exitCode !== null || p.child.signalCode !== null) {
       await p.stop();
-      throw new KvrError('KVR_ERR_INTERNAL', `${name} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready:\n${p.log().slice(-3000)}`);
+      const log = p.log().replace(/\x1b\[[0-9;]*m/g, '');
+      const why = log.split('\n').filter((l) => /panicked|error|Error/.test(l)).slice(0, 5).join('\n');
+      throw new KvrError('KVR_ERR_INTERNAL', `${name} exited (${p.child.exitCode ?? p.child.signalCode}) before it was ready:\n${why}\n...\n${log.slice(-1500)}`);
     }
     if (await ready()) return;
     if (Date.now() > deadline) {
@@ -127,6 +129,20 @@ async function waitReady(p: ChildPeer, name: string, ready: () => Promise<boolea
       throw new KvrError('KVR_ERR_INTERNAL', `${name} was not ready within ${timeoutMs} ms:\n${p.log().slice(-3000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Runs `start` up to 3 times while the process exits before it is ready: the free port chosen
+ * for it can be taken by another process between the check and its bind (a race on a busy host).
+ */
+async function retryEarlyExit(start: () => Promise<RunningPeer>): Promise<RunningPeer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= 3 || !/exited \(.*\) before it was ready/.test((e as Error).message)) throw e;
+    }
   }
 }
 
@@ -141,7 +157,11 @@ export interface SglangRouterOptions {
 }
 
 /** Starts the real SGLang router in front of `workerUrls` and waits until every worker is healthy. */
-export async function startSglangRouter(workerUrls: readonly string[], o: SglangRouterOptions = {}): Promise<RunningPeer> {
+export function startSglangRouter(workerUrls: readonly string[], o: SglangRouterOptions = {}): Promise<RunningPeer> {
+  return retryEarlyExit(() => startSglangRouterOnce(workerUrls, o));
+}
+
+async function startSglangRouterOnce(workerUrls: readonly string[], o: SglangRouterOptions): Promise<RunningPeer> {
   const python = o.python ?? 'python3';
   const version = requireSglangRouter(python);
   const port = await freeLoopbackPort();
@@ -198,7 +218,11 @@ export function envoyLeastRequestConfig(workerUrls: readonly string[], listenPor
 let nextBaseId = 20_000 + (process.pid % 40_000) * 10;
 
 /** Starts Envoy as a LEAST_REQUEST proxy in front of `workerUrls`; waits for admin `/ready`. */
-export async function startEnvoyLeastRequest(workerUrls: readonly string[], o: { choiceCount?: number; readyTimeoutMs?: number } = {}): Promise<RunningPeer> {
+export function startEnvoyLeastRequest(workerUrls: readonly string[], o: { choiceCount?: number; readyTimeoutMs?: number } = {}): Promise<RunningPeer> {
+  return retryEarlyExit(() => startEnvoyLeastRequestOnce(workerUrls, o));
+}
+
+async function startEnvoyLeastRequestOnce(workerUrls: readonly string[], o: { choiceCount?: number; readyTimeoutMs?: number }): Promise<RunningPeer> {
   const version = requireEnvoyBinary();
   const [port, adminPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
   const dir = mkdtempSync(join(tmpdir(), 'kvroute-bench-envoy-'));
@@ -229,7 +253,11 @@ export interface ServeEndpoint {
  * built-in tokenizer for precise routing (the simulator's), KV events from each endpoint's
  * sockets; ready when admin `/readyz` answers 200.
  */
-export async function startKvrouteServe(source: string, endpoints: readonly ServeEndpoint[], o: { readyTimeoutMs?: number; scrapeIntervalMs?: number } = {}): Promise<RunningPeer> {
+export function startKvrouteServe(source: string, endpoints: readonly ServeEndpoint[], o: { readyTimeoutMs?: number; scrapeIntervalMs?: number } = {}): Promise<RunningPeer> {
+  return retryEarlyExit(() => startKvrouteServeOnce(source, endpoints, o));
+}
+
+async function startKvrouteServeOnce(source: string, endpoints: readonly ServeEndpoint[], o: { readyTimeoutMs?: number; scrapeIntervalMs?: number }): Promise<RunningPeer> {
   const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
   const [port, adminPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
   const list = endpoints.map((e) => [e.url, ...(e.events !== undefined ? [`events=${e.events}`] : []), ...(e.replay !== undefined ? [`replay=${e.replay}`] : [])].join(';')).join(',');

@@ -8,7 +8,9 @@
  * attribution through a peer (the simulator's x-kvroute-sim-replica header), hit rates from the
  * replicas' own counters (a cache-blind balancer must lose to a cache-aware router on a workload
  * of a few large shared prefixes), a peer process left running after its run, the workload's
- * non-streaming share being streamed anyway, and an external router being stopped by the bench.
+ * non-streaming share being streamed anyway, an external router being stopped by the bench, and
+ * kvroute's own gateway as a separate `kvroute serve` process (`--gateway-process`) failing to
+ * start, to get KV events, or to route by cache.
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,8 +44,9 @@ test('bench peers: the real sglang-router and Envoy LEAST_REQUEST run live again
   const nonStreaming = workload.requests.filter((r) => r.stream === false).length;
   assert.ok(nonStreaming > 0, 'the workload has a non-streaming share');
   const hit: Record<string, number> = {};
-  for (const name of ['envoy-least-request-live', 'sglang-router-live']) {
-    const res = await runLive(workload, builtinStrategy(name), fleetSpec, { timeScale: 0.25 });
+  // kvroute runs as its own `kvroute serve` process here (--gateway-process), KV events over ZeroMQ.
+  for (const name of ['envoy-least-request-live', 'sglang-router-live', 'kvroute']) {
+    const res = await runLive(workload, builtinStrategy(name), fleetSpec, { timeScale: 0.25, gatewayProcess: true });
     assert.ok(!('skipped' in res), `${name} skipped`);
     const { run, notes } = res as Exclude<typeof res, { skipped: string }>;
     const failed = run.records.filter((r) => !r.ok);
@@ -60,7 +63,7 @@ test('bench peers: the real sglang-router and Envoy LEAST_REQUEST run live again
     assert.ok(q > 0, `${name}: the replicas counted prompt tokens`);
     hit[name] = computeFigures(run, 1).hitRate;
     // The peer process was started for the run and is gone after it.
-    const note = notes.find((n) => n.startsWith('live peer: '));
+    const note = notes.find((n) => n.startsWith(name === 'kvroute' ? 'gateway: kvroute serve in its own process' : 'live peer: '));
     assert.ok(note, `${name}: notes name the peer: ${notes.join(' | ')}`);
     const pid = Number(/pid (\d+)/.exec(note!)?.[1]);
     assert.ok(pid > 0 && !alive(pid), `${name}: peer pid ${pid} stopped after the run`);
@@ -72,6 +75,7 @@ test('bench peers: the real sglang-router and Envoy LEAST_REQUEST run live again
   // 6 groups of a 800-token prefix on 3 replicas: a cache-blind balancer spreads each group over
   // every replica (about 2/3 hits), the cache-aware router keeps each group together (about 5/6).
   assert.ok(hit['sglang-router-live'] > hit['envoy-least-request-live'] + 0.08, `cache-aware sglang-router ${hit['sglang-router-live'].toFixed(3)} vs Envoy LEAST_REQUEST ${hit['envoy-least-request-live'].toFixed(3)}`);
+  assert.ok(hit.kvroute > hit['envoy-least-request-live'] + 0.08, `kvroute serve (own process) ${hit.kvroute.toFixed(3)} vs Envoy LEAST_REQUEST ${hit['envoy-least-request-live'].toFixed(3)}`);
 });
 
 test('bench peers: external:<label>=<url> measures a router already running, which the bench leaves running', async () => {

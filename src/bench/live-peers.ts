@@ -88,6 +88,12 @@ function spawnPeer(cmd: string, args: string[], cleanup?: () => void): ChildPeer
   child.stderr!.on('data', keep);
   child.on('error', (e) => (out += `\n${e.message}`));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // Never leave a peer behind when the bench process exits without stopping it (an error path).
+  const orphanGuard = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', orphanGuard);
+  void exited.then(() => process.removeListener('exit', orphanGuard));
   let stopped: Promise<void> | undefined;
   return {
     child,

@@ -18,7 +18,7 @@
  * ready in time is an error carrying its log. Every process started here is stopped by its PID.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,12 +37,26 @@ export interface RunningPeer {
   readonly pid?: number;
   /** Its recent output (for error messages). */
   log(): string;
+  /** CPU seconds the process has used so far (Linux /proc; undefined elsewhere or for an external router). */
+  cpuSeconds?(): number | undefined;
   /** Stops it (no-op for an external router). */
   stop(): Promise<void>;
 }
 
 /** How to start one peer in front of `workerUrls` (`http://host:port` each). */
 export type PeerLauncher = (workerUrls: readonly string[]) => Promise<RunningPeer>;
+
+/** utime + stime of `pid` in seconds from /proc (clock ticks of 100 Hz, Linux's USER_HZ). */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A free loopback TCP port (bound, then released). */
 export function freeLoopbackPort(): Promise<number> {
@@ -185,7 +199,7 @@ async function startSglangRouterOnce(workerUrls: readonly string[], o: SglangRou
       return false;
     }
   }, o.readyTimeoutMs ?? 30_000);
-  return { url, pid: p.child.pid, description: `sglang-router ${version} --policy ${policy} (CLI defaults${o.extraArgs?.length ? `, ${o.extraArgs.join(' ')}` : ''})`, log: p.log, stop: p.stop };
+  return { url, pid: p.child.pid, description: `sglang-router ${version} --policy ${policy} (CLI defaults${o.extraArgs?.length ? `, ${o.extraArgs.join(' ')}` : ''})`, log: p.log, stop: p.stop, cpuSeconds: () => processCpuSeconds(p.child.pid) };
 }
 
 /** Envoy's bootstrap for a plain LEAST_REQUEST proxy over `workerUrls` (YAML text). */
@@ -238,7 +252,7 @@ async function startEnvoyLeastRequestOnce(workerUrls: readonly string[], o: { ch
   const p = spawnPeer('envoy', ['-c', file, '--base-id', String(nextBaseId++), '--concurrency', '1', '--log-level', 'warn'], () => rmSync(dir, { recursive: true, force: true }));
   await waitReady(p, 'envoy', async () => (await status(`http://127.0.0.1:${adminPort}/ready`))?.code === 200, o.readyTimeoutMs ?? 20_000);
   const v = /envoy\s+version:\s*\S+\/([\d.]+)/.exec(version)?.[1] ?? version;
-  return { url: `http://127.0.0.1:${port}`, pid: p.child.pid, description: `Envoy ${v} LEAST_REQUEST (choice_count ${choice}, concurrency 1), STATIC cluster of the fleet`, log: p.log, stop: p.stop };
+  return { url: `http://127.0.0.1:${port}`, pid: p.child.pid, description: `Envoy ${v} LEAST_REQUEST (choice_count ${choice}, concurrency 1), STATIC cluster of the fleet`, log: p.log, stop: p.stop, cpuSeconds: () => processCpuSeconds(p.child.pid) };
 }
 
 /** A router already running at `url` (not started or stopped by the bench). */
@@ -271,5 +285,5 @@ async function startKvrouteServeOnce(source: string, endpoints: readonly ServeEn
   const args = [main, 'serve', '--endpoints', list, ...cfg, '--host', '127.0.0.1', '--port', String(port), '--admin-port', String(adminPort), '--trust-forwarded-for', '--scrape-interval-ms', String(o.scrapeIntervalMs ?? 50), '--tokenizer', 'builtin', '--kv-events', endpoints.some((e) => e.events !== undefined) ? 'connect' : 'off'];
   const p = spawnPeer(process.execPath, args);
   await waitReady(p, 'kvroute serve', async () => (await status(`http://127.0.0.1:${adminPort}/readyz`))?.code === 200, o.readyTimeoutMs ?? 30_000);
-  return { url: `http://127.0.0.1:${port}`, pid: p.child.pid, description: `kvroute serve in its own process (${source})`, log: p.log, stop: p.stop };
+  return { url: `http://127.0.0.1:${port}`, pid: p.child.pid, description: `kvroute serve in its own process (${source})`, log: p.log, stop: p.stop, cpuSeconds: () => processCpuSeconds(p.child.pid) };
 }

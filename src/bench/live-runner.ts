@@ -204,6 +204,11 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       void task.finally(() => inflight.delete(task));
     }
     await Promise.all([...inflight]);
+    const cpu = peer?.cpuSeconds?.();
+    if (cpu !== undefined) {
+      const tokens = records.reduce((a, r) => a + r.outputTokens, 0);
+      notes.push(`router process CPU ${cpu.toFixed(2)} s for ${records.length} requests and ${tokens} output tokens (${((cpu * 1e6) / Math.max(1, tokens)).toFixed(0)} us per token relayed, start-up included)`);
+    }
     const end = await readFleetCounters(urls);
     if (phaseName !== undefined) phases.push({ name: phaseName, counters: delta(phaseStart, end) });
     let lastFinish = measuredT0;

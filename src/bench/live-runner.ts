@@ -160,6 +160,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
     const t0 = performance.now();
     const nowSim = () => (performance.now() - t0) / scale;
     const busy0 = fleet?.replicas.map((r) => r.engine.busyMs);
+    const cpu0 = peer?.cpuSeconds?.();
     for (const req of reqs) {
       if (req.barrier) {
         await Promise.all([...inflight]);
@@ -204,10 +205,11 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       void task.finally(() => inflight.delete(task));
     }
     await Promise.all([...inflight]);
-    const cpu = peer?.cpuSeconds?.();
-    if (cpu !== undefined) {
+    const cpu1 = peer?.cpuSeconds?.();
+    if (cpu0 !== undefined && cpu1 !== undefined) {
+      const cpu = cpu1 - cpu0;
       const tokens = records.reduce((a, r) => a + r.outputTokens, 0);
-      notes.push(`router process CPU ${cpu.toFixed(2)} s for ${records.length} requests and ${tokens} output tokens (${((cpu * 1e6) / Math.max(1, tokens)).toFixed(0)} us per token relayed, start-up included)`);
+      notes.push(`router process CPU ${cpu.toFixed(2)} s over the run (start-up excluded) for ${records.length} requests and ${tokens} output tokens: ${((cpu * 1e6) / Math.max(1, tokens)).toFixed(0)} us per output token relayed`);
     }
     const end = await readFleetCounters(urls);
     if (phaseName !== undefined) phases.push({ name: phaseName, counters: delta(phaseStart, end) });

@@ -25,6 +25,8 @@ export interface BenchCliOptions {
   engine: string;
   endpoints?: string;
   gatewayUrl?: string;
+  /** Live engine: kvroute's gateway as its own `kvroute serve` process. */
+  gatewayProcess?: boolean;
   replicas: number;
   requests?: number;
   rate?: string;
@@ -132,6 +134,7 @@ export async function runBenchCommand(o: BenchCliOptions, out: NodeJS.WritableSt
     engine: o.engine as 'virtual' | 'live',
     ...(o.endpoints !== undefined ? { endpoints: o.endpoints.split(',').map((s) => s.trim()).filter((s) => s.length > 0) } : {}),
     ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}),
+    ...(o.gatewayProcess === true ? { gatewayProcess: true } : {}),
     replicas: o.replicas,
     profile: o.profile as ProfileId,
     ...(o.gpuBlocks !== undefined ? { gpuBlocks: o.gpuBlocks } : {}),

@@ -22,11 +22,17 @@ export interface LiveEndpoint {
   info?: Record<string, unknown>;
   /** Whether its prefix-cache counters exist (else counters come from responses). */
   counters: boolean;
+  /**
+   * The id a kvroute simulator replica names itself by in `x-kvroute-sim-replica` (read from its
+   * /metrics answer), so requests through a router that names no endpoint are still attributed.
+   */
+  simReplicaId?: string;
 }
 
-async function get(url: string): Promise<{ status: number; text: string }> {
+async function get(url: string): Promise<{ status: number; text: string; simReplica?: string }> {
   const res = await request(url, { method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 });
-  return { status: res.statusCode, text: await res.body.text() };
+  const sim = res.headers['x-kvroute-sim-replica'];
+  return { status: res.statusCode, text: await res.body.text(), ...(typeof sim === 'string' ? { simReplica: sim } : {}) };
 }
 
 /** Parses `host:port[;engine=llamacpp]` items and detects the engine of those without one. */
@@ -56,7 +62,7 @@ export async function resolveLiveEndpoints(items: readonly string[]): Promise<Li
         }
       }
       const m = adapterFor(engine).metrics;
-      return { url, engine, ...(info ? { info } : {}), counters: m.prefixQueries.length > 0 && m.prefixHits.length > 0 };
+      return { url, engine, ...(info ? { info } : {}), counters: m.prefixQueries.length > 0 && m.prefixHits.length > 0, ...(metrics?.simReplica !== undefined ? { simReplicaId: metrics.simReplica } : {}) };
     }),
   );
 }

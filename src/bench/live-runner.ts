@@ -8,6 +8,13 @@
  * - Client address: the gateway trusts X-Forwarded-For, which carries the workload's client IP.
  * - Timings are measured by the client (TTFT = first streamed text); with the simulator they are
  *   divided by the time scale, so they read in simulated GPU time like the virtual engine's.
+ *   Requests the workload marks non-streaming are sent with `stream: false` and read as one
+ *   JSON body: no TTFT is observed for them (as the router's lifecycle does when it cannot see
+ *   the first token), only the end-to-end time.
+ * - Live peers (a strategy with `peer`: the real SGLang router, Envoy LEAST_REQUEST, or an
+ *   external router): started per run in front of the fresh fleet (or the external endpoints,
+ *   caches cleared) instead of kvroute's gateway, stopped by PID after the run; a request counts
+ *   on the replica named by the simulator's `x-kvroute-sim-replica` header, which peers pass on.
  * - Hit rates: deltas of each endpoint's own prefix-cache counters (vLLM `prefix_cache_*_total`,
  *   SGLang `prompt_tokens_total` / `cached_tokens_total`); for an engine without counters
  *   (llama.cpp) the cached and prompt tokens each of its responses reported (usage, timings).
@@ -30,6 +37,7 @@ import type { FleetSpec } from './virtual-runner.js';
 import type { StrategyRun } from './virtual-runner.js';
 import { adapterFor } from '../engines/registry.js';
 import { readEngineCounters, resetCache, resolveLiveEndpoints, type LiveEndpoint } from './live-engines.js';
+import { startKvrouteServe, type RunningPeer } from './live-peers.js';
 
 /** Options of {@link runLive}. */
 export interface LiveRunOptions {
@@ -48,6 +56,11 @@ export interface LiveRunOptions {
    * so per-replica figures stay unattributed while hit rates still come from the endpoints.
    */
   gatewayUrl?: string;
+  /**
+   * Run kvroute's gateway as its own `kvroute serve` process (like the live peers) instead of
+   * inside the bench's process, which it would share with the simulated fleet and the client.
+   */
+  gatewayProcess?: boolean;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -66,6 +79,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
   let fleet: SimFleet | undefined;
   let router: RunningRouter | undefined;
   let precise: PreciseSetup | undefined;
+  let peer: RunningPeer | undefined;
   const dispatcher = new Agent({ connections: 1024, keepAliveTimeout: 30_000 });
   try {
     let urls: string[];
@@ -88,7 +102,8 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       notes.push(`live engine: fresh simulated fleet, time scale ${scale}; timings divided by the time scale`);
     }
     const ids = urls.map((u) => u.replace(/^https?:\/\//, ''));
-    if (strategy.kvEvents) {
+    const ownProcess = o.gatewayProcess === true && strategy.peer === undefined && o.gatewayUrl === undefined;
+    if (strategy.kvEvents && !ownProcess) {
       const ev = new Map((fleet?.kvEvents ?? []).map((k) => [k.address, k]));
       const endpoints = ids.map((id, i) => ({ id, url: urls[i], events: ev.get(id)?.endpoint, replay: ev.get(id)?.replayEndpoint }));
       precise = o.precise ? await o.precise({ mode: 'live', clock: systemClock, model: workload.model, blockSize: fleetSpec.blockSize, endpoints }) : undefined;
@@ -99,8 +114,21 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
         notes.push(`precise index: ${precise.description}`);
       }
     }
-    const gatewayUrl = o.gatewayUrl?.replace(/\/+$/, '');
-    if (gatewayUrl !== undefined) notes.push(`requests sent through the gateway at ${gatewayUrl} (not started by the bench); replicas attributed from its x-kvroute-endpoint header where it sends one`);
+    if (ownProcess) {
+      const ev = new Map((fleet?.kvEvents ?? []).map((k) => [k.address, k]));
+      peer = await startKvrouteServe(strategy.source, urls.map((url, i) => {
+        const k = strategy.kvEvents ? ev.get(ids[i]) : undefined;
+        return { url, ...(k !== undefined ? { events: k.endpoint, ...(k.replayEndpoint !== undefined ? { replay: k.replayEndpoint } : {}) } : {}) };
+      }), { scrapeIntervalMs: o.scrapeIntervalMs ?? 50 });
+      notes.push(`gateway: ${peer.description}, pid ${peer.pid}, started for this run and stopped after it`);
+    }
+    if (strategy.peer !== undefined) {
+      if (strategy.peer.external && external === undefined) return { skipped: `${strategy.name} is a router already running: it routes to its own fleet, so the bench needs that fleet as --endpoints (for counters and cache resets)` };
+      peer = await strategy.peer.launch(urls);
+      notes.push(`live peer: ${peer.description}${peer.pid !== undefined ? `, pid ${peer.pid}, started for this run and stopped after it` : ''}`);
+    }
+    const gatewayUrl = peer?.url ?? o.gatewayUrl?.replace(/\/+$/, '');
+    if (gatewayUrl !== undefined && peer === undefined) notes.push(`requests sent through the gateway at ${gatewayUrl} (not started by the bench); replicas attributed from its x-kvroute-endpoint header where it sends one`);
     if (gatewayUrl === undefined) router = await startRouter({
       endpoints: urls.map((url, i) => {
         const k = fleet?.kvEvents.find((e) => e.address === ids[i]);
@@ -111,7 +139,8 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       scheduler: strategy.build(systemClock, mathRng, precise?.services), port: 0, adminPort: 0, processMetrics: false,
       trustForwardedFor: true, scrapeIntervalMs: o.scrapeIntervalMs ?? 50, clock: systemClock,
     });
-    const index = new Map(ids.map((id, i) => [id, i]));
+    // Endpoint ids (kvroute's x-kvroute-endpoint) and simulator replica ids (x-kvroute-sim-replica).
+    const index = new Map<string, number>([...ids.map((id, i) => [id, i] as const), ...(fleet?.replicas.map((r, i) => [r.id, i] as const) ?? []), ...(external ?? []).flatMap((e, i) => (e.simReplicaId !== undefined ? [[e.simReplicaId, i] as const] : []))]);
     const reqs = workload.requests;
     const records: RequestRecord[] = [];
     // Engines without counters (llama.cpp): cumulative prompt / cached tokens of finished responses.
@@ -131,6 +160,7 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
     const t0 = performance.now();
     const nowSim = () => (performance.now() - t0) / scale;
     const busy0 = fleet?.replicas.map((r) => r.engine.busyMs);
+    const cpu0 = peer?.cpuSeconds?.();
     for (const req of reqs) {
       if (req.barrier) {
         await Promise.all([...inflight]);
@@ -154,7 +184,8 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       const headers: Record<string, string> = { 'x-forwarded-for': req.clientIp, ...(req.headers ?? {}) };
       const task = streamRequest({ baseUrl: gatewayUrl ?? router!.url, api: p.api, body: requestBody(workload.model, req, p), headers, dispatcher, clock: systemClock }).then((r: StreamResult) => {
         rec.replica = r.endpoint !== undefined ? (index.get(r.endpoint) ?? -1) : -1;
-        rec.ok = r.status === 200 && r.error === undefined && r.ttftMs !== undefined;
+        rec.ok = r.status === 200 && r.error === undefined && (r.ttftMs !== undefined || (!r.streamed && r.completionTokens !== undefined));
+        if (!r.streamed) rec.streamed = false;
         if (r.ttftMs !== undefined) rec.ttftMs = r.ttftMs / scale;
         rec.e2eMs = r.e2eMs / scale;
         const engine = external?.[rec.replica]?.engine;
@@ -174,6 +205,12 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       void task.finally(() => inflight.delete(task));
     }
     await Promise.all([...inflight]);
+    const cpu1 = peer?.cpuSeconds?.();
+    if (cpu0 !== undefined && cpu1 !== undefined) {
+      const cpu = cpu1 - cpu0;
+      const tokens = records.reduce((a, r) => a + r.outputTokens, 0);
+      notes.push(`router process CPU ${cpu.toFixed(2)} s over the run (start-up excluded) for ${records.length} requests and ${tokens} output tokens: ${((cpu * 1e6) / Math.max(1, tokens)).toFixed(0)} us per output token relayed`);
+    }
     const end = await readFleetCounters(urls);
     if (phaseName !== undefined) phases.push({ name: phaseName, counters: delta(phaseStart, end) });
     let lastFinish = measuredT0;
@@ -186,10 +223,11 @@ export async function runLive(workload: Workload, strategy: Strategy, fleetSpec:
       ...(fleet !== undefined ? { busyMs: fleet.replicas.map((r, i) => (r.engine.busyMs - busy0![i]) / scale) } : {}),
       durationMs: lastFinish - measuredT0,
       replicaNames: ids,
-      notes: [gatewayUrl !== undefined ? `live engine: real HTTP through the gateway at ${gatewayUrl}; hit rates from each endpoint's own numbers` : external?.some((e) => !e.counters) ? 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s own numbers (/metrics counter deltas, or the cached tokens of its responses where it has no counters)' : 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
+      notes: [peer !== undefined ? `live engine: real HTTP through ${peer.description}; hit rates from each endpoint's own numbers` : gatewayUrl !== undefined ? `live engine: real HTTP through the gateway at ${gatewayUrl}; hit rates from each endpoint's own numbers` : external?.some((e) => !e.counters) ? 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s own numbers (/metrics counter deltas, or the cached tokens of its responses where it has no counters)' : 'live engine: real HTTP through the kvroute gateway; hit rates from each endpoint\'s /metrics deltas'],
     };
     return { run, notes };
   } finally {
+    await peer?.stop();
     await router?.close();
     await precise?.close();
     await fleet?.close();

@@ -47,6 +47,8 @@ export interface BenchOptions {
   seed?: number;
   /** Live simulated fleet: step and arrival time multiplier. */
   timeScale?: number;
+  /** Live engine: run kvroute's gateway as its own `kvroute serve` process, like the live peers. */
+  gatewayProcess?: boolean;
   /** Precise services (default {@link defaultPreciseSetup}). */
   precise?: PreciseSetupFactory;
   /** Also run each strategy closed-loop with this many clients (virtual engine): saturation throughput. */
@@ -151,6 +153,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   if (!(o.replicas >= 1) || !Number.isInteger(o.replicas)) throw new KvrError('KVR_ERR_USAGE', `--replicas must be a positive integer; got ${o.replicas}`);
   if (o.engine !== 'virtual' && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', `--engine must be virtual or live; got ${o.engine}`);
   if (o.endpoints && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', '--endpoints needs --engine live');
+  if (o.gatewayProcess === true && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', '--gateway-process runs kvroute\'s gateway as its own process on the live engine; add --engine live');
   if (o.closedLoopUsers !== undefined && o.engine !== 'virtual') throw new KvrError('KVR_ERR_USAGE', '--closed-loop runs on the virtual engine only');
   if (o.gatewayUrl !== undefined) {
     if (o.engine !== 'live' || !o.endpoints || o.endpoints.length === 0) {
@@ -159,6 +162,10 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     if (!/^https?:\/\/[^/\s]+/.test(o.gatewayUrl)) throw new KvrError('KVR_ERR_USAGE', `--gateway-url must be an http(s) URL such as http://gateway:8000; got "${o.gatewayUrl}"`);
   }
   const strategies: Strategy[] = o.gatewayUrl !== undefined ? [externalGatewayStrategy(o.gatewayUrl)] : resolveStrategies(o.strategies, o.configs ?? []);
+  const peers = strategies.filter((s) => s.peer !== undefined);
+  if (peers.length > 0 && o.engine !== 'live') throw new KvrError('KVR_ERR_USAGE', `${peers.map((s) => s.name).join(', ')}: real routers run on the live engine only; add --engine live (the simulated fleet is started for each strategy)`);
+  const ext = peers.filter((s) => s.peer!.external);
+  if (ext.length > 0 && !o.endpoints) throw new KvrError('KVR_ERR_USAGE', `${ext.map((s) => s.name).join(', ')}: an external router routes to its own model servers; pass them as --endpoints so the bench can clear their caches and read their counters`);
   const workload = createWorkload(o.workload, { seed, ...o.workloadOptions });
   const blockSize = o.blockSize ?? 16;
   const notes: string[] = [];
@@ -188,7 +195,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     const res: StrategyRun =
       o.engine === 'virtual'
         ? await runVirtual(workload, s, fleet, { precise, onProgress })
-        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}) });
+        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}), ...(o.gatewayProcess === true ? { gatewayProcess: true } : {}) });
     if ('skipped' in res) {
       skipped.push({ name: s.name, reason: res.skipped });
       continue;

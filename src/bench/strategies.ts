@@ -16,6 +16,10 @@
  * | sglang-faithful | examples/sglang-faithful.yaml | SGLang router's cache_aware as written (character radix tree) |
  * | seeds         | examples/seeds.yaml        | the seeds' weights: KV 5, prefix 3, session 2, load 1 |
  * | kvroute       | examples/default.yaml      | kvroute's default |
+ *
+ * Live peers (`--engine live` only; real processes, not re-implementations; src/bench/live-peers.ts):
+ * `sglang-router-live` (the SGLang router, cache_aware), `envoy-least-request-live` (Envoy
+ * LEAST_REQUEST), and `external:<label>=<url>` (any router already running, with `--endpoints`).
  */
 import { basename, join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -26,6 +30,7 @@ import { buildSchedulerWithConfig, examplesDir, usesPreciseScorer, type Schedule
 import { loadConfig } from '../config/load-config.js';
 import type { KvCacheServices } from '../scheduling/kv-cache-services.js';
 import type { KvrouteScheduler } from '../scheduling/scheduler.js';
+import { externalPeer, startEnvoyLeastRequest, startSglangRouter, type PeerLauncher } from './live-peers.js';
 
 /** A strategy to run. */
 export interface Strategy {
@@ -39,6 +44,40 @@ export interface Strategy {
   readonly kvEvents: boolean;
   /** Builds a fresh scheduler (fresh plugin state) on `clock` / `rng`. */
   build(clock: Clock, rng: Rng, kvCache?: KvCacheServices): KvrouteScheduler;
+  /**
+   * A real router that routes by itself (live engine only): started per run in front of the
+   * fleet (or already running: `external`), instead of kvroute's gateway and `build`.
+   */
+  readonly peer?: { launch: PeerLauncher; external: boolean };
+}
+
+/** Live peers by name (real processes; `--engine live` only). */
+const PEERS: Record<string, { about: string; launch: PeerLauncher }> = {
+  'sglang-router-live': { about: 'the real SGLang router (PyPI sglang-router), --policy cache_aware, CLI defaults', launch: (urls) => startSglangRouter(urls) },
+  'envoy-least-request-live': { about: 'the real Envoy as a LEAST_REQUEST proxy (choice_count 2, concurrency 1)', launch: (urls) => startEnvoyLeastRequest(urls) },
+};
+
+/** Names of the live peers (real routers started by the bench, live engine only). */
+export const PEER_STRATEGY_NAMES = Object.keys(PEERS);
+
+function peerStrategy(name: string, about: string, source: string, launch: PeerLauncher, external: boolean): Strategy {
+  return {
+    name,
+    about,
+    source,
+    kvEvents: false,
+    build: () => {
+      throw new KvrError('KVR_ERR_USAGE', `${name} is a real router that routes by itself: it runs on the live engine only (--engine live)`);
+    },
+    peer: { launch, external },
+  };
+}
+
+/** `external:<label>=<url>` -> a strategy sending the workload to that running router. */
+export function externalStrategy(spec: string): Strategy {
+  const m = /^external:([A-Za-z0-9][\w.-]*)=(https?:\/\/[^\s,]+)$/.exec(spec);
+  if (!m) throw new KvrError('KVR_ERR_USAGE', `"${spec}" is not external:<label>=<url>, e.g. external:my-gw=http://10.0.0.5:8000 (label: letters, digits, . _ -)`);
+  return peerStrategy(m[1], `router already running at ${m[2]} (its own routing)`, m[2], externalPeer(m[2]), true);
 }
 
 interface BuiltinDef {
@@ -82,8 +121,11 @@ function fromFile(name: string, about: string, file: string | undefined, preset:
 /** A built-in strategy by name; throws KvrError (KVR_ERR_USAGE) naming the valid ones. */
 export function builtinStrategy(alias: string): Strategy {
   const name = ALIASES[alias] ?? alias;
+  if (name.startsWith('external:')) return externalStrategy(name);
+  const peer = PEERS[name];
+  if (peer !== undefined) return peerStrategy(name, peer.about, `peer:${name}`, peer.launch, false);
   const d = BUILTIN[name];
-  if (d === undefined) throw new KvrError('KVR_ERR_USAGE', `unknown strategy "${name}"; choose from ${STRATEGY_NAMES.join(', ')} or pass --config <file.yaml>`);
+  if (d === undefined) throw new KvrError('KVR_ERR_USAGE', `unknown strategy "${name}"; choose from ${[...STRATEGY_NAMES, ...PEER_STRATEGY_NAMES].join(', ')}, external:<label>=<url>, or pass --config <file.yaml>`);
   return fromFile(name, d.about, d.file !== undefined ? join(examplesDir(), d.file) : undefined, d.preset);
 }
 

@@ -68,6 +68,8 @@ export interface RequestRecord {
   ttftMs?: number;
   /** End-to-end latency (ms). */
   e2eMs?: number;
+  /** False: sent without streaming and read as one body (live: no TTFT observed). Absent = streamed. */
+  streamed?: boolean;
   promptTokens: number;
   cachedTokens: number;
   outputTokens: number;

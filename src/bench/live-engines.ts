@@ -55,8 +55,10 @@ export async function resolveLiveEndpoints(items: readonly string[]): Promise<Li
           }
         }
       }
-      const m = adapterFor(engine).metrics;
-      return { url, engine, ...(info ? { info } : {}), counters: m.prefixQueries.length > 0 && m.prefixHits.length > 0 };
+      // Counters only when this server really exports them (newer llama.cpp builds do, older ones do not).
+      const a = adapterFor(engine);
+      const snap = metrics?.status === 200 ? a.snapshot(parsePromText(metrics.text, mapNames(a.metrics)).samples, 0) : undefined;
+      return { url, engine, ...(info ? { info } : {}), counters: snap?.prefixQueries !== undefined && snap.prefixHits !== undefined };
     }),
   );
 }

@@ -3,7 +3,10 @@
  *
  * Metrics (`--metrics`): `llamacpp:requests_processing` (busy slots), `llamacpp:requests_deferred`
  * (queued), token counters; older builds also `llamacpp:kv_cache_usage_ratio`, newer ones dropped
- * it. No prefix-cache counters. `/metrics` is answered through the server's task queue, so it
+ * it. Newer builds count prompt tokens served from the cache (`llamacpp:prompt_tokens_cached_total`)
+ * beside those computed (`llamacpp:prompt_tokens_total`, which excludes the cached ones): queries
+ * = computed + cached, hits = cached. Older builds have no cached counter, so no prefix-cache
+ * counters (hit rates then come from each response). `/metrics` is answered through the server's task queue, so it
  * blocks while a prefill runs (seconds); `/health` answers at once: the scraper keeps the two apart.
  * The `Process-Start-Time-Unix` header of `/metrics` carries the server's start timestamp
  * (`t_start`, an opaque token here): a change means a restart.
@@ -30,7 +33,8 @@ const metrics: EngineMetricMap = {
   running: ['llamacpp:requests_processing'],
   kvUsage: ['llamacpp:kv_cache_usage_ratio'],
   prefixQueries: [],
-  prefixHits: [],
+  prefixHits: ['llamacpp:prompt_tokens_cached_total'],
+  prefixMisses: ['llamacpp:prompt_tokens_total'],
   cacheConfig: [],
   processStart: [],
   requests: [],
@@ -48,7 +52,7 @@ export const llamacppAdapter: EngineAdapter = {
   kvEvents: false,
   cacheReset: { kind: 'per-slot', method: 'POST', path: '/slots/{slot}?action=erase' },
   limitations: [
-    'no prefix-cache counters: hit rates come from each response (timings.cache_n, or prompt_tokens - timings.prompt_n on older builds)',
+    'builds without llamacpp:prompt_tokens_cached_total have no prefix-cache counters: hit rates come from each response (timings.cache_n, or prompt_tokens - timings.prompt_n on older builds)',
     'no finished-request counter: doctor cannot compare requests served with requests routed',
     'no KV-cache events: precise routing falls back to approximate routing',
     'the cache can be cleared only when llama-server runs with --slot-save-path (POST /slots/{id}?action=erase); otherwise caches carry over between benchmark runs',

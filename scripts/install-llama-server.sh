@@ -21,7 +21,7 @@ PREFIX="${LLAMA_SERVER_PREFIX:-.tools/llama}"
 BIN="$PREFIX/bin/llama-server"
 JOBS="${LLAMA_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
-if [ -x "$BIN" ] && "$BIN" --version 2>&1 | grep -q "version: ${BUILD_NUMBER} "; then
+if [ -x "$BIN" ] && "$BIN" --version 2>&1 | grep -q "(build ${BUILD_NUMBER},"; then
   "$BIN" --version 2>&1
   exit 0
 fi

@@ -114,7 +114,7 @@ interface ChatResult {
   status: number;
   endpoint: string;
   requestId: string;
-  body: { choices?: Array<{ message?: { content?: string } }>; usage?: { prompt_tokens?: number }; timings?: { cache_n?: number; prompt_n?: number } };
+  body: { choices?: Array<{ message?: { content?: string } }>; usage?: { prompt_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } }; timings?: { cache_n?: number; prompt_n?: number } };
 }
 
 let seq = 0;
@@ -132,6 +132,15 @@ async function chat(url: string, messages: Array<{ role: string; content: string
 
 /** A distinct system prompt of about `words` tokens. */
 const systemPrompt = (tag: string, words: number) => `You are assistant ${tag}. ` + Array.from({ length: words }, (_, i) => `${tag}${i % 17} topic${(i * 7) % 31}`).join(' ');
+
+/** Cached prompt tokens of a response as the router passed it on (llama.cpp's usage). */
+const cachedOf = (r: ChatResult) => r.body.usage?.prompt_tokens_details?.cached_tokens;
+/** llama-server's own prefix counters, read straight from its /metrics. */
+async function engineCounters(s: LlamaServer): Promise<{ hits: number; queries: number }> {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const hits = metricSum(text, 'llamacpp:prompt_tokens_cached_total');
+  return { hits, queries: metricSum(text, 'llamacpp:prompt_tokens_total') + hits };
+}
 
 const counter = (text: string, name: string, labels: string) => {
   const m = new RegExp(`^${name}\\{${labels}\\} ([0-9.e+]+)$`, 'm').exec(text);
@@ -165,12 +174,14 @@ after(async () => {
   if (slotDir) rmSync(slotDir, { recursive: true, force: true });
 });
 
-test('no --engine: both real llama-servers are detected as llama.cpp, healthy, with their slots as the cache model', async () => {
+test('no --engine: both real llama-servers are detected as llama.cpp and healthy; this build\'s host-memory prompt cache is modelled', async () => {
   await until(async () => (await ready(serve.admin)).endpoints.every((e) => e.healthy), 10_000, 'both endpoints healthy');
   const r = await ready(serve.admin);
   assert.equal(r.ready, true);
   assert.deepEqual(r.endpoints.map((e) => `${e.engine}/${e.engineSource}`), ['llamacpp/detected', 'llamacpp/detected'], JSON.stringify(r.endpoints));
-  assert.ok(r.endpoints.every((e) => e.cacheModel.kind === 'slots' && e.cacheModel.slots === 2), JSON.stringify(r.endpoints.map((e) => e.cacheModel)));
+  // b11434 keeps evicted slot prompts in host RAM (measured: 6 conversations on 2 slots all hit):
+  // not "one prompt per slot" but an LRU pool of unreported size (blocks, learned capacity).
+  assert.ok(r.endpoints.every((e) => e.cacheModel.kind === 'blocks'), JSON.stringify(r.endpoints.map((e) => e.cacheModel)));
   assert.ok(r.endpoints.every((e) => e.models.includes(TINY_MODEL_NAME)));
   const models = (await (await fetch(`${serve.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
   assert.deepEqual(models.data.map((m) => m.id), [TINY_MODEL_NAME]);
@@ -180,6 +191,7 @@ test('no --engine: both real llama-servers are detected as llama.cpp, healthy, w
 
 test('multi-turn chats return to the server holding their prefix; cached tokens and hit rates are the engine\'s own numbers', async () => {
   const before = await (await fetch(`${serve.admin}/metrics`)).text();
+  const engineBefore = await Promise.all([a, b].map(engineCounters));
   const results: ChatResult[] = [];
   for (let c = 0; c < 4; c++) conversations.push({ messages: [{ role: 'system', content: systemPrompt(`c${c}`, 150) }], endpoint: '' });
   for (let turn = 0; turn < 3; turn++) {
@@ -200,26 +212,29 @@ test('multi-turn chats return to the server holding their prefix; cached tokens 
       assert.deepEqual(per, [2, 2], 'concurrent first turns spread by load, one per slot');
     }
   }
-  // Every follow-up hit the engine's cache: llama.cpp's own timings (read here, from the body the
-  // router passed through) say it reused at least the previous turn's prompt.
+  // Every follow-up hit the engine's cache: llama.cpp's usage says it reused at least the previous
+  // turn's prompt.
   for (let i = 4; i < results.length; i++) {
     const prev = results[i - 4];
     const cur = results[i];
-    assert.ok((cur.body.timings?.cache_n ?? 0) >= 0.9 * (prev.body.usage?.prompt_tokens ?? Infinity), `follow-up ${i}: cache_n ${cur.body.timings?.cache_n} after a ${prev.body.usage?.prompt_tokens}-token prompt`);
+    assert.ok((cachedOf(cur) ?? 0) >= 0.9 * (prev.body.usage?.prompt_tokens ?? Infinity), `follow-up ${i}: cached ${cachedOf(cur)} after a ${prev.body.usage?.prompt_tokens}-token prompt`);
   }
   // kvroute's per-request record carries exactly the engine's numbers.
   for (const r of results) {
-    const d = ((await (await fetch(`${serve.admin}/debug/decisions?requestId=${r.requestId}`)).json()) as { decisions: Array<{ cachedTokens: number | null; promptTokens: number | null; servedBy: string }> }).decisions[0];
+    const d = ((await (await fetch(`${serve.admin}/debug/decisions?requestId=${r.requestId}`)).json()) as Array<{ cachedTokens: number | null; promptTokens: number | null; servedBy: string }>)[0];
     assert.ok(d, `decision ${r.requestId}`);
     assert.equal(d.servedBy, r.endpoint);
-    assert.equal(d.cachedTokens, r.body.timings?.cache_n, `decision ${r.requestId} cached tokens`);
+    assert.equal(d.cachedTokens, cachedOf(r), `decision ${r.requestId} cached tokens`);
     assert.equal(d.promptTokens, r.body.usage?.prompt_tokens);
   }
-  // ... and so do its counters (deltas over this test).
+  // ... and so do its counters (deltas over this test), equal to the engine's own counters read
+  // straight from each llama-server.
   const afterText = await (await fetch(`${serve.admin}/metrics`)).text();
-  for (const s of [a, b]) {
+  const engineAfter = await Promise.all([a, b].map(engineCounters));
+  for (const [i, s] of [a, b].entries()) {
     const mine = results.filter((r) => r.endpoint === s.address);
-    const cached = mine.reduce((x, r) => x + (r.body.timings?.cache_n ?? 0), 0);
+    const cached = mine.reduce((x, r) => x + (cachedOf(r) ?? 0), 0);
+    assert.equal(cached, engineAfter[i].hits - engineBefore[i].hits, `${s.address}: the responses' cached tokens are the engine counter's delta`);
     const prompt = mine.reduce((x, r) => x + (r.body.usage?.prompt_tokens ?? 0), 0);
     const lbl = `endpoint="${s.address}"`;
     assert.equal(counter(afterText, 'kvroute_engine_cached_tokens_total', lbl) - counter(before, 'kvroute_engine_cached_tokens_total', lbl), cached, `${s.address} cached tokens`);
@@ -256,14 +271,17 @@ test('a frozen llama-server (SIGSTOP) stops receiving requests; after SIGCONT it
     frozen.thaw();
   }
   await until(async () => (await ready(serve.admin)).endpoints.find((e) => e.id === frozen.address)!.healthy, 15_000, 'the thawed server healthy again');
-  const back = await chat(serve.url, [...conversations.find((c) => c.endpoint === frozen.address)!.messages.slice(0, 3), { role: 'user', content: 'back again' }]);
+  // The other conversation it holds (not sent elsewhere while it was frozen) returns to it.
+  const other = conversations.filter((c) => c.endpoint === frozen.address)[1];
+  const back = await chat(serve.url, [...other.messages, { role: 'user', content: 'back again' }]);
   assert.equal(back.status, 200);
   assert.equal(back.endpoint, frozen.address, 'its conversation returns to it once it is live');
+  assert.ok((cachedOf(back) ?? 0) > 0.9 * (back.body.usage?.prompt_tokens ?? Infinity) - 40, `and hits its cache: ${JSON.stringify(back.body.usage)}`);
 });
 
-test('a llama-server busy in a long prefill (its /metrics blocks, /health answers) is not ejected', async () => {
+test('a llama-server busy in a long prefill is not ejected (it answers /health; /metrics may lag)', async () => {
   const busy = b;
-  const long = systemPrompt('prefill', 3000);
+  const long = systemPrompt('prefill', 1200); // ~6,000 tokens
   const states: ReadyEndpoint[] = [];
   let done = false;
   const watcher = (async () => {
@@ -285,11 +303,12 @@ test('a llama-server busy in a long prefill (its /metrics blocks, /health answer
   done = true;
   await watcher;
   assert.equal(res.status, 200);
-  assert.ok((body.timings?.prompt_n ?? 0) > 2500, `a long prefill: ${JSON.stringify(body.timings)}`);
+  assert.ok((body.timings?.prompt_n ?? 0) > 5000, `a long prefill: ${JSON.stringify(body.timings)}`);
   assert.ok(states.length > 0);
   assert.ok(states.every((s) => s.healthy && s.live), `flapped during the prefill (${Date.now() - t0} ms, /metrics took ${metricsMs} ms): ${JSON.stringify(states.filter((s) => !s.healthy || !s.live).slice(0, 3))}`);
-  // The state change the scraper must tolerate really happened: load data went stale.
-  assert.ok(states.some((s) => !s.loadFresh), `/metrics blocked ${metricsMs} ms but the load data never went stale (prefill too short on this machine?)`);
+  // Unlike older builds (11.7 s measured), b11434 answers /metrics during a prefill (34 ms during a
+  // 7.4 s prefill measured here), so load data may stay fresh; the blocking case is covered by the
+  // simulator's llama.cpp dialect (engines-health.test.ts). What must hold on any build: no flap.
   const metrics = await (await fetch(`${serve.admin}/metrics`)).text();
   assert.equal(counter(metrics, 'kvroute_outlier_ejections_total', `endpoint="${busy.address}"`), 0);
 });
@@ -302,13 +321,13 @@ test('a restarted llama-server: its old prefixes stop attracting requests', asyn
   await until(async () => (await ready(serve.admin)).endpoints.find((e) => e.id === a.address)!.healthy, 15_000, 'restarted server healthy');
   const r = await chat(serve.url, [...held[0].messages, { role: 'user', content: 'after the restart' }]);
   assert.equal(r.status, 200);
-  const d = ((await (await fetch(`${serve.admin}/debug/decisions?requestId=${r.requestId}`)).json()) as { decisions: Array<{ candidates: Array<{ endpointId: string; scores: Record<string, number> }> }> }).decisions[0];
+  const d = ((await (await fetch(`${serve.admin}/debug/decisions?requestId=${r.requestId}`)).json()) as Array<{ candidates: Array<{ endpointId: string; scores: Record<string, number> }> }>)[0];
   const restarted = d.candidates.find((c) => c.endpointId === a.address)!;
   const prefix = Object.entries(restarted.scores).filter(([k]) => k.includes('prefix'));
   assert.ok(prefix.length > 0, JSON.stringify(restarted));
   assert.ok(prefix.every(([, v]) => v === 0), `the restarted server still scores its old prefix: ${JSON.stringify(restarted)}`);
   // And the engine confirms its cache is empty for it if it got the request.
-  if (r.endpoint === a.address) assert.ok((r.body.timings?.cache_n ?? 0) < 0.5 * (r.body.usage?.prompt_tokens ?? 0));
+  if (r.endpoint === a.address) assert.ok((cachedOf(r) ?? 0) < 0.5 * (r.body.usage?.prompt_tokens ?? 0));
 });
 
 test('precise preset on llama.cpp: says why it cannot route precisely and falls back', async () => {
@@ -346,8 +365,9 @@ test('bench --engine live and doctor against the real servers: engine numbers, n
     assert.ok(s.hitRate > 0, `${s.name}: hit rate ${s.hitRate}`);
   }
   const notes = [...report.notes, ...report.strategies.flatMap((s) => s.notes ?? [])].join(' | ');
-  assert.match(notes, /erased its 2 slots/, 'the caches were cleared between strategies (--slot-save-path)');
-  assert.doesNotMatch(notes, /NOT every cache could be cleared|cannot reset/);
+  // The slots are erased (--slot-save-path), and bench says plainly that this build's host RAM
+  // prompt cache survives that.
+  assert.match(notes, /erased its 2 slots, but this build's host-memory prompt cache/, notes);
   assert.doesNotMatch(notes, /exports no prefix-cache counters/, 'this llama.cpp build has prefix-cache counters');
 
   // Traffic through the router first, so doctor has something to judge.

@@ -36,9 +36,9 @@ const words = (tag: string, n: number) => `You are assistant ${tag}. ` + Array.f
 async function chat(url: string, messages: Array<{ role: string; content: string }>, maxTokens = 4): Promise<{ endpoint: string; text: string; cacheN: number; prompt: number; requestId: string }> {
   const requestId = `bench-${Math.random().toString(36).slice(2)}`;
   const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': requestId }, body: JSON.stringify({ model: TINY_MODEL_NAME, messages, max_tokens: maxTokens, temperature: 0 }) });
-  const j = (await r.json()) as { choices?: Array<{ message?: { content?: string } }>; usage?: { prompt_tokens?: number }; timings?: { cache_n?: number } };
+  const j = (await r.json()) as { choices?: Array<{ message?: { content?: string } }>; usage?: { prompt_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } } };
   if (r.status !== 200) throw new Error(`chat answered ${r.status}: ${JSON.stringify(j)}`);
-  return { endpoint: r.headers.get('x-kvroute-endpoint') ?? '?', text: j.choices?.[0]?.message?.content ?? '', cacheN: j.timings?.cache_n ?? 0, prompt: j.usage?.prompt_tokens ?? 0, requestId };
+  return { endpoint: r.headers.get('x-kvroute-endpoint') ?? '?', text: j.choices?.[0]?.message?.content ?? '', cacheN: j.usage?.prompt_tokens_details?.cached_tokens ?? 0, prompt: j.usage?.prompt_tokens ?? 0, requestId };
 }
 
 const model = tinyLlamaModel();

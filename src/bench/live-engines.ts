@@ -61,8 +61,10 @@ export async function resolveLiveEndpoints(items: readonly string[]): Promise<Li
           }
         }
       }
-      const m = adapterFor(engine).metrics;
-      return { url, engine, ...(info ? { info } : {}), counters: m.prefixQueries.length > 0 && m.prefixHits.length > 0, ...(metrics?.simReplica !== undefined ? { simReplicaId: metrics.simReplica } : {}) };
+      // Counters only when this server really exports them (newer llama.cpp builds do, older ones do not).
+      const a = adapterFor(engine);
+      const snap = metrics?.status === 200 ? a.snapshot(parsePromText(metrics.text, mapNames(a.metrics)).samples, 0) : undefined;
+      return { url, engine, ...(info ? { info } : {}), counters: snap?.prefixQueries !== undefined && snap.prefixHits !== undefined, ...(metrics?.simReplica !== undefined ? { simReplicaId: metrics.simReplica } : {}) };
     }),
   );
 }
@@ -85,9 +87,13 @@ export async function resetCache(ep: LiveEndpoint): Promise<{ ok: boolean; note:
     const st = await post(r.path);
     return st === 200 ? { ok: true, note: `${ep.url} (${a.label}): POST ${r.path} cleared the cache` } : { ok: false, note: `${ep.url} (${a.label}): POST ${r.path} answered ${st || 'nothing'}: caches may be warm, results flagged` };
   }
-  const slots = a.cacheModel(ep.info, undefined);
-  const n = slots.kind === 'slots' ? slots.slots : 1;
+  const total = Number(ep.info?.total_slots);
+  const n = Number.isInteger(total) && total >= 1 ? total : 1;
   const codes = await Promise.all(Array.from({ length: n }, (_, i) => post(r.path.replace('{slot}', String(i)))));
+  // Newer llama.cpp builds also keep evicted prompts in host RAM (cache model 'blocks'); no API clears that.
+  if (codes.every((c) => c === 200) && a.cacheModel(ep.info, undefined).kind === 'blocks') {
+    return { ok: false, note: `${ep.url} (${a.label}): erased its ${n} slots, but this build's host-memory prompt cache (--cache-ram) keeps earlier prompts and no API clears it: caches carry over, results flagged (run llama-server with --cache-ram 0 to compare strategies on cold caches)` };
+  }
   if (codes.every((c) => c === 200)) return { ok: true, note: `${ep.url} (${a.label}): erased its ${n} slots` };
   return { ok: false, note: `cannot reset on ${a.label} (${ep.url}: POST /slots/{id}?action=erase answered ${[...new Set(codes)].join(', ')}; llama-server allows it only with --slot-save-path): caches carry over, results flagged` };
 }

@@ -9,6 +9,7 @@ import { parsePromText, type PromSample } from '../datalayer/prom-text.js';
 import type { EndpointSample, ProbeResult, RouterStatsSample } from './doctor-types.js';
 import { engineFromMetricsText } from '../engines/detect.js';
 import { adapterFor, readAnyUsage } from '../engines/registry.js';
+import { prefixCounters } from '../engines/common.js';
 
 const sum = (s: PromSample[]) => s.reduce((a, x) => a + (Number.isFinite(x.value) ? x.value : 0), 0);
 
@@ -47,10 +48,9 @@ export function sampleFromMetrics(address: string, url: string, text: string): E
     const bs = Number(cfg.labels.block_size);
     if (Number.isFinite(bs) && bs > 0) out.blockSize = bs;
   }
-  const q = first(map.prefixQueries);
-  const h = first(map.prefixHits);
-  if (q) out.queries = sum(q);
-  if (h) out.hits = sum(h);
+  const counters = prefixCounters(map, byName);
+  if (counters.queries !== undefined) out.queries = counters.queries;
+  if (counters.hits !== undefined) out.hits = counters.hits;
   const req = first(map.requests);
   if (req) out.requests = sum(req);
   const w = first(map.waiting);

@@ -41,7 +41,7 @@ export const sum = (s: readonly PromSample[]): number => s.reduce((a, x) => a + 
 
 /** Every metric name a map reads (to skip the rest while parsing). */
 export function mapNames(m: EngineMetricMap): Set<string> {
-  return new Set([...m.waiting, ...m.running, ...m.kvUsage, ...m.prefixQueries, ...m.prefixHits, ...m.cacheConfig, ...m.processStart, ...m.requests]);
+  return new Set([...m.waiting, ...m.running, ...m.kvUsage, ...m.prefixQueries, ...m.prefixHits, ...(m.prefixMisses ?? []), ...m.cacheConfig, ...m.processStart, ...m.requests]);
 }
 
 /**
@@ -61,16 +61,32 @@ export function snapshotFromMap(map: EngineMetricMap, samples: readonly PromSamp
     updatedAt: now,
   };
   if (!kv) out.kvUsageUnknown = true;
-  const q = pick(m, map.prefixQueries);
-  const h = pick(m, map.prefixHits);
-  if (q) out.prefixQueries = sum(q);
-  if (h) out.prefixHits = sum(h);
+  const counters = prefixCounters(map, m);
+  if (counters.queries !== undefined) out.prefixQueries = counters.queries;
+  if (counters.hits !== undefined) out.prefixHits = counters.hits;
   const cfg = pick(m, map.cacheConfig)?.[0];
   if (cfg) {
     const bs = Number(cfg.labels.block_size);
     const nb = Number(cfg.labels.num_gpu_blocks);
     if (Number.isFinite(bs) && bs > 0) out.blockSize = bs;
     if (Number.isFinite(nb) && nb > 0) out.numGpuBlocks = nb;
+  }
+  return out;
+}
+
+/**
+ * Prefix-cache counters (tokens) from samples grouped by name: queries from the queries counter,
+ * else misses + hits when the engine counts misses (`prefixMisses`) and hits; undefined when absent.
+ */
+export function prefixCounters(map: EngineMetricMap, m: Map<string, PromSample[]>): { queries?: number; hits?: number } {
+  const q = pick(m, map.prefixQueries);
+  const h = pick(m, map.prefixHits);
+  const out: { queries?: number; hits?: number } = {};
+  if (h) out.hits = sum(h);
+  if (q) out.queries = sum(q);
+  else if (h && map.prefixMisses) {
+    const miss = pick(m, map.prefixMisses);
+    if (miss) out.queries = sum(miss) + sum(h);
   }
   return out;
 }

@@ -143,3 +143,19 @@ test('detectEngine: metrics first, then models, then server info, else generic',
   }, undefined);
   assert.deepEqual([generic.engine, generic.via], ['openai', 'none']);
 });
+
+test('llama.cpp b11434 (recorded from a real server): prefix counters = computed + cached tokens; older builds have none', () => {
+  const a = adapterFor('llamacpp');
+  const snap = a.snapshot(parsePromText(L.LLAMACPP_METRICS_B11434, mapNames(a.metrics)).samples, 1)!;
+  assert.deepEqual([snap.prefixQueries, snap.prefixHits, snap.waiting, snap.running], [30, 14, 0, 0]);
+  // Older builds export prompt_tokens_total but no cached counter: no counters, not a 0 % hit rate.
+  const old = a.snapshot(parsePromText(L.LLAMACPP_METRICS_OLD, mapNames(a.metrics)).samples, 1)!;
+  assert.deepEqual([old.prefixQueries, old.prefixHits], [undefined, undefined]);
+});
+
+test('llama.cpp cache model: one prompt per slot before the host-memory prompt cache, an LRU pool (learned capacity) from b6700', () => {
+  const a = adapterFor('llamacpp');
+  assert.deepEqual(a.cacheModel(L.LLAMACPP_PROPS, undefined), { kind: 'slots', slots: 2 });
+  assert.deepEqual(a.cacheModel(L.LLAMACPP_PROPS_B11434, undefined), { kind: 'blocks' });
+  assert.deepEqual(a.cacheModel({ ...L.LLAMACPP_PROPS_B11434, build_info: 'unknown' }, undefined), { kind: 'slots', slots: 2 });
+});

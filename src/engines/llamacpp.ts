@@ -3,7 +3,10 @@
  *
  * Metrics (`--metrics`): `llamacpp:requests_processing` (busy slots), `llamacpp:requests_deferred`
  * (queued), token counters; older builds also `llamacpp:kv_cache_usage_ratio`, newer ones dropped
- * it. No prefix-cache counters. `/metrics` is answered through the server's task queue, so it
+ * it. Newer builds count prompt tokens served from the cache (`llamacpp:prompt_tokens_cached_total`)
+ * beside those computed (`llamacpp:prompt_tokens_total`, which excludes the cached ones): queries
+ * = computed + cached, hits = cached. Older builds have no cached counter, so no prefix-cache
+ * counters (hit rates then come from each response). `/metrics` is answered through the server's task queue, so it
  * blocks while a prefill runs (seconds); `/health` answers at once: the scraper keeps the two apart.
  * The `Process-Start-Time-Unix` header of `/metrics` carries the server's start timestamp
  * (`t_start`, an opaque token here): a change means a restart.
@@ -12,10 +15,16 @@
  * (newer builds), `timings.cache_n`, else `usage.prompt_tokens - timings.prompt_n` (older builds
  * report only the tokens they evaluated).
  *
- * Cache model: `-np N` slots (`/props` `total_slots`); each slot keeps only the last prompt it
- * processed (plus its output); a new prompt takes the idle slot sharing the longest prefix with
- * it, else the least recently used one. KV usage is therefore not pressure: a full cache is the
- * cached prompts, so the adapter reports it as unknown.
+ * Cache model: builds before the host-memory prompt cache (llama.cpp PR #16391, about b6700):
+ * `-np N` slots (`/props` `total_slots`); each slot keeps only the last prompt it processed (plus
+ * its output); a new prompt takes the idle slot sharing the longest prefix with it, else the least
+ * recently used one. Newer builds (`/props` `build_info` `b<N>-...`, N >= 6700) also save a slot's
+ * prompt to host RAM when the slot is reused (`--cache-ram`, default 8 GiB) and restore it when a
+ * later request shares its prefix: measured on b11434, 6 conversations on one server with 2 slots
+ * all hit on their follow-ups. Their cache is an LRU pool of prompts whose size /props does not
+ * say, so it is modelled as blocks with no reported capacity: the approximate index uses its
+ * default and learns the real one from the cached tokens the engine reports.
+ * KV usage is not pressure: a full cache is the cached prompts, so the adapter reports it as unknown.
  *
  * Cache reset: `POST /slots/{id}?action=erase` per slot, which the server allows only when
  * started with `--slot-save-path`; otherwise the cache cannot be cleared and carries over.
@@ -30,11 +39,15 @@ const metrics: EngineMetricMap = {
   running: ['llamacpp:requests_processing'],
   kvUsage: ['llamacpp:kv_cache_usage_ratio'],
   prefixQueries: [],
-  prefixHits: [],
+  prefixHits: ['llamacpp:prompt_tokens_cached_total'],
+  prefixMisses: ['llamacpp:prompt_tokens_total'],
   cacheConfig: [],
   processStart: [],
   requests: [],
 };
+
+/** First llama.cpp build (approximately) with the host-memory prompt cache on by default (PR #16391). */
+export const HOST_PROMPT_CACHE_BUILD = 6700;
 
 /** The llama.cpp adapter. */
 export const llamacppAdapter: EngineAdapter = {
@@ -48,7 +61,7 @@ export const llamacppAdapter: EngineAdapter = {
   kvEvents: false,
   cacheReset: { kind: 'per-slot', method: 'POST', path: '/slots/{slot}?action=erase' },
   limitations: [
-    'no prefix-cache counters: hit rates come from each response (timings.cache_n, or prompt_tokens - timings.prompt_n on older builds)',
+    'builds without llamacpp:prompt_tokens_cached_total have no prefix-cache counters: hit rates come from each response (timings.cache_n, or prompt_tokens - timings.prompt_n on older builds)',
     'no finished-request counter: doctor cannot compare requests served with requests routed',
     'no KV-cache events: precise routing falls back to approximate routing',
     'the cache can be cleared only when llama-server runs with --slot-save-path (POST /slots/{id}?action=erase); otherwise caches carry over between benchmark runs',
@@ -91,6 +104,8 @@ export const llamacppAdapter: EngineAdapter = {
     return this.readUsage(response)?.cachedTokens;
   },
   cacheModel(info): CacheModel {
+    const build = typeof info?.build_info === 'string' ? /^b(\d+)/.exec(info.build_info) : null;
+    if (build && Number(build[1]) >= HOST_PROMPT_CACHE_BUILD) return { kind: 'blocks' };
     const slots = num(info?.total_slots);
     return { kind: 'slots', slots: slots !== undefined && slots >= 1 ? Math.floor(slots) : 1 };
   },

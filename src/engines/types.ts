@@ -15,6 +15,12 @@ export interface EngineMetricMap {
   /** Prefix-cache counters in tokens: queries (prompt tokens looked up) and hits (tokens served from cache). */
   prefixQueries: readonly string[];
   prefixHits: readonly string[];
+  /**
+   * Counter of prompt tokens computed (NOT served from the cache), for an engine that exports that
+   * instead of a queries counter (llama.cpp: `prompt_tokens_total` excludes its
+   * `prompt_tokens_cached_total`): queries = misses + hits. Read only when `prefixQueries` has none.
+   */
+  prefixMisses?: readonly string[];
   /** Info gauge carrying `block_size` / `num_gpu_blocks` labels. */
   cacheConfig: readonly string[];
   /** Gauge of the process start time (restart detection), when exported. */

@@ -23,7 +23,7 @@
  * last applied id (a fresh, empty Redis simply has nothing older).
  */
 import { hostname } from 'node:os';
-import type { Cluster, Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -134,9 +134,13 @@ export class RouterSync implements RequestObserver {
     this.#metrics = o.metrics;
     this.#log = o.logger ?? silentLogger;
     const target = parseRedisTarget(o.url);
+    // One node: the client options the sync was built and tested with (a blocked XREAD is resent
+    // after a reconnect). A cluster: the shared factory's Cluster client.
+    const nodeOpts = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: `kvroute-sync:${this.routerId}`, retryStrategy: (n: number) => Math.min(100 * n, 2_000) };
     const opts = { maxRetriesPerRequest: 1, connectionName: `kvroute-sync:${this.routerId}`, maxReconnectDelayMs: 2_000 };
-    this.#pub = createRedisClient(target, opts);
-    this.#sub = createRedisClient(target, opts);
+    const make = (): Redis | Cluster => (target.kind === 'node' ? new Redis(target.url, nodeOpts) : createRedisClient(target, opts));
+    this.#pub = make();
+    this.#sub = make();
     for (const c of [this.#pub, this.#sub]) c.on('error', (err: Error) => this.#warn('router sync: Redis error; routing continues on local state', err));
     this.#pub.on('ready', () => this.#metrics?.syncConnected.set(1));
     this.#pub.on('close', () => this.#metrics?.syncConnected.set(0));

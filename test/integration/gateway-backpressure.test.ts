@@ -12,8 +12,13 @@ import { startRouter } from '../../src/server/router.js';
 import { buildScheduler } from '../../src/app/build-scheduler.js';
 
 const MODEL = 'm';
-const EVENTS = 20_000;
-/** One SSE event of ~1 KB; 20,000 of them: ~20 MB, far more than socket buffers hold. */
+/**
+ * One SSE event of ~1 KB; 150,000 of them: ~165 MB. Loopback sockets autotune their buffers (Linux
+ * tcp_rmem up to 32 MB, tcp_wmem 4 MB), so the two hops (upstream -> router, router -> client) can
+ * hold ~72 MB between them: the answer must be well above twice that for "stalled before half" to
+ * mean the router stopped reading, not that the kernel buffered it.
+ */
+const EVENTS = 150_000;
 const event = (i: number): string => `data: {"choices":[{"index":0,"delta":{"content":"${String(i).padStart(6, '0')}${'x'.repeat(1000)}"},"finish_reason":null}]}\n\n`;
 const USAGE = 'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":20000}}\n\n';
 
@@ -64,14 +69,26 @@ test('a client that stops reading stops the upstream (no unbounded buffering); r
     assert.ok(progress.written < (EVENTS * event(0).length) / 2, `the upstream stalled early (wrote ${progress.written} bytes of ~${EVENTS * event(0).length})`);
     assert.equal(active(), 1, 'the request is still in flight');
     // Read everything now.
-    const chunks: Buffer[] = [];
-    sock.on('data', (c: Buffer) => chunks.push(c));
+    // Scan the answer as it arrives (it is too big to keep); `carry` covers markers split across chunks.
+    const markers = [0, 1, EVENTS / 2, EVENTS - 1].map((i) => `"content":"${String(i).padStart(6, '0')}`);
+    const seen = new Set<string>();
+    let head = '';
+    let carry = '';
+    let sawDone = false;
+    let sawUsage = false;
+    sock.on('data', (c: Buffer) => {
+      const text = carry + c.toString('latin1');
+      if (head.length < 16) head += text.slice(0, 16);
+      for (const m of markers) if (text.includes(m)) seen.add(m);
+      if (text.includes('data: [DONE]')) sawDone = true;
+      if (text.includes('"usage":{')) sawUsage = true;
+      carry = text.slice(-64);
+    });
     await new Promise<void>((r) => sock.once('end', r));
-    const text = Buffer.concat(chunks).toString('latin1');
-    assert.match(text, /^HTTP\/1.1 200/);
-    for (const i of [0, 1, EVENTS / 2, EVENTS - 1]) assert.ok(text.includes(`"content":"${String(i).padStart(6, '0')}`), `event ${i} arrived`);
-    assert.ok(text.includes('data: [DONE]'), 'the stream ended normally');
-    assert.ok(!text.includes('"usage":{'), 'the usage chunk the router asked for was stripped');
+    assert.match(head, /^HTTP\/1.1 200/);
+    for (const m of markers) assert.ok(seen.has(m), `event ${m} arrived`);
+    assert.ok(sawDone, 'the stream ended normally');
+    assert.ok(!sawUsage, 'the usage chunk the router asked for was stripped');
     assert.equal(progress.finished, true);
     for (let k = 0; k < 50 && active() !== 0; k++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(active(), 0, 'the lifecycle ended');

@@ -46,6 +46,7 @@
  *   and token counters, prediction error, TTFT and e2e histograms, requests counter (499 for a
  *   client abort, plus `kvroute_client_aborts_total{stage}`), the one log line, `onDecision`.
  */
+import { LazyAbort } from './lazy-abort.js';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -152,9 +153,7 @@ export class RequestLifecycle {
   readonly log: Logger;
   readonly #s: LifecycleShared;
   /** Made on the first read of {@link signal}: most requests end without anyone reading it. */
-  #ac: AbortController | undefined;
-  #aborted = false;
-  #abortReason: unknown;
+  readonly #abortState = new LazyAbort();
   #stage: LifecycleStage = 'received';
   #outcome: LifecycleOutcome | undefined;
   #error: KvrError | undefined;
@@ -191,19 +190,15 @@ export class RequestLifecycle {
 
   /** Aborted when the client went away; reaches scheduling (`request.signal`), lookups and waits. */
   get signal(): AbortSignal {
-    if (this.#ac === undefined) {
-      this.#ac = new AbortController();
-      if (this.#aborted) this.#ac.abort(this.#abortReason);
-    }
-    return this.#ac.signal;
+    return this.#abortState.signal;
   }
   /** True once the client went away (same as `signal.aborted`, without making a signal). */
   get aborted(): boolean {
-    return this.#aborted;
+    return this.#abortState.aborted;
   }
   /** The abort's KVR_ERR_CLIENT_CLOSED error (same as `signal.reason`). */
   get abortReason(): unknown {
-    return this.#abortReason;
+    return this.#abortState.reason;
   }
   get stage(): LifecycleStage {
     return this.#stage;
@@ -266,7 +261,7 @@ export class RequestLifecycle {
       result = await this.#race(pending);
     } catch (err) {
       // A pick that lands after the abort is completed at once: nothing stays assigned.
-      if (this.#aborted) pending.then((r) => scheduler.onComplete(request, r.endpoint, { ok: false, status: CLIENT_CLOSED_STATUS }), noop);
+      if (this.#abortState.aborted) pending.then((r) => scheduler.onComplete(request, r.endpoint, { ok: false, status: CLIENT_CLOSED_STATUS }), noop);
       throw err;
     }
     const prediction = predictCache(result, this.#s.scorerTypes, promptTokensOf(request), request);
@@ -321,9 +316,7 @@ export class RequestLifecycle {
   abort(reason = 'client closed the connection'): void {
     if (this.ended) return;
     const err = new KvrError('KVR_ERR_CLIENT_CLOSED', `${reason} (stage ${this.#stage})`);
-    this.#aborted = true;
-    this.#abortReason = err;
-    this.#ac?.abort(err);
+    this.#abortState.abort(err);
     const waiting = this.#waiters;
     this.#waiters = undefined;
     if (waiting !== undefined) for (const reject of waiting) reject(err);
@@ -393,9 +386,9 @@ export class RequestLifecycle {
    * lifecycle keeps the rejecters itself (no listener added to and removed from the signal).
    */
   #race<T>(p: Promise<T>): Promise<T> {
-    if (this.#aborted) {
+    if (this.#abortState.aborted) {
       p.catch(noop);
-      return Promise.reject(this.#abortReason);
+      return Promise.reject(this.#abortState.reason);
     }
     return new Promise<T>((resolve, reject) => {
       const waiters = (this.#waiters ??= []);
@@ -420,7 +413,7 @@ export class RequestLifecycle {
   }
 
   #checkAlive(): void {
-    if (this.#aborted) throw this.#abortReason;
+    if (this.#abortState.aborted) throw this.#abortState.reason;
     if (this.ended) throw new KvrError('KVR_ERR_INTERNAL', `request ${this.id} already ended (${this.#outcome})`);
   }
 

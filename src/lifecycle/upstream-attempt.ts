@@ -2,6 +2,7 @@
  * One upstream attempt of a request (src/lifecycle/request-lifecycle.ts owns the request; this
  * file only the per-attempt part: its signal, its time-to-first-byte timer, what it reports).
  */
+import { LazyAbort } from './lazy-abort.js';
 import type { TimerHandle } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import { KvrError } from '../core/errors.js';
@@ -25,10 +26,7 @@ export class UpstreamAttempt {
   readonly #lc: RequestLifecycle;
   readonly #s: LifecycleShared;
   /** Made on the first read of {@link signal} (a transport with {@link onAbort} needs none). */
-  #ac: AbortController | undefined;
-  #aborted = false;
-  #abortReason: unknown;
-  #onAbort: ((reason: unknown) => void) | undefined;
+  readonly #abortState = new LazyAbort();
   readonly #dispatchedAt: number;
   #ttfbTimer: TimerHandle | undefined;
   #closed = false;
@@ -52,19 +50,15 @@ export class UpstreamAttempt {
 
   /** Aborts on client abort, timeouts, retry or end: pass it to the upstream call (or use {@link onAbort}). */
   get signal(): AbortSignal {
-    if (this.#ac === undefined) {
-      this.#ac = new AbortController();
-      if (this.#aborted) this.#ac.abort(this.#abortReason);
-    }
-    return this.#ac.signal;
+    return this.#abortState.signal;
   }
   /** True once the attempt aborted (same as `signal.aborted`, without making a signal). */
   get aborted(): boolean {
-    return this.#aborted;
+    return this.#abortState.aborted;
   }
   /** Why it aborted (same as `signal.reason`). */
   get abortReason(): unknown {
-    return this.#abortReason;
+    return this.#abortState.reason;
   }
 
   /**
@@ -73,8 +67,7 @@ export class UpstreamAttempt {
    * attempt; a second call replaces the first.
    */
   onAbort(fn: (reason: unknown) => void): void {
-    if (this.#aborted) fn(this.#abortReason);
-    else this.#onAbort = fn;
+    this.#abortState.onAbort(fn);
   }
   get closed(): boolean {
     return this.#closed;
@@ -185,13 +178,7 @@ export class UpstreamAttempt {
   }
 
   #abort(reason: unknown): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#abortReason = reason;
-    this.#ac?.abort(reason);
-    const fn = this.#onAbort;
-    this.#onAbort = undefined;
-    fn?.(reason);
+    this.#abortState.abort(reason);
   }
 
   #reportFailure(): void {

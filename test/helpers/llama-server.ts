@@ -15,9 +15,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, stopChild, trackChild, untrackChild } from './child-processes.js';
 
 /** Repository root (this file runs from dist/test/helpers/). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -111,43 +111,6 @@ export interface LlamaServer {
   restart(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) {
-    c.kill('SIGCONT');
-    c.kill('SIGKILL');
-  }
-});
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      live.delete(child);
-      return resolve();
-    }
-    const t = setTimeout(() => child.kill('SIGKILL'), 3_000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      live.delete(child);
-      resolve();
-    });
-    child.kill('SIGCONT');
-    child.kill('SIGTERM');
-  });
-}
-
 async function launch(bin: string, port: number, o: LlamaServerOptions, logBuf: { text: string }): Promise<ChildProcess> {
   const args = [
     '--host', '127.0.0.1', '--port', String(port), '-m', o.model, '--alias', TINY_MODEL_NAME,
@@ -155,7 +118,7 @@ async function launch(bin: string, port: number, o: LlamaServerOptions, logBuf: 
     '--metrics', '--no-webui', ...(o.extraArgs ?? []),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
+  trackChild(child);
   const append = (b: Buffer) => {
     logBuf.text = (logBuf.text + b.toString()).slice(-65_536);
   };
@@ -171,7 +134,7 @@ async function launch(bin: string, port: number, o: LlamaServerOptions, logBuf: 
   while (failed === undefined) {
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      live.delete(child);
+      untrackChild(child);
       throw new Error(`llama-server on port ${port} did not answer /health 200 within ${o.readyTimeoutMs ?? 60_000} ms: ${logBuf.text.slice(-1500)}`);
     }
     try {
@@ -183,7 +146,7 @@ async function launch(bin: string, port: number, o: LlamaServerOptions, logBuf: 
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  live.delete(child);
+  untrackChild(child);
   throw failed;
 }
 
@@ -204,11 +167,11 @@ export async function startLlamaServer(o: LlamaServerOptions): Promise<LlamaServ
     freeze: () => void current?.kill('SIGSTOP'),
     thaw: () => void current?.kill('SIGCONT'),
     async stop() {
-      if (current !== undefined) await stopChild(current);
+      if (current !== undefined) await stopChild(current, 'SIGTERM', 3_000);
       current = undefined;
     },
     async restart() {
-      if (current !== undefined) await stopChild(current);
+      if (current !== undefined) await stopChild(current, 'SIGTERM', 3_000);
       current = undefined;
       current = await launch(bin, port, o, logBuf);
     },

@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { stopChild, trackChild, untrackChild } from './child-processes.js';
 
 const run = promisify(execFile);
 
@@ -29,11 +30,6 @@ export interface RedisCluster {
   /** Stops every node (SIGTERM, then SIGKILL after 2 s) and removes the temp dir; safe twice. */
   stop(): Promise<void>;
 }
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
 
 const INSTALL = 'Install Redis (Debian/Ubuntu: sudo apt-get install -y redis-server redis-tools; macOS: brew install redis) or point REDIS_SERVER / REDIS_CLI at the binaries.';
 
@@ -60,7 +56,7 @@ function launch(bin: string, port: number, dir: string): Promise<ChildProcess> {
       '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'notice'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  live.add(child);
+  trackChild(child);
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => fail(new Error(`redis-server (cluster node) did not start on port ${port} within 5 s: ${out.slice(-500)}`)), 5_000);
@@ -77,29 +73,13 @@ function launch(bin: string, port: number, dir: string): Promise<ChildProcess> {
     const fail = (err: Error): void => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      live.delete(child);
+      untrackChild(child);
       reject(err);
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
     child.once('error', (err: NodeJS.ErrnoException) => fail(err.code === 'ENOENT' ? new Error(`redis-server is not installed (no "${bin}" on PATH): the Redis Cluster tests need a real Redis. ${INSTALL}`) : err));
     child.once('exit', (code) => fail(new Error(`redis-server exited (code ${code}) on port ${port}: ${out.slice(-500)}`)));
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      live.delete(child);
-      return resolve();
-    }
-    const t = setTimeout(() => child.kill('SIGKILL'), 2_000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      live.delete(child);
-      resolve();
-    });
-    child.kill('SIGTERM');
   });
 }
 
@@ -122,7 +102,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await Promise.all(children.map(stopChild));
+    await Promise.all(children.map((c) => stopChild(c)));
     await rm(dir, { recursive: true, force: true });
   };
   try {

@@ -8,7 +8,7 @@
  *   ... redis.url ... await redis.kill(); ... await redis.restart();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort, stopChild, trackChild, untrackChild } from './child-processes.js';
 
 /** A running (or stopped, restartable) redis-server. */
 export interface RedisServer {
@@ -25,23 +25,6 @@ export interface RedisServer {
   restart(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 function launch(port: number): Promise<ChildProcess> {
   const bin = process.env.REDIS_SERVER ?? 'redis-server';
   const child = spawn(
@@ -49,7 +32,7 @@ function launch(port: number): Promise<ChildProcess> {
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'notice', '--databases', '1'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  live.add(child);
+  trackChild(child);
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => fail(new Error(`redis-server did not start on port ${port} within 5 s: ${out.slice(-500)}`)), 5_000);
@@ -66,7 +49,7 @@ function launch(port: number): Promise<ChildProcess> {
     const fail = (err: Error) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
-      live.delete(child);
+      untrackChild(child);
       reject(err);
     };
     child.stdout?.on('data', onData);
@@ -82,22 +65,6 @@ function launch(port: number): Promise<ChildProcess> {
       ),
     );
     child.once('exit', (code) => fail(new Error(`redis-server exited (code ${code}) on port ${port}: ${out.slice(-500)}`)));
-  });
-}
-
-function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      live.delete(child);
-      return resolve();
-    }
-    const t = setTimeout(() => child.kill('SIGKILL'), 2_000);
-    child.once('exit', () => {
-      clearTimeout(t);
-      live.delete(child);
-      resolve();
-    });
-    child.kill(signal);
   });
 }
 

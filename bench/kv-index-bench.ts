@@ -31,23 +31,13 @@ import { MemoryBlockIndex } from '../src/kv-index/memory-index.js';
 import { RedisBlockIndex } from '../src/kv-index/redis-index.js';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { ingestRounds, type IngestImpl } from './kv-ingest-rounds.js';
+import { fillLookupScenario, timeLookups, tokens } from './index-bench-data.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const BS = 16;
 const ENDPOINTS = 64;
 const results: Record<string, number> = {};
 
-function tokens(n: number, seed: number): number[] {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  return Array.from({ length: n }, () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % 128_256;
-  });
-}
 
 function quantiles(samples: number[]): { p50: number; p99: number; mean: number } {
   const s = [...samples].sort((a, b) => a - b);
@@ -134,24 +124,8 @@ async function benchEvents(name: string, index: KvBlockIndex, ms: number, parall
  * others only other prompts.
  */
 async function benchLookup(name: string, index: KvBlockIndex, ms: number, mode: 'shared' | 'typical'): Promise<void> {
-  const keyer = new BlockKeyer();
-  const prompt = tokens(8_000, 42);
-  const keys = keyer.requestKeys(MODEL, prompt, BS);
-  const ids = Array.from({ length: ENDPOINTS }, (_, e) => `pod-${e}`);
-  for (let e = 0; e < ENDPOINTS; e++) {
-    const full = mode === 'shared' ? 8 : 4;
-    const held = e < full ? keys : mode === 'shared' ? keys.slice(0, 10 + ((e * 37) % 480)) : [];
-    await index.add(ids[e], e % 3 === 0 ? 'cpu' : 'gpu', held);
-    await index.add(ids[e], 'gpu', keyer.requestKeys(MODEL, tokens(2_000, 1000 + e), BS));
-  }
-  for (let i = 0; i < 20; i++) await index.lookup(keys, ids);
-  const samples: number[] = [];
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    const t0 = performance.now();
-    await index.lookup(keys, ids);
-    samples.push((performance.now() - t0) * 1000);
-  }
+  const { keys, ids } = await fillLookupScenario(index, MODEL, BS, ENDPOINTS, mode);
+  const samples = await timeLookups(index, keys, ids, ms);
   const q = quantiles(samples);
   report(`lookup 500 keys x 64 endpoints, ${name}, ${mode} p50`, q.p50, 'us');
   report(`lookup 500 keys x 64 endpoints, ${name}, ${mode} p99`, q.p99, 'us');

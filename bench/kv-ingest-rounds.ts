@@ -15,6 +15,7 @@ import type { BlockStoredEvent, KvEventBatch } from '../src/events/types.js';
 import { BlockKeyer } from '../src/kv-index/block-keys.js';
 import type { EngineBatch, EngineOp, KvBlockIndex } from '../src/kv-index/kv-block-index.js';
 import type { KvIndexer, KvIndexerOptions } from '../src/kv-index/kv-indexer.js';
+import { tokens } from './index-bench-data.js';
 
 /** One implementation under test (this build's classes, or a baseline build's). */
 export interface IngestImpl {
@@ -38,17 +39,6 @@ const BS = 16;
 const ENDPOINTS = 64;
 const BLOCKS_PER_ROUND = 512_000;
 
-function tokens(n: number, seed: number): number[] {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  return Array.from({ length: n }, () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % 128_256;
-  });
-}
 
 /** Runs `rounds` rounds of each mode for each implementation. */
 export async function ingestRounds(impls: IngestImpl[], o: { perBatch: number; rounds: number }): Promise<IngestResult[]> {

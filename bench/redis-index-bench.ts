@@ -22,10 +22,10 @@ import { pathToFileURL } from 'node:url';
 import type { Cluster, Redis } from 'ioredis';
 import { Redis as RedisClient } from 'ioredis';
 import type { BlockStoredEvent, KvEventBatch } from '../src/events/types.js';
-import { BlockKeyer } from '../src/kv-index/block-keys.js';
 import type { KvBlockIndex } from '../src/kv-index/kv-block-index.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 import { startRedisCluster } from '../test/helpers/redis-cluster.js';
+import { fillLookupScenario, timeLookups, tokens } from './index-bench-data.js';
 
 const MODEL = 'meta-llama/Llama-3.1-8B-Instruct';
 const BS = 16;
@@ -57,17 +57,6 @@ async function loadImpl(name: string, dist: string): Promise<Impl> {
   };
 }
 
-function tokens(n: number, seed: number): number[] {
-  let x = (seed * 2654435761) >>> 0 || 1;
-  return Array.from({ length: n }, () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % 128_256;
-  });
-}
 
 /** One endpoint's batches: `blocks` new blocks each, chained; every 8th also removes `blocks` old ones. */
 function makeStream(ep: number, n: number, blocks: number): KvEventBatch[] {
@@ -137,23 +126,8 @@ async function ingest(impl: Impl, url: string, prefix: string, blocks: number, i
 
 async function lookup(impl: Impl, url: string, prefix: string, mode: 'typical' | 'shared', ms: number): Promise<{ p50: number; p99: number }> {
   const index = await impl.open(url, prefix);
-  const keyer = new BlockKeyer();
-  const keys = keyer.requestKeys(MODEL, tokens(8_000, 42), BS);
-  const ids = Array.from({ length: ENDPOINTS }, (_, e) => `pod-${e}`);
-  for (let e = 0; e < ENDPOINTS; e++) {
-    const full = mode === 'shared' ? 8 : 4;
-    const held = e < full ? keys : mode === 'shared' ? keys.slice(0, 10 + ((e * 37) % 480)) : [];
-    await index.add(ids[e], e % 3 === 0 ? 'cpu' : 'gpu', held);
-    await index.add(ids[e], 'gpu', keyer.requestKeys(MODEL, tokens(2_000, 1000 + e), BS));
-  }
-  for (let i = 0; i < 20; i++) await index.lookup(keys, ids);
-  const samples: number[] = [];
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    const t0 = performance.now();
-    await index.lookup(keys, ids);
-    samples.push((performance.now() - t0) * 1000);
-  }
+  const { keys, ids } = await fillLookupScenario(index, MODEL, BS, ENDPOINTS, mode);
+  const samples = await timeLookups(index, keys, ids, ms);
   await index.close();
   samples.sort((a, b) => a - b);
   return { p50: samples[Math.floor(samples.length * 0.5)], p99: samples[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))] };

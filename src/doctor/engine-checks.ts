@@ -4,7 +4,7 @@
  * wrong --engine, 0/N healthy, stale load data), with the router's own reasons.
  */
 import { adapterFor } from '../engines/registry.js';
-import type { CheckInput } from './checks.js';
+import type { CheckInput } from './check-common.js';
 import type { EndpointSample, Finding } from './doctor-types.js';
 
 /** One `engine` finding per reachable endpoint: its engine and what cannot be measured on it. */

@@ -45,3 +45,27 @@ test('entries expire after their TTL; a router\'s entries go with it; the cap dr
   assert.equal(rl.capped, 1);
   assert.equal(sums.has('e2'), false, 'the oldest entry (B/q3) made room');
 });
+
+test('reconcile trims a router\'s entries to its heartbeat\'s counts, oldest first, and leaves others alone', () => {
+  const { rl, sums } = (() => {
+    const sums = new Map<string, { p: number; n: number }>();
+    const rl = new RemoteLoad((id, p, n) => {
+      if (n === 0 && p === 0) sums.delete(id);
+      else sums.set(id, { p, n });
+    });
+    return { rl, sums };
+  })();
+  rl.pick('A', 'old', 'e1', 100, 9_999);
+  rl.pick('A', 'mid', 'e1', 20, 9_999);
+  rl.pick('A', 'new', 'e1', 3, 9_999);
+  rl.pick('A', 'x', 'e2', 7, 9_999);
+  rl.pick('B', 'y', 'e1', 1_000, 9_999);
+  assert.equal(rl.reconcile('A', { e1: 3, e2: 1 }), 0, 'counts match: nothing goes');
+  assert.equal(rl.reconcile('A', { e1: 1, e9: 4 }), 3, 'two of e1 (the oldest) and e2 (absent: none in flight)');
+  assert.deepEqual(sums.get('e1'), { p: 1_003, n: 2 }, 'A keeps only its newest e1 entry; B untouched');
+  assert.equal(sums.has('e2'), false);
+  assert.equal(rl.reconcile('A', { e1: 5 }), 0, 'fewer entries than reported: nothing to add, nothing goes');
+  assert.equal(rl.reconcile('A', {}), 1, 'A reports nothing in flight (restarted): all its entries go');
+  assert.deepEqual(sums.get('e1'), { p: 1_000, n: 1 });
+  assert.equal(rl.size, 1);
+});

@@ -4,6 +4,10 @@
  *
  * - a TTL (`ttlMs`, from the pick): a completion lost in transit cannot hold load forever;
  * - per-router removal: a router that stops heartbeating (or says bye) takes its load with it;
+ * - reconciliation: a heartbeat carries its sender's in-flight count per endpoint, queued after
+ *   every record it published before; entries of that sender beyond the count (a completion
+ *   record lost while Redis was down, a gateway killed and restarted under the same id) are
+ *   dropped, oldest first, so a lost completion costs one heartbeat, not the TTL;
  * - a cap on entries (oldest dropped first), so a hostile or runaway stream bounds memory.
  *
  * Only per-endpoint sums leave this class, through `onChange(endpointId, prefillTokens,
@@ -74,6 +78,33 @@ export class RemoteLoad {
     let n = 0;
     for (const [k, e] of this.#entries) {
       if (e.router !== router) continue;
+      this.#remove(k);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Trims `router`'s entries to `counts` (its in-flight requests per endpoint id, as its heartbeat
+   * reported them; an endpoint absent from `counts` has none): per endpoint, the oldest entries
+   * beyond the count go. Returns how many went. Fewer entries than the count (a pick record lost)
+   * are left as they are: a pick's work is not known without its record.
+   */
+  reconcile(router: string, counts: Readonly<Record<string, number>>): number {
+    const held = new Map<string, number>();
+    for (const e of this.#entries.values()) if (e.router === router) held.set(e.endpointId, (held.get(e.endpointId) ?? 0) + 1);
+    const excess = new Map<string, number>();
+    for (const [id, h] of held) {
+      const want = Object.hasOwn(counts, id) ? counts[id] : 0;
+      if (h > want) excess.set(id, h - want);
+    }
+    if (excess.size === 0) return 0;
+    let n = 0;
+    for (const [k, e] of this.#entries) {
+      if (e.router !== router) continue;
+      const x = excess.get(e.endpointId);
+      if (x === undefined || x === 0) continue;
+      excess.set(e.endpointId, x - 1);
       this.#remove(k);
       n++;
     }

@@ -2,9 +2,15 @@
  * RouterSync: active-active router replicas over one Redis Stream (design: docs/active-active.md).
  *
  * Publish (hot path, no I/O): as a scheduler observer, every local pick, first token and
- * completion becomes a compact record (src/sync/sync-records.ts) queued in memory; a timer
- * flushes the queue every `flushMs` as ONE `XADD <stream> MAXLEN ~ <maxLen> * r <router> b <batch>`.
- * A heartbeat record is queued every `heartbeatMs`.
+ * completion becomes a compact record (src/sync/sync-records.ts) queued in memory and sent as ONE
+ * `XADD <stream> MAXLEN ~ <maxLen> * r <router> b <batch>` per batch. Batching is adaptive
+ * (`flushMs` 0, the default): the queue is sent at the end of the current microtask run unless an
+ * XADD is already in flight; what queues meanwhile goes as one batch when that XADD returns. At a
+ * low rate a pick is on the wire at once (the sync lag is one Redis round trip, not a timer);
+ * under load batches grow with the rate and at most one XADD per round trip is sent. `flushMs` > 0
+ * instead sends at most once per `flushMs` (a timer, the former behaviour).
+ * A heartbeat record is queued every `heartbeatMs`; it carries this router's in-flight requests
+ * per endpoint, against which the others reconcile their entries of it (RemoteLoad.reconcile).
  *
  * Apply (a second connection): a loop of blocking `XREAD BLOCK <ms> STREAMS <stream> <lastId>`.
  * Other routers' records go through the scheduler's public methods: a pick's keys and cold flag
@@ -62,7 +68,7 @@ export interface RouterSyncOptions {
   stream?: string;
   /** Approximate stream cap in entries (default 20 000). */
   maxLen?: number;
-  /** Publish batching interval, ms (default 5). */
+  /** Publish batching: 0 (default) adaptive, one XADD in flight at a time; > 0 at most one XADD per this many ms. */
   flushMs?: number;
   heartbeatMs?: number;
   /** A router not heard from this long loses its remote load (default 3 x heartbeat + 1 s). */
@@ -90,6 +96,8 @@ export interface RouterSyncStats {
   picksApplied: number;
   dropped: number;
   errors: number;
+  /** Remote in-flight entries dropped because their router's heartbeat reported fewer. */
+  reconciled: number;
   remoteInflight: number;
   remoteRouters: number;
   lagMs: number;
@@ -111,21 +119,26 @@ export class RouterSync implements RequestObserver {
   readonly #remote: RemoteLoad;
   readonly #seen = new Map<string, number>();
   #queue: SyncRecord[] = [];
+  /** This router's own published assignments not completed yet: key request\0endpoint -> endpoint id. */
+  readonly #mine = new Map<string, string>();
+  readonly #mineByEndpoint = new Map<string, number>();
   #flushTimer: { cancel(): void } | undefined;
+  #flushQueued = false;
+  #inFlight: Promise<void> | undefined;
   #beatTimer: { cancel(): void } | undefined;
   #running = true;
   #replayed = false;
   #lastId = '$';
   #loop: Promise<void> = Promise.resolve();
   #lastWarn = -Infinity;
-  #stats = { sent: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, lagMs: 0 };
+  #stats = { sent: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, reconciled: 0, lagMs: 0 };
 
   private constructor(o: RouterSyncOptions) {
     const hb = o.heartbeatMs ?? 1_000;
     this.routerId = o.routerId ?? defaultRouterId();
     this.#o = {
       url: o.url, scheduler: o.scheduler, endpoints: o.endpoints, clock: o.clock, stream: o.stream ?? 'kvroute:sync', maxLen: o.maxLen ?? 20_000,
-      flushMs: o.flushMs ?? 5, heartbeatMs: hb, deadAfterMs: o.deadAfterMs ?? 3 * hb + 1_000, remoteTtlMs: o.remoteTtlMs ?? 120_000,
+      flushMs: o.flushMs ?? 0, heartbeatMs: hb, deadAfterMs: o.deadAfterMs ?? 3 * hb + 1_000, remoteTtlMs: o.remoteTtlMs ?? 120_000,
       replayEntries: o.replayEntries ?? 5_000, startWaitMs: o.startWaitMs ?? 3_000, blockMs: o.blockMs ?? 1_000, retryMs: o.retryMs ?? 500,
     };
     for (const [k, v] of Object.entries(this.#o)) {
@@ -179,6 +192,7 @@ export class RouterSync implements RequestObserver {
     const prompt = promptTokensOf(req);
     const w = Math.max(0, prompt - predictedCachedTokens(req, endpoint, prompt));
     const k = this.#o.scheduler.pickKeysOf(req);
+    this.#track(req.id, endpoint.id, 1);
     this.#push(k !== undefined
       ? { t: 'p', q: req.id, e: endpoint.id, w, c: isColdRequest(req) ? 1 : 0, s: k.scheme, k: encodeKeys(k.keys) }
       : { t: 'p', q: req.id, e: endpoint.id, w, c: isColdRequest(req) ? 1 : 0 });
@@ -189,7 +203,19 @@ export class RouterSync implements RequestObserver {
   }
 
   onComplete(ctx: SchedulingContext, endpoint: Endpoint): void {
+    this.#track(ctx.request.id, endpoint.id, -1);
     this.#push({ t: 'c', q: ctx.request.id, e: endpoint.id });
+  }
+
+  /** Keeps this router's own in-flight count per endpoint (what its heartbeats report). */
+  #track(q: string, endpointId: string, delta: 1 | -1): void {
+    const key = `${q}\u0000${endpointId}`;
+    if (delta === 1 ? this.#mine.has(key) : !this.#mine.has(key)) return;
+    if (delta === 1) this.#mine.set(key, endpointId);
+    else this.#mine.delete(key);
+    const n = (this.#mineByEndpoint.get(endpointId) ?? 0) + delta;
+    if (n > 0) this.#mineByEndpoint.set(endpointId, n);
+    else this.#mineByEndpoint.delete(endpointId);
   }
 
   /** Says bye (others forget this router's load at once), flushes, and disconnects. */
@@ -199,6 +225,7 @@ export class RouterSync implements RequestObserver {
     this.#beatTimer?.cancel();
     this.#flushTimer?.cancel();
     this.#queue.push({ t: 'x' });
+    await this.#inFlight;
     await this.#flush();
     this.#sub.disconnect();
     await this.#loop;
@@ -223,32 +250,55 @@ export class RouterSync implements RequestObserver {
       return;
     }
     this.#queue.push(r);
-    this.#flushTimer ??= this.#o.clock.setTimeout(() => {
-      this.#flushTimer = undefined;
-      void this.#flush();
-    }, this.#o.flushMs);
+    this.#schedule();
   }
 
-  async #flush(): Promise<void> {
+  /** Arranges the next send (see the file comment: adaptive, or a `flushMs` timer). */
+  #schedule(): void {
+    if (this.#inFlight !== undefined || this.#queue.length === 0) return; // sent when the XADD in flight returns
+    if (this.#o.flushMs > 0) {
+      this.#flushTimer ??= this.#o.clock.setTimeout(() => {
+        this.#flushTimer = undefined;
+        void this.#flush();
+      }, this.#o.flushMs);
+      return;
+    }
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      void this.#flush();
+    });
+  }
+
+  /** Sends the queue as one XADD unless one is in flight; when it returns, what queued meanwhile is scheduled. */
+  #flush(): Promise<void> {
+    if (this.#inFlight !== undefined || this.#queue.length === 0) return this.#inFlight ?? Promise.resolve();
     const batch = this.#queue;
-    if (batch.length === 0) return;
     this.#queue = [];
     if (this.#pub.status !== 'ready') {
       this.#drop(batch.length, 'Redis not connected');
-      return;
+      return Promise.resolve();
     }
-    try {
-      await this.#pub.xadd(this.#o.stream, 'MAXLEN', '~', this.#o.maxLen, '*', 'r', this.routerId, 'b', JSON.stringify(batch));
-      this.#stats.sent += batch.length;
-      this.#metrics?.syncRecords.inc({ outcome: 'sent' }, batch.length);
-    } catch (err) {
-      this.#drop(batch.length, 'XADD failed', err);
-    }
+    const sending = (async () => {
+      try {
+        await this.#pub.xadd(this.#o.stream, 'MAXLEN', '~', this.#o.maxLen, '*', 'r', this.routerId, 'b', JSON.stringify(batch));
+        this.#stats.sent += batch.length;
+        this.#metrics?.syncRecords.inc({ outcome: 'sent' }, batch.length);
+      } catch (err) {
+        this.#drop(batch.length, 'XADD failed', err);
+      } finally {
+        this.#inFlight = undefined;
+        if (this.#running) this.#schedule();
+      }
+    })();
+    this.#inFlight = sending;
+    return sending;
   }
 
   #beat(): void {
     if (!this.#running) return;
-    this.#push({ t: 'h' });
+    this.#push({ t: 'h', n: Object.fromEntries(this.#mineByEndpoint) });
     const now = this.#o.clock.now();
     for (const [r, at] of this.#seen) {
       if (now - at <= this.#o.deadAfterMs) continue;
@@ -323,6 +373,13 @@ export class RouterSync implements RequestObserver {
         if (!self) this.#stats.picksApplied++;
       } else if (r.t === 'f') this.#remote.firstToken(router, r.q, r.e);
       else if (r.t === 'c') this.#remote.complete(router, r.q, r.e);
+      else if (r.t === 'h' && !self && r.n !== undefined) {
+        const n = this.#remote.reconcile(router, r.n);
+        if (n > 0) {
+          this.#stats.reconciled += n;
+          this.#warn(`router sync: ${n} in-flight request(s) of replica ${router} dropped: its heartbeat reports fewer (completion records lost, or it restarted)`);
+        }
+      }
       else if (r.t === 'x' && !self) {
         this.#remote.dropRouter(router);
         this.#seen.delete(router);

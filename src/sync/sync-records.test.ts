@@ -32,3 +32,19 @@ test('stream id milliseconds', () => {
   assert.equal(streamIdMs('1764750000123-4'), 1764750000123);
   assert.ok(Number.isNaN(streamIdMs('abc-1')));
 });
+
+test('a heartbeat\'s in-flight counts are validated; a plain heartbeat (older replicas) still parses', () => {
+  const { records, bad } = parseBatch(JSON.stringify([
+    { t: 'h' },
+    { t: 'h', n: { '127.0.0.1:1': 3, '127.0.0.1:2': 0 } },
+    { t: 'h', n: { '127.0.0.1:1': -1 } },
+    { t: 'h', n: { '127.0.0.1:1': 1.5 } },
+    { t: 'h', n: [1, 2] },
+    { t: 'h', n: { '': 1 } },
+  ]));
+  assert.deepEqual(records.map((r) => (r.t === 'h' && r.n !== undefined ? { ...r, n: { ...r.n } } : r)), [{ t: 'h' }, { t: 'h', n: { '127.0.0.1:1': 3, '127.0.0.1:2': 0 } }]);
+  assert.equal(bad, 4);
+  const proto = parseBatch('[{"t":"h","n":{"__proto__":2}}]').records[0] as { n: Record<string, number> };
+  assert.equal(Object.getPrototypeOf(proto.n), null, 'no prototype to pollute');
+  assert.equal(proto.n['__proto__'], 2, 'an endpoint named __proto__ is just a key');
+});

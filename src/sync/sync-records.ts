@@ -8,7 +8,9 @@
  *                                   (Float64 little-endian, base64) made with scheme s
  *   { t: 'f', q, e }                first token of q on e (its prefill is done)
  *   { t: 'c', q, e }                q's assignment on e ended (success, error or abort)
- *   { t: 'h' }                      heartbeat (the sender is alive)
+ *   { t: 'h', n? }                  heartbeat (the sender is alive); n: the sender's in-flight
+ *                                   requests per endpoint id when it was queued, which receivers
+ *                                   reconcile their entries of that sender against
  *   { t: 'x' }                      bye (the sender stops: forget its load now)
  *
  * Decoding validates every field; a malformed record is skipped (and counted) and never throws.
@@ -18,10 +20,28 @@
 export type SyncRecord =
   | { t: 'p'; q: string; e: string; w: number; c: 0 | 1; s?: string; k?: string }
   | { t: 'f' | 'c'; q: string; e: string }
-  | { t: 'h' | 'x' };
+  | { t: 'h'; n?: Record<string, number> }
+  | { t: 'x' };
 
 /** Most keys accepted in one pick record (bounds what a hostile stream can make us allocate). */
 export const MAX_KEYS_PER_RECORD = 65_536;
+
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 512;
+
+/** Most endpoints accepted in one heartbeat's in-flight counts. */
+export const MAX_ENDPOINTS_PER_HEARTBEAT = 65_536;
+
+/** Validates a heartbeat's per-endpoint in-flight counts; undefined when malformed. */
+function asCounts(v: unknown): Record<string, number> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined;
+  const out = Object.create(null) as Record<string, number>;
+  let n = 0;
+  for (const [k, c] of Object.entries(v as Record<string, unknown>)) {
+    if (++n > MAX_ENDPOINTS_PER_HEARTBEAT || !isId(k) || typeof c !== 'number' || !Number.isInteger(c) || c < 0) return undefined;
+    out[k] = c;
+  }
+  return out;
+}
 
 /** Encodes block keys as base64 of their little-endian Float64 bytes. */
 export function encodeKeys(keys: Float64Array): string {
@@ -37,16 +57,18 @@ export function decodeKeys(s: string): Float64Array | undefined {
   return out;
 }
 
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 512;
-
 /** Validates one decoded JSON value as a record. */
 export function asRecord(v: unknown): SyncRecord | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const o = v as Record<string, unknown>;
   switch (o.t) {
-    case 'h':
     case 'x':
-      return { t: o.t };
+      return { t: 'x' };
+    case 'h': {
+      if (o.n === undefined) return { t: 'h' };
+      const n = asCounts(o.n);
+      return n !== undefined ? { t: 'h', n } : undefined;
+    }
     case 'f':
     case 'c':
       return isId(o.q) && isId(o.e) ? { t: o.t, q: o.q, e: o.e } : undefined;

@@ -1,123 +1,172 @@
 /**
- * Active-active router replicas (src/sync, docs/active-active.md) vs one router, live: real HTTP
- * through real kvroute gateways (default profile) to a fresh simulated fleet per setup, a real
- * redis-server for the sync stream.
+ * Active-active router replicas (src/sync, docs/active-active.md) vs one router, live and as
+ * deployed: every gateway is its own `kvroute serve` process (default profile), a real
+ * redis-server carries the sync stream, a fresh simulated fleet per run (in this process, so the
+ * engines' busy time can be read), real HTTP from an open-loop client in this process.
  *
- *   node dist/bench/active-active.js [--requests 300] [--replicas 4] [--time-scale 0.1]
- *     [--workloads shared-prefix,trace] [--rate 8] [--trace-rate-scale 1] [--seed 1]
+ *   node dist/bench/active-active.js [--workload shared-prefix|trace] [--seeds 1,2,3,4,5]
+ *     [--requests 300] [--replicas 4] [--time-scale 0.1] [--rate 8] [--trace-rate-scale 1]
+ *     [--mode process|in-process] [--restart-at 0]
+ *     [--setups single,x3-sync,x3-sync-timer,x3-no-sync,x3-restart]
+ *   node dist/bench/active-active.js --hot-path       (bench/active-active-hot-path.ts)
  *
- * Setups, each on a fresh fleet (same seed):
- * - single:            one router gets every request;
- * - x3 sync:           three routers sharing one sync stream; request i goes to router i mod 3
- *                      (the round-robin front);
- * - x3 no sync:        the same three routers without sync (the reference: what sync fixes);
- * - x3 sync, restart:  as x3 sync; at a third of the run a new router (new id) starts,
- *                      replays the stream and takes router 2's place in the front, while the
- *                      old router 2 finishes its in-flight requests and stops (a rolling update).
+ * Setups, each on a fresh fleet; for every seed (workload seed = fleet seed) all setups run on
+ * the same requests, so differences are paired:
+ * - single:      one router gets every request;
+ * - x3-sync:     three routers sharing one sync stream; request i goes to router i mod 3 (the
+ *                round-robin front);
+ * - x3-sync-timer: as x3-sync with the former publishing, a batch every 5 ms (`--sync-flush-ms 5`),
+ *                to measure what adaptive publishing (the default) changes;
+ * - x3-no-sync:  the same three routers without sync (the reference: what sync fixes);
+ * - x3-restart:  as x3-sync; at request `--restart-at` x N (default 0: with the first request;
+ *                a gateway process takes 1-4 s to start on a busy 2-core machine, so it joins
+ *                mid-run) a new router (new id) starts, replays the stream and takes router 2's
+ *                place in the front once it listens, while the old router 2 finishes its
+ *                in-flight requests and stops with SIGTERM (a rolling update).
  * Figures: hit rate = fleet delta of the engines' own prefix-cache counters
- * (vllm:prefix_cache_hits / queries); balance = max / mean engine busy time; for the restart, the
- * engine-reported cached share of the new router's first 20 requests vs the other routers' in
- * the same window.
- *
- * `--hot-path` instead measures what sync adds to the scheduling hot path, without HTTP: CPU per
- * request of schedule + first token + completion on the default scheduler with and without a
- * RouterSync observer (interleaved rounds, median), and the CPU to apply one remote pick
- * (parse + decode keys + applyRemotePick) on the receiving side.
+ * (vllm:prefix_cache_hits / queries); balance = max / mean engine busy time; sync lag = the
+ * routers' kvroute_sync_lag_seconds sampled every 250 ms; for the restart, the engine-reported
+ * cached share of the new router's first 20 requests minus the other routers' first 20 in the
+ * same window. Per setup: the mean paired difference against single over the seeds with its 95 %
+ * Student-t interval (src/bench/paired.ts); the target (issue 15) is met on an interval, not on
+ * one run: hit rate lower bound >= -2 points, balance upper bound <= +0.1.
+ * `--mode in-process` runs the gateways in this process instead (the former set-up).
  */
-import { Agent } from 'undici';
+import { loadavg } from 'node:os';
+import { Agent, request } from 'undici';
 import { systemClock } from '../src/core/clock.js';
 import { buildScheduler } from '../src/app/build-scheduler.js';
 import { streamRequest } from '../src/client/openai-stream-client.js';
 import { readFleetCounters } from '../src/demo/fleet-metrics.js';
 import { requestBody } from '../src/bench/prompt.js';
+import { pairedInterval, type PairedInterval } from '../src/bench/paired.js';
 import { createWorkload } from '../src/bench/workloads.js';
 import type { Workload } from '../src/bench/types.js';
-import { startRouter, type RunningRouter } from '../src/server/router.js';
+import { startRouter } from '../src/server/router.js';
 import { startFleet } from '../src/sim/fleet.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
-import { toInferenceRequest } from '../src/bench/prompt.js';
-import { EndpointPool } from '../src/datalayer/endpoint-pool.js';
-import type { KvrouteScheduler } from '../src/scheduling/scheduler.js';
-import { RouterSync } from '../src/sync/router-sync.js';
-import { decodeKeys, encodeKeys, parseBatch } from '../src/sync/sync-records.js';
+import { startChildGateway } from '../test/helpers/child-gateway.js';
+import { hotPath } from './active-active-hot-path.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
 }
+const workloadName = arg('workload', 'shared-prefix');
+const seedsArg = arg('seeds', '1,2,3,4,5');
+const seeds = seedsArg.includes(',') ? seedsArg.split(',').map(Number) : Array.from({ length: Number(seedsArg) }, (_, i) => i + 1);
 const requests = Number(arg('requests', '300'));
 const replicas = Number(arg('replicas', '4'));
 const timeScale = Number(arg('time-scale', '0.1'));
-const workloads = arg('workloads', 'shared-prefix,trace').split(',');
 const rate = Number(arg('rate', '8'));
 const traceRateScale = Number(arg('trace-rate-scale', '1'));
-const seed = Number(arg('seed', '1'));
+const mode = arg('mode', 'process');
+const restartAt = Number(arg('restart-at', '0'));
+const SETUPS = [
+  { name: 'single', routers: 1, sync: false, restart: false, flushMs: 0 },
+  { name: 'x3-sync', routers: 3, sync: true, restart: false, flushMs: 0 },
+  { name: 'x3-sync-timer', routers: 3, sync: true, restart: false, flushMs: 5 },
+  { name: 'x3-no-sync', routers: 3, sync: false, restart: false, flushMs: 0 },
+  { name: 'x3-restart', routers: 3, sync: true, restart: true, flushMs: 0 },
+] as const;
+type Setup = (typeof SETUPS)[number];
+const setups = arg('setups', SETUPS.map((s) => s.name).join(',')).split(',').map((n) => {
+  const s = SETUPS.find((x) => x.name === n);
+  if (s === undefined) throw new Error(`--setups: unknown setup "${n}" (one of ${SETUPS.map((x) => x.name).join(', ')})`);
+  return s;
+});
+if (!['process', 'in-process'].includes(mode)) throw new Error(`--mode must be process or in-process, got ${mode}`);
+if (!['shared-prefix', 'trace'].includes(workloadName)) throw new Error(`--workload must be shared-prefix or trace, got ${workloadName}`);
+if (seeds.some((s) => !Number.isInteger(s)) || !(requests > 0) || !(replicas > 0) || !(timeScale > 0)) throw new Error('--seeds, --requests, --replicas and --time-scale must be positive numbers');
+if (!(restartAt >= 0 && restartAt < 1)) throw new Error(`--restart-at must be a fraction of the requests in [0, 1), got ${restartAt}`);
+if (setups[0]?.name !== 'single') throw new Error('--setups must start with single (the baseline of the paired differences)');
 
-type Setup = { name: string; routers: number; sync: boolean; restart: boolean };
-const SETUPS: Setup[] = [
-  { name: 'single', routers: 1, sync: false, restart: false },
-  { name: 'x3 sync', routers: 3, sync: true, restart: false },
-  { name: 'x3 no sync', routers: 3, sync: false, restart: false },
-  { name: 'x3 sync, restart', routers: 3, sync: true, restart: true },
-];
+/** A gateway of a run, in its own process or in this one. */
+interface Gw {
+  url: string;
+  /** The sync lag it reports now, ms (undefined without sync). */
+  lagMs(): Promise<number | undefined>;
+  close(): Promise<void>;
+}
 
 interface Result {
-  setup: string;
   ok: number;
   failed: number;
   hitRate: number;
   balance: number;
   lagMs?: { mean: number; p99: number };
-  restart?: { newCached: number; othersCached: number; replayMs: number; newN: number; othersN: number; newHits: number };
+  restart?: { newCached: number; othersCached: number; replayMs: number; newN: number; othersN: number; joinedAt: number };
+  load: [number, number];
 }
 
 const redis = await startRedisServer();
 let streamSeq = 0;
 
-async function run(w: Workload, s: Setup): Promise<Result> {
+async function startGw(urls: string[], sync: { stream: string; id: string; flushMs: number } | undefined): Promise<Gw> {
+  if (mode === 'process') {
+    const g = await startChildGateway(urls.map((u) => u.replace(/^http:\/\//, '')).join(','), [
+      '--trust-forwarded-for', ...(sync !== undefined ? ['--sync-redis', redis.url, '--sync-stream', sync.stream, '--router-id', sync.id, '--sync-flush-ms', String(sync.flushMs)] : []),
+    ]);
+    return {
+      url: g.url,
+      async lagMs() {
+        if (sync === undefined) return undefined;
+        const res = await request(`${g.adminUrl}/metrics`);
+        const m = /^kvroute_sync_lag_seconds (\S+)$/m.exec(await res.body.text());
+        return m !== null ? 1_000 * Number(m[1]) : undefined;
+      },
+      close: () => g.stop('SIGTERM'),
+    };
+  }
+  const r = await startRouter({
+    endpoints: urls.map((url) => ({ url })), scheduler: buildScheduler({ preset: 'default' }), port: 0, adminPort: 0, processMetrics: false,
+    trustForwardedFor: true, clock: systemClock, ...(sync !== undefined ? { sync: { url: redis.url, stream: sync.stream, routerId: sync.id, flushMs: sync.flushMs } } : {}),
+  });
+  return { url: r.url, lagMs: async () => r.sync?.stats().lagMs, close: () => r.close() };
+}
+
+async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
+  const load0 = loadavg()[0];
   const fleet = await startFleet({ replicas, basePort: 0, model: w.model, profile: 'llama-3.1-8b', timeScale, seed, enablePromptTokensDetails: true });
   const urls = fleet.replicas.map((r) => r.url);
   const stream = `bench:sync:${process.pid}:${++streamSeq}`;
   let idSeq = 0;
-  const start = (): Promise<RunningRouter> => startRouter({
-    endpoints: urls.map((url) => ({ url })), scheduler: buildScheduler({ preset: 'default' }), port: 0, adminPort: 0, processMetrics: false,
-    trustForwardedFor: true, clock: systemClock,
-    ...(s.sync ? { sync: { url: redis.url, stream, routerId: `r${idSeq++}` } } : {}),
-  });
-  const routers: RunningRouter[] = [];
-  for (let i = 0; i < s.routers; i++) routers.push(await start());
+  const start = () => startGw(urls, s.sync ? { stream, id: `r${idSeq++}`, flushMs: s.flushMs } : undefined);
+  const routers = await Promise.all(Array.from({ length: s.routers }, () => start()));
   const dispatcher = new Agent({ connections: 1024, keepAliveTimeout: 30_000 });
   const before = await readFleetCounters(urls);
   const busy0 = fleet.replicas.map((r) => r.engine.busyMs);
   const tasks: Promise<void>[] = [];
   let ok = 0;
   let failed = 0;
-  const restartIndex = Math.floor(w.requests.length / 3);
-  let restartAt = -1;
+  const restartIndex = Math.floor(w.requests.length * restartAt);
+  let joinedAt = -1;
   let replayMs = 0;
   const window: { fromNew: boolean; prompt: number; cached: number }[] = [];
-  const t0 = performance.now();
-  // Sync lag (age of the newest entry each router applied), sampled every 50 ms.
   const lags: number[] = [];
+  let sampling = false;
   const sampler = setInterval(() => {
-    for (const r of routers) if (r.sync !== undefined) lags.push(r.sync.stats().lagMs);
-  }, 50);
-  // Restart (rolling, as a Deployment update with surge): at a third of the run a new router 2
-  // (new id) starts, replays the stream and takes router 2's slot in the front; the old one
-  // finishes its in-flight requests and stops.
+    if (sampling) return;
+    sampling = true;
+    void Promise.all(routers.map((r) => r.lagMs().catch(() => undefined))).then((xs) => {
+      for (const x of xs) if (x !== undefined) lags.push(x);
+      sampling = false;
+    });
+  }, 250);
   const inflight2 = new Set<Promise<void>>();
   let retiring: Promise<void> | undefined;
   let lastIndex = -1;
+  const t0 = performance.now();
   for (const req of w.requests) {
     if (s.restart && req.index === restartIndex) {
-      // Started in the background: the front keeps sending to the old router 2 until the new
-      // one is ready (replayed and listening), as a load balancer's readiness check would.
+      // Started in the background: the front keeps sending to the old router 2 until the new one
+      // listens (it replays the stream before it listens), as a readiness check would.
       const r0 = performance.now();
       retiring = start().then(async (fresh) => {
         replayMs = performance.now() - r0;
         const old = routers[2];
         routers[2] = fresh;
-        restartAt = lastIndex + 1;
+        joinedAt = lastIndex + 1;
         const draining = [...inflight2];
         inflight2.clear();
         await Promise.all(draining);
@@ -128,11 +177,10 @@ async function run(w: Workload, s: Setup): Promise<Result> {
     const wait = req.atMs * timeScale - (performance.now() - t0);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const slot = req.index % routers.length;
-    const router = routers[slot];
     const p = req.prompt();
-    const inWindow = restartAt >= 0 && req.index >= restartAt;
+    const inWindow = joinedAt >= 0 && req.index >= joinedAt;
     const fromNew = slot === 2;
-    const task = streamRequest({ baseUrl: router.url, api: p.api, body: requestBody(w.model, req, p), headers: { 'x-forwarded-for': req.clientIp }, dispatcher, clock: systemClock }).then((r) => {
+    const task = streamRequest({ baseUrl: routers[slot].url, api: p.api, body: requestBody(w.model, req, p), headers: { 'x-forwarded-for': req.clientIp }, dispatcher, clock: systemClock }).then((r) => {
       if (r.status === 200 && r.error === undefined) ok++;
       else failed++;
       if (inWindow && window.filter((x) => x.fromNew === fromNew).length < 20) window.push({ fromNew, prompt: r.promptTokens ?? 0, cached: r.cachedTokens ?? 0 });
@@ -152,101 +200,68 @@ async function run(w: Workload, s: Setup): Promise<Result> {
     const pt = xs.reduce((a, x) => a + x.prompt, 0);
     return pt > 0 ? xs.reduce((a, x) => a + x.cached, 0) / pt : 0;
   };
-  for (const r of routers) await r.close();
+  await Promise.all(routers.map((r) => r.close()));
   await dispatcher.close();
   await fleet.close();
+  const sorted = [...lags].sort((x, y) => x - y);
   return {
-    setup: s.name, ok, failed, hitRate: q > 0 ? h / q : 0, balance: mean > 0 ? Math.max(...busy) / mean : 1,
-    ...(lags.length > 0 ? { lagMs: { mean: lags.reduce((a, b) => a + b, 0) / lags.length, p99: [...lags].sort((x, y) => x - y)[Math.floor(lags.length * 0.99)] } } : {}),
+    ok, failed, hitRate: q > 0 ? h / q : 0, balance: mean > 0 ? Math.max(...busy) / mean : 1, load: [load0, loadavg()[0]],
+    ...(lags.length > 0 ? { lagMs: { mean: lags.reduce((a, b) => a + b, 0) / lags.length, p99: sorted[Math.floor(sorted.length * 0.99)] } } : {}),
     ...(s.restart ? { restart: {
       newCached: share(window.filter((x) => x.fromNew)), othersCached: share(window.filter((x) => !x.fromNew)), replayMs,
-      newN: window.filter((x) => x.fromNew).length, othersN: window.filter((x) => !x.fromNew).length, newHits: window.filter((x) => x.fromNew && x.cached > 0).length,
+      newN: window.filter((x) => x.fromNew).length, othersN: window.filter((x) => !x.fromNew).length, joinedAt,
     } } : {}),
   };
 }
 
-async function hotPath(): Promise<void> {
-  const n = 2_000;
-  const w = createWorkload('shared-prefix', { seed, requests: n, groups: 12, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 128, outputTokens: 64, rate });
-  const pool = new EndpointPool(Array.from({ length: replicas }, (_, i) => ({ url: `http://127.0.0.1:${20_000 + i}` })));
-  const eps = pool.all();
-  const plain = buildScheduler({ preset: 'default' });
-  const synced = buildScheduler({ preset: 'default' });
-  const sync = await RouterSync.start({ url: redis.url, stream: `bench:hot:${process.pid}`, routerId: 'hot', scheduler: synced, endpoints: pool, clock: systemClock });
-  const prompts = w.requests.map((r) => ({ r, p: r.prompt() }));
-  const once = async (sched: KvrouteScheduler, tag: string): Promise<number> => {
-    const c0 = process.cpuUsage();
-    for (const { r, p } of prompts) {
-      const req = toInferenceRequest(w.model, r, p, 0);
-      (req as { id: string }).id = `${tag}-${r.index}`;
-      const res = await sched.schedule(req, eps);
-      sched.onFirstToken(req, res.endpoint);
-      sched.onComplete(req, res.endpoint, { ok: true, status: 200 });
-    }
-    const c = process.cpuUsage(c0);
-    return (c.user + c.system) / n;
-  };
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    a.push(await once(plain, `p${round}`));
-    b.push(await once(synced, `s${round}`));
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-  // Receiving side: one remote pick's parse + key decode + application.
-  const keys = synced.pickKeysOf(toInferenceRequest(w.model, prompts[0].r, prompts[0].p, 0)) ?? { scheme: 'text/64/256', keys: new Float64Array(136) };
-  const sample = await (async () => {
-    const req = toInferenceRequest(w.model, prompts[1].r, prompts[1].p, 0);
-    await plain.schedule(req, eps);
-    return plain.pickKeysOf(req) ?? keys;
-  })();
-  const body = JSON.stringify([{ t: 'p', q: 'x', e: eps[0].id, w: 100, c: 0, s: sample.scheme, k: encodeKeys(sample.keys) }, { t: 'f', q: 'x', e: eps[0].id }, { t: 'c', q: 'x', e: eps[0].id }]);
-  const m = 5_000;
-  const c0 = process.cpuUsage();
-  for (let i = 0; i < m; i++) {
-    const { records } = parseBatch(body);
-    const r = records[0] as { e: string; s: string; k: string; w: number };
-    plain.applyRemotePick({ endpoint: pool.get(r.e)!, keys: { scheme: r.s, keys: decodeKeys(r.k)! }, uncachedTokens: r.w, cold: false, now: 0 });
-  }
-  const c = process.cpuUsage(c0);
-  const st = sync.stats();
-  await sync.close();
-  console.log(`\n### sync on the hot path (${n} shared-prefix requests x 5 rounds, default profile, ${replicas} endpoints, no HTTP)\n`);
-  console.log('| | CPU per request (median of 5) |');
-  console.log('|---|---:|');
-  console.log(`| schedule + first token + complete, no sync | ${med(a).toFixed(1)} µs |`);
-  console.log(`| same with RouterSync publishing | ${med(b).toFixed(1)} µs (+${(med(b) - med(a)).toFixed(1)} µs, x${(med(b) / med(a)).toFixed(2)}) |`);
-  console.log(`| apply one remote pick (${sample.keys.length} keys) + first token + completion records | ${(((c.user + c.system) / m)).toFixed(1)} µs |`);
-  console.log(`\nrecords sent ${st.sent}, dropped ${st.dropped}`);
-}
-
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const sign = (x: number, d: number) => `${x >= 0 ? '+' : ''}${x.toFixed(d)}`;
+const iv = (x: PairedInterval, d: number, unit = '') => `${sign(x.mean, d)}${unit} [${sign(x.lo, d)}, ${sign(x.hi, d)}]`;
+
 try {
   if (process.argv.includes('--hot-path')) {
-    await hotPath();
-    workloads.length = 0;
-  }
-  for (const name of workloads) {
-    const w = name === 'trace'
-      ? createWorkload('trace', { seed, requests, trace: { rateScale: traceRateScale } })
-      : createWorkload('shared-prefix', { seed, requests, groups: 12, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 128, outputTokens: 64, rate });
-    console.log(`\n### ${name}: ${w.requests.length} requests, ${replicas} replicas (llama-3.1-8b profile), time scale ${timeScale}\n`);
-    console.log('| setup | ok | failed | hit rate | vs single | balance | vs single | sync lag mean / p99 |');
-    console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
-    let single: Result | undefined;
-    const restarts: Result[] = [];
-    for (const s of SETUPS) {
-      const r = await run(w, s);
-      single ??= r;
-      if (r.restart) restarts.push(r);
-      const dh = (r.hitRate - single.hitRate) * 100;
-      console.log(`| ${r.setup} | ${r.ok} | ${r.failed} | ${pct(r.hitRate)} | ${dh >= 0 ? '+' : ''}${dh.toFixed(1)} pt | ${r.balance.toFixed(2)} | ${r.balance - single.balance >= 0 ? '+' : ''}${(r.balance - single.balance).toFixed(2)} | ${r.lagMs !== undefined ? `${r.lagMs.mean.toFixed(1)} / ${r.lagMs.p99.toFixed(0)} ms` : '-'} |`);
+    await hotPath({ redisUrl: redis.url, replicas, seed: seeds[0], rate });
+  } else {
+    const t0 = performance.now();
+    const byName = new Map<string, Result[]>(setups.map((s) => [s.name, []]));
+    console.log(`\n### ${workloadName}: ${requests} requests x seeds ${seeds.join(',')}, ${replicas} replicas (llama-3.1-8b profile), time scale ${timeScale}, gateways ${mode === 'process' ? 'as separate kvroute serve processes' : 'in the bench process'}\n`);
+    console.log('| seed | setup | ok | failed | hit rate | balance | sync lag mean / p99 | restart: new vs others cached (n), joined at request, started in | load avg 1 min start / end |');
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const seed of seeds) {
+      const w = workloadName === 'trace'
+        ? createWorkload('trace', { seed, requests, trace: { rateScale: traceRateScale } })
+        : createWorkload('shared-prefix', { seed, requests, groups: 12, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 128, outputTokens: 64, rate });
+      for (const s of setups) {
+        const r = await run(w, s, seed);
+        byName.get(s.name)!.push(r);
+        const x = r.restart;
+        console.log(`| ${seed} | ${s.name} | ${r.ok} | ${r.failed} | ${pct(r.hitRate)} | ${r.balance.toFixed(2)} | ${r.lagMs !== undefined ? `${r.lagMs.mean.toFixed(1)} / ${r.lagMs.p99.toFixed(0)} ms` : '-'} | ${x !== undefined ? `${pct(x.newCached)} (${x.newN}) vs ${pct(x.othersCached)} (${x.othersN}), #${x.joinedAt}, ${x.replayMs.toFixed(0)} ms` : '-'} | ${r.load[0].toFixed(1)} / ${r.load[1].toFixed(1)} |`);
+      }
     }
-    for (const r of restarts) {
-      const x = r.restart!;
-      console.log(`\nrestart: new router replayed and listening in ${x.replayMs.toFixed(0)} ms; engine-reported cached share of its first ${x.newN} requests ${pct(x.newCached)} (${x.newHits} of them hit) vs ${pct(x.othersCached)} for the other routers' first ${x.othersN} in the same window`);
+    const single = byName.get('single')!;
+    console.log(`\npaired differences against single over ${seeds.length} seeds: mean [95 % interval]; target: hit rate lower bound >= -2 pt and balance upper bound <= +0.10\n`);
+    console.log('| setup | hit rate (mean) | vs single, pt | balance (mean) | vs single | target |');
+    console.log('|---|---:|---:|---:|---:|---|');
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    for (const s of setups) {
+      const rs = byName.get(s.name)!;
+      if (s.name === 'single') {
+        console.log(`| single | ${pct(mean(rs.map((r) => r.hitRate)))} | | ${mean(rs.map((r) => r.balance)).toFixed(2)} | | baseline |`);
+        continue;
+      }
+      const dh = pairedInterval(rs.map((r, i) => 100 * (r.hitRate - single[i].hitRate)));
+      const db = pairedInterval(rs.map((r, i) => r.balance - single[i].balance));
+      const met = dh.lo >= -2 && db.hi <= 0.1;
+      const verdict = s.sync ? (met ? 'met' : `not met (${[dh.lo < -2 ? 'hit rate' : '', db.hi > 0.1 ? 'balance' : ''].filter(Boolean).join(', ')})`) : 'reference (no sync)';
+      console.log(`| ${s.name} | ${pct(mean(rs.map((r) => r.hitRate)))} | ${iv(dh, 1)} | ${mean(rs.map((r) => r.balance)).toFixed(2)} | ${iv(db, 2)} | ${verdict} |`);
     }
+    const restarts = byName.get('x3-restart') ?? [];
+    if (restarts.some((r) => r.restart!.newN === 0)) console.log('\nrestart: in some runs the new router joined too late to serve any request; those runs give no restart figure (raise --requests)');
+    if (restarts.length > 0) {
+      const d = pairedInterval(restarts.filter((r) => r.restart!.newN > 0).map((r) => 100 * (r.restart!.newCached - r.restart!.othersCached)));
+      console.log(`\nrestart: the new router's first ~20 requests vs the other routers' first ~20 in the same window, engine-reported cached share of prompt tokens, difference ${iv(d, 1, ' pt')} over ${d.n} seeds (new mean ${pct(mean(restarts.map((r) => r.restart!.newCached)))}, others ${pct(mean(restarts.map((r) => r.restart!.othersCached)))}); started (process start, stream replay) and listening in ${Math.min(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)}-${Math.max(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)} ms`);
+    }
+    console.log(`\nwall time ${((performance.now() - t0) / 1_000).toFixed(0)} s`);
   }
 } finally {
   await redis.stop();

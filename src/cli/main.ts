@@ -90,6 +90,7 @@ program
   .option('--sync-redis <addr>', 'active-active replicas: share picks and in-flight load with the other kvroute replicas through this Redis (host:port, redis://..., or redis-cluster://h1:p1,h2:p2); docs/active-active.md')
   .option('--router-id <id>', 'this replica\'s id in --sync-redis (default hostname:pid; must differ between replicas)')
   .option('--sync-stream <key>', 'Redis stream key the replicas of one fleet share (--sync-redis)', 'kvroute:sync')
+  .option('--sync-flush-ms <n>', 'active-active publishing: 0 = send at once unless a send is in flight (adaptive batching), n = at most one send per n ms (--sync-redis)', int('--sync-flush-ms'), 0)
   .addOption(new Option('--pd-mode <mode>', 'P/D: orchestrate (gateway runs both legs), header (set x-prefiller-host-port for decode-pod sidecars), off; default orchestrate when the config disaggregates').choices(['orchestrate', 'header', 'off']))
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
   .option('--upstream-timeout-ms <n>', 'whole upstream exchange per request (0 = none)', int('--upstream-timeout-ms'), 600_000)
@@ -133,8 +134,8 @@ program
   .action(async (o, cmd: Command) => {
     const logger = createLogger(o.logLevel as LogLevel);
     const given = (names: string[]) => names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
-    if (o.syncRedis === undefined && given(['routerId', 'syncStream']).length > 0) throw new KvrError('KVR_ERR_USAGE', '--router-id and --sync-stream only apply with --sync-redis <addr>');
-    const sync = o.syncRedis !== undefined ? { url: o.syncRedis as string, stream: o.syncStream as string, ...(o.routerId !== undefined ? { routerId: o.routerId as string } : {}) } : undefined;
+    if (o.syncRedis === undefined && given(['routerId', 'syncStream', 'syncFlushMs']).length > 0) throw new KvrError('KVR_ERR_USAGE', '--router-id, --sync-stream and --sync-flush-ms only apply with --sync-redis <addr>');
+    const sync = o.syncRedis !== undefined ? { url: o.syncRedis as string, stream: o.syncStream as string, flushMs: o.syncFlushMs as number, ...(o.routerId !== undefined ? { routerId: o.routerId as string } : {}) } : undefined;
     const discovery = Object.fromEntries(Object.entries({ discovery: o.discovery, poolName: o.poolName, poolNamespace: o.poolNamespace, endpointSelector: o.endpointSelector, endpointTargetPorts: o.endpointTargetPorts, dnsIntervalMs: o.dnsIntervalMs, kvEventsPodPort: o.kvEventsPodPort }).filter(([, v]) => v !== undefined));
     if (o.extProc) {
       const wrong = given(['port', 'trustForwardedFor', 'upstreamTimeoutMs', 'ttfbTimeoutMs', 'maxRetries', 'retryBudgetPercent', 'retryMinPerSec', 'nonStreamingUpstream', ...PUBLIC_PORT_FLAGS]);

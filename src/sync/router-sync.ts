@@ -91,6 +91,8 @@ export interface RouterSyncStats {
   connected: boolean;
   replayed: boolean;
   sent: number;
+  /** XADD calls that carried them. */
+  batches: number;
   applied: number;
   /** Pick records of other routers applied (replay included). */
   picksApplied: number;
@@ -131,7 +133,7 @@ export class RouterSync implements RequestObserver {
   #lastId = '$';
   #loop: Promise<void> = Promise.resolve();
   #lastWarn = -Infinity;
-  #stats = { sent: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, reconciled: 0, lagMs: 0 };
+  #stats = { sent: 0, batches: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, reconciled: 0, lagMs: 0 };
 
   private constructor(o: RouterSyncOptions) {
     const hb = o.heartbeatMs ?? 1_000;
@@ -284,6 +286,7 @@ export class RouterSync implements RequestObserver {
       try {
         await this.#pub.xadd(this.#o.stream, 'MAXLEN', '~', this.#o.maxLen, '*', 'r', this.routerId, 'b', JSON.stringify(batch));
         this.#stats.sent += batch.length;
+        this.#stats.batches++;
         this.#metrics?.syncRecords.inc({ outcome: 'sent' }, batch.length);
       } catch (err) {
         this.#drop(batch.length, 'XADD failed', err);

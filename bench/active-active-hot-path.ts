@@ -1,0 +1,83 @@
+/**
+ * What router sync adds to the scheduling hot path, without HTTP (`node dist/bench/active-active.js
+ * --hot-path`): CPU per request of schedule + first token + completion on the default scheduler
+ * with and without a RouterSync observer publishing to a real redis-server (interleaved rounds,
+ * median; each request in its own event-loop turn, as requests are in a gateway, so publishing
+ * runs as it would there): adaptive publishing (the default, one XADD in flight) and the former
+ * 5 ms timer, side by side; and the CPU to apply one remote pick (parse + decode keys + applyRemotePick) on the
+ * receiving side.
+ */
+import { systemClock } from '../src/core/clock.js';
+import { buildScheduler } from '../src/app/build-scheduler.js';
+import { createWorkload } from '../src/bench/workloads.js';
+import { toInferenceRequest } from '../src/bench/prompt.js';
+import { EndpointPool } from '../src/datalayer/endpoint-pool.js';
+import type { KvrouteScheduler } from '../src/scheduling/scheduler.js';
+import { RouterSync } from '../src/sync/router-sync.js';
+import { decodeKeys, encodeKeys, parseBatch } from '../src/sync/sync-records.js';
+
+/** Prints the hot-path table (see the file comment). */
+export async function hotPath(o: { redisUrl: string; replicas: number; seed: number; rate: number }): Promise<void> {
+  const { replicas, seed, rate } = o;
+  const n = 2_000;
+  const w = createWorkload('shared-prefix', { seed, requests: n, groups: 12, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 128, outputTokens: 64, rate });
+  const pool = new EndpointPool(Array.from({ length: replicas }, (_, i) => ({ url: `http://127.0.0.1:${20_000 + i}` })));
+  const eps = pool.all();
+  const plain = buildScheduler({ preset: 'default' });
+  const synced = buildScheduler({ preset: 'default' });
+  const sync = await RouterSync.start({ url: o.redisUrl, stream: `bench:hot:${process.pid}`, routerId: 'hot', scheduler: synced, endpoints: pool, clock: systemClock });
+  const timed = buildScheduler({ preset: 'default' });
+  const syncTimed = await RouterSync.start({ url: o.redisUrl, stream: `bench:hot5:${process.pid}`, routerId: 'hot5', scheduler: timed, endpoints: pool, clock: systemClock, flushMs: 5 });
+  const prompts = w.requests.map((r) => ({ r, p: r.prompt() }));
+  const once = async (sched: KvrouteScheduler, tag: string): Promise<number> => {
+    const c0 = process.cpuUsage();
+    for (const { r, p } of prompts) {
+      const req = toInferenceRequest(w.model, r, p, 0);
+      (req as { id: string }).id = `${tag}-${r.index}`;
+      const res = await sched.schedule(req, eps);
+      sched.onFirstToken(req, res.endpoint);
+      sched.onComplete(req, res.endpoint, { ok: true, status: 200 });
+      await new Promise((r) => setImmediate(r));
+    }
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / n;
+  };
+  const a: number[] = [];
+  const b: number[] = [];
+  const t: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    a.push(await once(plain, `p${round}`));
+    b.push(await once(synced, `s${round}`));
+    t.push(await once(timed, `t${round}`));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  // Receiving side: one remote pick's parse + key decode + application.
+  const keys = synced.pickKeysOf(toInferenceRequest(w.model, prompts[0].r, prompts[0].p, 0)) ?? { scheme: 'text/64/256', keys: new Float64Array(136) };
+  const sample = await (async () => {
+    const req = toInferenceRequest(w.model, prompts[1].r, prompts[1].p, 0);
+    await plain.schedule(req, eps);
+    return plain.pickKeysOf(req) ?? keys;
+  })();
+  const body = JSON.stringify([{ t: 'p', q: 'x', e: eps[0].id, w: 100, c: 0, s: sample.scheme, k: encodeKeys(sample.keys) }, { t: 'f', q: 'x', e: eps[0].id }, { t: 'c', q: 'x', e: eps[0].id }]);
+  const m = 5_000;
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < m; i++) {
+    const { records } = parseBatch(body);
+    const r = records[0] as { e: string; s: string; k: string; w: number };
+    plain.applyRemotePick({ endpoint: pool.get(r.e)!, keys: { scheme: r.s, keys: decodeKeys(r.k)! }, uncachedTokens: r.w, cold: false, now: 0 });
+  }
+  const c = process.cpuUsage(c0);
+  const st = sync.stats();
+  const stT = syncTimed.stats();
+  await sync.close();
+  await syncTimed.close();
+  console.log(`\n### sync on the hot path (${n} shared-prefix requests x 5 rounds, default profile, ${replicas} endpoints, no HTTP)\n`);
+  console.log('| | CPU per request (median of 5) |');
+  console.log('|---|---:|');
+  console.log(`| schedule + first token + complete, no sync | ${med(a).toFixed(1)} µs |`);
+  console.log(`| same with RouterSync publishing, adaptive (default) | ${med(b).toFixed(1)} µs (+${(med(b) - med(a)).toFixed(1)} µs, x${(med(b) / med(a)).toFixed(2)}) |`);
+  console.log(`| same with RouterSync publishing, 5 ms timer (before) | ${med(t).toFixed(1)} µs (+${(med(t) - med(a)).toFixed(1)} µs, x${(med(t) / med(a)).toFixed(2)}) |`);
+  console.log(`| apply one remote pick (${sample.keys.length} keys) + first token + completion records | ${(((c.user + c.system) / m)).toFixed(1)} µs |`);
+  console.log(`\nadaptive: ${st.sent} records in ${st.batches} XADDs (${(st.sent / Math.max(1, st.batches)).toFixed(1)} per XADD), dropped ${st.dropped}; 5 ms timer: ${stT.sent} records in ${stT.batches} XADDs (${(stT.sent / Math.max(1, stT.batches)).toFixed(1)} per XADD), dropped ${stT.dropped}`);
+}

@@ -5,7 +5,9 @@
  * median; each request in its own event-loop turn, as requests are in a gateway, so publishing
  * runs as it would there): adaptive publishing (the default, one XADD in flight) and the former
  * 5 ms timer, side by side; and the CPU to apply one remote pick (parse + decode keys + applyRemotePick) on the
- * receiving side.
+ * receiving side. Then the sync delay itself: pick on router A -> applied on router B (two
+ * RouterSyncs in this process on the real redis-server, one pick every 5 ms, 100 per round,
+ * rounds alternating adaptive and 5 ms timer publishing), p50 / p90 / max.
  */
 import { systemClock } from '../src/core/clock.js';
 import { buildScheduler } from '../src/app/build-scheduler.js';
@@ -80,4 +82,37 @@ export async function hotPath(o: { redisUrl: string; replicas: number; seed: num
   console.log(`| same with RouterSync publishing, 5 ms timer (before) | ${med(t).toFixed(1)} µs (+${(med(t) - med(a)).toFixed(1)} µs, x${(med(t) / med(a)).toFixed(2)}) |`);
   console.log(`| apply one remote pick (${sample.keys.length} keys) + first token + completion records | ${(((c.user + c.system) / m)).toFixed(1)} µs |`);
   console.log(`\nadaptive: ${st.sent} records in ${st.batches} XADDs (${(st.sent / Math.max(1, st.batches)).toFixed(1)} per XADD), dropped ${st.dropped}; 5 ms timer: ${stT.sent} records in ${stT.batches} XADDs (${(stT.sent / Math.max(1, stT.batches)).toFixed(1)} per XADD), dropped ${stT.dropped}`);
+}
+
+/** Pick -> applied on the other router, adaptive vs 5 ms timer publishing (see the file comment). */
+export async function syncDelay(o: { redisUrl: string; seed: number; rounds?: number }): Promise<void> {
+  const w = createWorkload('shared-prefix', { seed: o.seed, requests: 100, groups: 4, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 64, outputTokens: 8, rate: 10 });
+  const pool = new EndpointPool([{ url: 'http://127.0.0.1:20001' }, { url: 'http://127.0.0.1:20002' }]);
+  const delays = new Map<number, number[]>([[0, []], [5, []]]);
+  const rounds = o.rounds ?? 3;
+  for (let round = 0; round < 2 * rounds; round++) {
+    const flushMs = round % 2 === 0 ? 0 : 5;
+    const a = buildScheduler({ preset: 'default' });
+    const b = buildScheduler({ preset: 'default' });
+    const stream = `bench:delay:${process.pid}:${round}`;
+    const sa = await RouterSync.start({ url: o.redisUrl, stream, routerId: 'A', scheduler: a, endpoints: pool, clock: systemClock, flushMs });
+    const sb = await RouterSync.start({ url: o.redisUrl, stream, routerId: 'B', scheduler: b, endpoints: pool, clock: systemClock, flushMs });
+    for (const r of w.requests) {
+      const req = toInferenceRequest(w.model, r, r.prompt(), 0);
+      (req as { id: string }).id = `d${round}-${r.index}`;
+      const before = sb.stats().picksApplied;
+      const t0 = performance.now();
+      await a.schedule(req, pool.all());
+      while (sb.stats().picksApplied === before) await new Promise((res) => setImmediate(res));
+      delays.get(flushMs)!.push(performance.now() - t0);
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    await sa.close();
+    await sb.close();
+  }
+  const q = (xs: number[], f: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(xs.length * f))];
+  console.log(`\n### sync delay: pick on router A -> applied on router B (${rounds} x 100 picks per mode, interleaved, real redis-server)\n`);
+  console.log('| publishing | p50 | p90 | max |');
+  console.log('|---|---:|---:|---:|');
+  for (const [ms, xs] of delays) console.log(`| ${ms === 0 ? 'adaptive (default)' : '5 ms timer (before)'} | ${q(xs, 0.5).toFixed(2)} ms | ${q(xs, 0.9).toFixed(2)} ms | ${q(xs, 1).toFixed(2)} ms |`);
 }

@@ -1,14 +1,16 @@
 /**
  * Active-active router replicas (src/sync, docs/active-active.md) vs one router, live and as
  * deployed: every gateway is its own `kvroute serve` process (default profile), a real
- * redis-server carries the sync stream, a fresh simulated fleet per run (in this process, so the
- * engines' busy time can be read), real HTTP from an open-loop client in this process.
+ * redis-server carries the sync stream, a fresh simulated fleet per run in its own process
+ * (bench/fleet-process.ts, which also reports the engines' busy time), real HTTP from an
+ * open-loop client in this process.
  *
  *   node dist/bench/active-active.js [--workload shared-prefix|trace] [--seeds 1,2,3,4,5]
  *     [--requests 300] [--replicas 4] [--time-scale 0.1] [--rate 8] [--trace-rate-scale 1]
  *     [--mode process|in-process] [--restart-at 0]
  *     [--setups single,x3-sync,x3-sync-timer,x3-no-sync,x3-restart]
- *   node dist/bench/active-active.js --hot-path       (bench/active-active-hot-path.ts)
+ *   node dist/bench/active-active.js --hot-path       (bench/active-active-hot-path.ts: CPU per
+ *     request with and without sync, CPU to apply a remote pick, pick -> applied delay)
  *
  * Setups, each on a fresh fleet; for every seed (workload seed = fleet seed) all setups run on
  * the same requests, so differences are paired:
@@ -30,7 +32,7 @@
  * same window. Per setup: the mean paired difference against single over the seeds with its 95 %
  * Student-t interval (src/bench/paired.ts); the target (issue 15) is met on an interval, not on
  * one run: hit rate lower bound >= -2 points, balance upper bound <= +0.1.
- * `--mode in-process` runs the gateways in this process instead (the former set-up).
+ * `--mode in-process` runs the gateways and the fleet in this process instead (the former set-up).
  */
 import { loadavg } from 'node:os';
 import { Agent, request } from 'undici';
@@ -46,7 +48,8 @@ import { startRouter } from '../src/server/router.js';
 import { startFleet } from '../src/sim/fleet.js';
 import { startRedisServer } from '../test/helpers/redis-server.js';
 import { startChildGateway } from '../test/helpers/child-gateway.js';
-import { hotPath } from './active-active-hot-path.js';
+import { startFleetProcess } from './fleet-process.js';
+import { hotPath, syncDelay } from './active-active-hot-path.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -127,18 +130,23 @@ async function startGw(urls: string[], sync: { stream: string; id: string; flush
 
 async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const load0 = loadavg()[0];
-  const fleet = await startFleet({ replicas, basePort: 0, model: w.model, profile: 'llama-3.1-8b', timeScale, seed, enablePromptTokensDetails: true });
-  const urls = fleet.replicas.map((r) => r.url);
+  const fleetOpts = { replicas, basePort: 0, model: w.model, profile: 'llama-3.1-8b' as const, timeScale, seed, enablePromptTokensDetails: true };
+  const fleet = mode === 'process' ? await startFleetProcess(fleetOpts) : await (async () => {
+    const f = await startFleet(fleetOpts);
+    return { urls: f.replicas.map((r) => r.url), busyMs: async () => f.replicas.map((r) => r.engine.busyMs), stop: () => f.close() };
+  })();
+  const urls = fleet.urls;
   const stream = `bench:sync:${process.pid}:${++streamSeq}`;
   let idSeq = 0;
   const start = () => startGw(urls, s.sync ? { stream, id: `r${idSeq++}`, flushMs: s.flushMs } : undefined);
   const routers = await Promise.all(Array.from({ length: s.routers }, () => start()));
   const dispatcher = new Agent({ connections: 1024, keepAliveTimeout: 30_000 });
   const before = await readFleetCounters(urls);
-  const busy0 = fleet.replicas.map((r) => r.engine.busyMs);
+  const busy0 = await fleet.busyMs();
   const tasks: Promise<void>[] = [];
   let ok = 0;
   let failed = 0;
+  let firstError: string | undefined;
   const restartIndex = Math.floor(w.requests.length * restartAt);
   let joinedAt = -1;
   let replayMs = 0;
@@ -182,7 +190,7 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
     const fromNew = slot === 2;
     const task = streamRequest({ baseUrl: routers[slot].url, api: p.api, body: requestBody(w.model, req, p), headers: { 'x-forwarded-for': req.clientIp }, dispatcher, clock: systemClock }).then((r) => {
       if (r.status === 200 && r.error === undefined) ok++;
-      else failed++;
+      else if (failed++ === 0) firstError = `${r.status} ${r.error ?? ''}`.slice(0, 300);
       if (inWindow && window.filter((x) => x.fromNew === fromNew).length < 20) window.push({ fromNew, prompt: r.promptTokens ?? 0, cached: r.cachedTokens ?? 0 });
     });
     tasks.push(task);
@@ -194,7 +202,7 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const after = await readFleetCounters(urls);
   const q = after.reduce((a, c, i) => a + c.queries - before[i].queries, 0);
   const h = after.reduce((a, c, i) => a + c.hits - before[i].hits, 0);
-  const busy = fleet.replicas.map((r, i) => r.engine.busyMs - busy0[i]);
+  const busy = (await fleet.busyMs()).map((b, i) => b - busy0[i]);
   const mean = busy.reduce((a, b) => a + b, 0) / busy.length;
   const share = (xs: typeof window) => {
     const pt = xs.reduce((a, x) => a + x.prompt, 0);
@@ -202,8 +210,9 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   };
   await Promise.all(routers.map((r) => r.close()));
   await dispatcher.close();
-  await fleet.close();
+  await fleet.stop();
   const sorted = [...lags].sort((x, y) => x - y);
+  if (firstError !== undefined) console.error(`seed ${seed} ${s.name}: ${failed} failed; first: ${firstError}`);
   return {
     ok, failed, hitRate: q > 0 ? h / q : 0, balance: mean > 0 ? Math.max(...busy) / mean : 1, load: [load0, loadavg()[0]],
     ...(lags.length > 0 ? { lagMs: { mean: lags.reduce((a, b) => a + b, 0) / lags.length, p99: sorted[Math.floor(sorted.length * 0.99)] } } : {}),
@@ -221,6 +230,7 @@ const iv = (x: PairedInterval, d: number, unit = '') => `${sign(x.mean, d)}${uni
 try {
   if (process.argv.includes('--hot-path')) {
     await hotPath({ redisUrl: redis.url, replicas, seed: seeds[0], rate });
+    await syncDelay({ redisUrl: redis.url, seed: seeds[0] });
   } else {
     const t0 = performance.now();
     const byName = new Map<string, Result[]>(setups.map((s) => [s.name, []]));

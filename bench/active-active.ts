@@ -7,7 +7,7 @@
  *
  *   node dist/bench/active-active.js [--workload shared-prefix|trace] [--seeds 1,2,3,4,5]
  *     [--requests 300] [--replicas 4] [--time-scale 0.1] [--rate 8] [--trace-rate-scale 1]
- *     [--mode process|in-process] [--restart-at 0]
+ *     [--mode process|in-process] [--restart-at 0] [--scrape-interval-ms 200]
  *     [--setups single,x3-sync,x3-sync-timer,x3-no-sync,x3-restart]
  *   node dist/bench/active-active.js --hot-path       (bench/active-active-hot-path.ts: CPU per
  *     request with and without sync, CPU to apply a remote pick, pick -> applied delay)
@@ -32,6 +32,10 @@
  * same window. Per setup: the mean paired difference against single over the seeds with its 95 %
  * Student-t interval (src/bench/paired.ts); the target (issue 15) is met on an interval, not on
  * one run: hit rate lower bound >= -2 points, balance upper bound <= +0.1.
+ * Every gateway scrapes /metrics every `--scrape-interval-ms` (default 200, not the gateway's 50):
+ * the simulated engines share one process, so three gateways' scraping at 50 ms starved it on a
+ * busy machine (their /health went unanswered for 2.5 s and the gateways answered 503), which
+ * real engines, each on its own host, would not suffer. Same setting in every setup.
  * `--mode in-process` runs the gateways and the fleet in this process instead (the former set-up).
  */
 import { loadavg } from 'node:os';
@@ -65,6 +69,7 @@ const rate = Number(arg('rate', '8'));
 const traceRateScale = Number(arg('trace-rate-scale', '1'));
 const mode = arg('mode', 'process');
 const restartAt = Number(arg('restart-at', '0'));
+const scrapeMs = Number(arg('scrape-interval-ms', '200'));
 const SETUPS = [
   { name: 'single', routers: 1, sync: false, restart: false, flushMs: 0 },
   { name: 'x3-sync', routers: 3, sync: true, restart: false, flushMs: 0 },
@@ -102,13 +107,15 @@ interface Result {
   load: [number, number];
 }
 
+// Stopped with a signal: exit, so the helpers' exit hook kills the gateways and redis-server.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 const redis = await startRedisServer();
 let streamSeq = 0;
 
 async function startGw(urls: string[], sync: { stream: string; id: string; flushMs: number } | undefined): Promise<Gw> {
   if (mode === 'process') {
     const g = await startChildGateway(urls.map((u) => u.replace(/^http:\/\//, '')).join(','), [
-      '--trust-forwarded-for', ...(sync !== undefined ? ['--sync-redis', redis.url, '--sync-stream', sync.stream, '--router-id', sync.id, '--sync-flush-ms', String(sync.flushMs)] : []),
+      '--trust-forwarded-for', '--scrape-interval-ms', String(scrapeMs), ...(sync !== undefined ? ['--sync-redis', redis.url, '--sync-stream', sync.stream, '--router-id', sync.id, '--sync-flush-ms', String(sync.flushMs)] : []),
     ]);
     return {
       url: g.url,
@@ -123,7 +130,7 @@ async function startGw(urls: string[], sync: { stream: string; id: string; flush
   }
   const r = await startRouter({
     endpoints: urls.map((url) => ({ url })), scheduler: buildScheduler({ preset: 'default' }), port: 0, adminPort: 0, processMetrics: false,
-    trustForwardedFor: true, clock: systemClock, ...(sync !== undefined ? { sync: { url: redis.url, stream: sync.stream, routerId: sync.id, flushMs: sync.flushMs } } : {}),
+    trustForwardedFor: true, scrapeIntervalMs: scrapeMs, clock: systemClock, ...(sync !== undefined ? { sync: { url: redis.url, stream: sync.stream, routerId: sync.id, flushMs: sync.flushMs } } : {}),
   });
   return { url: r.url, lagMs: async () => r.sync?.stats().lagMs, close: () => r.close() };
 }

@@ -266,11 +266,16 @@ try {
         console.log(`| single | ${pct(mean(rs.map((r) => r.hitRate)))} | | ${mean(rs.map((r) => r.balance)).toFixed(2)} | | baseline |`);
         continue;
       }
-      const dh = pairedInterval(rs.map((r, i) => 100 * (r.hitRate - single[i].hitRate)));
-      const db = pairedInterval(rs.map((r, i) => r.balance - single[i].balance));
+      // A pair counts only when both runs failed the same requests (e.g. the trace's one over-long
+      // prompt): 503s from a starved machine change what the engines computed.
+      const valid = rs.flatMap((r, i) => (r.failed === single[i].failed ? [[r, single[i]] as const] : []));
+      if (valid.length < rs.length) console.log(`| ${s.name} | ${rs.length - valid.length} of ${rs.length} seeds left out: failed requests differ from single's |  |  |  |  |`);
+      if (valid.length === 0) continue;
+      const dh = pairedInterval(valid.map(([r, b]) => 100 * (r.hitRate - b.hitRate)));
+      const db = pairedInterval(valid.map(([r, b]) => r.balance - b.balance));
       const met = dh.lo >= -2 && db.hi <= 0.1;
       const verdict = s.sync ? (met ? 'met' : `not met (${[dh.lo < -2 ? 'hit rate' : '', db.hi > 0.1 ? 'balance' : ''].filter(Boolean).join(', ')})`) : 'reference (no sync)';
-      console.log(`| ${s.name} | ${pct(mean(rs.map((r) => r.hitRate)))} | ${iv(dh, 1)} | ${mean(rs.map((r) => r.balance)).toFixed(2)} | ${iv(db, 2)} | ${verdict} |`);
+      console.log(`| ${s.name} (${valid.length} seeds) | ${pct(mean(valid.map(([r]) => r.hitRate)))} | ${iv(dh, 1)} | ${mean(valid.map(([r]) => r.balance)).toFixed(2)} | ${iv(db, 2)} | ${verdict} |`);
     }
     const restarts = byName.get('x3-restart') ?? [];
     if (restarts.some((r) => r.restart!.newN === 0)) console.log('\nrestart: in some runs the new router joined too late to serve any request; those runs give no restart figure (raise --requests)');

@@ -3,12 +3,9 @@
  *
  * Publish (hot path, no I/O): as a scheduler observer, every local pick, first token and
  * completion becomes a compact record (src/sync/sync-records.ts) queued in memory and sent as ONE
- * `XADD <stream> MAXLEN ~ <maxLen> * r <router> b <batch>` per batch. Batching is adaptive
- * (`flushMs` 0, the default): the queue is sent at the end of the current microtask run unless an
- * XADD is already in flight; what queues meanwhile goes as one batch when that XADD returns. At a
- * low rate a pick is on the wire at once (the sync lag is one Redis round trip, not a timer);
- * under load batches grow with the rate and at most one XADD per round trip is sent. `flushMs` > 0
- * instead sends at most once per `flushMs` (a timer, the former behaviour).
+ * `XADD <stream> MAXLEN ~ <maxLen> * r <router> b <batch>` per batch by a SyncPublisher
+ * (src/sync/sync-publisher.ts): adaptive batching by default (at once unless an XADD is in
+ * flight; what queues meanwhile goes as one batch when it returns), or a `flushMs` timer.
  * A heartbeat record is queued every `heartbeatMs`; it carries this router's in-flight requests
  * per endpoint, against which the others reconcile their entries of it (RemoteLoad.reconcile).
  *
@@ -42,6 +39,7 @@ import { isColdRequest } from '../scheduling/scorers/cold-request.js';
 import type { RequestObserver, SchedulingContext } from '../scheduling/types.js';
 import type { PickKeys, RemotePick } from './remote-pick.js';
 import { RemoteLoad } from './remote-load.js';
+import { SyncPublisher } from './sync-publisher.js';
 import { decodeKeys, encodeKeys, parseBatch, streamIdMs, type SyncRecord } from './sync-records.js';
 
 /** What RouterSync needs of the scheduler (KvrouteScheduler has it). */
@@ -120,20 +118,17 @@ export class RouterSync implements RequestObserver {
   readonly #sub: Redis | Cluster;
   readonly #remote: RemoteLoad;
   readonly #seen = new Map<string, number>();
-  #queue: SyncRecord[] = [];
+  readonly #publisher: SyncPublisher;
   /** This router's own published assignments not completed yet: key request\0endpoint -> endpoint id. */
   readonly #mine = new Map<string, string>();
   readonly #mineByEndpoint = new Map<string, number>();
-  #flushTimer: { cancel(): void } | undefined;
-  #flushQueued = false;
-  #inFlight: Promise<void> | undefined;
   #beatTimer: { cancel(): void } | undefined;
   #running = true;
   #replayed = false;
   #lastId = '$';
   #loop: Promise<void> = Promise.resolve();
   #lastWarn = -Infinity;
-  #stats = { sent: 0, batches: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, reconciled: 0, lagMs: 0 };
+  #stats = { sent: 0, applied: 0, picksApplied: 0, dropped: 0, errors: 0, reconciled: 0, lagMs: 0 };
 
   private constructor(o: RouterSyncOptions) {
     const hb = o.heartbeatMs ?? 1_000;
@@ -159,6 +154,14 @@ export class RouterSync implements RequestObserver {
     for (const c of [this.#pub, this.#sub]) c.on('error', (err: Error) => this.#warn('router sync: Redis error; routing continues on local state', err));
     this.#pub.on('ready', () => this.#metrics?.syncConnected.set(1));
     this.#pub.on('close', () => this.#metrics?.syncConnected.set(0));
+    this.#publisher = new SyncPublisher({
+      client: this.#pub, stream: this.#o.stream, maxLen: this.#o.maxLen, routerId: this.routerId, flushMs: this.#o.flushMs, clock: this.#o.clock,
+      onSent: (n) => {
+        this.#stats.sent += n;
+        this.#metrics?.syncRecords.inc({ outcome: 'sent' }, n);
+      },
+      onDrop: (n, why, err) => this.#drop(n, why, err),
+    });
     this.#remote = new RemoteLoad((id, prefill, inflight) => {
       this.#o.scheduler.load.setRemote(id, prefill, inflight);
       this.#metrics?.syncRemoteInflight.set({ endpoint: id }, inflight);
@@ -184,7 +187,7 @@ export class RouterSync implements RequestObserver {
 
   stats(): RouterSyncStats {
     return {
-      routerId: this.routerId, connected: this.#pub.status === 'ready', replayed: this.#replayed, ...this.#stats,
+      routerId: this.routerId, connected: this.#pub.status === 'ready', replayed: this.#replayed, ...this.#stats, batches: this.#publisher.batches,
       remoteInflight: this.#remote.size, remoteRouters: this.#liveRouters(),
     };
   }
@@ -225,10 +228,7 @@ export class RouterSync implements RequestObserver {
     if (!this.#running) return;
     this.#running = false;
     this.#beatTimer?.cancel();
-    this.#flushTimer?.cancel();
-    this.#queue.push({ t: 'x' });
-    await this.#inFlight;
-    await this.#flush();
+    await this.#publisher.stop({ t: 'x' });
     this.#sub.disconnect();
     await this.#loop;
     this.#pub.disconnect();
@@ -238,65 +238,14 @@ export class RouterSync implements RequestObserver {
   async abandon(): Promise<void> {
     this.#running = false;
     this.#beatTimer?.cancel();
-    this.#flushTimer?.cancel();
-    this.#queue = [];
+    void this.#publisher.stop();
     this.#sub.disconnect();
     await this.#loop;
     this.#pub.disconnect();
   }
 
   #push(r: SyncRecord): void {
-    if (!this.#running) return;
-    if (this.#queue.length >= 50_000) {
-      this.#drop(1, 'publish queue full');
-      return;
-    }
-    this.#queue.push(r);
-    this.#schedule();
-  }
-
-  /** Arranges the next send (see the file comment: adaptive, or a `flushMs` timer). */
-  #schedule(): void {
-    if (this.#inFlight !== undefined || this.#queue.length === 0) return; // sent when the XADD in flight returns
-    if (this.#o.flushMs > 0) {
-      this.#flushTimer ??= this.#o.clock.setTimeout(() => {
-        this.#flushTimer = undefined;
-        void this.#flush();
-      }, this.#o.flushMs);
-      return;
-    }
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => {
-      this.#flushQueued = false;
-      void this.#flush();
-    });
-  }
-
-  /** Sends the queue as one XADD unless one is in flight; when it returns, what queued meanwhile is scheduled. */
-  #flush(): Promise<void> {
-    if (this.#inFlight !== undefined || this.#queue.length === 0) return this.#inFlight ?? Promise.resolve();
-    const batch = this.#queue;
-    this.#queue = [];
-    if (this.#pub.status !== 'ready') {
-      this.#drop(batch.length, 'Redis not connected');
-      return Promise.resolve();
-    }
-    const sending = (async () => {
-      try {
-        await this.#pub.xadd(this.#o.stream, 'MAXLEN', '~', this.#o.maxLen, '*', 'r', this.routerId, 'b', JSON.stringify(batch));
-        this.#stats.sent += batch.length;
-        this.#stats.batches++;
-        this.#metrics?.syncRecords.inc({ outcome: 'sent' }, batch.length);
-      } catch (err) {
-        this.#drop(batch.length, 'XADD failed', err);
-      } finally {
-        this.#inFlight = undefined;
-        if (this.#running) this.#schedule();
-      }
-    })();
-    this.#inFlight = sending;
-    return sending;
+    if (this.#running) this.#publisher.push(r);
   }
 
   #beat(): void {

@@ -3,11 +3,12 @@
  * --hot-path`): CPU per request of schedule + first token + completion on the default scheduler
  * with and without a RouterSync observer publishing to a real redis-server (interleaved rounds,
  * median; each request in its own event-loop turn, as requests are in a gateway, so publishing
- * runs as it would there): adaptive publishing (the default, one XADD in flight) and the former
- * 5 ms timer, side by side; and the CPU to apply one remote pick (parse + decode keys + applyRemotePick) on the
+ * runs as it would there), for three ways of publishing side by side (src/sync/sync-publisher.ts):
+ * leading-edge 5 ms (the default), flushMs 0 (at once unless an XADD is in flight) and the 5 ms
+ * timer of before; and the CPU to apply one remote pick (parse + decode keys + applyRemotePick) on the
  * receiving side. Then the sync delay itself: pick on router A -> applied on router B (two
  * RouterSyncs in this process on the real redis-server, one pick every 5 ms, 100 per round,
- * rounds alternating adaptive and 5 ms timer publishing), p50 / p90 / max.
+ * rounds alternating the three ways of publishing), p50 / p90 / max.
  */
 import { systemClock } from '../src/core/clock.js';
 import { buildScheduler } from '../src/app/build-scheduler.js';
@@ -15,8 +16,15 @@ import { createWorkload } from '../src/bench/workloads.js';
 import { toInferenceRequest } from '../src/bench/prompt.js';
 import { EndpointPool } from '../src/datalayer/endpoint-pool.js';
 import type { KvrouteScheduler } from '../src/scheduling/scheduler.js';
-import { RouterSync } from '../src/sync/router-sync.js';
+import { RouterSync, type RouterSyncOptions } from '../src/sync/router-sync.js';
 import { decodeKeys, encodeKeys, parseBatch } from '../src/sync/sync-records.js';
+
+/** The ways of publishing compared. */
+const MODES: { name: string; opts: Pick<RouterSyncOptions, 'flushMs' | 'flushLeading'> }[] = [
+  { name: 'leading edge, 5 ms (default)', opts: { flushMs: 5 } },
+  { name: 'flushMs 0 (one XADD in flight)', opts: { flushMs: 0 } },
+  { name: '5 ms timer (before)', opts: { flushMs: 5, flushLeading: false } },
+];
 
 /** Prints the hot-path table (see the file comment). */
 export async function hotPath(o: { redisUrl: string; replicas: number; seed: number; rate: number }): Promise<void> {
@@ -26,10 +34,11 @@ export async function hotPath(o: { redisUrl: string; replicas: number; seed: num
   const pool = new EndpointPool(Array.from({ length: replicas }, (_, i) => ({ url: `http://127.0.0.1:${20_000 + i}` })));
   const eps = pool.all();
   const plain = buildScheduler({ preset: 'default' });
-  const synced = buildScheduler({ preset: 'default' });
-  const sync = await RouterSync.start({ url: o.redisUrl, stream: `bench:hot:${process.pid}`, routerId: 'hot', scheduler: synced, endpoints: pool, clock: systemClock });
-  const timed = buildScheduler({ preset: 'default' });
-  const syncTimed = await RouterSync.start({ url: o.redisUrl, stream: `bench:hot5:${process.pid}`, routerId: 'hot5', scheduler: timed, endpoints: pool, clock: systemClock, flushMs: 5 });
+  const synced = await Promise.all(MODES.map(async (m, i) => {
+    const sched = buildScheduler({ preset: 'default' });
+    const sync = await RouterSync.start({ url: o.redisUrl, stream: `bench:hot:${process.pid}:${i}`, routerId: `hot${i}`, scheduler: sched, endpoints: pool, clock: systemClock, ...m.opts });
+    return { ...m, sched, sync, cpu: [] as number[] };
+  }));
   const prompts = w.requests.map((r) => ({ r, p: r.prompt() }));
   const once = async (sched: KvrouteScheduler, tag: string): Promise<number> => {
     const c0 = process.cpuUsage();
@@ -45,17 +54,14 @@ export async function hotPath(o: { redisUrl: string; replicas: number; seed: num
     return (c.user + c.system) / n;
   };
   const a: number[] = [];
-  const b: number[] = [];
-  const t: number[] = [];
   for (let round = 0; round < 5; round++) {
     a.push(await once(plain, `p${round}`));
-    b.push(await once(synced, `s${round}`));
-    t.push(await once(timed, `t${round}`));
+    for (const m of synced) m.cpu.push(await once(m.sched, `s${round}`));
     await new Promise((r) => setTimeout(r, 50));
   }
   const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   // Receiving side: one remote pick's parse + key decode + application.
-  const keys = synced.pickKeysOf(toInferenceRequest(w.model, prompts[0].r, prompts[0].p, 0)) ?? { scheme: 'text/64/256', keys: new Float64Array(136) };
+  const keys = synced[0].sched.pickKeysOf(toInferenceRequest(w.model, prompts[0].r, prompts[0].p, 0)) ?? { scheme: 'text/64/256', keys: new Float64Array(136) };
   const sample = await (async () => {
     const req = toInferenceRequest(w.model, prompts[1].r, prompts[1].p, 0);
     await plain.schedule(req, eps);
@@ -70,33 +76,33 @@ export async function hotPath(o: { redisUrl: string; replicas: number; seed: num
     plain.applyRemotePick({ endpoint: pool.get(r.e)!, keys: { scheme: r.s, keys: decodeKeys(r.k)! }, uncachedTokens: r.w, cold: false, now: 0 });
   }
   const c = process.cpuUsage(c0);
-  const st = sync.stats();
-  const stT = syncTimed.stats();
-  await sync.close();
-  await syncTimed.close();
+  const stats = synced.map((m) => m.sync.stats());
+  for (const m of synced) await m.sync.close();
   console.log(`\n### sync on the hot path (${n} shared-prefix requests x 5 rounds, default profile, ${replicas} endpoints, no HTTP)\n`);
   console.log('| | CPU per request (median of 5) |');
   console.log('|---|---:|');
   console.log(`| schedule + first token + complete, no sync | ${med(a).toFixed(1)} µs |`);
-  console.log(`| same with RouterSync publishing, adaptive (default) | ${med(b).toFixed(1)} µs (+${(med(b) - med(a)).toFixed(1)} µs, x${(med(b) / med(a)).toFixed(2)}) |`);
-  console.log(`| same with RouterSync publishing, 5 ms timer (before) | ${med(t).toFixed(1)} µs (+${(med(t) - med(a)).toFixed(1)} µs, x${(med(t) / med(a)).toFixed(2)}) |`);
+  synced.forEach((m, i) => {
+    const b = med(m.cpu);
+    console.log(`| same with RouterSync publishing, ${m.name} | ${b.toFixed(1)} µs (+${(b - med(a)).toFixed(1)} µs, x${(b / med(a)).toFixed(2)}); ${(stats[i].sent / Math.max(1, stats[i].batches)).toFixed(1)} records per XADD |`);
+  });
   console.log(`| apply one remote pick (${sample.keys.length} keys) + first token + completion records | ${(((c.user + c.system) / m)).toFixed(1)} µs |`);
-  console.log(`\nadaptive: ${st.sent} records in ${st.batches} XADDs (${(st.sent / Math.max(1, st.batches)).toFixed(1)} per XADD), dropped ${st.dropped}; 5 ms timer: ${stT.sent} records in ${stT.batches} XADDs (${(stT.sent / Math.max(1, stT.batches)).toFixed(1)} per XADD), dropped ${stT.dropped}`);
+  console.log(`\nrecords dropped: ${stats.map((x) => x.dropped).join(', ')}`);
 }
 
 /** Pick -> applied on the other router, adaptive vs 5 ms timer publishing (see the file comment). */
 export async function syncDelay(o: { redisUrl: string; seed: number; rounds?: number }): Promise<void> {
   const w = createWorkload('shared-prefix', { seed: o.seed, requests: 100, groups: 4, promptsPerGroup: 25, systemTokens: 2048, questionTokens: 64, outputTokens: 8, rate: 10 });
   const pool = new EndpointPool([{ url: 'http://127.0.0.1:20001' }, { url: 'http://127.0.0.1:20002' }]);
-  const delays = new Map<number, number[]>([[0, []], [5, []]]);
+  const delays = MODES.map(() => [] as number[]);
   const rounds = o.rounds ?? 3;
-  for (let round = 0; round < 2 * rounds; round++) {
-    const flushMs = round % 2 === 0 ? 0 : 5;
+  for (let round = 0; round < MODES.length * rounds; round++) {
+    const mode = round % MODES.length;
     const a = buildScheduler({ preset: 'default' });
     const b = buildScheduler({ preset: 'default' });
     const stream = `bench:delay:${process.pid}:${round}`;
-    const sa = await RouterSync.start({ url: o.redisUrl, stream, routerId: 'A', scheduler: a, endpoints: pool, clock: systemClock, flushMs });
-    const sb = await RouterSync.start({ url: o.redisUrl, stream, routerId: 'B', scheduler: b, endpoints: pool, clock: systemClock, flushMs });
+    const sa = await RouterSync.start({ url: o.redisUrl, stream, routerId: 'A', scheduler: a, endpoints: pool, clock: systemClock, ...MODES[mode].opts });
+    const sb = await RouterSync.start({ url: o.redisUrl, stream, routerId: 'B', scheduler: b, endpoints: pool, clock: systemClock, ...MODES[mode].opts });
     for (const r of w.requests) {
       const req = toInferenceRequest(w.model, r, r.prompt(), 0);
       (req as { id: string }).id = `d${round}-${r.index}`;
@@ -104,7 +110,7 @@ export async function syncDelay(o: { redisUrl: string; seed: number; rounds?: nu
       const t0 = performance.now();
       await a.schedule(req, pool.all());
       while (sb.stats().picksApplied === before) await new Promise((res) => setImmediate(res));
-      delays.get(flushMs)!.push(performance.now() - t0);
+      delays[mode].push(performance.now() - t0);
       await new Promise((res) => setTimeout(res, 5));
     }
     await sa.close();
@@ -114,5 +120,5 @@ export async function syncDelay(o: { redisUrl: string; seed: number; rounds?: nu
   console.log(`\n### sync delay: pick on router A -> applied on router B (${rounds} x 100 picks per mode, interleaved, real redis-server)\n`);
   console.log('| publishing | p50 | p90 | max |');
   console.log('|---|---:|---:|---:|');
-  for (const [ms, xs] of delays) console.log(`| ${ms === 0 ? 'adaptive (default)' : '5 ms timer (before)'} | ${q(xs, 0.5).toFixed(2)} ms | ${q(xs, 0.9).toFixed(2)} ms | ${q(xs, 1).toFixed(2)} ms |`);
+  for (const [i, xs] of delays.entries()) console.log(`| ${MODES[i].name} | ${q(xs, 0.5).toFixed(2)} ms | ${q(xs, 0.9).toFixed(2)} ms | ${q(xs, 1).toFixed(2)} ms |`);
 }

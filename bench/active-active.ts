@@ -8,7 +8,7 @@
  *   node dist/bench/active-active.js [--workload shared-prefix|trace] [--seeds 1,2,3,4,5]
  *     [--requests 300] [--replicas 4] [--time-scale 0.1] [--rate 8] [--trace-rate-scale 1]
  *     [--mode process|in-process] [--restart-at 0] [--scrape-interval-ms 200]
- *     [--setups single,x3-sync,x3-sync-timer,x3-no-sync,x3-restart]
+ *     [--setups single,x3-sync,x3-no-sync,x3-restart]
  *   node dist/bench/active-active.js --hot-path       (bench/active-active-hot-path.ts: CPU per
  *     request with and without sync, CPU to apply a remote pick, pick -> applied delay)
  *
@@ -17,13 +17,11 @@
  * - single:      one router gets every request;
  * - x3-sync:     three routers sharing one sync stream; request i goes to router i mod 3 (the
  *                round-robin front);
- * - x3-sync-timer: as x3-sync with the former publishing, a batch every 5 ms (`--sync-flush-ms 5`),
- *                to measure what adaptive publishing (the default) changes;
  * - x3-no-sync:  the same three routers without sync (the reference: what sync fixes);
  * - x3-restart:  as x3-sync; at request `--restart-at` x N (default 0: with the first request;
  *                a gateway process takes 1-4 s to start on a busy 2-core machine, so it joins
  *                mid-run) a new router (new id) starts, replays the stream and takes router 2's
- *                place in the front once it listens, while the old router 2 finishes its
+ *                place in the front once it is ready, while the old router 2 finishes its
  *                in-flight requests and stops with SIGTERM (a rolling update).
  * Figures: hit rate = fleet delta of the engines' own prefix-cache counters
  * (vllm:prefix_cache_hits / queries); balance = max / mean engine busy time; sync lag = the
@@ -71,11 +69,10 @@ const mode = arg('mode', 'process');
 const restartAt = Number(arg('restart-at', '0'));
 const scrapeMs = Number(arg('scrape-interval-ms', '200'));
 const SETUPS = [
-  { name: 'single', routers: 1, sync: false, restart: false, flushMs: 0 },
-  { name: 'x3-sync', routers: 3, sync: true, restart: false, flushMs: 0 },
-  { name: 'x3-sync-timer', routers: 3, sync: true, restart: false, flushMs: 5 },
-  { name: 'x3-no-sync', routers: 3, sync: false, restart: false, flushMs: 0 },
-  { name: 'x3-restart', routers: 3, sync: true, restart: true, flushMs: 0 },
+  { name: 'single', routers: 1, sync: false, restart: false },
+  { name: 'x3-sync', routers: 3, sync: true, restart: false },
+  { name: 'x3-no-sync', routers: 3, sync: false, restart: false },
+  { name: 'x3-restart', routers: 3, sync: true, restart: true },
 ] as const;
 type Setup = (typeof SETUPS)[number];
 const setups = arg('setups', SETUPS.map((s) => s.name).join(',')).split(',').map((n) => {
@@ -92,6 +89,8 @@ if (setups[0]?.name !== 'single') throw new Error('--setups must start with sing
 /** A gateway of a run, in its own process or in this one. */
 interface Gw {
   url: string;
+  /** Resolves once every endpoint is healthy for this gateway (its /readyz), as a load balancer's readiness check would wait. */
+  ready(): Promise<void>;
   /** The sync lag it reports now, ms (undefined without sync). */
   lagMs(): Promise<number | undefined>;
   close(): Promise<void>;
@@ -112,13 +111,17 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => proces
 const redis = await startRedisServer();
 let streamSeq = 0;
 
-async function startGw(urls: string[], sync: { stream: string; id: string; flushMs: number } | undefined): Promise<Gw> {
+async function startGw(urls: string[], sync: { stream: string; id: string } | undefined): Promise<Gw> {
   if (mode === 'process') {
     const g = await startChildGateway(urls.map((u) => u.replace(/^http:\/\//, '')).join(','), [
-      '--trust-forwarded-for', '--scrape-interval-ms', String(scrapeMs), ...(sync !== undefined ? ['--sync-redis', redis.url, '--sync-stream', sync.stream, '--router-id', sync.id, '--sync-flush-ms', String(sync.flushMs)] : []),
+      '--trust-forwarded-for', '--scrape-interval-ms', String(scrapeMs), ...(sync !== undefined ? ['--sync-redis', redis.url, '--sync-stream', sync.stream, '--router-id', sync.id] : []),
     ]);
     return {
       url: g.url,
+      ready: () => until(async () => {
+        const res = await request(`${g.adminUrl}/readyz`);
+        return ((await res.body.json()) as { healthy?: number }).healthy === urls.length;
+      }),
       async lagMs() {
         if (sync === undefined) return undefined;
         const res = await request(`${g.adminUrl}/metrics`);
@@ -130,9 +133,18 @@ async function startGw(urls: string[], sync: { stream: string; id: string; flush
   }
   const r = await startRouter({
     endpoints: urls.map((url) => ({ url })), scheduler: buildScheduler({ preset: 'default' }), port: 0, adminPort: 0, processMetrics: false,
-    trustForwardedFor: true, scrapeIntervalMs: scrapeMs, clock: systemClock, ...(sync !== undefined ? { sync: { url: redis.url, stream: sync.stream, routerId: sync.id, flushMs: sync.flushMs } } : {}),
+    trustForwardedFor: true, scrapeIntervalMs: scrapeMs, clock: systemClock, ...(sync !== undefined ? { sync: { url: redis.url, stream: sync.stream, routerId: sync.id } } : {}),
   });
-  return { url: r.url, lagMs: async () => r.sync?.stats().lagMs, close: () => r.close() };
+  return { url: r.url, ready: () => until(async () => r.pool.healthyCount() === urls.length), lagMs: async () => r.sync?.stats().lagMs, close: () => r.close() };
+}
+
+/** Polls `pred` every 50 ms until true (60 s at most). */
+async function until(pred: () => Promise<boolean>): Promise<void> {
+  const end = performance.now() + 60_000;
+  while (!(await pred().catch(() => false))) {
+    if (performance.now() > end) throw new Error('a gateway did not see every endpoint healthy within 60 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
@@ -145,7 +157,11 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const urls = fleet.urls;
   const stream = `bench:sync:${process.pid}:${++streamSeq}`;
   let idSeq = 0;
-  const start = () => startGw(urls, s.sync ? { stream, id: `r${idSeq++}`, flushMs: s.flushMs } : undefined);
+  const start = async () => {
+    const g = await startGw(urls, s.sync ? { stream, id: `r${idSeq++}` } : undefined);
+    await g.ready();
+    return g;
+  };
   const routers = await Promise.all(Array.from({ length: s.routers }, () => start()));
   const dispatcher = new Agent({ connections: 1024, keepAliveTimeout: 30_000 });
   const before = await readFleetCounters(urls);
@@ -175,7 +191,7 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   for (const req of w.requests) {
     if (s.restart && req.index === restartIndex) {
       // Started in the background: the front keeps sending to the old router 2 until the new one
-      // listens (it replays the stream before it listens), as a readiness check would.
+      // is ready (it replays the stream before it listens, then sees every endpoint healthy).
       const r0 = performance.now();
       retiring = start().then(async (fresh) => {
         replayMs = performance.now() - r0;
@@ -281,7 +297,7 @@ try {
     if (restarts.some((r) => r.restart!.newN === 0)) console.log('\nrestart: in some runs the new router joined too late to serve any request; those runs give no restart figure (raise --requests)');
     if (restarts.length > 0) {
       const d = pairedInterval(restarts.filter((r) => r.restart!.newN > 0).map((r) => 100 * (r.restart!.newCached - r.restart!.othersCached)));
-      console.log(`\nrestart: the new router's first ~20 requests vs the other routers' first ~20 in the same window, engine-reported cached share of prompt tokens, difference ${iv(d, 1, ' pt')} over ${d.n} seeds (new mean ${pct(mean(restarts.map((r) => r.restart!.newCached)))}, others ${pct(mean(restarts.map((r) => r.restart!.othersCached)))}); started (process start, stream replay) and listening in ${Math.min(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)}-${Math.max(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)} ms`);
+      console.log(`\nrestart: the new router's first ~20 requests vs the other routers' first ~20 in the same window, engine-reported cached share of prompt tokens, difference ${iv(d, 1, ' pt')} over ${d.n} seeds (new mean ${pct(mean(restarts.map((r) => r.restart!.newCached)))}, others ${pct(mean(restarts.map((r) => r.restart!.othersCached)))}); started (process start, stream replay, endpoints healthy) and ready in ${Math.min(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)}-${Math.max(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)} ms`);
     }
     console.log(`\nwall time ${((performance.now() - t0) / 1_000).toFixed(0)} s`);
   }

@@ -90,7 +90,7 @@ program
   .option('--sync-redis <addr>', 'active-active replicas: share picks and in-flight load with the other kvroute replicas through this Redis (host:port, redis://..., or redis-cluster://h1:p1,h2:p2); docs/active-active.md')
   .option('--router-id <id>', 'this replica\'s id in --sync-redis (default hostname:pid; must differ between replicas)')
   .option('--sync-stream <key>', 'Redis stream key the replicas of one fleet share (--sync-redis)', 'kvroute:sync')
-  .option('--sync-flush-ms <n>', 'active-active publishing: 0 = send at once unless a send is in flight (adaptive batching), n = at most one send per n ms (--sync-redis)', int('--sync-flush-ms'), 0)
+  .option('--sync-flush-ms <n>', 'active-active publishing: least ms between two sends; a pick after a quiet spell is sent at once, picks within n ms of the last send go together (0 = only one send in flight) (--sync-redis)', int('--sync-flush-ms'), 5)
   .addOption(new Option('--pd-mode <mode>', 'P/D: orchestrate (gateway runs both legs), header (set x-prefiller-host-port for decode-pod sidecars), off; default orchestrate when the config disaggregates').choices(['orchestrate', 'header', 'off']))
   .addOption(new Option('--log-level <level>', 'log level; info logs one JSON line per request').choices(LEVELS).default(process.env.KVROUTE_LOG_LEVEL ?? 'warn'))
   .option('--upstream-timeout-ms <n>', 'whole upstream exchange per request (0 = none)', int('--upstream-timeout-ms'), 600_000)

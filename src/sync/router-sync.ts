@@ -4,8 +4,8 @@
  * Publish (hot path, no I/O): as a scheduler observer, every local pick, first token and
  * completion becomes a compact record (src/sync/sync-records.ts) queued in memory and sent as ONE
  * `XADD <stream> MAXLEN ~ <maxLen> * r <router> b <batch>` per batch by a SyncPublisher
- * (src/sync/sync-publisher.ts): adaptive batching by default (at once unless an XADD is in
- * flight; what queues meanwhile goes as one batch when it returns), or a `flushMs` timer.
+ * (src/sync/sync-publisher.ts): leading-edge batching (at once when no XADD is in flight and the
+ * last started `flushMs` ago or more; else what queues meanwhile goes as one batch when both hold).
  * A heartbeat record is queued every `heartbeatMs`; it carries this router's in-flight requests
  * per endpoint, against which the others reconcile their entries of it (RemoteLoad.reconcile).
  *
@@ -66,8 +66,10 @@ export interface RouterSyncOptions {
   stream?: string;
   /** Approximate stream cap in entries (default 20 000). */
   maxLen?: number;
-  /** Publish batching: 0 (default) adaptive, one XADD in flight at a time; > 0 at most one XADD per this many ms. */
+  /** Least time between two XADDs' starts, ms (default 5; 0: only one in flight); a record queued after a quiet spell goes at once. */
   flushMs?: number;
+  /** false: every batch waits `flushMs` from its first record (the behaviour before; default true). */
+  flushLeading?: boolean;
   heartbeatMs?: number;
   /** A router not heard from this long loses its remote load (default 3 x heartbeat + 1 s). */
   deadAfterMs?: number;
@@ -135,7 +137,7 @@ export class RouterSync implements RequestObserver {
     this.routerId = o.routerId ?? defaultRouterId();
     this.#o = {
       url: o.url, scheduler: o.scheduler, endpoints: o.endpoints, clock: o.clock, stream: o.stream ?? 'kvroute:sync', maxLen: o.maxLen ?? 20_000,
-      flushMs: o.flushMs ?? 0, heartbeatMs: hb, deadAfterMs: o.deadAfterMs ?? 3 * hb + 1_000, remoteTtlMs: o.remoteTtlMs ?? 120_000,
+      flushMs: o.flushMs ?? 5, flushLeading: o.flushLeading ?? true, heartbeatMs: hb, deadAfterMs: o.deadAfterMs ?? 3 * hb + 1_000, remoteTtlMs: o.remoteTtlMs ?? 120_000,
       replayEntries: o.replayEntries ?? 5_000, startWaitMs: o.startWaitMs ?? 3_000, blockMs: o.blockMs ?? 1_000, retryMs: o.retryMs ?? 500,
     };
     for (const [k, v] of Object.entries(this.#o)) {
@@ -155,7 +157,7 @@ export class RouterSync implements RequestObserver {
     this.#pub.on('ready', () => this.#metrics?.syncConnected.set(1));
     this.#pub.on('close', () => this.#metrics?.syncConnected.set(0));
     this.#publisher = new SyncPublisher({
-      client: this.#pub, stream: this.#o.stream, maxLen: this.#o.maxLen, routerId: this.routerId, flushMs: this.#o.flushMs, clock: this.#o.clock,
+      client: this.#pub, stream: this.#o.stream, maxLen: this.#o.maxLen, routerId: this.routerId, flushMs: this.#o.flushMs, leading: this.#o.flushLeading, clock: this.#o.clock,
       onSent: (n) => {
         this.#stats.sent += n;
         this.#metrics?.syncRecords.inc({ outcome: 'sent' }, n);

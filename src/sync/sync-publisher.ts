@@ -2,13 +2,15 @@
  * The publishing side of router sync (src/sync/router-sync.ts): an in-memory queue of records
  * sent as ONE `XADD <stream> MAXLEN ~ <maxLen> * r <router> b <JSON batch>` per batch.
  *
- * Algorithm (adaptive batching, `flushMs` 0, the default): a record pushed while no XADD is in
- * flight is sent at the end of the current microtask run (records pushed in the same run share
- * the batch); records pushed while an XADD is in flight wait for it and then go as one batch.
- * At a low rate every record is on the wire at once (the delay to the other replicas is one
- * Redis round trip, no timer); under load batches grow with the rate and at most one XADD per
- * round trip is sent, one at a time, so batches stay in order. `flushMs` > 0 instead sends at
- * most once per `flushMs` (a timer from the injected clock; the former behaviour).
+ * Algorithm (leading-edge batching): at most one XADD is in flight, and two XADDs start at least
+ * `flushMs` apart (default 5). A record pushed when neither holds (the last XADD started
+ * `flushMs` or more ago and has returned) is sent at the end of the current microtask run
+ * (records pushed in the same run share the batch); otherwise it waits until both hold and goes
+ * with everything queued meanwhile. At a low rate every record is on the wire at once (the delay
+ * to the other replicas is one Redis round trip, no timer); under load there is at most one XADD
+ * per `flushMs` (or per round trip when slower), so the CPU per request stays that of batching.
+ * `flushMs` 0: no spacing, only one XADD in flight. `leading: false`: every batch waits `flushMs`
+ * from its first record (a plain timer; the behaviour before, kept to measure against).
  *
  * Never throws and never blocks the caller: Redis not connected or an XADD failing drops the
  * batch (reported through `onDrop`); the queue is capped (`maxQueued`, then records are dropped).
@@ -23,8 +25,10 @@ export interface SyncPublisherOptions {
   stream: string;
   maxLen: number;
   routerId: string;
-  /** 0: adaptive batching; > 0: at most one XADD per this many ms. */
+  /** Least time between two XADDs' starts, ms (0: only one in flight). */
   flushMs: number;
+  /** false: every batch waits `flushMs` from its first record (default true, see the file comment). */
+  leading?: boolean;
   clock: Clock;
   /** Records queued beyond this are dropped (default 50 000). */
   maxQueued?: number;
@@ -39,6 +43,7 @@ export class SyncPublisher {
   #timer: { cancel(): void } | undefined;
   #microtaskQueued = false;
   #inFlight: Promise<void> | undefined;
+  #lastStart = -Infinity;
   #stopped = false;
   /** XADD calls that succeeded. */
   batches = 0;
@@ -73,12 +78,13 @@ export class SyncPublisher {
   }
 
   #schedule(): void {
-    if (this.#stopped || this.#inFlight !== undefined || this.#queue.length === 0) return; // sent when the XADD in flight returns
-    if (this.#o.flushMs > 0) {
-      this.#timer ??= this.#o.clock.setTimeout(() => {
+    if (this.#stopped || this.#inFlight !== undefined || this.#queue.length === 0 || this.#timer !== undefined) return; // sent when the XADD in flight returns / the timer fires
+    const wait = this.#o.leading === false ? this.#o.flushMs : this.#lastStart + this.#o.flushMs - this.#o.clock.now();
+    if (wait > 0) {
+      this.#timer = this.#o.clock.setTimeout(() => {
         this.#timer = undefined;
         void this.#send();
-      }, this.#o.flushMs);
+      }, wait);
       return;
     }
     if (this.#microtaskQueued) return;
@@ -94,6 +100,7 @@ export class SyncPublisher {
     if (this.#inFlight !== undefined || this.#queue.length === 0) return this.#inFlight ?? Promise.resolve();
     const batch = this.#queue;
     this.#queue = [];
+    this.#lastStart = this.#o.clock.now();
     if (this.#o.client.status !== 'ready') {
       this.#o.onDrop(batch.length, 'Redis not connected');
       return Promise.resolve();

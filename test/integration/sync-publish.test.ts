@@ -1,8 +1,9 @@
 /**
- * Router sync publishing on a real redis-server (src/sync/router-sync.ts): adaptive batching
- * (the default) sends a pick at once, with no timer involved (the injected clock never moves
- * here), and batches what is picked while an XADD is in flight; `flushMs` > 0 waits for its timer.
- * The stream is read back with a plain Redis client.
+ * Router sync publishing on a real redis-server (src/sync/sync-publisher.ts), the stream read back
+ * with a plain Redis client, time from a ManualClock: leading-edge batching (the default) sends a
+ * pick after a quiet spell at once and holds what follows within `flushMs` of the last send until
+ * then; `flushMs` 0 sends at once unless an XADD is in flight and batches what is picked
+ * meanwhile; `flushLeading: false` (the behaviour before) always waits for its timer.
  */
 import test, { after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,11 +49,33 @@ async function picksIn(stream: string): Promise<string[]> {
   return entries.flatMap(([, f]) => parseBatch(f[f.indexOf('b') + 1]).records).flatMap((r) => (r.t === 'p' ? [r.q] : []));
 }
 
-test('adaptive publishing: a pick is sent at once without any timer; picks made while an XADD is in flight go as one batch', async () => {
+test('leading edge (default): a pick after a quiet spell goes at once; one within flushMs of the last send waits for it', async () => {
+  const clock = new ManualClock(Date.now());
+  const sched = buildScheduler({ preset: 'default' });
+  const stream = 'test:publish:leading';
+  const sync = await RouterSync.start({ url: redis.url, stream, routerId: 'L', scheduler: sched, endpoints: pool, clock });
+  try {
+    await waitFor('the start-up heartbeat', () => sync.stats().sent === 1, 3_000);
+    clock.advance(5); // a quiet spell: no timer is pending, nothing moves
+    await pick(sched, 'L', 0, 1);
+    await waitFor('the pick in the stream with no timer firing', () => sync.stats().sent === 2, 3_000);
+    await pick(sched, 'L', 1, 3); // within 5 ms of the last send
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(await picksIn(stream), ['L-0'], 'picks within flushMs of the last send wait');
+    clock.advance(5);
+    await waitFor('the held picks in the stream', () => sync.stats().sent === 4, 3_000);
+    assert.deepEqual(await picksIn(stream), ['L-0', 'L-1', 'L-2']);
+    assert.equal(sync.stats().batches, 3, 'heartbeat, L-0, then L-1 and L-2 together');
+  } finally {
+    await sync.close();
+  }
+});
+
+test('flushMs 0: a pick is sent at once without any timer; picks made while an XADD is in flight go as one batch', async () => {
   const clock = new ManualClock(Date.now()); // never advanced: a timer-driven flush would never fire
   const sched = buildScheduler({ preset: 'default' });
   const stream = 'test:publish:adaptive';
-  const sync = await RouterSync.start({ url: redis.url, stream, routerId: 'A', scheduler: sched, endpoints: pool, clock });
+  const sync = await RouterSync.start({ url: redis.url, stream, routerId: 'A', scheduler: sched, endpoints: pool, clock, flushMs: 0 });
   try {
     await pick(sched, 'A', 0, 1);
     await waitFor('the single pick in the stream', () => sync.stats().sent >= 2, 3_000); // heartbeat + pick
@@ -69,11 +92,11 @@ test('adaptive publishing: a pick is sent at once without any timer; picks made 
   }
 });
 
-test('flushMs > 0: records wait for the timer, then go as one batch', async () => {
+test('flushLeading false (before): records wait for the timer, then go as one batch', async () => {
   const clock = new ManualClock(Date.now());
   const sched = buildScheduler({ preset: 'default' });
   const stream = 'test:publish:timer';
-  const sync = await RouterSync.start({ url: redis.url, stream, routerId: 'T', scheduler: sched, endpoints: pool, clock, flushMs: 5 });
+  const sync = await RouterSync.start({ url: redis.url, stream, routerId: 'T', scheduler: sched, endpoints: pool, clock, flushMs: 5, flushLeading: false });
   try {
     await pick(sched, 'T', 0, 5);
     await new Promise((r) => setTimeout(r, 300));

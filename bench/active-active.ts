@@ -1,9 +1,9 @@
 /**
  * Active-active router replicas (src/sync, docs/active-active.md) vs one router, live and as
  * deployed: every gateway is its own `kvroute serve` process (default profile), a real
- * redis-server carries the sync stream, a fresh simulated fleet per run in its own process
- * (bench/fleet-process.ts, which also reports the engines' busy time), real HTTP from an
- * open-loop client in this process.
+ * redis-server carries the sync stream, a fresh simulated fleet per run with every engine in its
+ * own process (bench/fleet-process.ts, which also reports the engines' busy time), real HTTP
+ * from an open-loop client in this process.
  *
  *   node dist/bench/active-active.js [--workload shared-prefix|trace] [--seeds 1,2,3,4,5]
  *     [--requests 300] [--replicas 4] [--time-scale 0.1] [--rate 8] [--trace-rate-scale 1]
@@ -150,7 +150,16 @@ async function until(pred: () => Promise<boolean>): Promise<void> {
 async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const load0 = loadavg()[0];
   const fleetOpts = { replicas, basePort: 0, model: w.model, profile: 'llama-3.1-8b' as const, timeScale, seed, enablePromptTokensDetails: true };
-  const fleet = mode === 'process' ? await startFleetProcess(fleetOpts) : await (async () => {
+  // As deployed, every engine in its own process (one fleet process per replica): simulated
+  // engines sharing one process starved each other's /health under three gateways' probes.
+  const fleet = mode === 'process' ? await (async () => {
+    const parts = await Promise.all(Array.from({ length: replicas }, () => startFleetProcess({ ...fleetOpts, replicas: 1 })));
+    return {
+      urls: parts.flatMap((p) => p.urls),
+      busyMs: async () => (await Promise.all(parts.map((p) => p.busyMs()))).flat(),
+      stop: async () => void (await Promise.all(parts.map((p) => p.stop()))),
+    };
+  })() : await (async () => {
     const f = await startFleet(fleetOpts);
     return { urls: f.replicas.map((r) => r.url), busyMs: async () => f.replicas.map((r) => r.engine.busyMs), stop: () => f.close() };
   })();

@@ -34,6 +34,7 @@ import { createPublicServer, resolvePublicPortOptions, type PublicPortOptions } 
 import { guardPublicHandler } from './http/public-guard.js';
 import type { ApiKeyStore } from './http/api-keys.js';
 import { EndpointPrivacy, type EndpointPrivacyOptions } from './http/endpoint-privacy.js';
+import { startIdleGc } from '../app/idle-gc.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -72,6 +73,8 @@ export interface RouterOptions {
   processMetrics?: boolean;
   /** How many recent decisions `/debug/decisions` keeps (default 200). */
   decisionHistory?: number;
+  /** One full GC after this long idle following a busy period, ms (default 10,000; 0 = off; src/app/idle-gc.ts). */
+  idleGcAfterMs?: number;
   /** Token block size the router keys blocks with (precise routing), reported to `kvroute doctor`. */
   blockSize?: number;
   /** Whether KV events are expected (default: when a precise prefix scorer is configured). */
@@ -311,6 +314,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     }
   }
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
+  const idleGc = startIdleGc(opts.idleGcAfterMs, clock, metrics, logger);
   return {
     url: `http://${host}:${port}`,
     adminUrl: `http://${adminHost}:${adminPort}`,
@@ -323,6 +327,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     outliers,
     ...(sync !== undefined ? { sync } : {}),
     async close() {
+      idleGc?.stop();
       await sync?.close();
       await opts.discovery?.stop();
       scraper.stop();

@@ -28,6 +28,7 @@ import { LifecycleBackend } from './lifecycle-backend.js';
 import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../../sync/start-router-sync.js';
 import type { DiscoverySource } from '../../discovery/types.js';
 import { startDiscovery } from '../../discovery/start-discovery.js';
+import { startIdleGc } from '../../app/idle-gc.js';
 
 export interface EndpointPickerOptions {
   endpoints: readonly EndpointSpec[];
@@ -58,6 +59,8 @@ export interface EndpointPickerOptions {
   staleAfterMs?: number;
   processMetrics?: boolean;
   decisionHistory?: number;
+  /** One full GC after this long idle following a busy period, ms (default 10,000; 0 = off; src/app/idle-gc.ts). */
+  idleGcAfterMs?: number;
   blockSize?: number;
   kvEventsExpected?: boolean;
   kvCache?: RouterKvCache;
@@ -192,6 +195,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   }
   const running = extProc;
   logger.info({ extProc: running.address, healthPort: running.healthPort, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute endpoint picker listening');
+  const idleGc = startIdleGc(opts.idleGcAfterMs, clock, metrics, logger);
   return {
     extProcAddress: running.address,
     healthPort: running.healthPort,
@@ -203,10 +207,12 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     lifecycles,
     extProc: running,
     async drain() {
+      idleGc?.stop();
       await running.drain();
       await stopAll();
     },
     async close() {
+      idleGc?.stop();
       await running.close();
       await stopAll();
     },

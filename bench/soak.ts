@@ -4,6 +4,7 @@
  *   npm run soak -- [--connections 200] [--seconds 60] [--replicas 3] [--time-scale 0.05]
  *                   [--kv-events on|off] [--redis on|off] [--flood-mps 40] [--settle-seconds 40]
  *                   [--serve-args "--log-level warn ..."] [--router-node-args "--cpu-prof"] [--hook ./my-hook.js]
+ *                   [--router-env image|inherit]
  *
  * The fleet (`kvroute sim`), the router (`kvroute serve`) and Redis (`redis-server`) run as child
  * processes, so the router's RSS and open files are its own (/proc/<pid>/status, /proc/<pid>/fd).
@@ -48,8 +49,9 @@ import { Worker } from 'node:worker_threads';
 import { Agent, request } from 'undici';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { startSimProcess } from './sim-process.js';
+import { MALLOC_ENV } from '../src/app/malloc-env.js';
 
-interface Args { connections: number; seconds: number; replicas: number; timeScale: number; kvEvents: boolean; redis: boolean; floodMps: number; settleSeconds: number; serveArgs: string[]; routerNodeArgs: string[]; hook?: string }
+interface Args { routerEnv: 'image' | 'inherit'; connections: number; seconds: number; replicas: number; timeScale: number; kvEvents: boolean; redis: boolean; floodMps: number; settleSeconds: number; serveArgs: string[]; routerNodeArgs: string[]; hook?: string }
 
 function onOff(k: string, x: string): boolean {
   if (x !== 'on' && x !== 'off') throw new Error(`${k} takes on or off, got ${x}`);
@@ -57,11 +59,11 @@ function onOff(k: string, x: string): boolean {
 }
 
 function parseArgs(): Args {
-  const a: Args = { connections: 200, seconds: 60, replicas: 3, timeScale: 0.05, kvEvents: true, redis: true, floodMps: 40, settleSeconds: 40, serveArgs: [], routerNodeArgs: [] };
+  const a: Args = { routerEnv: 'image', connections: 200, seconds: 60, replicas: 3, timeScale: 0.05, kvEvents: true, redis: true, floodMps: 40, settleSeconds: 40, serveArgs: [], routerNodeArgs: [] };
   const v = process.argv.slice(2);
   if (v.includes('--help') || v.includes('-h')) {
     process.stdout.write('usage: npm run soak -- [--connections 200] [--seconds 60] [--replicas 3] [--time-scale 0.05] [--kv-events on|off] [--redis on|off]\n' +
-      '         [--flood-mps 40] [--settle-seconds 40] [--serve-args "..."] [--router-node-args "..."] [--hook ./my-hook.js]\n(the scenario: the comment atop bench/soak.ts)\n');
+      '         [--flood-mps 40] [--settle-seconds 40] [--serve-args "..."] [--router-node-args "..."] [--router-env image|inherit] [--hook ./my-hook.js]\n(the scenario: the comment atop bench/soak.ts)\n');
     process.exit(0);
   }
   for (let i = 0; i < v.length; i += 2) {
@@ -79,7 +81,11 @@ function parseArgs(): Args {
     else if (k === '--serve-args') a.serveArgs = x.split(' ').filter(Boolean);
     else if (k === '--router-node-args') a.routerNodeArgs = x.split(' ').filter(Boolean);
     else if (k === '--hook') a.hook = resolve(x);
-    else throw new Error(`unknown flag ${k}; flags: --connections --seconds --replicas --time-scale --kv-events --redis --flood-mps --settle-seconds --serve-args --router-node-args --hook`);
+    else if (k === '--router-env') {
+      if (x !== 'image' && x !== 'inherit') throw new Error(`--router-env takes image or inherit, got ${x}`);
+      a.routerEnv = x;
+    }
+    else throw new Error(`unknown flag ${k}; flags: --connections --seconds --replicas --time-scale --kv-events --redis --flood-mps --settle-seconds --serve-args --router-node-args --router-env --hook`);
   }
   if (!(a.connections > 0 && a.seconds >= 10 && a.replicas >= 3)) throw new Error('need --connections > 0, --seconds >= 10, --replicas >= 3');
   if (!(a.floodMps >= 0 && a.settleSeconds >= 0)) throw new Error('need --flood-mps >= 0 and --settle-seconds >= 0');
@@ -134,13 +140,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startServe(endpoints: string, extra: string[], nodeArgs: string[]): Promise<{ url: string; adminUrl: string; pid: number; log: string; stop(): Promise<void> }> {
+async function startServe(endpoints: string, extra: string[], nodeArgs: string[], routerEnv: 'image' | 'inherit'): Promise<{ url: string; adminUrl: string; pid: number; log: string; stop(): Promise<void> }> {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   // The router's stderr goes to a file, not a pipe: its logger writes synchronously, and a pipe
   // this busy process drains late would stall the router's event loop (and the measurements).
   const log = join(mkdtempSync(join(tmpdir(), 'kvroute-soak-')), 'serve.log');
   const fd = openSync(log, 'w');
-  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--endpoints', endpoints, '--port', '0', '--admin-port', '0', ...extra], { stdio: ['ignore', 'ignore', fd] });
+  // The router runs with the container image's malloc settings (src/app/malloc-env.ts), unless
+  // --router-env inherit asks for this shell's environment as it is.
+  const env = routerEnv === 'image' ? { ...process.env, ...MALLOC_ENV } : process.env;
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--endpoints', endpoints, '--port', '0', '--admin-port', '0', ...extra], { stdio: ['ignore', 'ignore', fd], env });
   closeSync(fd);
   let exited = false;
   child.once('exit', () => (exited = true));
@@ -188,7 +197,7 @@ async function main(): Promise<void> {
   const eps = sim.endpoints.split(',').map((e) => e.split(';')[0]);
   const serveArgs = eventsAddr ? ['--kv-events', 'bind', '--kv-events-bind', eventsAddr, '--tokenizer', 'builtin'] : ['--kv-events', 'off'];
   if (redis) serveArgs.push('--redis', `127.0.0.1:${redis.port}`);
-  const router = await startServe(sim.endpoints, [...serveArgs, ...a.serveArgs], a.routerNodeArgs);
+  const router = await startServe(sim.endpoints, [...serveArgs, ...a.serveArgs], a.routerNodeArgs, a.routerEnv);
   cleanups.push(() => router.stop());
   const ctx = (phase: string) => ({ phase, routerUrl: router.url, adminUrl: router.adminUrl, endpoints: eps });
   const client = new Agent({ connections: a.connections + 8, keepAliveTimeout: 30_000 });
@@ -335,7 +344,7 @@ async function main(): Promise<void> {
   const report = {
     connections: a.connections,
     seconds: Math.round(elapsed),
-    setup: { kvEvents: a.kvEvents ? `bind ${eventsAddr}` : 'off', index: redis ? `redis 127.0.0.1:${redis.port}` : a.kvEvents ? 'memory' : 'none', floodMps: a.floodMps },
+    setup: { routerEnv: a.routerEnv === 'image' ? MALLOC_ENV : 'inherited', kvEvents: a.kvEvents ? `bind ${eventsAddr}` : 'off', index: redis ? `redis 127.0.0.1:${redis.port}` : a.kvEvents ? 'memory' : 'none', floodMps: a.floodMps },
     timeline,
     requests: total,
     ok,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../core/clock.js';
-import { IdleGc, exposedGc, startIdleGc } from './idle-gc.js';
+import { IdleGc, inspectorGc, startIdleGc } from './idle-gc.js';
 
 function harness(afterMs: number) {
   const clock = new ManualClock(0);
@@ -16,7 +16,7 @@ function harness(afterMs: number) {
   return { g, windows, runs: () => runs, seconds };
 }
 
-test('one collection after a busy period turns idle for afterMs, none while busy or never busy', () => {
+test('one collection after a busy period turns idle for afterMs, none while busy or never busy', async () => {
   const h = harness(5000);
   h.windows(10, 0.01);
   assert.equal(h.runs(), 0, 'idle since the start: nothing to give back, no collection');
@@ -26,7 +26,8 @@ test('one collection after a busy period turns idle for afterMs, none while busy
   assert.equal(h.runs(), 0, '4 s idle < 5 s');
   h.windows(1, 0.01);
   assert.equal(h.runs(), 1, '5 s idle after the busy period: one collection');
-  assert.equal(h.seconds.length, 1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(h.seconds.length, 1, 'its duration reported');
   h.windows(30, 0.01);
   assert.equal(h.runs(), 1, 'once per busy -> idle transition, not every 5 s');
   h.g.stop();
@@ -49,19 +50,30 @@ test('light traffic between the thresholds neither arms nor counts as idle', () 
   assert.equal(h.runs(), 1, 'stopped: no more sampling');
 });
 
-test('bad settings are refused with a message; 0 turns it off; V8 gc is reachable at run time', () => {
+test('bad settings are refused with a message; 0 turns it off; a failed collection is reported, not thrown', async () => {
   const clock = new ManualClock(0);
   assert.throws(() => new IdleGc({ clock, afterMs: 0, utilization: () => 0, gc: () => {} }), /idle time must be > 0/);
   assert.throws(() => new IdleGc({ clock, afterMs: 10, busyElu: 0.1, idleElu: 0.5, utilization: () => 0, gc: () => {} }), /idleElu <= busyElu/);
   const metrics = { idleGcRuns: { inc() {} }, idleGcSeconds: { inc() {} } };
-  assert.equal(startIdleGc(0, clock, metrics, { debug() {} }), undefined, '--idle-gc-after 0: nothing runs');
-  const gc = exposedGc();
-  assert.equal(typeof gc, 'function');
-  // Garbage, then a collection: the heap's used size drops.
-  let junk: unknown[] | undefined = Array.from({ length: 200_000 }, (_, i) => ({ i, s: `x${i}` }));
-  const before = process.memoryUsage().heapUsed;
+  assert.equal(startIdleGc(0, clock, metrics, { debug() {}, warn() {} }), undefined, '--idle-gc-after 0: nothing runs');
+  let u = 0.9;
+  const errors: string[] = [];
+  const g = new IdleGc({ clock, afterMs: 1000, utilization: () => u, gc: () => Promise.reject(new Error('no inspector')), onError: (e) => errors.push(e.message) });
+  await g.check();
+  u = 0;
+  clock.advance(2000);
+  await g.check();
+  assert.deepEqual(errors, ['no inspector']);
+  assert.equal(g.collections, 0);
+});
+
+test('the default collection (inspector HeapProfiler.collectGarbage) frees garbage and shrinks the young generation', async () => {
+  let junk: unknown[] | undefined = Array.from({ length: 300_000 }, (_, i) => ({ i, s: `x${i}`, a: [i, i + 1] }));
+  const before = process.memoryUsage();
+  assert.ok(junk.length > 0);
   junk = undefined;
-  gc();
-  assert.equal(junk, undefined);
-  assert.ok(process.memoryUsage().heapUsed < before, 'a full collection freed the dropped objects');
+  await inspectorGc();
+  const after = process.memoryUsage();
+  assert.ok(after.heapUsed < before.heapUsed, `heap used ${before.heapUsed} -> ${after.heapUsed}`);
+  assert.ok(after.heapTotal < before.heapTotal, `heap total ${before.heapTotal} -> ${after.heapTotal}: pages given back`);
 });

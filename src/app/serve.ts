@@ -65,6 +65,8 @@ export interface ServeOptions {
   adminHost?: string;
   /** One full GC once idle this long after a busy period, seconds (default 10; 0 = off; src/app/idle-gc.ts). */
   idleGcAfter?: number;
+  /** Panic routing below this percentage of healthy endpoints (default 50; 0 = off). */
+  panicThresholdPercent?: number;
   /** Public port hardening (timeouts, connection caps, API keys, header stripping, endpoint privacy). */
   publicPort?: PublicPortFlags;
 }
@@ -130,6 +132,7 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
     ...(o.idleGcAfter !== undefined ? { idleGcAfterMs: o.idleGcAfter * 1000 } : {}),
+    ...(o.panicThresholdPercent !== undefined ? { panicThresholdPercent: o.panicThresholdPercent } : {}),
     ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
     ...(o.sync !== undefined ? { sync: o.sync } : {}),
     ...o.resilience,
@@ -225,6 +228,7 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
     maxBodyBytes: o.maxBodyBytes,
     scrapeIntervalMs: o.scrapeIntervalMs,
     ...(o.idleGcAfter !== undefined ? { idleGcAfterMs: o.idleGcAfter * 1000 } : {}),
+    ...(o.panicThresholdPercent !== undefined ? { panicThresholdPercent: o.panicThresholdPercent } : {}),
     drainTimeoutMs: o.drainTimeoutMs,
     maxDestinations: o.maxDestinations,
     ...(o.outlier !== undefined ? { outlier: o.outlier } : {}),

@@ -383,6 +383,12 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly panicRouted = new Counter({
+    name: 'kvroute_panic_routing_total',
+    help: 'Requests routed in panic mode: fewer than --panic-threshold-percent of the endpoints were healthy, so silent ones (probes timing out, connections accepted) were candidates too.',
+    registers: [this.registry],
+  });
+
   readonly idleGcRuns = new Counter({
     name: 'kvroute_idle_gc_total',
     help: 'Full garbage collections run after a busy period turned idle, to give the heap back (--idle-gc-after).',

@@ -35,6 +35,7 @@ import { guardPublicHandler } from './http/public-guard.js';
 import type { ApiKeyStore } from './http/api-keys.js';
 import { EndpointPrivacy, type EndpointPrivacyOptions } from './http/endpoint-privacy.js';
 import { startIdleGc } from '../app/idle-gc.js';
+import { wirePanicRouting } from '../datalayer/panic-routing.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -75,6 +76,8 @@ export interface RouterOptions {
   decisionHistory?: number;
   /** One full GC after this long idle following a busy period, ms (default 10,000; 0 = off; src/app/idle-gc.ts). */
   idleGcAfterMs?: number;
+  /** Panic routing below this percentage of healthy endpoints (default 50, Envoy's; 0 = off; EndpointPool.panicThresholdPercent). */
+  panicThresholdPercent?: number;
   /** Token block size the router keys blocks with (precise routing), reported to `kvroute doctor`. */
   blockSize?: number;
   /** Whether KV events are expected (default: when a precise prefix scorer is configured). */
@@ -167,6 +170,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const host = opts.host ?? '127.0.0.1';
   const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
+  wirePanicRouting(pool, opts.panicThresholdPercent, metrics, logger);
   attachSchedulerStats(metrics, opts.scheduler);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
   const scraper = new EndpointScraper(pool, {

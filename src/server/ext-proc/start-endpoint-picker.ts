@@ -29,6 +29,7 @@ import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../../sy
 import type { DiscoverySource } from '../../discovery/types.js';
 import { startDiscovery } from '../../discovery/start-discovery.js';
 import { startIdleGc } from '../../app/idle-gc.js';
+import { wirePanicRouting } from '../../datalayer/panic-routing.js';
 
 export interface EndpointPickerOptions {
   endpoints: readonly EndpointSpec[];
@@ -61,6 +62,8 @@ export interface EndpointPickerOptions {
   decisionHistory?: number;
   /** One full GC after this long idle following a busy period, ms (default 10,000; 0 = off; src/app/idle-gc.ts). */
   idleGcAfterMs?: number;
+  /** Panic routing below this percentage of healthy endpoints (default 50; 0 = off; EndpointPool.panicThresholdPercent). */
+  panicThresholdPercent?: number;
   blockSize?: number;
   kvEventsExpected?: boolean;
   kvCache?: RouterKvCache;
@@ -91,6 +94,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const adminHost = opts.adminHost ?? host;
   const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
+  wirePanicRouting(pool, opts.panicThresholdPercent, metrics, logger);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
   const scraper = new EndpointScraper(pool, { clock, dispatcher, metrics, intervalMs: opts.scrapeIntervalMs, staleAfterMs: opts.staleAfterMs });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);

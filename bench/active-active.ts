@@ -7,7 +7,7 @@
  *
  *   node dist/bench/active-active.js [--workload shared-prefix|trace] [--seeds 1,2,3,4,5]
  *     [--requests 300] [--replicas 4] [--time-scale 0.1] [--rate 8] [--trace-rate-scale 1]
- *     [--mode process|in-process] [--restart-at 0] [--scrape-interval-ms 200]
+ *     [--mode process|in-process] [--restart-at 0] [--scrape-interval-ms 200] [--engines-per-process 1]
  *     [--setups single,x3-sync,x3-no-sync,x3-restart]
  *   node dist/bench/active-active.js --hot-path       (bench/active-active-hot-path.ts: CPU per
  *     request with and without sync, CPU to apply a remote pick, pick -> applied delay)
@@ -68,6 +68,7 @@ const traceRateScale = Number(arg('trace-rate-scale', '1'));
 const mode = arg('mode', 'process');
 const restartAt = Number(arg('restart-at', '0'));
 const scrapeMs = Number(arg('scrape-interval-ms', '200'));
+const enginesPerProcess = Number(arg('engines-per-process', '1'));
 const SETUPS = [
   { name: 'single', routers: 1, sync: false, restart: false },
   { name: 'x3-sync', routers: 3, sync: true, restart: false },
@@ -115,7 +116,7 @@ async function startGw(urls: string[], sync: { stream: string; id: string } | un
   if (mode === 'process') {
     const g = await startChildGateway(urls.map((u) => u.replace(/^http:\/\//, '')).join(','), [
       '--trust-forwarded-for', '--scrape-interval-ms', String(scrapeMs), ...(sync !== undefined ? ['--sync-redis', redis.url, '--sync-stream', sync.stream, '--router-id', sync.id] : []),
-    ]);
+    ], 120_000);
     return {
       url: g.url,
       ready: () => until(async () => {
@@ -150,10 +151,11 @@ async function until(pred: () => Promise<boolean>): Promise<void> {
 async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const load0 = loadavg()[0];
   const fleetOpts = { replicas, basePort: 0, model: w.model, profile: 'llama-3.1-8b' as const, timeScale, seed, enablePromptTokensDetails: true };
-  // As deployed, every engine in its own process (one fleet process per replica): simulated
-  // engines sharing one process starved each other's /health under three gateways' probes.
+  // As deployed, every engine in its own process (`--engines-per-process 1`, the default):
+  // simulated engines sharing one process starved each other's /health under three gateways'
+  // probes. A larger value trades that for fewer processes on a small machine.
   const fleet = mode === 'process' ? await (async () => {
-    const parts = await Promise.all(Array.from({ length: replicas }, () => startFleetProcess({ ...fleetOpts, replicas: 1 })));
+    const parts = await Promise.all(Array.from({ length: Math.ceil(replicas / enginesPerProcess) }, (_, i) => startFleetProcess({ ...fleetOpts, replicas: Math.min(enginesPerProcess, replicas - i * enginesPerProcess) })));
     return {
       urls: parts.flatMap((p) => p.urls),
       busyMs: async () => (await Promise.all(parts.map((p) => p.busyMs()))).flat(),
@@ -202,7 +204,11 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
       // Started in the background: the front keeps sending to the old router 2 until the new one
       // is ready (it replays the stream before it listens, then sees every endpoint healthy).
       const r0 = performance.now();
-      retiring = start().then(async (fresh) => {
+      retiring = start().catch((err: Error) => {
+        console.error(`seed ${seed} ${s.name}: the new router did not start: ${err.message.slice(0, 200)}`);
+        return undefined;
+      }).then(async (fresh) => {
+        if (fresh === undefined) return;
         replayMs = performance.now() - r0;
         const old = routers[2];
         routers[2] = fresh;

@@ -32,7 +32,7 @@ export interface IdleGcOptions {
   checkMs?: number;
   /** A window at or above this ELU counts as busy (arms the release; default 0.2). */
   busyElu?: number;
-  /** A window below this ELU counts as idle (default 0.05). */
+  /** A window below this ELU counts as idle (default 0.1: the router's own probing of a few endpoints stays below it even on a loaded host). */
   idleElu?: number;
   /** ELU of the window since the previous call (default: Node's event-loop utilisation). */
   utilization?: () => number;
@@ -58,7 +58,7 @@ export class IdleGc {
   constructor(o: IdleGcOptions) {
     if (!(Number.isFinite(o.afterMs) && o.afterMs > 0)) throw new KvrError('KVR_ERR_CONFIG', `idle GC: the idle time must be > 0 ms, got ${String(o.afterMs)} (0 turns the idle GC off before it is built)`);
     const busyElu = o.busyElu ?? 0.2;
-    const idleElu = o.idleElu ?? 0.05;
+    const idleElu = o.idleElu ?? 0.1;
     if (!(idleElu > 0 && idleElu <= busyElu && busyElu <= 1)) throw new KvrError('KVR_ERR_CONFIG', `idle GC: need 0 < idleElu <= busyElu <= 1, got ${idleElu} and ${busyElu}`);
     this.#o = { checkMs: 1000, utilization: eluSinceLastCall(), gc: inspectorGc, ...o, busyElu, idleElu };
   }

@@ -57,6 +57,21 @@ export class KeyTable {
     return this.#w0.length;
   }
 
+  /** First word of the key of `id` (an id in use). */
+  wordA(id: number): number {
+    return this.#w0[id];
+  }
+
+  /** Second word of the key of `id`. */
+  wordB(id: number): number {
+    return this.#w1[id];
+  }
+
+  /** Third word of the key of `id`. */
+  wordC(id: number): number {
+    return this.#w2[id];
+  }
+
   /** The id of key (a, b, c), or -1. */
   find(a: number, b: number, c: number): number {
     const slots = this.#slots;

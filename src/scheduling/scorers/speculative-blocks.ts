@@ -18,15 +18,28 @@
  *                                   records with no current key are dropped: O(1) amortized
  * ```
  *
+ * Storage: entries live in one open-addressing table keyed by (key's two 32-bit words, endpoint
+ * slot) with the expiry and each endpoint's insertion order (a doubly linked list, for the
+ * per-endpoint bound) in typed arrays indexed by entry id (src/kv-index/key-table.ts): no `Map`
+ * of boxed numbers and no allocation per key. Endpoints are interned to dense slots. Keys that
+ * are not router keys (integers in [0, 2^53); tests use strings) are interned to ids with a count
+ * of the entries that use them, and enter the table with a high word no router key has.
+ *
  * A write whose `until` is a little out of order (keys known only after tokenization finished)
  * at worst reclaims that entry later; reads ({@link runFrom}) always compare against `now`, so
  * an entry past its expiry never counts, swept or not.
  */
+import { KeyTable, grownInt32 } from '../../kv-index/key-table.js';
 import type { BlockKey } from '../kv-cache-services.js';
 
-/** Records of (endpoint, keys, until), one per write, oldest first, in parallel arrays. */
+const NIL = -1;
+const TWO_32 = 4294967296;
+/** High word of an interned (non-router) key: router keys stay below 2^53, so their high word below 2^21. */
+const INTERNED_HI = 0xffffffff;
+
+/** Records of (endpoint slot, keys, until), one per write, oldest first, in parallel arrays. */
 class ExpiryFifo {
-  #ep: string[] = [];
+  #ep: number[] = [];
   #keys: ArrayLike<BlockKey>[] = [];
   #until: number[] = [];
   #head = 0;
@@ -39,7 +52,7 @@ class ExpiryFifo {
     return this.#until.length - this.#head;
   }
 
-  push(ep: string, keys: ArrayLike<BlockKey>, until: number): void {
+  push(ep: number, keys: ArrayLike<BlockKey>, until: number): void {
     this.#ep.push(ep);
     this.#keys.push(keys);
     this.#until.push(until);
@@ -47,7 +60,7 @@ class ExpiryFifo {
   }
 
   /** Pops records with `until <= now`, oldest first, calling `drop` for each key. */
-  popExpired(now: number, drop: (ep: string, key: BlockKey, until: number) => void): void {
+  popExpired(now: number, drop: (ep: number, key: BlockKey, until: number) => void): void {
     let h = this.#head;
     const until = this.#until;
     while (h < until.length && until[h] <= now) {
@@ -62,8 +75,8 @@ class ExpiryFifo {
   }
 
   /** Keeps the records `current` accepts (in order) and forgets the popped ones. */
-  #keep(current: (ep: string, keys: ArrayLike<BlockKey>, until: number) => boolean): void {
-    const ep: string[] = [];
+  #keep(current: (ep: number, keys: ArrayLike<BlockKey>, until: number) => boolean): void {
+    const ep: number[] = [];
     const keys: ArrayLike<BlockKey>[] = [];
     const until: number[] = [];
     let n = 0;
@@ -86,7 +99,7 @@ class ExpiryFifo {
    * 2 x `entries` + 65,536 (and twice what the last compaction kept): stale records are left
    * by refreshes of hot prefixes, shortenings and evictions.
    */
-  compactIfStale(entries: number, current: (ep: string, keys: ArrayLike<BlockKey>, until: number) => boolean): void {
+  compactIfStale(entries: number, current: (ep: number, keys: ArrayLike<BlockKey>, until: number) => boolean): void {
     if (this.keyCount <= Math.max(this.#limit, 2 * entries + 65_536)) return;
     this.#keep(current);
     this.#limit = 2 * this.keyCount;
@@ -105,7 +118,23 @@ const EMPTY: ArrayLike<BlockKey> = [];
 
 /** Speculative block keys per endpoint with O(expired) expiry (see the module comment). */
 export class SpeculativeBlocks {
-  readonly #byEndpoint = new Map<string, Map<BlockKey, number>>();
+  /** (key low word, key high word, endpoint slot) -> entry id. */
+  readonly #table = new KeyTable((n) => this.#grow(n), 4096);
+  #until = new Float64Array(4096);
+  /** Each endpoint's entries in insertion order (oldest first), by entry id. */
+  #prev = new Int32Array(4096);
+  #next = new Int32Array(4096);
+  readonly #slotOf = new Map<string, number>();
+  readonly #oldest: number[] = [];
+  readonly #newest: number[] = [];
+  readonly #count: number[] = [];
+  /** Keys that are not router keys: key -> intern id, and per id the key and its entries. */
+  readonly #internOf = new Map<BlockKey, number>();
+  readonly #interned: BlockKey[] = [];
+  readonly #internRefs: number[] = [];
+  readonly #internFree: number[] = [];
+  /** High word of the key last split by {@link #lo}. */
+  #hi = 0;
   readonly #ttlFifo = new ExpiryFifo();
   readonly #graceFifo = new ExpiryFifo();
   #size = 0;
@@ -126,46 +155,59 @@ export class SpeculativeBlocks {
   /** Sets the expiry of `keys` on `endpointId` to `until` (`lowerOnly`: only where that shortens it). */
   set(endpointId: string, keys: ArrayLike<BlockKey>, until: number, lowerOnly: boolean): void {
     if (this.maxPerEndpoint === 0) return;
-    let m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) {
-      if (lowerOnly) return;
-      m = new Map();
-      this.#byEndpoint.set(endpointId, m);
-    }
-    let shortened = false;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      const cur = m.get(k);
-      if (lowerOnly) {
-        if (cur !== undefined && until < cur) {
-          m.set(k, until);
+    let slot = this.#slotOf.get(endpointId);
+    if (lowerOnly) {
+      if (slot === undefined || this.#count[slot] === 0) return;
+      let shortened = false;
+      const t = this.#table;
+      const u = this.#until;
+      for (let i = 0; i < keys.length; i++) {
+        const lo = this.#lo(keys[i], false);
+        if (lo < 0) continue;
+        const id = t.find(lo, this.#hi, slot);
+        if (id >= 0 && until < u[id]) {
+          u[id] = until;
           shortened = true;
         }
-        continue;
       }
-      if (cur !== undefined) m.delete(k);
-      else this.#size++;
-      m.set(k, until);
+      if (shortened) this.#graceFifo.push(slot, keys, until);
+      this.#graceFifo.compactIfStale(this.#size, this.#current);
+      return;
+    }
+    if (slot === undefined) slot = this.#addSlot(endpointId);
+    const t = this.#table;
+    for (let i = 0; i < keys.length; i++) {
+      const lo = this.#lo(keys[i], true);
+      const id = t.upsert(lo, this.#hi, slot);
+      if (t.inserted) {
+        this.#size++;
+        this.#count[slot]++;
+        if (this.#hi === INTERNED_HI) this.#internRefs[lo]++;
+      } else if (this.#newest[slot] === id) {
+        this.#until[id] = until;
+        continue;
+      } else this.#unlink(slot, id);
+      this.#until[id] = until;
+      this.#linkNewest(slot, id);
     }
     // One record per write; the keys array is kept (not copied): callers never mutate it.
-    if (!lowerOnly) this.#ttlFifo.push(endpointId, keys, until);
-    else if (shortened) this.#graceFifo.push(endpointId, keys, until);
-    while (m.size > this.maxPerEndpoint) {
-      m.delete(m.keys().next().value as BlockKey);
-      this.#size--;
-    }
-    const fifo = lowerOnly ? this.#graceFifo : this.#ttlFifo;
-    fifo.compactIfStale(this.#size, this.#current);
+    this.#ttlFifo.push(slot, keys, until);
+    while (this.#count[slot] > this.maxPerEndpoint) this.#delete(this.#oldest[slot]);
+    this.#ttlFifo.compactIfStale(this.#size, this.#current);
   }
 
   /** How many of `keys[from..]` in a row `endpointId` holds unexpired at `now`. */
   runFrom(endpointId: string, keys: ArrayLike<BlockKey>, from: number, now: number): number {
-    const m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) return 0;
+    const slot = this.#slotOf.get(endpointId);
+    if (slot === undefined || this.#count[slot] === 0) return 0;
+    const t = this.#table;
+    const u = this.#until;
     let j = from;
     while (j < keys.length) {
-      const exp = m.get(keys[j]);
-      if (exp === undefined || exp <= now) break;
+      const lo = this.#lo(keys[j], false);
+      if (lo < 0) break;
+      const id = t.find(lo, this.#hi, slot);
+      if (id < 0 || u[id] <= now) break;
       j++;
     }
     return j - from;
@@ -179,28 +221,106 @@ export class SpeculativeBlocks {
 
   /** Forgets an endpoint's entries (its records are skipped when they come up). */
   removeEndpoint(endpointId: string): void {
-    const m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) return;
-    this.#size -= m.size;
-    this.#byEndpoint.delete(endpointId);
-    if (this.#byEndpoint.size === 0) {
+    const slot = this.#slotOf.get(endpointId);
+    if (slot === undefined) return;
+    while (this.#oldest[slot] !== NIL) this.#delete(this.#oldest[slot]);
+    if (this.#size === 0) {
       this.#ttlFifo.clear();
       this.#graceFifo.clear();
     }
   }
 
-  readonly #current = (ep: string, keys: ArrayLike<BlockKey>, until: number): boolean => {
-    const m = this.#byEndpoint.get(ep);
-    if (m === undefined) return false;
-    for (let i = 0; i < keys.length; i++) if (m.get(keys[i]) === until) return true;
+  /**
+   * The low table word of `k` (its high word is left in `#hi`); -1 for a key that is not a router
+   * key and was never interned (when not `create`).
+   */
+  #lo(k: BlockKey, create: boolean): number {
+    if (typeof k === 'number' && k >= 0 && k <= Number.MAX_SAFE_INTEGER && Number.isInteger(k)) {
+      const lo = k >>> 0;
+      this.#hi = (k - lo) / TWO_32;
+      return lo;
+    }
+    this.#hi = INTERNED_HI;
+    let id = this.#internOf.get(k);
+    if (id === undefined) {
+      if (!create) return -1;
+      id = this.#internFree.pop() ?? this.#interned.length;
+      this.#interned[id] = k;
+      this.#internRefs[id] = 0;
+      this.#internOf.set(k, id);
+    }
+    return id;
+  }
+
+  #addSlot(endpointId: string): number {
+    const slot = this.#oldest.length;
+    this.#slotOf.set(endpointId, slot);
+    this.#oldest.push(NIL);
+    this.#newest.push(NIL);
+    this.#count.push(0);
+    return slot;
+  }
+
+  #linkNewest(slot: number, id: number): void {
+    const last = this.#newest[slot];
+    this.#prev[id] = last;
+    this.#next[id] = NIL;
+    if (last !== NIL) this.#next[last] = id;
+    else this.#oldest[slot] = id;
+    this.#newest[slot] = id;
+  }
+
+  #unlink(slot: number, id: number): void {
+    const prev = this.#prev[id];
+    const next = this.#next[id];
+    if (prev !== NIL) this.#next[prev] = next;
+    else this.#oldest[slot] = next;
+    if (next !== NIL) this.#prev[next] = prev;
+    else this.#newest[slot] = prev;
+  }
+
+  /** Deletes entry `id` (its endpoint list, its table slot, its interned key's count). */
+  #delete(id: number): void {
+    const t = this.#table;
+    const slot = t.wordC(id);
+    this.#unlink(slot, id);
+    this.#count[slot]--;
+    this.#size--;
+    if (t.wordB(id) === INTERNED_HI) {
+      const k = t.wordA(id);
+      if (--this.#internRefs[k] === 0) {
+        this.#internOf.delete(this.#interned[k]);
+        this.#interned[k] = undefined as unknown as BlockKey;
+        this.#internFree.push(k);
+      }
+    }
+    t.remove(id);
+  }
+
+  #grow(n: number): void {
+    const u = new Float64Array(n);
+    u.set(this.#until);
+    this.#until = u;
+    this.#prev = grownInt32(this.#prev, n);
+    this.#next = grownInt32(this.#next, n);
+  }
+
+  readonly #current = (slot: number, keys: ArrayLike<BlockKey>, until: number): boolean => {
+    if (this.#count[slot] === 0) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const lo = this.#lo(keys[i], false);
+      if (lo < 0) continue;
+      const id = this.#table.find(lo, this.#hi, slot);
+      if (id >= 0 && this.#until[id] === until) return true;
+    }
     return false;
   };
 
-  readonly #drop = (ep: string, key: BlockKey, until: number): void => {
-    const m = this.#byEndpoint.get(ep);
-    if (m === undefined || m.get(key) !== until) return; // refreshed, shortened, evicted or removed since
-    m.delete(key);
-    this.#size--;
-    if (m.size === 0) this.#byEndpoint.delete(ep);
+  readonly #drop = (slot: number, key: BlockKey, until: number): void => {
+    const lo = this.#lo(key, false);
+    if (lo < 0) return;
+    const id = this.#table.find(lo, this.#hi, slot);
+    if (id < 0 || this.#until[id] !== until) return; // refreshed, shortened, evicted or removed since
+    this.#delete(id);
   };
 }

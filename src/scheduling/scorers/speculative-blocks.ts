@@ -124,6 +124,15 @@ export class SpeculativeBlocks {
   /** Each endpoint's entries in insertion order (oldest first), by entry id. */
   #prev = new Int32Array(4096);
   #next = new Int32Array(4096);
+  /** (key low word, key high word) -> key id, with the entries of each key (any endpoint) linked. */
+  readonly #keys = new KeyTable((n) => this.#growKeys(n), 1024);
+  #keyHead = new Int32Array(1024);
+  #keyOf = new Int32Array(4096);
+  #kPrev = new Int32Array(4096);
+  #kNext = new Int32Array(4096);
+  /** Scratch of {@link runsFrom}: candidate by slot, candidates by run end. */
+  #candOf = new Int32Array(0);
+  #atEnd = new Int32Array(0);
   readonly #slotOf = new Map<string, number>();
   readonly #oldest: number[] = [];
   readonly #newest: number[] = [];
@@ -183,6 +192,7 @@ export class SpeculativeBlocks {
         this.#size++;
         this.#count[slot]++;
         if (this.#hi === INTERNED_HI) this.#internRefs[lo]++;
+        this.#linkKey(lo, this.#hi, id);
       } else if (this.#newest[slot] === id) {
         this.#until[id] = until;
         continue;
@@ -211,6 +221,62 @@ export class SpeculativeBlocks {
       j++;
     }
     return j - from;
+  }
+
+  /**
+   * {@link runFrom} for every candidate at once: `spec[c]` = how many of `keys[from[c]..]` in a
+   * row `endpointIds[c]` holds unexpired at `now`. Visits only the entries of the keys some
+   * candidate's run has reached (each key's entries are linked), not one probe per candidate:
+   * O(candidates + keys + entries of the visited keys).
+   */
+  runsFrom(endpointIds: readonly string[], keys: ArrayLike<BlockKey>, from: ArrayLike<number>, now: number, spec: Int32Array): void {
+    const n = endpointIds.length;
+    const total = keys.length;
+    spec.fill(0, 0, n);
+    if (this.#size === 0 || total === 0) return;
+    if (this.#candOf.length < this.#oldest.length) this.#candOf = new Int32Array(Math.max(this.#oldest.length, this.#candOf.length * 2)).fill(-1);
+    if (this.#atEnd.length < total + 1) this.#atEnd = new Int32Array(Math.max(total + 1, this.#atEnd.length * 2));
+    const candOf = this.#candOf;
+    const atEnd = this.#atEnd;
+    atEnd.fill(0, 0, total + 1);
+    let any = false;
+    let dup = false;
+    for (let c = 0; c < n; c++) {
+      const slot = this.#slotOf.get(endpointIds[c]);
+      if (slot === undefined || this.#count[slot] === 0) continue;
+      if (candOf[slot] !== -1) dup = true;
+      else candOf[slot] = c;
+      const f = from[c];
+      if (f < total) {
+        atEnd[f]++;
+        any = true;
+      }
+    }
+    if (any && !dup) {
+      const slotOfEntry = this.#table;
+      const until = this.#until;
+      const kNext = this.#kNext;
+      for (let j = 0; j < total; j++) {
+        if (atEnd[j] === 0) continue;
+        const lo = this.#lo(keys[j], false);
+        if (lo < 0) continue;
+        const k = this.#keys.find(lo, this.#hi, 0);
+        if (k < 0) continue;
+        for (let e = this.#keyHead[k]; e !== NIL; e = kNext[e]) {
+          const c = candOf[slotOfEntry.wordC(e)];
+          if (c < 0 || from[c] + spec[c] !== j || until[e] <= now) continue;
+          spec[c]++;
+          atEnd[j]--;
+          atEnd[j + 1]++;
+        }
+      }
+    }
+    for (let c = 0; c < n; c++) {
+      const slot = this.#slotOf.get(endpointIds[c]);
+      if (slot !== undefined) candOf[slot] = -1;
+    }
+    // Several candidates share an endpoint id: one probe per candidate, as runFrom does.
+    if (dup) for (let c = 0; c < n; c++) spec[c] = from[c] < total ? this.runFrom(endpointIds[c], keys, from[c], now) : 0;
   }
 
   /** Drops the entries expired at `now`: O(records popped), see the module comment. */
@@ -284,6 +350,7 @@ export class SpeculativeBlocks {
     const t = this.#table;
     const slot = t.wordC(id);
     this.#unlink(slot, id);
+    this.#unlinkKey(id);
     this.#count[slot]--;
     this.#size--;
     if (t.wordB(id) === INTERNED_HI) {
@@ -303,6 +370,38 @@ export class SpeculativeBlocks {
     this.#until = u;
     this.#prev = grownInt32(this.#prev, n);
     this.#next = grownInt32(this.#next, n);
+    this.#keyOf = grownInt32(this.#keyOf, n);
+    this.#kPrev = grownInt32(this.#kPrev, n);
+    this.#kNext = grownInt32(this.#kNext, n);
+  }
+
+  #growKeys(n: number): void {
+    this.#keyHead = grownInt32(this.#keyHead, n);
+  }
+
+  /** Adds entry `id` to the entries of key (lo, hi). */
+  #linkKey(lo: number, hi: number, id: number): void {
+    const k = this.#keys.upsert(lo, hi, 0);
+    const head = this.#keys.inserted ? NIL : this.#keyHead[k];
+    this.#keyOf[id] = k;
+    this.#kPrev[id] = NIL;
+    this.#kNext[id] = head;
+    if (head !== NIL) this.#kPrev[head] = id;
+    this.#keyHead[k] = id;
+  }
+
+  /** Takes entry `id` out of its key's entries (the key goes with its last entry). */
+  #unlinkKey(id: number): void {
+    const k = this.#keyOf[id];
+    const prev = this.#kPrev[id];
+    const next = this.#kNext[id];
+    if (prev !== NIL) this.#kNext[prev] = next;
+    else if (next !== NIL) this.#keyHead[k] = next;
+    else {
+      this.#keys.remove(k);
+      return;
+    }
+    if (next !== NIL) this.#kPrev[next] = prev;
   }
 
   readonly #current = (slot: number, keys: ArrayLike<BlockKey>, until: number): boolean => {

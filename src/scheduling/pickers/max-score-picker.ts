@@ -39,7 +39,7 @@ export class MaxScorePicker implements Picker {
         break;
       }
     }
-    if (n >= RANK_BY_VALUES) return rankByValues(totals, n, winner);
+    if (n >= RANK_BY_VALUES) return rankByMerge(totals, n, winner);
     const order: number[] = [];
     for (let i = 0; i < n; i++) if (i !== winner) order.push(i);
     order.sort((a, b) => totals[b] - totals[a] || a - b);
@@ -48,39 +48,48 @@ export class MaxScorePicker implements Picker {
   }
 }
 
-/** From this many candidates on, the fallbacks are ranked by {@link rankByValues}. */
-const RANK_BY_VALUES = 48;
+/** From this many candidates on, the fallbacks are ranked by {@link rankByMerge}. */
+const RANK_BY_VALUES = 32;
+
+let bufA = new Int32Array(1024);
+let bufB = new Int32Array(1024);
 
 /**
  * The same order as sorting the candidates other than `winner` by total (descending), ties by
- * index, without a comparator call per comparison (the cost at 1,000 candidates): the distinct
- * totals are sorted natively (a typed-array sort), each candidate finds its total's rank by
- * binary search, and a counting pass lays the candidates out by rank in index order.
+ * index, without a comparator call per comparison (the cost at 1,000 candidates): a bottom-up
+ * merge sort of the indices over two reused typed arrays. Merge sort is stable and the indices
+ * start in ascending order, so equal totals keep index order, as the comparator's `|| a - b` does.
  */
-function rankByValues(totals: Float64Array, n: number, winner: number): number[] {
-  const sorted = totals.slice(0, n).sort();
-  let u = 0;
-  for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[u - 1]) sorted[u++] = sorted[i];
-  const rank = new Int32Array(n);
-  const start = new Int32Array(u + 1);
-  for (let i = 0; i < n; i++) {
-    if (i === winner) continue;
-    const v = totals[i];
-    let lo = 0;
-    let hi = u - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid] < v) lo = mid + 1;
-      else hi = mid;
-    }
-    const r = u - 1 - lo; // 0 = highest total
-    rank[i] = r;
-    start[r + 1]++;
+function rankByMerge(totals: Float64Array, n: number, winner: number): number[] {
+  if (bufA.length < n) {
+    bufA = new Int32Array(Math.max(n, bufA.length * 2));
+    bufB = new Int32Array(bufA.length);
   }
-  for (let r = 0; r < u; r++) start[r + 1] += start[r];
-  const order: number[] = new Array(n);
-  order[0] = winner;
-  for (let i = 0; i < n; i++) if (i !== winner) order[1 + start[rank[i]]++] = i;
+  let src = bufA;
+  let dst = bufB;
+  const m = n - 1;
+  for (let i = 0, k = 0; i < n; i++) if (i !== winner) src[k++] = i;
+  for (let width = 1; width < m; width *= 2) {
+    for (let lo = 0; lo < m; lo += 2 * width) {
+      const mid = Math.min(lo + width, m);
+      const hi = Math.min(lo + 2 * width, m);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        // Take from the right run only when strictly greater: stable.
+        if (totals[src[j]] > totals[src[i]]) dst[k++] = src[j++];
+        else dst[k++] = src[i++];
+      }
+      while (i < mid) dst[k++] = src[i++];
+      while (j < hi) dst[k++] = src[j++];
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  const order: number[] = [winner];
+  for (let i = 0; i < m; i++) order.push(src[i]);
   return order;
 }
 

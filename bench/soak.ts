@@ -4,6 +4,7 @@
  *   npm run soak -- [--connections 200] [--seconds 60] [--replicas 3] [--time-scale 0.05]
  *                   [--kv-events on|off] [--redis on|off] [--flood-mps 40] [--settle-seconds 40]
  *                   [--serve-args "--log-level warn ..."] [--router-node-args "--cpu-prof"] [--hook ./my-hook.js]
+ *                   [--router-env image|inherit]
  *
  * The fleet (`kvroute sim`), the router (`kvroute serve`) and Redis (`redis-server`) run as child
  * processes, so the router's RSS and open files are its own (/proc/<pid>/status, /proc/<pid>/fd).
@@ -48,8 +49,9 @@ import { Worker } from 'node:worker_threads';
 import { Agent, request } from 'undici';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { startSimProcess } from './sim-process.js';
+import { MALLOC_ENV } from '../src/app/malloc-env.js';
 
-interface Args { connections: number; seconds: number; replicas: number; timeScale: number; kvEvents: boolean; redis: boolean; floodMps: number; settleSeconds: number; serveArgs: string[]; routerNodeArgs: string[]; hook?: string }
+interface Args { routerEnv: 'image' | 'inherit'; connections: number; seconds: number; replicas: number; timeScale: number; kvEvents: boolean; redis: boolean; floodMps: number; settleSeconds: number; serveArgs: string[]; routerNodeArgs: string[]; hook?: string }
 
 function onOff(k: string, x: string): boolean {
   if (x !== 'on' && x !== 'off') throw new Error(`${k} takes on or off, got ${x}`);
@@ -57,8 +59,13 @@ function onOff(k: string, x: string): boolean {
 }
 
 function parseArgs(): Args {
-  const a: Args = { connections: 200, seconds: 60, replicas: 3, timeScale: 0.05, kvEvents: true, redis: true, floodMps: 40, settleSeconds: 40, serveArgs: [], routerNodeArgs: [] };
+  const a: Args = { routerEnv: 'image', connections: 200, seconds: 60, replicas: 3, timeScale: 0.05, kvEvents: true, redis: true, floodMps: 40, settleSeconds: 40, serveArgs: [], routerNodeArgs: [] };
   const v = process.argv.slice(2);
+  if (v.includes('--help') || v.includes('-h')) {
+    process.stdout.write('usage: npm run soak -- [--connections 200] [--seconds 60] [--replicas 3] [--time-scale 0.05] [--kv-events on|off] [--redis on|off]\n' +
+      '         [--flood-mps 40] [--settle-seconds 40] [--serve-args "..."] [--router-node-args "..."] [--router-env image|inherit] [--hook ./my-hook.js]\n(the scenario: the comment atop bench/soak.ts)\n');
+    process.exit(0);
+  }
   for (let i = 0; i < v.length; i += 2) {
     const k = v[i];
     const x = v[i + 1];
@@ -74,7 +81,11 @@ function parseArgs(): Args {
     else if (k === '--serve-args') a.serveArgs = x.split(' ').filter(Boolean);
     else if (k === '--router-node-args') a.routerNodeArgs = x.split(' ').filter(Boolean);
     else if (k === '--hook') a.hook = resolve(x);
-    else throw new Error(`unknown flag ${k}; flags: --connections --seconds --replicas --time-scale --kv-events --redis --flood-mps --settle-seconds --serve-args --router-node-args --hook`);
+    else if (k === '--router-env') {
+      if (x !== 'image' && x !== 'inherit') throw new Error(`--router-env takes image or inherit, got ${x}`);
+      a.routerEnv = x;
+    }
+    else throw new Error(`unknown flag ${k}; flags: --connections --seconds --replicas --time-scale --kv-events --redis --flood-mps --settle-seconds --serve-args --router-node-args --router-env --hook`);
   }
   if (!(a.connections > 0 && a.seconds >= 10 && a.replicas >= 3)) throw new Error('need --connections > 0, --seconds >= 10, --replicas >= 3');
   if (!(a.floodMps >= 0 && a.settleSeconds >= 0)) throw new Error('need --flood-mps >= 0 and --settle-seconds >= 0');
@@ -94,10 +105,31 @@ function procSample(pid: number): ProcSample {
   return { rssMiB: Math.round(rss * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
+/**
+ * Where the resident memory is, from /proc/<pid>/smaps: file-backed pages (the node binary and
+ * libraries: code, shared), the main thread's malloc heap (`[heap]`), 64 MiB malloc arenas of
+ * other threads (ZeroMQ's I/O thread, libuv's pool, worker threads), and other anonymous
+ * mappings (V8's heap pages, mmapped allocations).
+ */
+function rssBreakdown(pid: number): { fileMiB: number; mallocMainMiB: number; mallocArenasMiB: number; otherAnonMiB: number } {
+  const kb = { file: 0, main: 0, arena: 0, anon: 0 };
+  let cls: keyof typeof kb = 'anon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const name = m[3].trim();
+      const sizeKb = (parseInt(m[2], 16) - parseInt(m[1], 16)) / 1024;
+      cls = name === '[heap]' ? 'main' : name.startsWith('/') ? 'file' : name === '' && sizeKb >= 60 * 1024 && sizeKb <= 64 * 1024 ? 'arena' : 'anon';
+    } else if (line.startsWith('Rss:')) kb[cls] += Number(line.split(/\s+/)[1]);
+  }
+  const r = (x: number) => Math.round((x / 1024) * 10) / 10;
+  return { fileMiB: r(kb.file), mallocMainMiB: r(kb.main), mallocArenasMiB: r(kb.arena), otherAnonMiB: r(kb.anon) };
+}
+
 async function procStats(pid: number, adminUrl: string): Promise<ProcSample & { heapUsedMiB: number; heapTotalMiB: number; externalMiB: number }> {
   const m = await (await request(`${adminUrl}/metrics`)).body.text();
   const mib = (name: string) => Math.round((Number(new RegExp(`^${name} (\\S+)`, 'm').exec(m)?.[1] ?? NaN) / 2 ** 20) * 10) / 10;
-  return { ...procSample(pid), heapUsedMiB: mib('kvroute_nodejs_heap_size_used_bytes'), heapTotalMiB: mib('kvroute_nodejs_heap_size_total_bytes'), externalMiB: mib('kvroute_nodejs_external_memory_bytes') };
+  return { ...procSample(pid), heapUsedMiB: mib('kvroute_nodejs_heap_size_used_bytes'), heapTotalMiB: mib('kvroute_nodejs_heap_size_total_bytes'), externalMiB: mib('kvroute_nodejs_external_memory_bytes'), ...rssBreakdown(pid) };
 }
 
 async function freePort(): Promise<number> {
@@ -108,13 +140,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startServe(endpoints: string, extra: string[], nodeArgs: string[]): Promise<{ url: string; adminUrl: string; pid: number; log: string; stop(): Promise<void> }> {
+async function startServe(endpoints: string, extra: string[], nodeArgs: string[], routerEnv: 'image' | 'inherit'): Promise<{ url: string; adminUrl: string; pid: number; log: string; stop(): Promise<void> }> {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   // The router's stderr goes to a file, not a pipe: its logger writes synchronously, and a pipe
   // this busy process drains late would stall the router's event loop (and the measurements).
   const log = join(mkdtempSync(join(tmpdir(), 'kvroute-soak-')), 'serve.log');
   const fd = openSync(log, 'w');
-  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--endpoints', endpoints, '--port', '0', '--admin-port', '0', ...extra], { stdio: ['ignore', 'ignore', fd] });
+  // The router runs with the container image's malloc settings (src/app/malloc-env.ts), unless
+  // --router-env inherit asks for this shell's environment as it is.
+  const env = routerEnv === 'image' ? { ...process.env, ...MALLOC_ENV } : process.env;
+  const child = spawn(process.execPath, [...nodeArgs, cli, 'serve', '--endpoints', endpoints, '--port', '0', '--admin-port', '0', ...extra], { stdio: ['ignore', 'ignore', fd], env });
   closeSync(fd);
   let exited = false;
   child.once('exit', () => (exited = true));
@@ -162,7 +197,7 @@ async function main(): Promise<void> {
   const eps = sim.endpoints.split(',').map((e) => e.split(';')[0]);
   const serveArgs = eventsAddr ? ['--kv-events', 'bind', '--kv-events-bind', eventsAddr, '--tokenizer', 'builtin'] : ['--kv-events', 'off'];
   if (redis) serveArgs.push('--redis', `127.0.0.1:${redis.port}`);
-  const router = await startServe(sim.endpoints, [...serveArgs, ...a.serveArgs], a.routerNodeArgs);
+  const router = await startServe(sim.endpoints, [...serveArgs, ...a.serveArgs], a.routerNodeArgs, a.routerEnv);
   cleanups.push(() => router.stop());
   const ctx = (phase: string) => ({ phase, routerUrl: router.url, adminUrl: router.adminUrl, endpoints: eps });
   const client = new Agent({ connections: a.connections + 8, keepAliveTimeout: 30_000 });
@@ -207,6 +242,11 @@ async function main(): Promise<void> {
      const lat = []; const at = []; const lag = []; let stop = false;
      parentPort.on('message', () => { stop = true; });
      (async () => {
+       // One uncounted request first: the probe's own start (undici's parser, the connection)
+       // is not router latency.
+       const w0 = performance.now();
+       try { const r = await request(workerData.url + '/health'); await r.body.text(); } catch {}
+       parentPort.postMessage({ warmupMs: performance.now() - w0 });
        while (!stop) {
          const t = performance.now();
          try { const r = await request(workerData.url + '/health'); await r.body.text(); lat.push(performance.now() - t); }
@@ -230,6 +270,7 @@ async function main(): Promise<void> {
      })();`,
     { eval: true, workerData: { url: router.url, admin: router.adminUrl, t0: performance.timeOrigin + t0, undici: createRequire(import.meta.url).resolve('undici') } },
   );
+  const probeWarmupMs = await new Promise<number>((r) => probe.once('message', (m: { warmupMs: number }) => r(m.warmupMs)));
   const probeDone = new Promise<{ lat: number[]; at: number[]; lag: number[] }>((r) => probe.once('message', (m: { lat: number[]; at: number[]; lag: number[] }) => r(m)));
   // Router RSS / open files every second: the peak.
   const samples: (ProcSample & { t: number })[] = [];
@@ -287,10 +328,11 @@ async function main(): Promise<void> {
   await hook?.(ctx('end'));
   await client.close();
   // Idle settle: the router keeps idle upstream connections for 30 s (keep-alive).
-  const settle: (ProcSample & { t: number })[] = [];
+  const settle: (ProcSample & { t: number; heapTotalMiB: number })[] = [];
   for (let s = 5; s <= a.settleSeconds; s += 5) {
     await sleep(5000);
-    settle.push({ t: s, ...procSample(router.pid) });
+    const st = await procStats(router.pid, router.adminUrl);
+    settle.push({ t: s, rssMiB: st.rssMiB, fds: st.fds, heapTotalMiB: st.heapTotalMiB });
   }
   clearInterval(sampler);
   const after = await procStats(router.pid, router.adminUrl);
@@ -302,7 +344,7 @@ async function main(): Promise<void> {
   const report = {
     connections: a.connections,
     seconds: Math.round(elapsed),
-    setup: { kvEvents: a.kvEvents ? `bind ${eventsAddr}` : 'off', index: redis ? `redis 127.0.0.1:${redis.port}` : a.kvEvents ? 'memory' : 'none', floodMps: a.floodMps },
+    setup: { routerEnv: a.routerEnv === 'image' ? MALLOC_ENV : 'inherited', kvEvents: a.kvEvents ? `bind ${eventsAddr}` : 'off', index: redis ? `redis 127.0.0.1:${redis.port}` : a.kvEvents ? 'memory' : 'none', floodMps: a.floodMps },
     timeline,
     requests: total,
     ok,
@@ -312,6 +354,7 @@ async function main(): Promise<void> {
     latencyMs: { p50: Math.round(pct(lat, 0.5)), p99: Math.round(pct(lat, 0.99)) },
     routerEventLoopLagMaxMs: Math.round(Math.max(...lag)),
     healthSlowest: health.map((ms, i) => ({ atS: healthAt[i], ms: Math.round(ms) })).sort((x, y) => y.ms - x.ms).slice(0, 5),
+    healthProbeWarmupMs: Math.round(probeWarmupMs),
     healthMs: { n: health.length, p50: Math.round(pct(health, 0.5) * 10) / 10, p99: Math.round(pct(health, 0.99) * 10) / 10, max: Math.round(Math.max(...health) * 10) / 10 },
     routerLog: router.log,
     router_idle_before_load: idle,
@@ -332,6 +375,8 @@ async function main(): Promise<void> {
       kvEventResets: sum(/^kvroute_kv_event_resets_total\{/),
       kvEventSinkFailures: sum(/^kvroute_kv_event_sink_failures_total\{/),
       kvEventQueuedBytesAtEnd: sum(/^kvroute_kv_event_queued_bytes\{/),
+      idleGcRuns: sum(/^kvroute_idle_gc_total /),
+      idleGcSeconds: Math.round(sum(/^kvroute_idle_gc_seconds_total /) * 1000) / 1000,
     },
   };
   console.log(JSON.stringify(report, null, 2));

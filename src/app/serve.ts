@@ -63,6 +63,10 @@ export interface ServeOptions {
   discovery?: Omit<DiscoveryFlags, 'kvEvents' | 'logger'> & { kvEventsPodPort?: number };
   /** Admin listen address (default 127.0.0.1). */
   adminHost?: string;
+  /** One full GC once idle this long after a busy period, seconds (default 10; 0 = off; src/app/idle-gc.ts). */
+  idleGcAfter?: number;
+  /** Panic routing below this percentage of healthy endpoints (default 50; 0 = off). */
+  panicThresholdPercent?: number;
   /** Public port hardening (timeouts, connection caps, API keys, header stripping, endpoint privacy). */
   publicPort?: PublicPortFlags;
 }
@@ -127,6 +131,8 @@ export async function runServe(o: ServeOptions): Promise<RunningRouter> {
     maxBodyBytes: o.maxBodyBytes,
     trustForwardedFor: o.trustForwardedFor,
     scrapeIntervalMs: o.scrapeIntervalMs,
+    ...(o.idleGcAfter !== undefined ? { idleGcAfterMs: o.idleGcAfter * 1000 } : {}),
+    ...(o.panicThresholdPercent !== undefined ? { panicThresholdPercent: o.panicThresholdPercent } : {}),
     ...(o.pdMode !== undefined ? { pdMode: o.pdMode } : {}),
     ...(o.sync !== undefined ? { sync: o.sync } : {}),
     ...o.resilience,
@@ -221,6 +227,8 @@ export async function runServeExtProc(o: ExtProcServeOptions): Promise<RunningEn
     logger: o.logger,
     maxBodyBytes: o.maxBodyBytes,
     scrapeIntervalMs: o.scrapeIntervalMs,
+    ...(o.idleGcAfter !== undefined ? { idleGcAfterMs: o.idleGcAfter * 1000 } : {}),
+    ...(o.panicThresholdPercent !== undefined ? { panicThresholdPercent: o.panicThresholdPercent } : {}),
     drainTimeoutMs: o.drainTimeoutMs,
     maxDestinations: o.maxDestinations,
     ...(o.outlier !== undefined ? { outlier: o.outlier } : {}),

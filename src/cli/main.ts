@@ -85,6 +85,8 @@ program
   .addOption(new Option('--kv-events <mode>', 'KV events: connect a SUB to each endpoint\'s events= address, bind one SUB pods connect to, or off').choices(['connect', 'bind', 'off']).default('connect'))
   .option('--kv-events-bind <addr>', 'bind mode address; loopback by default (KV events are not authenticated): pass e.g. tcp://0.0.0.0:5557 to accept pods from the network', 'tcp://127.0.0.1:5557')
   .option('--kv-events-allow-from <list>', 'bind mode: only these publisher addresses / CIDRs may connect, e.g. 10.0.0.0/8,127.0.0.1 (ZeroMQ ZAP; others refused, counted and logged)')
+  .option('--panic-threshold-percent <n>', 'when fewer than this percentage of the endpoints are healthy, those whose probes time out (still accepting connections) are routed to again, like Envoy\'s healthy panic threshold (0 = off)', int('--panic-threshold-percent'), 50)
+  .option('--idle-gc-after <seconds>', 'after a busy period, one full garbage collection once the router has been idle this long, so memory goes back to its idle size (0 = off)', int('--idle-gc-after'), 10)
   .option('--kv-events-resync-ms <n>', 'check each endpoint\'s KV-event stream against its replay socket this often (finds missed batches and silent restarts; 0 = off)', int('--kv-events-resync-ms'), 30_000)
   .option('--redis <addr>', 'shared Redis block index (host:port, redis://..., or redis-cluster://h1:p1,h2:p2 for Redis Cluster / Valkey cluster); env KVCACHE_INDEXER_REDIS_ADDR; default in memory')
   .option('--sync-redis <addr>', 'active-active replicas: share picks and in-flight load with the other kvroute replicas through this Redis (host:port, redis://..., or redis-cluster://h1:p1,h2:p2); docs/active-active.md')

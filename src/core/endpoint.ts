@@ -32,6 +32,12 @@ export interface EndpointHealthState {
   engineSource: 'override' | 'detected' | 'default';
   /** Detected restarts (process start changed, counters went back, or came back after refusing connections). */
   restarts: number;
+  /**
+   * Answered before, then nothing on /health or /metrics for longer than the liveness bound, while
+   * still accepting connections: maybe dead, maybe only too slow to answer probes. Such endpoints
+   * are routed to again in panic mode (EndpointPool, `panicThresholdPercent`); a refusing one never is.
+   */
+  silent?: boolean;
 }
 
 /** A point-in-time view of an endpoint's engine, scraped from its `/metrics`. */

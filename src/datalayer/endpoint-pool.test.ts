@@ -36,3 +36,28 @@ test('pool rejects an empty list and duplicates with a hint', () => {
   assert.throws(() => new EndpointPool([]), /--endpoints/);
   assert.throws(() => new EndpointPool(parseEndpointList('a:1,a:1')), /listed twice/);
 });
+
+test('panic routing: below the threshold, silent endpoints are candidates again; refusing ones never', () => {
+  const pool = new EndpointPool(parseEndpointList('a:1,b:1,c:1,d:1'));
+  const [a, b, c, d] = pool.all();
+  const set = (ep: (typeof pool.all extends () => readonly (infer E)[] ? E : never), healthy: boolean, silent = false) => {
+    ep.healthy = healthy;
+    ep.health = { live: healthy, loadFresh: healthy, reason: healthy ? '' : 'x', engineSource: 'default', restarts: 0, ...(silent ? { silent } : {}) };
+  };
+  const events: string[] = [];
+  pool.onPanic = (e, healthy, serving) => events.push(`${e} ${healthy}/${serving}`);
+  const ids = () => pool.candidatesFor('m').map((e) => e.id);
+  set(a, true); set(b, true); set(c, false, true); set(d, false);
+  assert.deepEqual(ids(), ['a:1', 'b:1'], '2 of 4 healthy = 50 %: not below the 50 % threshold');
+  set(b, false, true);
+  assert.deepEqual(ids(), ['a:1', 'b:1', 'c:1'], '1 of 4 healthy: the silent b and c are candidates; d (refusing) is not');
+  assert.deepEqual(events, ['entered 1/4', 'routed 1/4']);
+  set(a, false, true);
+  assert.deepEqual(ids(), ['a:1', 'b:1', 'c:1'], 'none healthy: the silent ones still get traffic instead of a 503');
+  set(a, false); set(b, false); set(c, false);
+  assert.deepEqual(ids(), [], 'nothing silent (all refuse): no candidates, the caller answers 503');
+  assert.equal(events.at(-1), 'left 0/4');
+  set(a, false, true);
+  pool.panicThresholdPercent = 0;
+  assert.deepEqual(ids(), [], 'threshold 0: panic routing off');
+});

@@ -78,9 +78,26 @@ export function parseEndpointList(list: string): EndpointSpec[] {
   return out;
 }
 
+/** Default panic threshold (Envoy's `healthy_panic_threshold` default). */
+export const DEFAULT_PANIC_THRESHOLD_PERCENT = 50;
+
 export class EndpointPool {
   readonly #endpoints: Endpoint[] = [];
   readonly #byId = new Map<string, Endpoint>();
+  /**
+   * Panic routing, like Envoy's healthy panic threshold: when fewer than this percentage of the
+   * endpoints serving a model are healthy, endpoints that are only *silent* (they answered before
+   * and still accept connections, but their probes time out: `health.silent`) are candidates
+   * again. On an overloaded host or network the probes are what fails first; routing only to the
+   * few endpoints still answering them (or to none: a 503 for every request) loses requests the
+   * silent ones would have served, and a request sent to one that is truly hung is bounded by the
+   * time-to-first-byte timeout and retried elsewhere. Endpoints refusing connections, not probed
+   * yet or misconfigured are never candidates. 0 turns it off.
+   */
+  panicThresholdPercent = DEFAULT_PANIC_THRESHOLD_PERCENT;
+  /** Called when a candidate list is built in panic mode (metrics), and on entering / leaving it (logs). */
+  onPanic: ((event: 'routed' | 'entered' | 'left', healthy: number, serving: number, model: string) => void) | undefined;
+  readonly #panicModels = new Set<string>();
 
   #defaultEngine: EngineKind | undefined;
 
@@ -121,12 +138,33 @@ export class EndpointPool {
     return this.#byId.get(id);
   }
 
-  /** Healthy endpoints that serve `model` (an endpoint whose models are unknown serves any). */
+  /**
+   * Healthy endpoints that serve `model` (an endpoint whose models are unknown serves any); in
+   * panic mode (see {@link EndpointPool.panicThresholdPercent}) the silent ones too.
+   */
   candidatesFor(model: string): Endpoint[] {
     const out: Endpoint[] = [];
+    let serving = 0;
+    let silent = 0;
     for (const ep of this.#endpoints) {
-      if (ep.healthy && (ep.models.length === 0 || ep.models.includes(model))) out.push(ep);
+      if (ep.models.length !== 0 && !ep.models.includes(model)) continue;
+      serving++;
+      if (ep.healthy) out.push(ep);
+      else if (ep.health?.silent === true) silent++;
     }
+    const panic = this.panicThresholdPercent > 0 && silent > 0 && out.length * 100 < this.panicThresholdPercent * serving;
+    if (panic !== this.#panicModels.has(model)) {
+      if (panic) this.#panicModels.add(model);
+      else this.#panicModels.delete(model);
+      this.onPanic?.(panic ? 'entered' : 'left', out.length, serving, model);
+    }
+    if (!panic) return out;
+    const healthy = out.length;
+    out.length = 0;
+    for (const ep of this.#endpoints) {
+      if ((ep.healthy || ep.health?.silent === true) && (ep.models.length === 0 || ep.models.includes(model))) out.push(ep);
+    }
+    this.onPanic?.('routed', healthy, serving, model);
     return out;
   }
 

@@ -449,7 +449,8 @@ export class EndpointScraper {
       reason = `load data stale (${last}${st.metricsProblem ? `: ${st.metricsProblem}` : ''}); routing treats its load as unknown`;
     }
     if (!fresh && ep.metrics.stale !== true) ep.metrics = { ...(ep.metrics.updatedAt > 0 ? ep.metrics : EMPTY_METRICS), stale: true };
-    const state: EndpointHealthState = { live, loadFresh: fresh, reason, engineSource: st.override ? 'override' : st.detected ? 'detected' : 'default', restarts: st.restarts };
+    const silent = !st.refused && !live && st.lastLive > 0 && !st.engineProblem;
+    const state: EndpointHealthState = { live, loadFresh: fresh, reason, engineSource: st.override ? 'override' : st.detected ? 'detected' : 'default', restarts: st.restarts, ...(silent ? { silent } : {}) };
     const was = ep.healthy;
     ep.healthy = healthy;
     ep.health = state;

@@ -390,13 +390,9 @@ export class EndpointStream {
           await this.#yield();
           if (this.#closed) throw new KvrError('KVR_ERR_UPSTREAM', 'KV-event stream closed');
         }
-        // The whole call is charged: the index works in its continuations (see LoopBudget.charge).
-        const t0 = this.#o.clock.now();
-        try {
-          await this.#o.sink.applyBatch(this.id, model, seq, slices[i], slices.length > 1 ? { index: i, count: slices.length } : undefined);
-        } finally {
-          this.#loop?.charge(this.#o.clock.now() - t0);
-        }
+        // The whole call is charged: the index works in its continuations (see LoopBudget.measure).
+        const apply = () => this.#o.sink.applyBatch(this.id, model, seq, slices[i], slices.length > 1 ? { index: i, count: slices.length } : undefined);
+        await (this.#loop ? this.#loop.measure(apply) : apply());
         for (const ev of slices[i].events) this.#budget -= ev.type === 'AllBlocksCleared' ? 1 : ev.blockHashes.length;
       }
     } catch (e) {

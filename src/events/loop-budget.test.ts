@@ -49,3 +49,29 @@ test('the share must be in (0, 1]', () => {
   assert.throws(() => new LoopBudget(clock, 1.5), /share must be in \(0, 1\]/);
   assert.throws(() => new LoopBudget(clock, Number.NaN), /share/);
 });
+
+test('measure() charges an async piece the smaller of its wall time and the CPU time spent meanwhile', async () => {
+  const clock = new ManualClock(0);
+  let cpu = 0;
+  const b = new LoopBudget(clock, 0.2, 10, () => cpu);
+  // A Redis round trip while the router is idle: 50 ms of wall, 2 ms of CPU.
+  const v = await b.measure(async () => {
+    clock.advance(50);
+    cpu += 2;
+    return 'applied';
+  });
+  assert.equal(v, 'applied');
+  assert.equal(b.debtMs(), 0, 'only the 2 ms of CPU were charged (10 + 0.2 x 50 capped at 10, minus 2)');
+  // The same call while the process is busy: CPU time (all threads) above the wall time -> the wall time.
+  await b.measure(async () => {
+    clock.advance(50);
+    cpu += 120;
+  });
+  assert.equal(b.debtMs(), 200, 'refilled to the 10 ms burst, minus 50 = -40 tokens -> 40 / 0.2 = 200 ms of debt');
+  // A piece that fails is charged too.
+  await assert.rejects(b.measure(async () => {
+    cpu += 5;
+    throw new Error('sink down');
+  }), /sink down/);
+  assert.equal(b.debtMs(), 200, 'no wall time passed: min(0, 5) = 0 charged');
+});

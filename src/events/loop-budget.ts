@@ -5,8 +5,10 @@
  *
  * Algorithm: a token bucket in milliseconds of synchronous work. Tokens accrue at `share` ms per
  * elapsed ms (injected clock), up to `burstMs`. Each piece of ingestion work is timed and
- * charged: one message's decode (synchronous), one slice handed to the sink (the wall time of
- * the call: the index does its work in the call's continuations).
+ * charged: one message's decode (synchronous), one slice handed to the sink (an asynchronous
+ * call whose work runs in its continuations: charged the smaller of its wall time and the
+ * process's CPU time meanwhile, so waiting on Redis is not loop time while the router is idle,
+ * and everything the process did is, while it is busy).
  * Before the next piece, {@link LoopBudget.turn} yields: with tokens left, `setImmediate` (I/O
  * callbacks run first); in debt (a 1 MiB decode costs ~55 ms), a timer until the debt is paid
  * back, during which the loop serves everything else. Over a busy second ingestion thus takes
@@ -38,7 +40,14 @@ export class LoopBudget {
   /** Milliseconds spent waiting for the budget (stats). */
   throttledMs = 0;
 
-  constructor(clock: Clock, share = DEFAULT_LOOP_SHARE, burstMs = 20) {
+  readonly #cpuMs: () => number;
+
+  /**
+   * @param cpuMs the process's CPU time in ms (user + system, all threads), for {@link LoopBudget.measure};
+   *   injected in tests
+   */
+  constructor(clock: Clock, share = DEFAULT_LOOP_SHARE, burstMs = 20, cpuMs: () => number = processCpuMs) {
+    this.#cpuMs = cpuMs;
     if (!(share > 0 && share <= 1)) throw new KvrError('KVR_ERR_CONFIG', `KV-event ingestion: the event-loop share must be in (0, 1], got ${String(share)}`);
     if (!(burstMs > 0)) throw new KvrError('KVR_ERR_CONFIG', `KV-event ingestion: burstMs must be > 0, got ${String(burstMs)}`);
     this.share = share;
@@ -60,10 +69,23 @@ export class LoopBudget {
   }
 
   /**
-   * Charges `ms` of work measured by the caller: the wall time of an asynchronous sink call,
-   * whose CPU work runs in its continuations (for Redis this includes the round trips and
-   * Redis's own time, which makes the budget protect the shared Redis too).
+   * Runs an asynchronous piece of work (a sink call whose work runs in its continuations) and
+   * charges min(wall time, process CPU time during it): a Redis round trip costs the loop
+   * nothing while the router is idle (the CPU time is only the command's encoding), so a
+   * backlog drains at Redis's speed; while the router is busy the process's CPU time is about
+   * the wall time and the piece is charged as before, which keeps the flood's share bounded.
    */
+  async measure<T>(fn: () => Promise<T>): Promise<T> {
+    const t0 = this.#clock.now();
+    const c0 = this.#cpuMs();
+    try {
+      return await fn();
+    } finally {
+      this.charge(Math.min(this.#clock.now() - t0, this.#cpuMs() - c0));
+    }
+  }
+
+  /** Charges `ms` of work measured by the caller. */
   charge(ms: number, now = this.#clock.now()): void {
     this.#refill(now);
     this.#tokens -= Math.max(0, ms);
@@ -92,4 +114,10 @@ export class LoopBudget {
       this.#last = now;
     }
   }
+}
+
+/** The process's CPU time (user + system) in milliseconds. */
+function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }

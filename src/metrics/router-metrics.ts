@@ -383,6 +383,24 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly panicRouted = new Counter({
+    name: 'kvroute_panic_routing_total',
+    help: 'Requests routed in panic mode: fewer than --panic-threshold-percent of the endpoints were healthy, so silent ones (probes timing out, connections accepted) were candidates too.',
+    registers: [this.registry],
+  });
+
+  readonly idleGcRuns = new Counter({
+    name: 'kvroute_idle_gc_total',
+    help: 'Full garbage collections run after a busy period turned idle, to give the heap back (--idle-gc-after).',
+    registers: [this.registry],
+  });
+
+  readonly idleGcSeconds = new Counter({
+    name: 'kvroute_idle_gc_seconds_total',
+    help: 'Time spent in those idle full garbage collections, seconds.',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean; clock?: Clock } = {}) {
     this.#clock = opts.clock ?? systemClock;
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kvroute_' });

@@ -34,6 +34,8 @@ import { createPublicServer, resolvePublicPortOptions, type PublicPortOptions } 
 import { guardPublicHandler } from './http/public-guard.js';
 import type { ApiKeyStore } from './http/api-keys.js';
 import { EndpointPrivacy, type EndpointPrivacyOptions } from './http/endpoint-privacy.js';
+import { startIdleGc } from '../app/idle-gc.js';
+import { wirePanicRouting } from '../datalayer/panic-routing.js';
 
 export interface RouterOptions {
   endpoints: readonly EndpointSpec[];
@@ -72,6 +74,10 @@ export interface RouterOptions {
   processMetrics?: boolean;
   /** How many recent decisions `/debug/decisions` keeps (default 200). */
   decisionHistory?: number;
+  /** One full GC after this long idle following a busy period, ms (default 10,000; 0 = off; src/app/idle-gc.ts). */
+  idleGcAfterMs?: number;
+  /** Panic routing below this percentage of healthy endpoints (default 50, Envoy's; 0 = off; EndpointPool.panicThresholdPercent). */
+  panicThresholdPercent?: number;
   /** Token block size the router keys blocks with (precise routing), reported to `kvroute doctor`. */
   blockSize?: number;
   /** Whether KV events are expected (default: when a precise prefix scorer is configured). */
@@ -164,6 +170,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
   const host = opts.host ?? '127.0.0.1';
   const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
+  wirePanicRouting(pool, opts.panicThresholdPercent, metrics, logger);
   attachSchedulerStats(metrics, opts.scheduler);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 512, pipelining: 1 });
   const scraper = new EndpointScraper(pool, {
@@ -311,6 +318,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     }
   }
   logger.info({ port, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute gateway listening');
+  const idleGc = startIdleGc(opts.idleGcAfterMs, clock, metrics, logger);
   return {
     url: `http://${host}:${port}`,
     adminUrl: `http://${adminHost}:${adminPort}`,
@@ -323,6 +331,7 @@ export async function startRouter(opts: RouterOptions): Promise<RunningRouter> {
     outliers,
     ...(sync !== undefined ? { sync } : {}),
     async close() {
+      idleGc?.stop();
       await sync?.close();
       await opts.discovery?.stop();
       scraper.stop();

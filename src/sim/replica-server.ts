@@ -20,6 +20,9 @@ import { createDialect, type SimDialect, type SimDialectOptions } from './dialec
 import type { PdConnector } from './pd/pd-connector.js';
 import { createPdConnector, type SimPdOptions } from './pd/create-pd-connector.js';
 
+/** Paths a router probes for liveness and load (vLLM's, SGLang's and llama.cpp's). */
+const PROBE_PATHS = new Set(['/health', '/metrics', '/v1/models', '/props', '/server_info', '/get_server_info', '/slots']);
+
 /** Injected faults of a replica. */
 export interface SimFaults {
   /** Share of inference requests answered 500 before any work (0..1). */
@@ -30,6 +33,11 @@ export interface SimFaults {
   down: boolean;
   /** With down: come back up after this many ms. */
   downForMs?: number;
+  /**
+   * /health and /metrics (and the dialect's probe paths) never answer while inference still
+   * works: an engine or network too loaded to answer probes in time, as a router sees it.
+   */
+  stallProbes?: boolean;
 }
 
 /** KV-cache event publishing of a replica (vLLM's `--kv-events-config`). */
@@ -96,6 +104,8 @@ export class SimReplica {
   #ctx: HandlerContext;
   #metrics: SimMetrics;
   #faults: SimFaults = { errorRate: 0, addedLatencyMs: 0, down: false };
+  /** Probe requests held by the `stallProbes` fault. */
+  #stalled: Array<() => void> = [];
   #upTimer: TimerHandle | undefined;
   #listening = false;
   #maxBody: number;
@@ -263,6 +273,10 @@ export class SimReplica {
       if (!(f.addedLatencyMs >= 0)) throw new KvrError('KVR_ERR_BAD_REQUEST', 'addedLatencyMs must be >= 0', { param: 'addedLatencyMs' });
       this.#faults.addedLatencyMs = f.addedLatencyMs;
     }
+    if (f.stallProbes !== undefined) {
+      this.#faults.stallProbes = f.stallProbes;
+      if (!f.stallProbes) for (const release of this.#stalled.splice(0)) release();
+    }
     if (f.down !== undefined) await this.setDown(f.down, f.downForMs);
     return this.getFaults();
   }
@@ -317,6 +331,14 @@ export class SimReplica {
       if (method !== m) throw new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `use ${m} for ${path}`);
     };
     const body = async (): Promise<Record<string, unknown>> => parseJsonObject(await readBody(req, this.#maxBody));
+    if (this.#faults.stallProbes === true && PROBE_PATHS.has(path)) {
+      // Held until the fault is lifted (then answered) or the client gives up.
+      await new Promise<void>((resolve) => {
+        this.#stalled.push(resolve);
+        req.socket.once('close', resolve);
+      });
+      if (req.socket.destroyed) return;
+    }
     if (path === '/metrics' && this.#slowMetrics) await this.#waitStepEnd();
     if (this.#dialect && (await this.#dialect.route(path, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), method, req, res, body))) return;
     switch (path) {
@@ -362,7 +384,7 @@ export class SimReplica {
         {
           const b = await body();
           const f: Partial<SimFaults> = {};
-          for (const [k, t] of [['errorRate', 'number'], ['addedLatencyMs', 'number'], ['down', 'boolean'], ['downForMs', 'number']] as const) {
+          for (const [k, t] of [['errorRate', 'number'], ['addedLatencyMs', 'number'], ['down', 'boolean'], ['downForMs', 'number'], ['stallProbes', 'boolean']] as const) {
             if (b[k] === undefined) continue;
             if (typeof b[k] !== t) throw new KvrError('KVR_ERR_BAD_REQUEST', `'${k}' must be a ${t}`, { param: k });
             (f as Record<string, unknown>)[k] = b[k];

@@ -21,6 +21,7 @@ import { parseAllDocuments } from 'yaml';
 import { startFleet, type SimFleet } from '../../src/sim/index.js';
 import { FakeKubeApi, makePod } from '../helpers/fake-kube-api.js';
 import { SIM_MODEL } from '../helpers/sim-router.js';
+import { MALLOC_ENV } from '../../src/app/malloc-env.js';
 
 const ROOT = process.cwd();
 const CHART = join(ROOT, 'deploy/helm/kvroute');
@@ -67,7 +68,11 @@ for (const mode of MODES) {
     const ks = kinds(text);
     for (const k of mode.expect) assert.ok(ks.includes(k), `${mode.name}: expected a ${k}, got ${ks.join(', ')}`);
     const dep = objects(text).find((o) => o.kind === 'Deployment' && o.metadata.name === 'kvroute-kvroute')!;
-    const args = (dep.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0].args;
+    const container = (dep.spec as { template: { spec: { containers: Array<{ args: string[]; env: Array<{ name: string; value?: string }> }> } } }).template.spec.containers[0];
+    const args = container.args;
+    for (const [name, value] of Object.entries(MALLOC_ENV)) {
+      assert.equal(container.env.find((e) => e.name === name)?.value, value, `${mode.name}: the kvroute container sets ${name}=${value} (src/app/malloc-env.ts)`);
+    }
     if (mode.name.startsWith('epp')) {
       for (const a of ['--ext-proc', '--ext-proc-port=9002', '--grpc-health-port=9003', '--pool-name=vllm-pool', '--discovery=k8s']) assert.ok(args.includes(a), `${a} in ${args.join(' ')}`);
       const pool = objects(text).find((o) => o.kind === 'InferencePool')!;

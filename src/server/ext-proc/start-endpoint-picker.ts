@@ -28,6 +28,8 @@ import { LifecycleBackend } from './lifecycle-backend.js';
 import { startRouterSync, type RouterSync, type RouterSyncFlags } from '../../sync/start-router-sync.js';
 import type { DiscoverySource } from '../../discovery/types.js';
 import { startDiscovery } from '../../discovery/start-discovery.js';
+import { startIdleGc } from '../../app/idle-gc.js';
+import { wirePanicRouting } from '../../datalayer/panic-routing.js';
 
 export interface EndpointPickerOptions {
   endpoints: readonly EndpointSpec[];
@@ -58,6 +60,10 @@ export interface EndpointPickerOptions {
   staleAfterMs?: number;
   processMetrics?: boolean;
   decisionHistory?: number;
+  /** One full GC after this long idle following a busy period, ms (default 10,000; 0 = off; src/app/idle-gc.ts). */
+  idleGcAfterMs?: number;
+  /** Panic routing below this percentage of healthy endpoints (default 50; 0 = off; EndpointPool.panicThresholdPercent). */
+  panicThresholdPercent?: number;
   blockSize?: number;
   kvEventsExpected?: boolean;
   kvCache?: RouterKvCache;
@@ -88,6 +94,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   const adminHost = opts.adminHost ?? host;
   const pool = new EndpointPool(opts.endpoints, { allowEmpty: opts.discovery !== undefined });
   const metrics = new RouterMetrics({ processMetrics: opts.processMetrics ?? true, clock });
+  wirePanicRouting(pool, opts.panicThresholdPercent, metrics, logger);
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
   const scraper = new EndpointScraper(pool, { clock, dispatcher, metrics, intervalMs: opts.scrapeIntervalMs, staleAfterMs: opts.staleAfterMs });
   const decisions = new RingBuffer<DecisionRecord>(opts.decisionHistory ?? 200);
@@ -192,6 +199,7 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
   }
   const running = extProc;
   logger.info({ extProc: running.address, healthPort: running.healthPort, adminPort, endpoints: pool.all().map((e) => e.id) }, 'kvroute endpoint picker listening');
+  const idleGc = startIdleGc(opts.idleGcAfterMs, clock, metrics, logger);
   return {
     extProcAddress: running.address,
     healthPort: running.healthPort,
@@ -203,10 +211,12 @@ export async function startEndpointPicker(opts: EndpointPickerOptions): Promise<
     lifecycles,
     extProc: running,
     async drain() {
+      idleGc?.stop();
       await running.drain();
       await stopAll();
     },
     async close() {
+      idleGc?.stop();
       await running.close();
       await stopAll();
     },

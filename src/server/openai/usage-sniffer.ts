@@ -195,19 +195,39 @@ function endsEvent(chunk: Buffer): boolean {
  * right there: conservative). vLLM-style chunks may carry `"usage":null` on every event.
  */
 function hasUsageObject(s: Buffer | string): boolean {
-  const str = typeof s === 'string';
-  const at = (j: number): number => (str ? (s as string).charCodeAt(j) : (s as Buffer)[j]);
-  let i = str ? (s as string).indexOf('"usage"') : (s as Buffer).indexOf(USAGE);
-  while (i >= 0) {
+  return typeof s === 'string' ? usageObjectInText(s) : usageObjectInBytes(s);
+}
+
+const isJsonSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/** {@link hasUsageObject} of bytes. */
+function usageObjectInBytes(b: Buffer): boolean {
+  const n = b.length;
+  for (let i = b.indexOf(USAGE); i >= 0; i = b.indexOf(USAGE, i + 7)) {
     let j = i + 7;
-    while (j < s.length && (at(j) === 0x20 || at(j) === 0x09 || at(j) === 0x0a || at(j) === 0x0d)) j++;
-    if (j >= s.length) return true;
-    if (at(j) === 0x3a) {
+    while (j < n && isJsonSpace(b[j])) j++;
+    if (j >= n) return true;
+    if (b[j] === 0x3a) {
       j++;
-      while (j < s.length && (at(j) === 0x20 || at(j) === 0x09 || at(j) === 0x0a || at(j) === 0x0d)) j++;
-      if (j >= s.length || at(j) !== 0x6e) return true; // not `null`
+      while (j < n && isJsonSpace(b[j])) j++;
+      if (j >= n || b[j] !== 0x6e) return true; // not `null`
     }
-    i = str ? (s as string).indexOf('"usage"', i + 7) : (s as Buffer).indexOf(USAGE, i + 7);
+  }
+  return false;
+}
+
+/** {@link hasUsageObject} of text. */
+function usageObjectInText(s: string): boolean {
+  const n = s.length;
+  for (let i = s.indexOf('"usage"'); i >= 0; i = s.indexOf('"usage"', i + 7)) {
+    let j = i + 7;
+    while (j < n && isJsonSpace(s.charCodeAt(j))) j++;
+    if (j >= n) return true;
+    if (s.charCodeAt(j) === 0x3a) {
+      j++;
+      while (j < n && isJsonSpace(s.charCodeAt(j))) j++;
+      if (j >= n || s.charCodeAt(j) !== 0x6e) return true; // not `null`
+    }
   }
   return false;
 }

@@ -13,20 +13,23 @@
  *
  * Keys are 53-bit numbers from two 32-bit FNV-style lanes chained over the parent key and the
  * block's token ids (a collision only makes one lookup wrong). Only prompt blocks enter the cache.
+ * The cache is a typed open-addressing table (src/kv-index/key-table.ts) whose ids carry the LRU
+ * list: no `Map` of boxed numbers.
  */
+import { KeyTable, grownInt32 } from '../kv-index/key-table.js';
+
+const TWO_32 = 4294967296;
 
 /** Incremental oracle; feed requests in arrival order. */
 export class PooledCacheOracle {
   readonly capacityBlocks: number;
   readonly blockSize: number;
-  /** key -> slot; slots form a doubly linked list, head = least recently used. */
-  #slot = new Map<number, number>();
-  #keys: Float64Array;
-  #prev: Int32Array;
-  #next: Int32Array;
+  /** key (two 32-bit words) -> id; ids form a doubly linked list, head = least recently used. */
+  readonly #table = new KeyTable((n) => this.#grow(n), 1024);
+  #prev = new Int32Array(1024);
+  #next = new Int32Array(1024);
   #head = -1;
   #tail = -1;
-  #used = 0;
   #queries = 0;
   #hits = 0;
 
@@ -34,9 +37,11 @@ export class PooledCacheOracle {
     if (!(capacityBlocks >= 1)) throw new RangeError('oracle capacity must be at least one block');
     this.capacityBlocks = Math.floor(capacityBlocks);
     this.blockSize = blockSize;
-    this.#keys = new Float64Array(this.capacityBlocks);
-    this.#prev = new Int32Array(this.capacityBlocks);
-    this.#next = new Int32Array(this.capacityBlocks);
+  }
+
+  #grow(n: number): void {
+    this.#prev = grownInt32(this.#prev, n);
+    this.#next = grownInt32(this.#next, n);
   }
 
   #unlink(i: number): void {
@@ -56,36 +61,40 @@ export class PooledCacheOracle {
     this.#tail = i;
   }
 
+  #has(k: number): boolean {
+    const lo = k >>> 0;
+    return this.#table.find(lo, (k - lo) / TWO_32, 0) >= 0;
+  }
+
   /** Marks `k` most recently used, inserting it (evicting the LRU key when full). */
   #touch(k: number): void {
-    let i = this.#slot.get(k);
-    if (i !== undefined) {
-      this.#unlink(i);
-    } else {
-      if (this.#used < this.capacityBlocks) {
-        i = this.#used++;
-      } else {
-        i = this.#head;
-        this.#unlink(i);
-        this.#slot.delete(this.#keys[i]);
-      }
-      this.#keys[i] = k;
-      this.#slot.set(k, i);
+    const lo = k >>> 0;
+    const t = this.#table;
+    const i = t.upsert(lo, (k - lo) / TWO_32, 0);
+    if (!t.inserted) this.#unlink(i);
+    else if (t.size > this.capacityBlocks) {
+      const old = this.#head;
+      this.#unlink(old);
+      t.remove(old);
     }
     this.#append(i);
   }
 
   /** Feeds one request; counts it when `measured`. Returns its hit tokens. */
   feed(tokens: ArrayLike<number>, measured = true): number {
+    return this.feedKeys(blockKeys(tokens, this.blockSize), tokens.length, measured);
+  }
+
+  /** {@link feed} of a request whose {@link blockKeys} are known (`promptTokens`: its length in tokens). */
+  feedKeys(keys: ArrayLike<number>, promptTokens: number, measured = true): number {
     const bs = this.blockSize;
-    const keys = blockKeys(tokens, bs);
     const full = keys.length;
-    const cap = Math.min(full, Math.floor((tokens.length - 1) / bs));
+    const cap = Math.min(full, Math.floor((promptTokens - 1) / bs));
     let hit = 0;
-    while (hit < cap && this.#slot.has(keys[hit])) hit++;
+    while (hit < cap && this.#has(keys[hit])) hit++;
     for (let b = full - 1; b >= 0; b--) this.#touch(keys[b]);
     if (measured) {
-      this.#queries += tokens.length;
+      this.#queries += promptTokens;
       this.#hits += hit * bs;
     }
     return hit * bs;

@@ -9,10 +9,10 @@ import { parsePromText } from '../datalayer/prom-text.js';
 import { namesFor, toEndpointMetrics } from '../datalayer/metric-maps.js';
 import { getProfile, type ProfileId } from '../sim/profiles.js';
 import { computeFigures, firstErrors, type Slo, type StrategyFigures } from './figures.js';
-import { beladyHitRate, optRequest, type OptRequest } from './belady.js';
+import { OptBound } from './belady.js';
 import { runClosedLoop, type SaturationFigures } from './closed-loop.js';
 import { runLive } from './live-runner.js';
-import { PooledCacheOracle } from './oracle.js';
+import { blockKeys, PooledCacheOracle } from './oracle.js';
 import { defaultPreciseSetup, type PreciseSetupFactory } from './precise-setup.js';
 import { builtinTokenizer, promptTokens } from './prompt.js';
 import { resolveStrategies, type Strategy } from './strategies.js';
@@ -102,13 +102,14 @@ export interface BenchReport {
 export function referenceHitRates(workload: Workload, capacityBlocks: number, blockSize: number): { lru: number; opt: number } {
   const oracle = new PooledCacheOracle(capacityBlocks, blockSize);
   const tok = builtinTokenizer();
-  const opt: OptRequest[] = [];
+  const opt = new OptBound(blockSize);
   for (const r of workload.requests) {
     const tokens = promptTokens(r.prompt(), tok);
-    oracle.feed(tokens, r.phase !== 'warmup');
-    opt.push(optRequest(tokens, r.phase !== 'warmup', blockSize));
+    const keys = blockKeys(tokens, blockSize);
+    oracle.feedKeys(keys, tokens.length, r.phase !== 'warmup');
+    opt.add(keys, tokens.length, r.phase !== 'warmup');
   }
-  return { lru: oracle.hitRate, opt: beladyHitRate(opt, capacityBlocks, blockSize) };
+  return { lru: oracle.hitRate, opt: opt.hitRate(capacityBlocks) };
 }
 
 /** The pooled-LRU reference hit rate of a workload (see {@link referenceHitRates}). */

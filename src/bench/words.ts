@@ -91,10 +91,12 @@ function makeWords(stream: number, n: number): TextPiece {
 /** Concatenation of pieces. */
 export function concat(...pieces: TextPiece[]): TextPiece {
   let text = '';
-  const tokens: number[] = [];
-  for (const p of pieces) {
-    text += p.text;
-    for (let i = 0; i < p.tokens.length; i++) tokens.push(p.tokens[i]);
+  const arrays: number[][] = new Array(pieces.length);
+  for (let i = 0; i < pieces.length; i++) {
+    text += pieces[i].text;
+    arrays[i] = pieces[i].tokens;
   }
+  // One native copy into a packed array (pushing token by token grew it several times).
+  const tokens = ([] as number[]).concat(...arrays);
   return { text, tokens };
 }

@@ -76,6 +76,13 @@ export class EndpointStream {
   #lowStreak = 0;
   #lowCheckedAt = -Infinity;
   #startTime: number | undefined;
+  /**
+   * Reset for a restart found without the restart signal (replay or sequence): the signal's
+   * start time at that moment (`#staleStart`, maybe the old process's while the scraper lags)
+   * is not the new process's; the first different one is adopted without a second reset.
+   */
+  #awaitingStart = false;
+  #staleStart: number | undefined;
   #sinkDownUntil = -Infinity;
   #backoff: number;
   #retryTimer: TimerHandle | undefined;
@@ -247,14 +254,29 @@ export class EndpointStream {
     this.#prevLive = -1n;
     this.#lowStreak = 0;
     this.#lowCheckedAt = -Infinity;
-    this.#startTime = this.#o.restartSignal?.processStartTime(this.id);
+    this.#startTime = undefined;
+    this.#staleStart = this.#o.restartSignal?.processStartTime(this.id);
+    this.#awaitingStart = true;
+  }
+
+  /** The new process's start time once known: not the one seen when the stream reset (see `#awaitingStart`). */
+  #learnStart(t: number | undefined): void {
+    if (t === undefined || (this.#awaitingStart && t === this.#staleStart)) return;
+    this.#startTime = t;
+    this.#awaitingStart = false;
   }
 
   async #signalled(startTime: number): Promise<void> {
     if (this.#startTime === startTime) return; // this restart was handled already
+    if (this.#startTime === undefined && this.#awaitingStart && startTime !== this.#staleStart) {
+      // The restart replay or sequence numbers already found: the signal names the same new process.
+      this.#learnStart(startTime);
+      return;
+    }
     this.#o.logger.info({ endpoint: this.id, startTime }, 'endpoint process restarted (process start time changed): endpoint reset');
     await this.#restart();
-    this.#startTime = startTime;
+    this.#startTime = startTime; // known for sure: the signal is about the new process
+    this.#awaitingStart = false;
     if (this.#o.replayEndpoint) await this.#resync();
   }
 
@@ -412,7 +434,7 @@ export class EndpointStream {
     this.#recent.set(seq, digestOf(payload));
     if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as bigint);
     this.#backoff = this.#l.sinkRetryMs;
-    this.#startTime ??= this.#o.restartSignal?.processStartTime(this.id);
+    if (this.#startTime === undefined) this.#learnStart(this.#o.restartSignal?.processStartTime(this.id));
     this.stats.lastSeq = Number(seq);
     this.stats.batches++;
     this.stats.events += decoded.batch.events.length;

@@ -91,7 +91,7 @@ export class BlockStore {
    * of each candidate whose run reached it (adding the tier weight) and marks the block read; stops
    * at the first key no candidate continues, or that is not a RouterKey.
    */
-  walk(keys: ArrayLike<unknown>, candOf: Int32Array, runs: number[], weights: number[], tiers: TierBits): void {
+  walk(keys: ArrayLike<unknown>, candOf: Int32Array, runs: Int32Array, weights: Float64Array, tiers: TierBits): void {
     const head = this.#head;
     const pNext = this.#pNext;
     const pSlot = this.#pSlot;

@@ -7,7 +7,8 @@
  *   index:  slots[4h .. 4h+3] = w0, w1, w2, id + 1 (0 = empty)
  *           power-of-two number of slots, load <= 1/2, linear probing; the key words sit
  *           beside the id, so a probe reads one cache line
- *   ids:    w0[id], w1[id], w2[id]            the key words again, by id (for `remove`)
+ *   ids:    pos[id]                           the id's slot (word index), kept when entries move,
+ *                                             so `remove` and the key words of an id need no probe
  *
  * An id stays the same while its key is present, so owners keep their own per-id data in
  * parallel typed arrays (grown through `onGrow`). Freed ids are reused (LIFO). Deletion shifts
@@ -20,9 +21,7 @@ const EMPTY_FREE = -1;
 
 /** Open-addressing map (w0, w1, w2) -> id; see the file comment. */
 export class KeyTable {
-  #w0: Uint32Array;
-  #w1: Uint32Array;
-  #w2: Uint32Array;
+  #pos: Int32Array;
   #nextFree: Int32Array;
   #freeHead = EMPTY_FREE;
   #top = 0;
@@ -39,9 +38,7 @@ export class KeyTable {
    */
   constructor(onGrow: (capacity: number) => void, initial = 1024) {
     this.#onGrow = onGrow;
-    this.#w0 = new Uint32Array(initial);
-    this.#w1 = new Uint32Array(initial);
-    this.#w2 = new Uint32Array(initial);
+    this.#pos = new Int32Array(initial);
     this.#nextFree = new Int32Array(initial);
     this.#slots = new Uint32Array(initial * 8);
     this.#shift = 32 - Math.log2(initial * 2);
@@ -54,7 +51,22 @@ export class KeyTable {
 
   /** Current id capacity (owners' per-id arrays must be at least this long). */
   get capacity(): number {
-    return this.#w0.length;
+    return this.#pos.length;
+  }
+
+  /** First word of the key of `id` (an id in use). */
+  wordA(id: number): number {
+    return this.#slots[this.#pos[id]];
+  }
+
+  /** Second word of the key of `id`. */
+  wordB(id: number): number {
+    return this.#slots[this.#pos[id] + 1];
+  }
+
+  /** Third word of the key of `id`. */
+  wordC(id: number): number {
+    return this.#slots[this.#pos[id] + 2];
   }
 
   /** The id of key (a, b, c), or -1. */
@@ -87,12 +99,9 @@ export class KeyTable {
     let id = this.#freeHead;
     if (id !== EMPTY_FREE) this.#freeHead = this.#nextFree[id];
     else {
-      if (this.#top === this.#w0.length) this.#growIds();
+      if (this.#top === this.#pos.length) this.#growIds();
       id = this.#top++;
     }
-    this.#w0[id] = a;
-    this.#w1[id] = b;
-    this.#w2[id] = c;
     this.#size++;
     if (this.#size * 8 > slots.length) {
       this.#rehash(slots.length * 2);
@@ -105,6 +114,7 @@ export class KeyTable {
     slots[i + 1] = b;
     slots[i + 2] = c;
     slots[i + 3] = id + 1;
+    this.#pos[id] = i;
     this.inserted = true;
     return id;
   }
@@ -113,8 +123,7 @@ export class KeyTable {
   remove(id: number): void {
     const slots = this.#slots;
     const mask = slots.length - 4;
-    let i = this.#home(this.#w0[id], this.#w1[id], this.#w2[id]);
-    while (slots[i + 3] !== id + 1) i = (i + 4) & mask;
+    let i = this.#pos[id];
     // Backward-shift deletion: move later members of the probe run into the hole when their
     // home slot does not lie cyclically within (hole, their slot].
     for (let j = (i + 4) & mask; ; j = (j + 4) & mask) {
@@ -122,6 +131,7 @@ export class KeyTable {
       const k = this.#home(slots[j], slots[j + 1], slots[j + 2]);
       if (i <= j ? i < k && k <= j : i < k || k <= j) continue;
       slots.copyWithin(i, j, j + 4);
+      this.#pos[slots[i + 3] - 1] = i;
       i = j;
     }
     slots[i + 3] = 0;
@@ -152,6 +162,7 @@ export class KeyTable {
     slots[i + 1] = b;
     slots[i + 2] = c;
     slots[i + 3] = idPlus1;
+    this.#pos[idPlus1 - 1] = i;
   }
 
   #rehash(words: number): void {
@@ -163,15 +174,13 @@ export class KeyTable {
   }
 
   #growIds(): void {
-    const cap = this.#w0.length * 2;
+    const cap = this.#pos.length * 2;
     const grow = <T extends Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(cap);
       b.set(a);
       return b;
     };
-    this.#w0 = grow(this.#w0, (n) => new Uint32Array(n));
-    this.#w1 = grow(this.#w1, (n) => new Uint32Array(n));
-    this.#w2 = grow(this.#w2, (n) => new Uint32Array(n));
+    this.#pos = grow(this.#pos, (n) => new Int32Array(n));
     this.#nextFree = grow(this.#nextFree, (n) => new Int32Array(n));
     this.#onGrow(cap);
   }

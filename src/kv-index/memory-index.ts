@@ -88,6 +88,10 @@ export class MemoryBlockIndex implements KvBlockIndex {
   readonly #ids: string[] = [];
   readonly #fences: (Fence | undefined)[] = [];
   #candOf = new Int32Array(0);
+  /** Lookup scratch, by candidate: run length, weighted run, endpoint slot (-1 = unknown). */
+  #runs = new Int32Array(0);
+  #weights = new Float64Array(0);
+  #candSlot = new Int32Array(0);
   #lookups = 0;
 
   constructor(opts: MemoryBlockIndexOptions = {}) {
@@ -109,15 +113,25 @@ export class MemoryBlockIndex implements KvBlockIndex {
   lookupSync(keys: ArrayLike<BlockKey>, endpointIds: readonly string[]): PrefixRun[] {
     this.#lookups++;
     const n = endpointIds.length;
-    const runs = new Array<number>(n).fill(0);
-    const weights = new Array<number>(n).fill(0);
+    if (this.#runs.length < n) {
+      const cap = Math.max(n, this.#runs.length * 2);
+      this.#runs = new Int32Array(cap);
+      this.#weights = new Float64Array(cap);
+      this.#candSlot = new Int32Array(cap);
+    }
+    const runs = this.#runs;
+    const weights = this.#weights;
+    const candSlot = this.#candSlot;
     if (this.#candOf.length < this.#ids.length) {
       this.#candOf = new Int32Array(Math.max(this.#ids.length, this.#candOf.length * 2)).fill(-1);
     }
     const candOf = this.#candOf;
     let known = 0;
     for (let c = 0; c < n; c++) {
+      runs[c] = 0;
+      weights[c] = 0;
       const s = this.#slotOf.get(endpointIds[c]);
+      candSlot[c] = s ?? -1;
       if (s !== undefined && candOf[s] === -1) {
         candOf[s] = c;
         known++;
@@ -125,10 +139,7 @@ export class MemoryBlockIndex implements KvBlockIndex {
     }
     if (known > 0) {
       this.#store.walk(keys, candOf, runs, weights, this.#tiers);
-      for (let c = 0; c < n; c++) {
-        const s = this.#slotOf.get(endpointIds[c]);
-        if (s !== undefined) candOf[s] = -1;
-      }
+      for (let c = 0; c < n; c++) if (candSlot[c] >= 0) candOf[candSlot[c]] = -1;
     }
     const out = new Array<PrefixRun>(n);
     for (let c = 0; c < n; c++) out[c] = { blocks: runs[c], weighted: weights[c] };

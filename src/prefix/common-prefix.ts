@@ -15,9 +15,14 @@
  * so a repeated identical prompt still goes where it is cached). Keys are chained, so counts
  * never increase along a prompt and the run stops at the first rarer block. A request records its
  * keys while they have been seen before, plus at most 32 never-seen ones (a new shared prefix is
- * still found, 32 blocks deeper per request that carries it). Cost: O(shared depth + 32) map
- * operations per request, over at most `maxBlocks` leading blocks; block keys (numbers) are
- * counted in typed arrays (key-counts.ts), and a request's recorded keys are one copied slice.
+ * still found, 32 blocks deeper per request that carries it).
+ *
+ * Cost per request: the depth is a binary search (a request's counts never increase along its
+ * keys: a window request that recorded key j recorded every key before it, keys being chained),
+ * so O(log maxBlocks) lookups; recording is one counted insert per recorded key (shared depth +
+ * 32 at most); the request leaving the window takes its counts back by id (its recorded keys are
+ * kept as the ids the counts gave them, one Int32Array), without hashing or probing again.
+ * Block keys (numbers) are counted in typed arrays (key-counts.ts).
  */
 import { KeyCounts } from './key-counts.js';
 
@@ -46,7 +51,9 @@ export class CommonPrefixTracker<K> {
   readonly window: number;
   readonly minRequests: number;
   readonly maxBlocks: number;
-  readonly #ring: (ArrayLike<K> | undefined)[];
+  /** Per window request: the ids of its recorded keys. */
+  readonly #ring: (Int32Array | undefined)[];
+  #ids = new Int32Array(64);
   readonly #counts = new KeyCounts<K>();
   #next = 0;
   #filled = 0;
@@ -70,29 +77,39 @@ export class CommonPrefixTracker<K> {
     if (this.#filled < this.minRequests || keys.length < 2) return 0;
     const need = Math.max(2, this.share * this.#filled);
     const limit = Math.min(keys.length - 1, this.maxBlocks);
-    let d = 0;
-    while (d < limit && this.#counts.get(keys[d]) >= need) d++;
-    return d;
+    // Counts never increase along the keys: the first block below `need` by binary search.
+    let lo = 0;
+    let hi = limit;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#counts.get(keys[mid]) >= need) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Records a request's leading keys (the oldest request leaves the window when it is full). */
   observe(keys: ArrayLike<K>): void {
+    const counts = this.#counts;
     const old = this.#ring[this.#next];
     if (old !== undefined) {
-      for (let i = 0; i < old.length; i++) this.#counts.decrement(old[i]);
+      for (let i = 0; i < old.length; i++) counts.decrementId(old[i]);
     } else this.#filled++;
     const n = Math.min(keys.length, this.maxBlocks);
+    if (this.#ids.length < n) this.#ids = new Int32Array(Math.max(n, this.#ids.length * 2));
+    const ids = this.#ids;
     // The recorded keys are always a leading run of `keys`: up to the 33rd never-seen one.
     let m = 0;
     let fresh = 0;
     for (; m < n; m++) {
-      if (this.#counts.increment(keys[m]) === 0 && ++fresh > FRESH_KEYS) {
-        this.#counts.decrement(keys[m]);
+      const id = counts.incrementId(keys[m]);
+      if (counts.before === 0 && ++fresh > FRESH_KEYS) {
+        counts.decrementId(id);
         break;
       }
+      ids[m] = id;
     }
-    const kept: ArrayLike<K> = ArrayBuffer.isView(keys) ? (keys as unknown as Float64Array).slice(0, m) as unknown as ArrayLike<K> : Array.prototype.slice.call(keys, 0, m);
-    this.#ring[this.#next] = kept;
+    this.#ring[this.#next] = ids.slice(0, m);
     this.#next = (this.#next + 1) % this.window;
   }
 

@@ -2,6 +2,10 @@
  * Counts per key, with block keys (integers in [0, 2^53)) in an open-addressing table over typed
  * arrays (KeyTable) and any other key in a `Map`: the common-prefix window adds and drops a few
  * hundred keys per request, which a `Map` of boxed numbers does several times slower.
+ *
+ * Every counted key has an id, stable while its count is positive: a block key's table id (>= 0),
+ * or for any other key -1 - its index in a side list. Callers that counted a key may take it back
+ * by id ({@link decrementId}) without hashing or probing it again.
  */
 import { KeyTable } from '../kv-index/key-table.js';
 
@@ -13,7 +17,13 @@ const isBlockKey = (k: unknown): k is number => typeof k === 'number' && Number.
 export class KeyCounts<K> {
   readonly #table = new KeyTable((n) => this.#grow(n), 256);
   #count = new Int32Array(256);
+  /** Other keys: key -> index into the side lists. */
   readonly #other = new Map<K, number>();
+  readonly #otherKey: (K | undefined)[] = [];
+  readonly #otherCount: number[] = [];
+  readonly #otherFree: number[] = [];
+  /** The count of the key before the last {@link incrementId}. */
+  before = 0;
 
   /** Distinct keys counted. */
   get size(): number {
@@ -22,7 +32,10 @@ export class KeyCounts<K> {
 
   /** The count of `k` (0 when absent). */
   get(k: K): number {
-    if (!isBlockKey(k)) return this.#other.get(k) ?? 0;
+    if (!isBlockKey(k)) {
+      const i = this.#other.get(k);
+      return i === undefined ? 0 : this.#otherCount[i];
+    }
     const lo = k >>> 0;
     const id = this.#table.find(lo, (k - lo) / TWO_32, 0);
     return id < 0 ? 0 : this.#count[id];
@@ -30,30 +43,54 @@ export class KeyCounts<K> {
 
   /** Adds one to `k`; returns the count before. */
   increment(k: K): number {
+    this.incrementId(k);
+    return this.before;
+  }
+
+  /** Adds one to `k`; returns its id (the count before is left in {@link before}). */
+  incrementId(k: K): number {
     if (!isBlockKey(k)) {
-      const c = this.#other.get(k) ?? 0;
-      this.#other.set(k, c + 1);
-      return c;
+      let i = this.#other.get(k);
+      if (i === undefined) {
+        i = this.#otherFree.pop() ?? this.#otherKey.length;
+        this.#otherKey[i] = k;
+        this.#otherCount[i] = 0;
+        this.#other.set(k, i);
+      }
+      this.before = this.#otherCount[i]++;
+      return -1 - i;
     }
     const lo = k >>> 0;
     const id = this.#table.upsert(lo, (k - lo) / TWO_32, 0);
     const c = this.#table.inserted ? 0 : this.#count[id];
     this.#count[id] = c + 1;
-    return c;
+    this.before = c;
+    return id;
   }
 
   /** Takes one from `k` (which must be counted). */
   decrement(k: K): void {
     if (!isBlockKey(k)) {
-      const c = (this.#other.get(k) ?? 1) - 1;
-      if (c <= 0) this.#other.delete(k);
-      else this.#other.set(k, c);
+      const i = this.#other.get(k);
+      if (i !== undefined) this.decrementId(-1 - i);
       return;
     }
     const lo = k >>> 0;
     const id = this.#table.find(lo, (k - lo) / TWO_32, 0);
-    if (id < 0) return;
-    if (--this.#count[id] <= 0) this.#table.remove(id);
+    if (id >= 0) this.decrementId(id);
+  }
+
+  /** Takes one from the key of `id` (an id from {@link incrementId} whose count is still positive). */
+  decrementId(id: number): void {
+    if (id >= 0) {
+      if (--this.#count[id] <= 0) this.#table.remove(id);
+      return;
+    }
+    const i = -1 - id;
+    if (--this.#otherCount[i] > 0) return;
+    this.#other.delete(this.#otherKey[i] as K);
+    this.#otherKey[i] = undefined;
+    this.#otherFree.push(i);
   }
 
   #grow(n: number): void {

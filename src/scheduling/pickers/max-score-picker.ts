@@ -39,12 +39,58 @@ export class MaxScorePicker implements Picker {
         break;
       }
     }
+    if (n >= RANK_BY_VALUES) return rankByMerge(totals, n, winner);
     const order: number[] = [];
     for (let i = 0; i < n; i++) if (i !== winner) order.push(i);
     order.sort((a, b) => totals[b] - totals[a] || a - b);
     order.unshift(winner);
     return order;
   }
+}
+
+/** From this many candidates on, the fallbacks are ranked by {@link rankByMerge}. */
+const RANK_BY_VALUES = 32;
+
+let bufA = new Int32Array(1024);
+let bufB = new Int32Array(1024);
+
+/**
+ * The same order as sorting the candidates other than `winner` by total (descending), ties by
+ * index, without a comparator call per comparison (the cost at 1,000 candidates): a bottom-up
+ * merge sort of the indices over two reused typed arrays. Merge sort is stable and the indices
+ * start in ascending order, so equal totals keep index order, as the comparator's `|| a - b` does.
+ */
+function rankByMerge(totals: Float64Array, n: number, winner: number): number[] {
+  if (bufA.length < n) {
+    bufA = new Int32Array(Math.max(n, bufA.length * 2));
+    bufB = new Int32Array(bufA.length);
+  }
+  let src = bufA;
+  let dst = bufB;
+  const m = n - 1;
+  for (let i = 0, k = 0; i < n; i++) if (i !== winner) src[k++] = i;
+  for (let width = 1; width < m; width *= 2) {
+    for (let lo = 0; lo < m; lo += 2 * width) {
+      const mid = Math.min(lo + width, m);
+      const hi = Math.min(lo + 2 * width, m);
+      let i = lo;
+      let j = mid;
+      let k = lo;
+      while (i < mid && j < hi) {
+        // Take from the right run only when strictly greater: stable.
+        if (totals[src[j]] > totals[src[i]]) dst[k++] = src[j++];
+        else dst[k++] = src[i++];
+      }
+      while (i < mid) dst[k++] = src[i++];
+      while (j < hi) dst[k++] = src[j++];
+    }
+    const t = src;
+    src = dst;
+    dst = t;
+  }
+  const order: number[] = [winner];
+  for (let i = 0; i < m; i++) order.push(src[i]);
+  return order;
 }
 
 /** Registry entry of {@link MaxScorePicker}. */

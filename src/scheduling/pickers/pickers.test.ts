@@ -49,3 +49,21 @@ test('round-robin-picker: rotates', () => {
   assert.deepEqual(p.pick(ctx, eps, t), [2, 0, 1]);
   assert.deepEqual(p.pick(ctx, eps, t), [0, 1, 2]);
 });
+
+test('max-score-picker: large candidate sets are ranked exactly as the comparator sort ranks them', () => {
+  const rng = seededRng(7);
+  for (const n of [31, 32, 33, 48, 200, 1000]) {
+    const eps = fakeEndpoints(n);
+    for (let round = 0; round < 20; round++) {
+      // Few distinct values (many ties), or all distinct, or all equal.
+      const distinct = round % 3 === 0 ? 1 : round % 3 === 1 ? 5 : n;
+      const totals = Float64Array.from({ length: n }, () => Math.floor(rng.next() * distinct) / 7);
+      const order = new MaxScorePicker('m', seededRng(round)).pick(ctx, eps, totals);
+      const winner = order[0];
+      const want = Array.from({ length: n }, (_, i) => i).filter((i) => i !== winner);
+      want.sort((a, b) => totals[b] - totals[a] || a - b);
+      assert.deepEqual(order, [winner, ...want], `n ${n} round ${round}`);
+      assert.equal(totals[winner], Math.max(...totals));
+    }
+  }
+});

@@ -114,6 +114,9 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
   /** Resolves when the request scored last was picked (see "Bursts" in the file comment). */
   #turn: Promise<void> = Promise.resolve();
   #lastSweep = 0;
+  /** Scratch of score()'s synchronous tail (after its last await): index run and speculative run per candidate. */
+  #from = new Int32Array(64);
+  #specRun = new Int32Array(64);
   readonly #stats: Omit<PrecisePrefixStats, 'speculativeEntries'> = {
     precise: 0,
     fallbacks: { 'no-index': 0, 'tokenize-failed': 0, 'lookup-failed': 0, 'engine-no-events': 0 },
@@ -181,9 +184,10 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
     const n = candidates.length;
     const before = this.#takeTicket(ctx.request);
     let runs: PrefixRun[] | undefined;
+    const endpointIds = total > 0 ? candidates.map((c) => c.id) : [];
     if (total > 0) {
       try {
-        runs = await svc.lookup(prep.keys, candidates.map((c) => c.id));
+        runs = await svc.lookup(prep.keys, endpointIds);
       } catch (err) {
         this.#releaseTicket(ctx.request);
         return this.#fallback('lookup-failed', err, ctx, candidates, out);
@@ -199,6 +203,17 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
     const ids: (string | undefined)[] = new Array(maxIdx + 1);
     let anyHit = false;
     let anySpec = false;
+    // The speculative continuation of every candidate's index run, in one pass over the keys.
+    if (this.#from.length < n) {
+      this.#from = new Int32Array(Math.max(n, this.#from.length * 2));
+      this.#specRun = new Int32Array(this.#from.length);
+    }
+    const from = this.#from;
+    const specRun = this.#specRun;
+    if (total > 0) {
+      for (let i = 0; i < n; i++) from[i] = Math.min(runs![i]?.blocks ?? 0, total);
+      this.#spec.runsFrom(endpointIds, prep.keys, from, now, specRun);
+    }
     for (let i = 0; i < n; i++) {
       const c = candidates[i];
       ids[c.index] = c.id;
@@ -207,8 +222,8 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
         continue;
       }
       const r = runs![i] ?? { blocks: 0, weighted: 0 };
-      const blocks = Math.min(r.blocks, total);
-      const spec = this.#spec.runFrom(c.id, prep.keys, blocks, now);
+      const blocks = from[i];
+      const spec = specRun[i];
       if (spec > 0) anySpec = true;
       const m = blocks + spec;
       matched[c.index] = m;

@@ -122,3 +122,26 @@ test('matches a naive model under random writes, shortenings, removals and sweep
     }
   }
 });
+
+test('runsFrom gives every candidate what runFrom gives it (chained keys, shared prefixes, duplicates, unknown ids)', () => {
+  const rng = seededRng(9);
+  const s = new SpeculativeBlocks(400);
+  // Prompts = a group prefix (shared) + a tail of their own; keys chained as numbers.
+  const prompt = (g: number, q: number, len: number): number[] => Array.from({ length: len }, (_, j) => (j < 6 ? g * 1000 + j : g * 1000 + q * 50 + j));
+  const eps = ['e0', 'e1', 'e2', 'e3', 'e4'];
+  for (let now = 0; now < 5_000; now += 1 + randInt(rng, 9)) {
+    const ks = prompt(randInt(rng, 4), randInt(rng, 6), 2 + randInt(rng, 12));
+    const ep = eps[randInt(rng, eps.length)];
+    if (randInt(rng, 3) > 0) s.set(ep, ks, now + 100 + randInt(rng, 300), false);
+    else s.set(ep, ks, now + randInt(rng, 40), true);
+    if (randInt(rng, 10) === 0) s.sweep(now);
+    if (randInt(rng, 200) === 0) s.removeEndpoint(eps[randInt(rng, eps.length)]);
+    const q = prompt(randInt(rng, 4), randInt(rng, 6), 1 + randInt(rng, 14));
+    const cands = Array.from({ length: 1 + randInt(rng, 7) }, () => (randInt(rng, 8) === 0 ? 'unknown' : eps[randInt(rng, eps.length)]));
+    const from = Int32Array.from(cands, () => randInt(rng, q.length + 1));
+    const got = new Int32Array(cands.length);
+    s.runsFrom(cands, q, from, now, got);
+    const want = cands.map((id, c) => s.runFrom(id, q, from[c], now));
+    assert.deepEqual([...got], want, `at ${now}: ${cands.join(',')} from ${[...from].join(',')}`);
+  }
+});

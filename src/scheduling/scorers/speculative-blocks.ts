@@ -18,94 +18,54 @@
  *                                   records with no current key are dropped: O(1) amortized
  * ```
  *
+ * Storage: entries live in one open-addressing table keyed by (key's two 32-bit words, endpoint
+ * slot) with the expiry and each endpoint's insertion order (a doubly linked list, for the
+ * per-endpoint bound) in typed arrays indexed by entry id (src/kv-index/key-table.ts): no `Map`
+ * of boxed numbers and no allocation per key. Endpoints are interned to dense slots. Keys that
+ * are not router keys (integers in [0, 2^53); tests use strings) are interned to ids with a count
+ * of the entries that use them, and enter the table with a high word no router key has.
+ *
  * A write whose `until` is a little out of order (keys known only after tokenization finished)
  * at worst reclaims that entry later; reads ({@link runFrom}) always compare against `now`, so
  * an entry past its expiry never counts, swept or not.
  */
+import { KeyTable, grownInt32 } from '../../kv-index/key-table.js';
 import type { BlockKey } from '../kv-cache-services.js';
+import { ExpiryFifo } from './expiry-fifo.js';
 
-/** Records of (endpoint, keys, until), one per write, oldest first, in parallel arrays. */
-class ExpiryFifo {
-  #ep: string[] = [];
-  #keys: ArrayLike<BlockKey>[] = [];
-  #until: number[] = [];
-  #head = 0;
-  /** Keys referenced by the queued records. */
-  keyCount = 0;
-  /** Compact when keyCount exceeds this (raised after each compaction: O(1) amortized). */
-  #limit = 65_536;
-
-  get length(): number {
-    return this.#until.length - this.#head;
-  }
-
-  push(ep: string, keys: ArrayLike<BlockKey>, until: number): void {
-    this.#ep.push(ep);
-    this.#keys.push(keys);
-    this.#until.push(until);
-    this.keyCount += keys.length;
-  }
-
-  /** Pops records with `until <= now`, oldest first, calling `drop` for each key. */
-  popExpired(now: number, drop: (ep: string, key: BlockKey, until: number) => void): void {
-    let h = this.#head;
-    const until = this.#until;
-    while (h < until.length && until[h] <= now) {
-      const keys = this.#keys[h];
-      for (let i = 0; i < keys.length; i++) drop(this.#ep[h], keys[i], until[h]);
-      this.keyCount -= keys.length;
-      this.#keys[h] = EMPTY;
-      h++;
-    }
-    this.#head = h;
-    if (h > 1024 && h * 2 > until.length) this.#keep(() => true);
-  }
-
-  /** Keeps the records `current` accepts (in order) and forgets the popped ones. */
-  #keep(current: (ep: string, keys: ArrayLike<BlockKey>, until: number) => boolean): void {
-    const ep: string[] = [];
-    const keys: ArrayLike<BlockKey>[] = [];
-    const until: number[] = [];
-    let n = 0;
-    for (let i = this.#head; i < this.#until.length; i++) {
-      if (!current(this.#ep[i], this.#keys[i], this.#until[i])) continue;
-      ep.push(this.#ep[i]);
-      keys.push(this.#keys[i]);
-      until.push(this.#until[i]);
-      n += this.#keys[i].length;
-    }
-    this.#ep = ep;
-    this.#keys = keys;
-    this.#until = until;
-    this.#head = 0;
-    this.keyCount = n;
-  }
-
-  /**
-   * Drops records none of whose keys is current any more, once the queued keys outnumber
-   * 2 x `entries` + 65,536 (and twice what the last compaction kept): stale records are left
-   * by refreshes of hot prefixes, shortenings and evictions.
-   */
-  compactIfStale(entries: number, current: (ep: string, keys: ArrayLike<BlockKey>, until: number) => boolean): void {
-    if (this.keyCount <= Math.max(this.#limit, 2 * entries + 65_536)) return;
-    this.#keep(current);
-    this.#limit = 2 * this.keyCount;
-  }
-
-  clear(): void {
-    this.#ep = [];
-    this.#keys = [];
-    this.#until = [];
-    this.#head = 0;
-    this.keyCount = 0;
-  }
-}
-
-const EMPTY: ArrayLike<BlockKey> = [];
+const NIL = -1;
+const TWO_32 = 4294967296;
+/** High word of an interned (non-router) key: router keys stay below 2^53, so their high word below 2^21. */
+const INTERNED_HI = 0xffffffff;
 
 /** Speculative block keys per endpoint with O(expired) expiry (see the module comment). */
 export class SpeculativeBlocks {
-  readonly #byEndpoint = new Map<string, Map<BlockKey, number>>();
+  /** (key low word, key high word, endpoint slot) -> entry id. */
+  readonly #table = new KeyTable((n) => this.#grow(n), 4096);
+  #until = new Float64Array(4096);
+  /** Each endpoint's entries in insertion order (oldest first), by entry id. */
+  #prev = new Int32Array(4096);
+  #next = new Int32Array(4096);
+  /** (key low word, key high word) -> key id, with the entries of each key (any endpoint) linked. */
+  readonly #keys = new KeyTable((n) => this.#growKeys(n), 1024);
+  #keyHead = new Int32Array(1024);
+  #keyOf = new Int32Array(4096);
+  #kPrev = new Int32Array(4096);
+  #kNext = new Int32Array(4096);
+  /** Scratch of {@link runsFrom}: candidate by slot, candidates by run end. */
+  #candOf = new Int32Array(0);
+  #atEnd = new Int32Array(0);
+  readonly #slotOf = new Map<string, number>();
+  readonly #oldest: number[] = [];
+  readonly #newest: number[] = [];
+  readonly #count: number[] = [];
+  /** Keys that are not router keys: key -> intern id, and per id the key and its entries. */
+  readonly #internOf = new Map<BlockKey, number>();
+  readonly #interned: BlockKey[] = [];
+  readonly #internRefs: number[] = [];
+  readonly #internFree: number[] = [];
+  /** High word of the key last split by {@link #lo}. */
+  #hi = 0;
   readonly #ttlFifo = new ExpiryFifo();
   readonly #graceFifo = new ExpiryFifo();
   #size = 0;
@@ -126,49 +86,119 @@ export class SpeculativeBlocks {
   /** Sets the expiry of `keys` on `endpointId` to `until` (`lowerOnly`: only where that shortens it). */
   set(endpointId: string, keys: ArrayLike<BlockKey>, until: number, lowerOnly: boolean): void {
     if (this.maxPerEndpoint === 0) return;
-    let m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) {
-      if (lowerOnly) return;
-      m = new Map();
-      this.#byEndpoint.set(endpointId, m);
-    }
-    let shortened = false;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      const cur = m.get(k);
-      if (lowerOnly) {
-        if (cur !== undefined && until < cur) {
-          m.set(k, until);
+    let slot = this.#slotOf.get(endpointId);
+    if (lowerOnly) {
+      if (slot === undefined || this.#count[slot] === 0) return;
+      let shortened = false;
+      const t = this.#table;
+      const u = this.#until;
+      for (let i = 0; i < keys.length; i++) {
+        const lo = this.#lo(keys[i], false);
+        if (lo < 0) continue;
+        const id = t.find(lo, this.#hi, slot);
+        if (id >= 0 && until < u[id]) {
+          u[id] = until;
           shortened = true;
         }
-        continue;
       }
-      if (cur !== undefined) m.delete(k);
-      else this.#size++;
-      m.set(k, until);
+      if (shortened) this.#graceFifo.push(slot, keys, until);
+      this.#graceFifo.compactIfStale(this.#size, this.#current);
+      return;
+    }
+    if (slot === undefined) slot = this.#addSlot(endpointId);
+    const t = this.#table;
+    for (let i = 0; i < keys.length; i++) {
+      const lo = this.#lo(keys[i], true);
+      const id = t.upsert(lo, this.#hi, slot);
+      if (t.inserted) {
+        this.#size++;
+        this.#count[slot]++;
+        if (this.#hi === INTERNED_HI) this.#internRefs[lo]++;
+        this.#linkKey(lo, this.#hi, id);
+      } else if (this.#newest[slot] === id) {
+        this.#until[id] = until;
+        continue;
+      } else this.#unlink(slot, id);
+      this.#until[id] = until;
+      this.#linkNewest(slot, id);
     }
     // One record per write; the keys array is kept (not copied): callers never mutate it.
-    if (!lowerOnly) this.#ttlFifo.push(endpointId, keys, until);
-    else if (shortened) this.#graceFifo.push(endpointId, keys, until);
-    while (m.size > this.maxPerEndpoint) {
-      m.delete(m.keys().next().value as BlockKey);
-      this.#size--;
-    }
-    const fifo = lowerOnly ? this.#graceFifo : this.#ttlFifo;
-    fifo.compactIfStale(this.#size, this.#current);
+    this.#ttlFifo.push(slot, keys, until);
+    while (this.#count[slot] > this.maxPerEndpoint) this.#delete(this.#oldest[slot]);
+    this.#ttlFifo.compactIfStale(this.#size, this.#current);
   }
 
   /** How many of `keys[from..]` in a row `endpointId` holds unexpired at `now`. */
   runFrom(endpointId: string, keys: ArrayLike<BlockKey>, from: number, now: number): number {
-    const m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) return 0;
+    const slot = this.#slotOf.get(endpointId);
+    if (slot === undefined || this.#count[slot] === 0) return 0;
+    const t = this.#table;
+    const u = this.#until;
     let j = from;
     while (j < keys.length) {
-      const exp = m.get(keys[j]);
-      if (exp === undefined || exp <= now) break;
+      const lo = this.#lo(keys[j], false);
+      if (lo < 0) break;
+      const id = t.find(lo, this.#hi, slot);
+      if (id < 0 || u[id] <= now) break;
       j++;
     }
     return j - from;
+  }
+
+  /**
+   * {@link runFrom} for every candidate at once: `spec[c]` = how many of `keys[from[c]..]` in a
+   * row `endpointIds[c]` holds unexpired at `now`. Visits only the entries of the keys some
+   * candidate's run has reached (each key's entries are linked), not one probe per candidate:
+   * O(candidates + keys + entries of the visited keys).
+   */
+  runsFrom(endpointIds: readonly string[], keys: ArrayLike<BlockKey>, from: ArrayLike<number>, now: number, spec: Int32Array): void {
+    const n = endpointIds.length;
+    const total = keys.length;
+    spec.fill(0, 0, n);
+    if (this.#size === 0 || total === 0) return;
+    if (this.#candOf.length < this.#oldest.length) this.#candOf = new Int32Array(Math.max(this.#oldest.length, this.#candOf.length * 2)).fill(-1);
+    if (this.#atEnd.length < total + 1) this.#atEnd = new Int32Array(Math.max(total + 1, this.#atEnd.length * 2));
+    const candOf = this.#candOf;
+    const atEnd = this.#atEnd;
+    atEnd.fill(0, 0, total + 1);
+    let any = false;
+    let dup = false;
+    for (let c = 0; c < n; c++) {
+      const slot = this.#slotOf.get(endpointIds[c]);
+      if (slot === undefined || this.#count[slot] === 0) continue;
+      if (candOf[slot] !== -1) dup = true;
+      else candOf[slot] = c;
+      const f = from[c];
+      if (f < total) {
+        atEnd[f]++;
+        any = true;
+      }
+    }
+    if (any && !dup) {
+      const slotOfEntry = this.#table;
+      const until = this.#until;
+      const kNext = this.#kNext;
+      for (let j = 0; j < total; j++) {
+        if (atEnd[j] === 0) continue;
+        const lo = this.#lo(keys[j], false);
+        if (lo < 0) continue;
+        const k = this.#keys.find(lo, this.#hi, 0);
+        if (k < 0) continue;
+        for (let e = this.#keyHead[k]; e !== NIL; e = kNext[e]) {
+          const c = candOf[slotOfEntry.wordC(e)];
+          if (c < 0 || from[c] + spec[c] !== j || until[e] <= now) continue;
+          spec[c]++;
+          atEnd[j]--;
+          atEnd[j + 1]++;
+        }
+      }
+    }
+    for (let c = 0; c < n; c++) {
+      const slot = this.#slotOf.get(endpointIds[c]);
+      if (slot !== undefined) candOf[slot] = -1;
+    }
+    // Several candidates share an endpoint id: one probe per candidate, as runFrom does.
+    if (dup) for (let c = 0; c < n; c++) spec[c] = from[c] < total ? this.runFrom(endpointIds[c], keys, from[c], now) : 0;
   }
 
   /** Drops the entries expired at `now`: O(records popped), see the module comment. */
@@ -179,28 +209,139 @@ export class SpeculativeBlocks {
 
   /** Forgets an endpoint's entries (its records are skipped when they come up). */
   removeEndpoint(endpointId: string): void {
-    const m = this.#byEndpoint.get(endpointId);
-    if (m === undefined) return;
-    this.#size -= m.size;
-    this.#byEndpoint.delete(endpointId);
-    if (this.#byEndpoint.size === 0) {
+    const slot = this.#slotOf.get(endpointId);
+    if (slot === undefined) return;
+    while (this.#oldest[slot] !== NIL) this.#delete(this.#oldest[slot]);
+    if (this.#size === 0) {
       this.#ttlFifo.clear();
       this.#graceFifo.clear();
     }
   }
 
-  readonly #current = (ep: string, keys: ArrayLike<BlockKey>, until: number): boolean => {
-    const m = this.#byEndpoint.get(ep);
-    if (m === undefined) return false;
-    for (let i = 0; i < keys.length; i++) if (m.get(keys[i]) === until) return true;
+  /**
+   * The low table word of `k` (its high word is left in `#hi`); -1 for a key that is not a router
+   * key and was never interned (when not `create`).
+   */
+  #lo(k: BlockKey, create: boolean): number {
+    if (typeof k === 'number' && k >= 0 && k <= Number.MAX_SAFE_INTEGER && Number.isInteger(k)) {
+      const lo = k >>> 0;
+      this.#hi = (k - lo) / TWO_32;
+      return lo;
+    }
+    this.#hi = INTERNED_HI;
+    let id = this.#internOf.get(k);
+    if (id === undefined) {
+      if (!create) return -1;
+      id = this.#internFree.pop() ?? this.#interned.length;
+      this.#interned[id] = k;
+      this.#internRefs[id] = 0;
+      this.#internOf.set(k, id);
+    }
+    return id;
+  }
+
+  #addSlot(endpointId: string): number {
+    const slot = this.#oldest.length;
+    this.#slotOf.set(endpointId, slot);
+    this.#oldest.push(NIL);
+    this.#newest.push(NIL);
+    this.#count.push(0);
+    return slot;
+  }
+
+  #linkNewest(slot: number, id: number): void {
+    const last = this.#newest[slot];
+    this.#prev[id] = last;
+    this.#next[id] = NIL;
+    if (last !== NIL) this.#next[last] = id;
+    else this.#oldest[slot] = id;
+    this.#newest[slot] = id;
+  }
+
+  #unlink(slot: number, id: number): void {
+    const prev = this.#prev[id];
+    const next = this.#next[id];
+    if (prev !== NIL) this.#next[prev] = next;
+    else this.#oldest[slot] = next;
+    if (next !== NIL) this.#prev[next] = prev;
+    else this.#newest[slot] = prev;
+  }
+
+  /** Deletes entry `id` (its endpoint list, its table slot, its interned key's count). */
+  #delete(id: number): void {
+    const t = this.#table;
+    const slot = t.wordC(id);
+    this.#unlink(slot, id);
+    this.#unlinkKey(id);
+    this.#count[slot]--;
+    this.#size--;
+    if (t.wordB(id) === INTERNED_HI) {
+      const k = t.wordA(id);
+      if (--this.#internRefs[k] === 0) {
+        this.#internOf.delete(this.#interned[k]);
+        this.#interned[k] = undefined as unknown as BlockKey;
+        this.#internFree.push(k);
+      }
+    }
+    t.remove(id);
+  }
+
+  #grow(n: number): void {
+    const u = new Float64Array(n);
+    u.set(this.#until);
+    this.#until = u;
+    this.#prev = grownInt32(this.#prev, n);
+    this.#next = grownInt32(this.#next, n);
+    this.#keyOf = grownInt32(this.#keyOf, n);
+    this.#kPrev = grownInt32(this.#kPrev, n);
+    this.#kNext = grownInt32(this.#kNext, n);
+  }
+
+  #growKeys(n: number): void {
+    this.#keyHead = grownInt32(this.#keyHead, n);
+  }
+
+  /** Adds entry `id` to the entries of key (lo, hi). */
+  #linkKey(lo: number, hi: number, id: number): void {
+    const k = this.#keys.upsert(lo, hi, 0);
+    const head = this.#keys.inserted ? NIL : this.#keyHead[k];
+    this.#keyOf[id] = k;
+    this.#kPrev[id] = NIL;
+    this.#kNext[id] = head;
+    if (head !== NIL) this.#kPrev[head] = id;
+    this.#keyHead[k] = id;
+  }
+
+  /** Takes entry `id` out of its key's entries (the key goes with its last entry). */
+  #unlinkKey(id: number): void {
+    const k = this.#keyOf[id];
+    const prev = this.#kPrev[id];
+    const next = this.#kNext[id];
+    if (prev !== NIL) this.#kNext[prev] = next;
+    else if (next !== NIL) this.#keyHead[k] = next;
+    else {
+      this.#keys.remove(k);
+      return;
+    }
+    if (next !== NIL) this.#kPrev[next] = prev;
+  }
+
+  readonly #current = (slot: number, keys: ArrayLike<BlockKey>, until: number): boolean => {
+    if (this.#count[slot] === 0) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const lo = this.#lo(keys[i], false);
+      if (lo < 0) continue;
+      const id = this.#table.find(lo, this.#hi, slot);
+      if (id >= 0 && this.#until[id] === until) return true;
+    }
     return false;
   };
 
-  readonly #drop = (ep: string, key: BlockKey, until: number): void => {
-    const m = this.#byEndpoint.get(ep);
-    if (m === undefined || m.get(key) !== until) return; // refreshed, shortened, evicted or removed since
-    m.delete(key);
-    this.#size--;
-    if (m.size === 0) this.#byEndpoint.delete(ep);
+  readonly #drop = (slot: number, key: BlockKey, until: number): void => {
+    const lo = this.#lo(key, false);
+    if (lo < 0) return;
+    const id = this.#table.find(lo, this.#hi, slot);
+    if (id < 0 || this.#until[id] !== until) return; // refreshed, shortened, evicted or removed since
+    this.#delete(id);
   };
 }

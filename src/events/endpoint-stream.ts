@@ -54,6 +54,8 @@ function digestOf(p: Uint8Array): string {
   return createHash('sha1').update(p).digest('base64');
 }
 const MAX_BACKOFF_MS = 5_000;
+/** How long after a reset a newly signalled start time is taken as the same restart's (scrapes lag by far less). */
+const AWAIT_START_MS = 10_000;
 
 /** One endpoint's sequence tracking, queue and stats. */
 export class EndpointStream {
@@ -77,12 +79,11 @@ export class EndpointStream {
   #lowCheckedAt = -Infinity;
   #startTime: number | undefined;
   /**
-   * Reset for a restart found without the restart signal (replay or sequence): the signal's
-   * start time at that moment (`#staleStart`, maybe the old process's while the scraper lags)
-   * is not the new process's; the first different one is adopted without a second reset.
+   * Until then, after a reset whose new process's start time was not known yet (the scraper
+   * lags the replay or the sequence numbers), the next start time signalled is taken as that
+   * process's, without a second reset (which would wipe what it already published).
    */
-  #awaitingStart = false;
-  #staleStart: number | undefined;
+  #awaitStartUntil = -Infinity;
   #sinkDownUntil = -Infinity;
   #backoff: number;
   #retryTimer: TimerHandle | undefined;
@@ -254,29 +255,29 @@ export class EndpointStream {
     this.#prevLive = -1n;
     this.#lowStreak = 0;
     this.#lowCheckedAt = -Infinity;
-    this.#startTime = undefined;
-    this.#staleStart = this.#o.restartSignal?.processStartTime(this.id);
-    this.#awaitingStart = true;
-  }
-
-  /** The new process's start time once known: not the one seen when the stream reset (see `#awaitingStart`). */
-  #learnStart(t: number | undefined): void {
-    if (t === undefined || (this.#awaitingStart && t === this.#staleStart)) return;
-    this.#startTime = t;
-    this.#awaitingStart = false;
+    const old = this.#startTime;
+    const cur = this.#o.restartSignal?.processStartTime(this.id);
+    if (cur !== undefined && old !== undefined && cur !== old) {
+      this.#startTime = cur; // the signal already names the new process
+      this.#awaitStartUntil = -Infinity;
+    } else {
+      this.#startTime = undefined;
+      this.#awaitStartUntil = this.#o.clock.now() + AWAIT_START_MS;
+    }
   }
 
   async #signalled(startTime: number): Promise<void> {
     if (this.#startTime === startTime) return; // this restart was handled already
-    if (this.#startTime === undefined && this.#awaitingStart && startTime !== this.#staleStart) {
-      // The restart replay or sequence numbers already found: the signal names the same new process.
-      this.#learnStart(startTime);
+    if (this.#startTime === undefined && this.#o.clock.now() < this.#awaitStartUntil) {
+      // The replay or the sequence numbers found this restart first: same new process, no second reset.
+      this.#startTime = startTime;
+      this.#awaitStartUntil = -Infinity;
       return;
     }
     this.#o.logger.info({ endpoint: this.id, startTime }, 'endpoint process restarted (process start time changed): endpoint reset');
     await this.#restart();
-    this.#startTime = startTime; // known for sure: the signal is about the new process
-    this.#awaitingStart = false;
+    this.#startTime = startTime;
+    this.#awaitStartUntil = -Infinity;
     if (this.#o.replayEndpoint) await this.#resync();
   }
 
@@ -434,7 +435,7 @@ export class EndpointStream {
     this.#recent.set(seq, digestOf(payload));
     if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as bigint);
     this.#backoff = this.#l.sinkRetryMs;
-    if (this.#startTime === undefined) this.#learnStart(this.#o.restartSignal?.processStartTime(this.id));
+    if (this.#startTime === undefined && this.#o.clock.now() >= this.#awaitStartUntil) this.#startTime = this.#o.restartSignal?.processStartTime(this.id);
     this.stats.lastSeq = Number(seq);
     this.stats.batches++;
     this.stats.events += decoded.batch.events.length;

@@ -268,6 +268,20 @@ export class EventIngestor {
     return e !== undefined;
   }
 
+  /**
+   * Another part of the router saw the endpoint restart (its scrape: counters went back, it came
+   * back after refusing connections): when the endpoint has a replay socket, its stream checks
+   * against it and resets only if the publisher really is a new process, once, whichever of the
+   * replay, the sequence numbers or the process start time noticed first (a reset from outside
+   * would wipe what the new process already published). False when the stream cannot check.
+   */
+  verifyRestart(id: string): boolean {
+    const e = this.#entries.get(id);
+    if (!e?.ep.replay) return false;
+    e.stream.check();
+    return true;
+  }
+
   /** {@link resync} for every endpoint. */
   resyncAll(): void {
     for (const e of this.#entries.values()) e.stream.resync();

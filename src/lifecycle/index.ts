@@ -4,3 +4,4 @@ export { OutlierDetector, type OutlierOptions, type EjectionListener } from './o
 export { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 export { classifyUpstreamError, failureError, isClientClosed } from './upstream-errors.js';
 export * from './types.js';
+export { SignalSourced } from './signal-sourced.js';

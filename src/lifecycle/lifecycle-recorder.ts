@@ -26,7 +26,7 @@ export function recordDecision(s: LifecycleShared, d: Decision): void {
 }
 
 /** Everything recorded when a request ends; called once per lifecycle. */
-export function recordEnd(s: LifecycleShared, sum: LifecycleSummary, d: Decision | undefined, arrivedAt: number, log: Logger): void {
+export function recordEnd(s: LifecycleShared, sum: LifecycleSummary, d: Decision | undefined, arrivedAt: number, lc: { readonly log: Logger; logLevelEnabled(level: string): boolean }): void {
   const { metrics } = s.o;
   const { fast } = metrics;
   const ep = sum.endpoint;
@@ -55,11 +55,12 @@ export function recordEnd(s: LifecycleShared, sum: LifecycleSummary, d: Decision
     }
   }
   if (sum.outcome === 'rejected' || (sum.outcome === 'upstream-failed' && d === undefined)) {
+    const log = lc.log;
     if (sum.error?.code === 'KVR_ERR_INTERNAL') log.error({ err: sum.error.cause ?? sum.error }, 'internal error');
     log.info({ status: sum.status, code: sum.error?.code, msg: sum.error?.message, stage: sum.stage, durationMs: round1(sum.durationMs) }, 'request failed');
-  } else if (log.isLevelEnabled('info')) {
-    // (the line's object is built only when it is written: `info` is off by default)
-    log.info(
+  } else if (lc.logLevelEnabled('info')) {
+    // (the line's object, and the request's logger, are built only when it is written: `info` is off by default)
+    lc.log.info(
       {
         model: sum.model,
         endpoint: ep?.id,

@@ -13,6 +13,9 @@ import { OutlierDetector } from './outlier-detector.js';
 import { RetryBudget } from './retry-budget.js';
 import { RequestLifecycles } from './request-lifecycle.js';
 import type { LifecycleSummary } from './types.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { buildInferenceRequest } from '../server/openai/parse-request.js';
 
 /** A real scheduler whose hooks are counted. */
 function counted(clock: ManualClock): { sched: KvrouteScheduler; calls: string[] } {
@@ -178,4 +181,29 @@ test('multi-leg requests (P/D): nextLeg moves the request to the decode endpoint
   assert.equal(ends[0].retries, 0);
   assert.equal(ends[0].endpoint?.id, decodeEp.id);
   assert.equal(inflight(), 0);
+});
+
+test('a request built by the gateway reads its signal from the lifecycle; the request logger is made only when something logs', async () => {
+  const { sched, eps, clock, metrics } = setup();
+  const made: string[] = [];
+  const base = pino({ level: 'warn' }, new Writable({ write: (_c, _e, cb) => cb() }));
+  const lcs = new RequestLifecycles({ scheduler: sched, clock, metrics, logger: base });
+  const lc = lcs.begin({ id: 'r-sig', log: () => (made.push('log'), base.child({ reqId: 'r-sig' })) });
+  const req = buildInferenceRequest('chat', Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] })), {}, { id: 'r-sig', clientIp: '1', arrivedAt: 0, defaultMaxTokens: 16 });
+  assert.ok(req.signal === undefined, 'no signal before the request is decided');
+  await lc.decide(req, eps);
+  const sig = req.signal as AbortSignal | undefined;
+  assert.equal(req.signal, lc.signal, 'the lifecycle signal, through the prototype getter');
+  assert.equal(Object.getOwnPropertyDescriptor(req, 'signal'), undefined, 'no per-request property');
+  const att = lc.dispatch();
+  att.end({ status: 200 });
+  assert.equal(made.length, 0, 'nothing logged at warn: no request logger made');
+  const lc2 = lcs.begin({ id: 'r-log', log: () => (made.push('log'), base.child({ reqId: 'r-log' })) });
+  await lc2.decide(buildInferenceRequest('chat', Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }] })), {}, { id: 'r-log', clientIp: '1', arrivedAt: 0, defaultMaxTokens: 16 }), eps);
+  const a = lc2.dispatch();
+  assert.ok(a.fail({ kind: 'connect', message: 'refused' }) !== undefined, 'retried (a warning is logged)');
+  assert.equal(made.join(), 'log', 'made once, on the first warning');
+  lc2.abort();
+  lc.abort();
+  assert.equal(sig?.aborted, false, 'an ended request is not aborted after the fact');
 });

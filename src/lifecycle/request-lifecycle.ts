@@ -47,6 +47,7 @@
  *   client abort, plus `kvroute_client_aborts_total{stage}`), the one log line, `onDecision`.
  */
 import { LazyAbort } from './lazy-abort.js';
+import { SignalSourced } from './signal-sourced.js';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -103,8 +104,12 @@ export interface LifecycleInit {
   id: string;
   /** Clock time the request arrived (default: now). */
   arrivedAt?: number;
-  /** The request's logger (default: the shared logger with `reqId`). */
-  log?: Logger;
+  /**
+   * The request's logger (default: the shared logger with `reqId`), or a function making it: then
+   * it is made on first use only (a pino child serializes its bindings; most requests log nothing).
+   * A function's logger must log at the shared logger's level (a child of it): levels are read there.
+   */
+  log?: Logger | (() => Logger);
   /** An outside signal that aborts the lifecycle (e.g. the ext_proc stream's). */
   signal?: AbortSignal;
 }
@@ -150,7 +155,7 @@ const noop = (): void => undefined;
 export class RequestLifecycle {
   readonly id: string;
   readonly arrivedAt: number;
-  readonly log: Logger;
+  #log: Logger | (() => Logger) | undefined;
   readonly #s: LifecycleShared;
   /** Made on the first read of {@link signal}: most requests end without anyone reading it. */
   readonly #abortState = new LazyAbort();
@@ -171,21 +176,46 @@ export class RequestLifecycle {
   /** Rejecters of the work raced against an abort (see #race). */
   #waiters: Array<(err: unknown) => void> | undefined;
   #summary: LifecycleSummary | undefined;
-  #resolveDone!: (s: LifecycleSummary) => void;
-  /** Resolves once with the summary when the lifecycle ends. */
-  readonly done: Promise<LifecycleSummary>;
+  /** {@link done}, made when first read (few callers wait for it). */
+  #done: Promise<LifecycleSummary> | undefined;
+  #resolveDone: ((s: LifecycleSummary) => void) | undefined;
 
   constructor(shared: LifecycleShared, init: LifecycleInit) {
     this.#s = shared;
     this.id = init.id;
     this.arrivedAt = init.arrivedAt ?? shared.o.clock.now();
-    this.log = init.log ?? (shared.o.logger ?? silentLogger).child({ reqId: init.id });
-    this.done = new Promise((r) => (this.#resolveDone = r));
+    this.#log = init.log;
     shared.active++;
     if (init.signal !== undefined) {
       if (init.signal.aborted) queueMicrotask(() => this.abort('aborted before it began'));
       else init.signal.addEventListener('abort', () => this.abort('outside signal aborted'), { once: true });
     }
+  }
+
+  /** Resolves once with the summary when the lifecycle ends. */
+  get done(): Promise<LifecycleSummary> {
+    if (this.#done === undefined) {
+      const sum = this.#summary;
+      this.#done = sum !== undefined ? Promise.resolve(sum) : new Promise((r) => (this.#resolveDone = r));
+    }
+    return this.#done;
+  }
+
+  /** The request's logger (made on first use; see {@link LifecycleInit.log}). */
+  get log(): Logger {
+    const l = this.#log;
+    if (l !== undefined && typeof l !== 'function') return l;
+    const made = l !== undefined ? l() : (this.#s.o.logger ?? silentLogger).child({ reqId: this.id });
+    this.#log = made;
+    return made;
+  }
+
+  /** `log.isLevelEnabled(level)`, without making a request logger that was given as a function (or defaulted). */
+  logLevelEnabled(level: string): boolean {
+    const l = this.#log;
+    if (l !== undefined && typeof l !== 'function') return l.isLevelEnabled(level);
+    const base = this.#s.o.logger;
+    return base !== undefined ? base.isLevelEnabled(level) : this.log.isLevelEnabled(level);
   }
 
   /** Aborted when the client went away; reaches scheduling (`request.signal`), lookups and waits. */
@@ -253,7 +283,8 @@ export class RequestLifecycle {
     const { scheduler, outliers } = this.#s.o;
     this.#request = request;
     // `request.signal` reads this lifecycle's signal, made only if a scorer or lookup reads it.
-    Object.defineProperty(request, 'signal', { get: () => this.signal, enumerable: true, configurable: true });
+    if (request instanceof SignalSourced) request.signalSource = this;
+    else Object.defineProperty(request, 'signal', { get: () => this.signal, enumerable: true, configurable: true });
     this.#stage = 'schedule';
     const pending = scheduler.schedule(request, outliers !== undefined ? outliers.filter(candidates) : candidates);
     let result;
@@ -473,9 +504,9 @@ export class RequestLifecycle {
     };
     this.#summary = summary;
     try {
-      recordEnd(this.#s, summary, this.#decision, this.arrivedAt, this.log);
+      recordEnd(this.#s, summary, this.#decision, this.arrivedAt, this);
     } finally {
-      this.#resolveDone(summary);
+      this.#resolveDone?.(summary);
     }
   }
 }

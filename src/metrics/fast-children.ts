@@ -13,9 +13,13 @@
  * (`reset()`, `remove()`) re-creates it on its next call.
  */
 import type { Counter, Gauge, Histogram } from 'prom-client';
+import { KvrError } from '../core/errors.js';
+
+/** Most labels of a metric served here (positional label values, see {@link FastChildren}). */
+const MAX_LABELS = 4;
 
 type Labels = Record<string, string>;
-interface HistValue { sum: number; count: number; bucketValues: Record<number, number>; labels?: Labels }
+interface HistValue { sum: number; count: number; bucketValues: Record<string, number>; labels?: Labels }
 interface ScalarValue { value: number; labels?: Labels }
 interface Internals<V> { hashMap: Record<string, V | undefined>; upperBounds?: number[] }
 
@@ -44,12 +48,15 @@ class HistChild implements FastHistogramChild {
   readonly #labels: Labels;
   readonly #int: Internals<HistValue>;
   readonly #bounds: number[];
+  /** `bucketValues` keys of the bounds, as strings: a float used as a key is converted on every access. */
+  readonly #bucketKeys: string[];
   #key: string | undefined;
   constructor(m: Histogram<string>, labels: Labels) {
     this.#m = m;
     this.#labels = labels;
     this.#int = m as unknown as Internals<HistValue>;
     this.#bounds = this.#int.upperBounds ?? [];
+    this.#bucketKeys = this.#bounds.map(String);
     m.zero(labels);
     this.#key = keyOf(this.#int.hashMap, labels);
   }
@@ -67,7 +74,7 @@ class HistChild implements FastHistogramChild {
     const b = this.#bounds;
     for (let i = 0; i < b.length; i++) {
       if (v <= b[i]) {
-        e.bucketValues[b[i]] += 1;
+        e.bucketValues[this.#bucketKeys[i]] += 1;
         return;
       }
     }
@@ -119,26 +126,34 @@ function hasInternals(m: unknown): boolean {
 
 /** One metric's children, by label values in the metric's label-name order. */
 class ChildTrie<C> {
-  readonly #root = new Map<string, unknown>();
+  readonly #root = new Map<string | undefined, unknown>();
   constructor(
     readonly names: readonly string[],
     readonly make: (labels: Labels) => C,
-  ) {}
-  get(values: readonly string[]): C {
-    let node: Map<string, unknown> = this.#root;
-    const last = values.length - 1;
-    for (let i = 0; i < last; i++) {
-      let next = node.get(values[i]) as Map<string, unknown> | undefined;
-      if (next === undefined) node.set(values[i], (next = new Map()));
-      node = next;
-    }
-    let c = node.get(values[last]) as C | undefined;
-    if (c === undefined) {
-      const labels: Labels = {};
-      for (let i = 0; i < this.names.length; i++) labels[this.names[i]] = values[i];
-      node.set(values[last], (c = this.make(labels)));
-    }
-    return c;
+  ) {
+    if (names.length > MAX_LABELS) throw new KvrError('KVR_ERR_INTERNAL', `FastChildren takes metrics of at most ${MAX_LABELS} labels; ${names.join(', ')} are ${names.length}: use the metric's own API`);
+  }
+  /** The child of up to four label values (no array per call: the request path makes ~15 of these calls). */
+  get(a: string | undefined, b: string | undefined, c: string | undefined, d: string | undefined): C {
+    const n = this.names.length;
+    let node = this.#root;
+    if (n > 1) node = this.#step(node, a);
+    if (n > 2) node = this.#step(node, b);
+    if (n > 3) node = this.#step(node, c);
+    const last = n === 0 ? undefined : n === 1 ? a : n === 2 ? b : n === 3 ? c : d;
+    let child = node.get(last) as C | undefined;
+    if (child === undefined) node.set(last, (child = this.make(this.#labels([a, b, c, d]))));
+    return child;
+  }
+  #step(node: Map<string | undefined, unknown>, v: string | undefined): Map<string | undefined, unknown> {
+    let next = node.get(v) as Map<string | undefined, unknown> | undefined;
+    if (next === undefined) node.set(v, (next = new Map()));
+    return next;
+  }
+  #labels(values: ReadonlyArray<string | undefined>): Labels {
+    const labels: Labels = {};
+    for (let i = 0; i < this.names.length; i++) labels[this.names[i]] = values[i] as string;
+    return labels;
   }
 }
 
@@ -158,21 +173,24 @@ export class FastChildren {
     return t;
   }
 
-  /** The child of histogram `m` for `values` (in `labelNames` order). */
-  histogram<T extends string>(metric: Histogram<T>, ...values: string[]): FastHistogramChild {
+  // Label values are positional parameters (up to four): a rest parameter would allocate an array
+  // on every call. Values are given in the order of the metric's `labelNames`.
+
+  /** The child of histogram `m` for the label values (in `labelNames` order). */
+  histogram<T extends string>(metric: Histogram<T>, a?: string, b?: string, c?: string, d?: string): FastHistogramChild {
     const m = metric as unknown as Histogram<string>;
-    return this.#trie<FastHistogramChild>(m, (l) => (hasInternals(m) ? new HistChild(m, l) : slowHist(m, l))).get(values);
+    return this.#trie<FastHistogramChild>(m, (l) => (hasInternals(m) ? new HistChild(m, l) : slowHist(m, l))).get(a, b, c, d);
   }
 
-  /** The child of counter `m` for `values` (in `labelNames` order). */
-  counter<T extends string>(metric: Counter<T>, ...values: string[]): FastCounterChild {
+  /** The child of counter `m` for the label values (in `labelNames` order). */
+  counter<T extends string>(metric: Counter<T>, a?: string, b?: string, c?: string, d?: string): FastCounterChild {
     const m = metric as unknown as Counter<string>;
-    return this.#trie<FastCounterChild>(m, (l) => (hasInternals(m) ? new ScalarChild(m, l, false) : slowScalar(m, l, false))).get(values);
+    return this.#trie<FastCounterChild>(m, (l) => (hasInternals(m) ? new ScalarChild(m, l, false) : slowScalar(m, l, false))).get(a, b, c, d);
   }
 
-  /** The child of gauge `m` for `values` (in `labelNames` order). */
-  gauge<T extends string>(metric: Gauge<T>, ...values: string[]): FastGaugeChild {
+  /** The child of gauge `m` for the label values (in `labelNames` order). */
+  gauge<T extends string>(metric: Gauge<T>, a?: string, b?: string, c?: string, d?: string): FastGaugeChild {
     const m = metric as unknown as Gauge<string>;
-    return this.#trie<FastGaugeChild>(m, (l) => (hasInternals(m) ? new ScalarChild(m, l, true) : slowScalar(m, l, true))).get(values);
+    return this.#trie<FastGaugeChild>(m, (l) => (hasInternals(m) ? new ScalarChild(m, l, true) : slowScalar(m, l, true))).get(a, b, c, d);
   }
 }

@@ -72,7 +72,9 @@ export function predictCache(result: SchedulingResult, scorerTypes: ReadonlyMap<
   const chosen = result.candidates.find((c) => c.endpointId === result.endpoint.id);
   let prefixScore: number | undefined;
   if (chosen !== undefined) {
-    for (const [name, score] of Object.entries(chosen.scores)) {
+    const scores = chosen.scores;
+    for (const name in scores) {
+      const score = scores[name];
       const type = scorerTypes.get(name);
       if (type !== undefined && PREFIX_SCORER_TYPES.has(type) && Number.isFinite(score)) {
         prefixScore = prefixScore === undefined ? score : Math.max(prefixScore, score);

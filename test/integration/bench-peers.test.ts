@@ -24,6 +24,8 @@ import { createWorkload } from '../../src/bench/workloads.js';
 import { startFleet } from '../../src/sim/fleet.js';
 import { requireEnvoy } from '../helpers/envoy.js';
 import { requireSglangRouterForTest, startSglangRouterForTest } from '../helpers/sglang-router.js';
+import { createServer } from 'node:net';
+import type { RunningPeer } from '../../src/bench/live-peers.js';
 
 const workloadOptions = { groups: 6, promptsPerGroup: 10, systemTokens: 800, questionTokens: 48, outputTokens: 6, rate: 6 };
 const fleetSpec = { replicas: 3, profile: 'llama-3.1-8b' as const, blockSize: 16, seed: 5 };
@@ -98,6 +100,39 @@ test('bench peers: external:<label>=<url> measures a router already running, whi
     await fleet.close();
   }
   assert.ok(!alive(peer.pid!), 'stopped by the test that started it');
+});
+
+test('bench peers: sglang-router starts while its default metrics port 29000 is taken, two side by side, exporters on loopback', async () => {
+  requireSglangRouterForTest();
+  const fleet = await startFleet({ replicas: 2, basePort: 0, timeScale: 0.25, seed: 4 });
+  // Hold sglang-router's default exporter port, as another bench's router on the host does (if
+  // something else holds it already, that is the same situation). Before the fix: a panic.
+  const blocker = createServer();
+  await new Promise<void>((res) => {
+    blocker.once('error', () => res());
+    blocker.listen(29000, '127.0.0.1', () => res());
+  });
+  const started = await Promise.allSettled([startSglangRouterForTest(fleet.replicas.map((r) => r.url)), startSglangRouterForTest(fleet.replicas.map((r) => r.url))]);
+  const peers = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])) as RunningPeer[];
+  try {
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    const metrics = peers.map((p) => p.metricsUrl ?? '');
+    assert.ok(metrics.every((m) => /^http:\/\/127\.0\.0\.1:\d+$/.test(m) && !m.endsWith(':29000')), `exporters on their own loopback ports: ${metrics.join(', ')}`);
+    assert.notEqual(metrics[0], metrics[1]);
+    for (const p of peers) {
+      const m = await fetch(`${p.metricsUrl}/metrics`);
+      assert.equal(m.status, 200, 'its exporter answers where the launcher says');
+      await m.text();
+      const r = await fetch(`${p.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'meta-llama/Llama-3.1-8B-Instruct', prompt: 'one two three four', max_tokens: 3 }) });
+      assert.equal(r.status, 200, `routes through ${p.url}`);
+      assert.equal(((await r.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 3);
+    }
+  } finally {
+    await Promise.all(peers.map((p) => p.stop()));
+    await new Promise<void>((res) => blocker.close(() => res()));
+    await fleet.close();
+  }
+  assert.ok(peers.every((p) => !alive(p.pid!)), 'both routers stopped');
 });
 
 test('bench peers: clear errors for peers on the virtual engine, external without endpoints, bad specs', async () => {

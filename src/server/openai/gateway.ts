@@ -167,7 +167,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       throw new KvrError('KVR_ERR_NO_ENDPOINT', `no healthy endpoint serves "${ireq.model}" right now (${pool.healthyCount()}/${pool.all().length} healthy${pool.unhealthyReasons() ? `: ${pool.unhealthyReasons()}` : ''}); check the model servers (GET /readyz on the admin port lists each endpoint's state)`);
     }
     const { result, prediction } = await lc.decide(ireq, candidates);
-    if (lc.log.isLevelEnabled('debug')) lc.log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
+    if (lc.logLevelEnabled('debug')) lc.log.debug({ endpoint: result.endpoint.id, reason: result.reason, cache: prediction.cacheStatus, candidates: result.candidates }, 'scheduled');
     const extra: Record<string, string> = { 'x-request-id': lc.id };
     const explainN = explainRequested(headers[EXPLAIN_HEADER]);
     if (explainN > 0) extra[EXPLAIN_HEADER] = encodeExplanation(buildExplanation(result, prediction, explainN));
@@ -206,7 +206,8 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     const api = ROUTES[path];
     const arrivedAt = clock.now();
     const id = requestIdOf(req);
-    const log = logger.child({ reqId: id, ...tenantLogFields(req) });
+    // The request's logger is made when something logs (a pino child serializes its bindings).
+    const log = (): Logger => logger.child({ reqId: id, ...tenantLogFields(req) });
     if (api && req.method === 'POST') {
       // x-request-id goes out with the answer's headers (or the error's): no setHeader, whose
       // header list would make writeHead merge header by header.
@@ -222,7 +223,7 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
     }
     if (api) {
       if (!res.headersSent) res.setHeader('x-request-id', id);
-      return fail(req, res, path, arrivedAt, log, new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `${path} takes POST`));
+      return fail(req, res, path, arrivedAt, log(), new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `${path} takes POST`));
     }
     if (req.method === 'GET' && path === '/v1/models') {
       const created = Math.floor(clock.now() / 1000);
@@ -233,6 +234,6 @@ export function createGatewayHandler(opts: GatewayOptions): (req: IncomingMessag
       res.writeHead(healthy ? 200 : 503).end();
       return;
     }
-    fail(req, res, path, arrivedAt, log, new KvrError('KVR_ERR_NOT_FOUND', `no route ${req.method} ${path}; the gateway serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health`));
+    fail(req, res, path, arrivedAt, log(), new KvrError('KVR_ERR_NOT_FOUND', `no route ${req.method} ${path}; the gateway serves POST /v1/completions, POST /v1/chat/completions, GET /v1/models, GET /health`));
   };
 }

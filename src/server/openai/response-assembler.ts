@@ -59,6 +59,25 @@ export class ResponseAssembler {
     this.#chat = api === 'chat';
   }
 
+  /** True for a chat stream (choices carry `delta.content`), false for completions (`text`). */
+  get chat(): boolean {
+    return this.#chat;
+  }
+  /** True once `id`, `created` and `model` were taken from a chunk (later chunks cannot change them). */
+  get headKnown(): boolean {
+    return this.#id !== undefined && this.#created !== undefined && this.#model !== undefined;
+  }
+
+  /** Same as {@link add} for a chunk of one choice `index` carrying only `text` (see plain-delta.ts). */
+  addText(index: number, text: string): void {
+    let acc = this.#choices.get(index);
+    if (acc === undefined) {
+      acc = { index, role: 'assistant', text: '', reasoning: null, finishReason: null, stopReason: null };
+      this.#choices.set(index, acc);
+    }
+    acc.text += text;
+  }
+
   /** One parsed chunk (`data:` JSON) of the stream. */
   add(chunk: Record<string, unknown>): void {
     if (this.#id === undefined && chunk.id !== undefined) this.#id = chunk.id;

@@ -12,6 +12,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Usage } from '../../lifecycle/types.js';
 import type { ResponseAssembler } from './response-assembler.js';
 import { topLevelValueSpan } from './json-splice.js';
+import { plainDelta } from './plain-delta.js';
 import { adapterFor } from '../../engines/registry.js';
 
 export type { Usage } from '../../lifecycle/types.js';
@@ -79,7 +80,7 @@ export class SseShaper {
   get usage(): Usage | undefined {
     return withTimings(this.#usage, this.#timings);
   }
-  /** The first error event of the stream, if any. */
+  /** The first error event of the stream, if any (looked for while assembling, and before the first token). */
   get error(): StreamError | undefined {
     return this.#error;
   }
@@ -95,8 +96,9 @@ export class SseShaper {
   push(chunk: Buffer): Buffer | string | undefined {
     // Fast path (almost every chunk of a long stream): at an event boundary, a chunk of whole
     // events with nothing to look at once the first token was seen passes untouched, undecoded.
-    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && !hasUsageObject(chunk) && chunk.indexOf(ERROR) < 0 && chunk.indexOf(TIMINGS) < 0) {
-      if (chunk.indexOf(DONE) >= 0) this.#done = true;
+    // (Error events matter only while assembling or before the first token: not looked for here.)
+    if (this.#firstToken && this.#assembler === undefined && this.#buf.length === 0 && endsEvent(chunk) && !hasUsageObject(chunk) && chunk.indexOf(TIMINGS) < 0) {
+      if (chunk.indexOf(DONE, Math.max(0, chunk.length - DONE_TAIL)) >= 0) this.#done = true; // [DONE] is the last event
       return chunk;
     }
     let text = this.#decoder.write(chunk);
@@ -143,6 +145,15 @@ export class SseShaper {
       this.#done = true;
       return true;
     }
+    // Re-assembling: after the first token, a plain text chunk is read without JSON.parse.
+    const assembler = this.#assembler;
+    if (assembler !== undefined && this.#firstToken && assembler.headKnown) {
+      const d = plainDelta(data, assembler.chat);
+      if (d !== undefined) {
+        assembler.addText(d.index, d.text);
+        return true;
+      }
+    }
     // After the first token only an event with a usage object (not `"usage":null`) or an error is parsed.
     const needParse = this.#assembler !== undefined || !this.#firstToken || hasUsageObject(data) || data.includes('"error"') || data.includes('"timings"');
     if (!needParse) return true;
@@ -167,10 +178,11 @@ export class SseShaper {
 }
 
 const USAGE = Buffer.from('"usage"');
-const ERROR = Buffer.from('"error"');
 /** llama.cpp's per-request timings (cached prompt tokens on builds without prompt_tokens_details). */
 const TIMINGS = Buffer.from('"timings"');
 const DONE = Buffer.from('data: [DONE]');
+/** `data: [DONE]` and its blank line (CRLF or LF), at the end of a chunk. */
+const DONE_TAIL = DONE.length + 4;
 
 /** True when `chunk` ends with a blank line (the end of an SSE event). */
 function endsEvent(chunk: Buffer): boolean {
@@ -183,19 +195,39 @@ function endsEvent(chunk: Buffer): boolean {
  * right there: conservative). vLLM-style chunks may carry `"usage":null` on every event.
  */
 function hasUsageObject(s: Buffer | string): boolean {
-  const str = typeof s === 'string';
-  const at = (j: number): number => (str ? (s as string).charCodeAt(j) : (s as Buffer)[j]);
-  let i = str ? (s as string).indexOf('"usage"') : (s as Buffer).indexOf(USAGE);
-  while (i >= 0) {
+  return typeof s === 'string' ? usageObjectInText(s) : usageObjectInBytes(s);
+}
+
+const isJsonSpace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/** {@link hasUsageObject} of bytes. */
+function usageObjectInBytes(b: Buffer): boolean {
+  const n = b.length;
+  for (let i = b.indexOf(USAGE); i >= 0; i = b.indexOf(USAGE, i + 7)) {
     let j = i + 7;
-    while (j < s.length && (at(j) === 0x20 || at(j) === 0x09 || at(j) === 0x0a || at(j) === 0x0d)) j++;
-    if (j >= s.length) return true;
-    if (at(j) === 0x3a) {
+    while (j < n && isJsonSpace(b[j])) j++;
+    if (j >= n) return true;
+    if (b[j] === 0x3a) {
       j++;
-      while (j < s.length && (at(j) === 0x20 || at(j) === 0x09 || at(j) === 0x0a || at(j) === 0x0d)) j++;
-      if (j >= s.length || at(j) !== 0x6e) return true; // not `null`
+      while (j < n && isJsonSpace(b[j])) j++;
+      if (j >= n || b[j] !== 0x6e) return true; // not `null`
     }
-    i = str ? (s as string).indexOf('"usage"', i + 7) : (s as Buffer).indexOf(USAGE, i + 7);
+  }
+  return false;
+}
+
+/** {@link hasUsageObject} of text. */
+function usageObjectInText(s: string): boolean {
+  const n = s.length;
+  for (let i = s.indexOf('"usage"'); i >= 0; i = s.indexOf('"usage"', i + 7)) {
+    let j = i + 7;
+    while (j < n && isJsonSpace(s.charCodeAt(j))) j++;
+    if (j >= n) return true;
+    if (s.charCodeAt(j) === 0x3a) {
+      j++;
+      while (j < n && isJsonSpace(s.charCodeAt(j))) j++;
+      if (j >= n || s.charCodeAt(j) !== 0x6e) return true; // not `null`
+    }
   }
   return false;
 }

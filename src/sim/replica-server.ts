@@ -19,26 +19,9 @@ import { BuiltinTokenizer, type SimTokenizer } from './tokenizer.js';
 import { createDialect, type SimDialect, type SimDialectOptions } from './dialects/index.js';
 import type { PdConnector } from './pd/pd-connector.js';
 import { createPdConnector, type SimPdOptions } from './pd/create-pd-connector.js';
+import { FaultState, parseFaults, type SimFaults } from './sim-faults.js';
 
-/** Paths a router probes for liveness and load (vLLM's, SGLang's and llama.cpp's). */
-const PROBE_PATHS = new Set(['/health', '/metrics', '/v1/models', '/props', '/server_info', '/get_server_info', '/slots']);
-
-/** Injected faults of a replica. */
-export interface SimFaults {
-  /** Share of inference requests answered 500 before any work (0..1). */
-  errorRate: number;
-  /** Delay before an inference response starts (ms, injected clock). */
-  addedLatencyMs: number;
-  /** Not listening: connections are refused. */
-  down: boolean;
-  /** With down: come back up after this many ms. */
-  downForMs?: number;
-  /**
-   * /health and /metrics (and the dialect's probe paths) never answer while inference still
-   * works: an engine or network too loaded to answer probes in time, as a router sees it.
-   */
-  stallProbes?: boolean;
-}
+export type { SimFaults } from './sim-faults.js';
 
 /** KV-cache event publishing of a replica (vLLM's `--kv-events-config`). */
 export interface SimKvEventsOptions {
@@ -103,9 +86,7 @@ export class SimReplica {
   #rng: Rng;
   #ctx: HandlerContext;
   #metrics: SimMetrics;
-  #faults: SimFaults = { errorRate: 0, addedLatencyMs: 0, down: false };
-  /** Probe requests held by the `stallProbes` fault. */
-  #stalled: Array<() => void> = [];
+  readonly #faults = new FaultState();
   #upTimer: TimerHandle | undefined;
   #listening = false;
   #maxBody: number;
@@ -260,23 +241,12 @@ export class SimReplica {
 
   /** Current faults (a copy). */
   getFaults(): SimFaults {
-    return { ...this.#faults };
+    return { ...this.#faults.faults };
   }
 
   /** Sets some faults; `down` / `downForMs` stop or restart listening. */
   async setFaults(f: Partial<SimFaults>): Promise<SimFaults> {
-    if (f.errorRate !== undefined) {
-      if (!(f.errorRate >= 0 && f.errorRate <= 1)) throw new KvrError('KVR_ERR_BAD_REQUEST', 'errorRate must be in [0, 1]', { param: 'errorRate' });
-      this.#faults.errorRate = f.errorRate;
-    }
-    if (f.addedLatencyMs !== undefined) {
-      if (!(f.addedLatencyMs >= 0)) throw new KvrError('KVR_ERR_BAD_REQUEST', 'addedLatencyMs must be >= 0', { param: 'addedLatencyMs' });
-      this.#faults.addedLatencyMs = f.addedLatencyMs;
-    }
-    if (f.stallProbes !== undefined) {
-      this.#faults.stallProbes = f.stallProbes;
-      if (!f.stallProbes) for (const release of this.#stalled.splice(0)) release();
-    }
+    this.#faults.set(f);
     if (f.down !== undefined) await this.setDown(f.down, f.downForMs);
     return this.getFaults();
   }
@@ -285,8 +255,8 @@ export class SimReplica {
   async setDown(down: boolean, forMs?: number): Promise<void> {
     this.#upTimer?.cancel();
     this.#upTimer = undefined;
-    this.#faults.down = down;
-    this.#faults.downForMs = down ? forMs : undefined;
+    this.#faults.faults.down = down;
+    this.#faults.faults.downForMs = down ? forMs : undefined;
     if (down) {
       await this.#stopListening();
       if (forMs !== undefined && forMs > 0) {
@@ -331,21 +301,14 @@ export class SimReplica {
       if (method !== m) throw new KvrError('KVR_ERR_METHOD_NOT_ALLOWED', `use ${m} for ${path}`);
     };
     const body = async (): Promise<Record<string, unknown>> => parseJsonObject(await readBody(req, this.#maxBody));
-    if (this.#faults.stallProbes === true && PROBE_PATHS.has(path)) {
-      // Held until the fault is lifted (then answered) or the client gives up.
-      await new Promise<void>((resolve) => {
-        this.#stalled.push(resolve);
-        req.socket.once('close', resolve);
-      });
-      if (req.socket.destroyed) return;
-    }
+    if (!(await this.#faults.holdProbe(path, req))) return;
     if (path === '/metrics' && this.#slowMetrics) await this.#waitStepEnd();
     if (this.#dialect && (await this.#dialect.route(path, new URLSearchParams((req.url ?? '').split('?')[1] ?? ''), method, req, res, body))) return;
     switch (path) {
       case '/v1/completions':
       case '/v1/chat/completions': {
         need('POST');
-        await this.#applyFaults();
+        await this.#faults.beforeInference(this.#rng, this.#clock, this.id);
         const b = await body();
         handleGenerate(this.#ctx, b, res, path === '/v1/chat/completions');
         return;
@@ -383,12 +346,7 @@ export class SimReplica {
         need('POST');
         {
           const b = await body();
-          const f: Partial<SimFaults> = {};
-          for (const [k, t] of [['errorRate', 'number'], ['addedLatencyMs', 'number'], ['down', 'boolean'], ['downForMs', 'number'], ['stallProbes', 'boolean']] as const) {
-            if (b[k] === undefined) continue;
-            if (typeof b[k] !== t) throw new KvrError('KVR_ERR_BAD_REQUEST', `'${k}' must be a ${t}`, { param: k });
-            (f as Record<string, unknown>)[k] = b[k];
-          }
+          const f = parseFaults(b);
           if (f.down) {
             // Answer first, then stop listening.
             const { down, downForMs, ...rest } = f;
@@ -405,16 +363,6 @@ export class SimReplica {
           return this.#ctx.pd.handle(path, await body(), req, res);
         }
         throw new KvrError('KVR_ERR_NOT_FOUND', `no route ${method} ${path}`);
-    }
-  }
-
-  async #applyFaults(): Promise<void> {
-    const f = this.#faults;
-    if (f.errorRate > 0 && this.#rng.next() < f.errorRate) {
-      throw new KvrError('KVR_ERR_SIM_INJECTED', `injected failure on simulated replica ${this.id}`);
-    }
-    if (f.addedLatencyMs > 0) {
-      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, f.addedLatencyMs));
     }
   }
 }

@@ -23,21 +23,11 @@ import { encodeEventBatch } from '../src/events/codec.js';
 import { EventIngestor } from '../src/events/event-ingestor.js';
 import type { BlockStoredEvent, KvEventBatch } from '../src/events/types.js';
 import { encodeSeq } from '../src/events/wire.js';
+import { floodStoredEvent } from './flood-events.js';
 import { KvIndexer } from '../src/kv-index/kv-indexer.js';
 import { MemoryBlockIndex } from '../src/kv-index/memory-index.js';
 
 const TOPIC = 'kv@127.0.0.1:8000@bench-model';
-
-function storedEvent(n: number, seed: number, parent: bigint | null): BlockStoredEvent {
-  const tokens = new Array<number>(n * 16);
-  let x = seed * 7919 + 1;
-  for (let i = 0; i < tokens.length; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    tokens[i] = x % 30_000;
-  }
-  const base = BigInt(seed) * 10_000_000n;
-  return { type: 'BlockStored', blockHashes: Array.from({ length: n }, (_, i) => base + BigInt(i)), parentBlockHash: parent, tokenIds: tokens, blockSize: 16, loraId: null, medium: 'GPU', loraName: null };
-}
 
 async function client(url: string, untilDone: () => boolean): Promise<number[]> {
   const lat: number[] = [];
@@ -118,9 +108,9 @@ async function scenario(name: string, payloads: Uint8Array[] | undefined, server
 const server = createServer((_req, res) => res.end('ok'));
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
 const batchOf = (events: BlockStoredEvent[]): KvEventBatch => ({ ts: Date.now() / 1000, events, dataParallelRank: 0 });
-const huge = [encodeEventBatch(batchOf([storedEvent(200_000, 1, null)]))];
+const huge = [encodeEventBatch(batchOf([floodStoredEvent(200_000, 1, null)]))];
 const flood: Uint8Array[] = [];
-for (let m = 0; m < 30; m++) flood.push(encodeEventBatch(batchOf(Array.from({ length: 16 }, (_, e) => storedEvent(1300, 100 + m * 16 + e, null)))));
+for (let m = 0; m < 30; m++) flood.push(encodeEventBatch(batchOf(Array.from({ length: 16 }, (_, e) => floodStoredEvent(1300, 100 + m * 16 + e, null)))));
 console.log(`kv-events-stall-bench: node ${process.version}; huge ${(huge[0].length / 1e6).toFixed(1)} MB, flood ${flood.length} x ${(flood[0].length / 1e6).toFixed(2)} MB`);
 // `--only flood1m` runs the last part alone (profiling).
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
@@ -134,7 +124,7 @@ if (only === undefined) {
 // Messages just under the 1 MiB cap (decoded and applied with the default caps): without an
 // event-loop budget (share 0, the behaviour before) and with the default one, alternating.
 const under: Uint8Array[] = [];
-for (let m = 0; m < 30; m++) under.push(encodeEventBatch(batchOf(Array.from({ length: 16 }, (_, e) => storedEvent(1150, 900 + m * 16 + e, null)))));
+for (let m = 0; m < 30; m++) under.push(encodeEventBatch(batchOf(Array.from({ length: 16 }, (_, e) => floodStoredEvent(1150, 900 + m * 16 + e, null)))));
 console.log(`flood1m: ${under.length} x ${(under[0].length / 2 ** 20).toFixed(3)} MiB`);
 for (let round = 0; round < 2; round++) {
   await scenario('flood1m', under, server, false, 0);

@@ -11,27 +11,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Publisher } from 'zeromq';
 import { encodeEventBatch } from '../src/events/codec.js';
-import type { BlockStoredEvent } from '../src/events/types.js';
 import { encodeSeq } from '../src/events/wire.js';
+import { floodStoredEvent } from './flood-events.js';
 
 interface FloodData { address: string; topic: string; perSecond: number; maxBytes: number; sourceAddress?: string }
 
 const d = workerData as FloodData;
 
-function stored(n: number, seed: number): BlockStoredEvent {
-  const tokens = new Array<number>(n * 16);
-  let x = seed * 7919 + 1;
-  for (let i = 0; i < tokens.length; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    tokens[i] = x % 30_000;
-  }
-  const base = BigInt(seed) * 10_000_000n;
-  return { type: 'BlockStored', blockHashes: Array.from({ length: n }, (_, i) => base + BigInt(i)), parentBlockHash: null, tokenIds: tokens, blockSize: 16, loraId: null, medium: 'GPU', loraName: null };
-}
-
 /** The largest 16-event batch under `maxBytes` for message number `m`. */
 function message(m: number, blocksPerEvent: number): Uint8Array {
-  return encodeEventBatch({ ts: Date.now() / 1000, events: Array.from({ length: 16 }, (_, e) => stored(blocksPerEvent, 1000 + m * 16 + e)), dataParallelRank: null });
+  return encodeEventBatch({ ts: Date.now() / 1000, events: Array.from({ length: 16 }, (_, e) => floodStoredEvent(blocksPerEvent, 1000 + m * 16 + e)), dataParallelRank: null });
 }
 
 let blocks = 1400;

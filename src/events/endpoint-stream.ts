@@ -32,6 +32,7 @@ import { KvrError } from '../core/errors.js';
 import { sliceBatch } from './batch-slicer.js';
 import { decodeEventBatch } from './codec.js';
 import { LoopBudget } from './loop-budget.js';
+import { PublisherStart } from './publisher-start.js';
 import { fetchReplay, type ReplayedBatch } from './replay-client.js';
 import type { EndpointEventStats } from './types.js';
 import { parseTopic } from './wire.js';
@@ -54,8 +55,6 @@ function digestOf(p: Uint8Array): string {
   return createHash('sha1').update(p).digest('base64');
 }
 const MAX_BACKOFF_MS = 5_000;
-/** How long after a reset a newly signalled start time is taken as the same restart's (scrapes lag by far less). */
-const AWAIT_START_MS = 10_000;
 
 /** One endpoint's sequence tracking, queue and stats. */
 export class EndpointStream {
@@ -77,13 +76,8 @@ export class EndpointStream {
   #budget: number;
   #lowStreak = 0;
   #lowCheckedAt = -Infinity;
-  #startTime: number | undefined;
-  /**
-   * Until then, after a reset whose new process's start time was not known yet (the scraper
-   * lags the replay or the sequence numbers), the next start time signalled is taken as that
-   * process's, without a second reset (which would wipe what it already published).
-   */
-  #awaitStartUntil = -Infinity;
+  /** The publisher process followed (one reset per restart, see publisher-start.ts). */
+  readonly #start: PublisherStart;
   #sinkDownUntil = -Infinity;
   #backoff: number;
   #retryTimer: TimerHandle | undefined;
@@ -96,6 +90,7 @@ export class EndpointStream {
     this.#l = resolveLimits(o);
     this.#fetch = o.fetch ?? fetchReplay;
     this.#loop = o.loopShare !== undefined ? new LoopBudget(o.clock, o.loopShare) : undefined;
+    this.#start = new PublisherStart(o.clock);
     this.#model = o.model ?? '';
     this.#budget = this.#l.sliceBlocks;
     this.#backoff = this.#l.sinkRetryMs;
@@ -224,7 +219,7 @@ export class EndpointStream {
   async #confirmRestart(): Promise<boolean> {
     if (this.#last < 0n) return true; // nothing held: nothing to protect
     const sig = this.#o.restartSignal?.processStartTime(this.id);
-    if (sig !== undefined && this.#startTime !== undefined && sig !== this.#startTime) return true;
+    if (sig !== undefined && this.#start.known !== undefined && sig !== this.#start.known) return true;
     if (this.#o.replayEndpoint) {
       const now = this.#o.clock.now();
       if (now - this.#lowCheckedAt < this.#l.lowSeqRecheckMs) return false;
@@ -255,29 +250,15 @@ export class EndpointStream {
     this.#prevLive = -1n;
     this.#lowStreak = 0;
     this.#lowCheckedAt = -Infinity;
-    const old = this.#startTime;
-    const cur = this.#o.restartSignal?.processStartTime(this.id);
-    if (cur !== undefined && old !== undefined && cur !== old) {
-      this.#startTime = cur; // the signal already names the new process
-      this.#awaitStartUntil = -Infinity;
-    } else {
-      this.#startTime = undefined;
-      this.#awaitStartUntil = this.#o.clock.now() + AWAIT_START_MS;
-    }
+    this.#start.resetFoundByStream(this.#o.restartSignal?.processStartTime(this.id));
   }
 
   async #signalled(startTime: number): Promise<void> {
-    if (this.#startTime === startTime) return; // this restart was handled already
-    if (this.#startTime === undefined && this.#o.clock.now() < this.#awaitStartUntil) {
-      // The replay or the sequence numbers found this restart first: same new process, no second reset.
-      this.#startTime = startTime;
-      this.#awaitStartUntil = -Infinity;
-      return;
-    }
+    // 'adopted': the replay or the sequence numbers found this restart first (same new process).
+    if (this.#start.signalled(startTime) !== 'restart') return;
     this.#o.logger.info({ endpoint: this.id, startTime }, 'endpoint process restarted (process start time changed): endpoint reset');
     await this.#restart();
-    this.#startTime = startTime;
-    this.#awaitStartUntil = -Infinity;
+    this.#start.set(startTime);
     if (this.#o.replayEndpoint) await this.#resync();
   }
 
@@ -435,7 +416,7 @@ export class EndpointStream {
     this.#recent.set(seq, digestOf(payload));
     if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as bigint);
     this.#backoff = this.#l.sinkRetryMs;
-    if (this.#startTime === undefined && this.#o.clock.now() >= this.#awaitStartUntil) this.#startTime = this.#o.restartSignal?.processStartTime(this.id);
+    this.#start.learn(this.#o.restartSignal?.processStartTime(this.id));
     this.stats.lastSeq = Number(seq);
     this.stats.batches++;
     this.stats.events += decoded.batch.events.length;

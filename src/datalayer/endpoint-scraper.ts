@@ -32,7 +32,8 @@
  */
 import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import { EMPTY_METRICS, type Endpoint, type EndpointHealthState } from '../core/endpoint.js';
+import { EMPTY_METRICS, type Endpoint } from '../core/endpoint.js';
+import { endpointHealth } from './endpoint-health.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { silentLogger } from '../core/logger.js';
 import { detectEngine, engineFromMetricsText } from '../engines/detect.js';
@@ -437,20 +438,9 @@ export class EndpointScraper {
   #evaluate(ep: Endpoint, st: State): void {
     if (this.#untracked.has(ep)) return;
     const now = this.#opts.clock.now();
-    const live = !st.refused && st.lastLive > 0 && now - st.lastLive <= this.#s.deadAfterMs;
-    const fresh = st.lastMetricsOk > 0 && now - st.lastMetricsOk <= this.#s.staleAfterMs;
-    let reason = '';
-    if (st.refused) reason = `connection refused at ${ep.url}`;
-    else if (!live) reason = st.lastLive === 0 ? `not answering yet${st.healthProblem ? `: ${st.healthProblem}` : st.metricsProblem ? `: ${st.metricsProblem}` : ''}` : `no answer on /health or /metrics for ${now - st.lastLive} ms${st.healthProblem ? ` (${st.healthProblem})` : ''}`;
-    else if (st.engineProblem) reason = st.engineProblem;
-    const healthy = reason === '';
-    if (healthy && !fresh) {
-      const last = st.lastMetricsOk > 0 ? `last good scrape ${now - st.lastMetricsOk} ms ago` : 'no good scrape yet';
-      reason = `load data stale (${last}${st.metricsProblem ? `: ${st.metricsProblem}` : ''}); routing treats its load as unknown`;
-    }
+    const { healthy, state } = endpointHealth(st, now, ep.url, this.#s);
+    const { live, loadFresh: fresh, reason } = state;
     if (!fresh && ep.metrics.stale !== true) ep.metrics = { ...(ep.metrics.updatedAt > 0 ? ep.metrics : EMPTY_METRICS), stale: true };
-    const silent = !st.refused && !live && st.lastLive > 0 && !st.engineProblem;
-    const state: EndpointHealthState = { live, loadFresh: fresh, reason, engineSource: st.override ? 'override' : st.detected ? 'detected' : 'default', restarts: st.restarts, ...(silent ? { silent } : {}) };
     const was = ep.healthy;
     ep.healthy = healthy;
     ep.health = state;

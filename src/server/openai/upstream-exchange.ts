@@ -254,7 +254,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (assembler !== undefined) {
       const e = shaper!.error;
       const status = e !== undefined ? e.status : this.#status;
-      const body = JSON.stringify(e !== undefined ? e.body : assembler.body());
+      const body = e !== undefined ? JSON.stringify(e.body) : assembler.bodyJson();
       const out = this.#outHeaders!;
       out['content-type'] = 'application/json';
       out['content-length'] = String(Buffer.byteLength(body));

@@ -160,6 +160,37 @@ test('a forged lower sequence number that replay does not confirm is dropped: th
   }
 });
 
+test('a forged HIGHER sequence number interleaved with the real stream is dropped: the replay shows the pod never sent it', async () => {
+  const r = await bindRig();
+  try {
+    const c = chain(4, 12);
+    for (let i = 0; i < 5; i++) r.legit.publish(batch([stored(chain(1, 400 + i))]));
+    r.legit.publish(batch([stored(c)]));
+    await r.until(() => r.pod().lastSeq === 5, 'six batches');
+    // A second publisher on the pod's topic, far ahead (the soak's flood does this at 40 msg/s).
+    await r.forge(1_000_000n, () => (r.pod().foreignMessages ?? 0) > 0);
+    for (let k = 0; k < 5; k++) await r.forge(1_000_001n + BigInt(k), () => false);
+    // The real stream goes on between the forged messages, and the gap left by a lost real
+    // batch is still filled by replay.
+    const d = chain(2, 13);
+    r.legit.publish(batch([stored(d)]));
+    r.legit.loseNext(1);
+    r.legit.publish(batch([stored(chain(1, 500))]));
+    const e = chain(3, 14);
+    r.legit.publish(batch([stored(e)]));
+    await r.until(() => r.pod().lastSeq === 8, 'the real batches after the forged ones');
+    const st = r.pod();
+    assert.ok((st.foreignMessages ?? 0) >= 1, 'counted');
+    assert.deepEqual([st.resets, st.restarts, st.unconfirmedSeqResets], [0, 0, 0], 'no reset: the forged AllBlocksCleared never applied');
+    assert.equal(await r.held(c), 4, 'the endpoint keeps its blocks');
+    assert.equal(await r.held(d), 2);
+    assert.equal(await r.held(e), 3, 'the lost real batch was replayed, then the next applied');
+    assert.ok(st.replays >= 1);
+  } finally {
+    await r.close();
+  }
+});
+
 test('a silent restart (sequence back to 0, no AllBlocksCleared) is confirmed by replay: the endpoint is reset', async () => {
   const r = await bindRig();
   try {

@@ -204,6 +204,7 @@ export class EndpointStream {
 
   async #live(seq: bigint, topic: string, payload: Uint8Array, oversized: boolean): Promise<void> {
     this.stats.topic = topic;
+    if (seq > this.#last + 1n && this.#foreign(seq)) return;
     const back = (this.#prevLive >= 0n && seq <= this.#prevLive) || (seq <= this.#last && !oversized && this.#recent.get(seq) !== digestOf(payload));
     if (back) {
       if (!(await this.#confirmRestart())) {
@@ -213,24 +214,21 @@ export class EndpointStream {
       this.#o.logger.info({ endpoint: this.id, seq: Number(seq), previous: Number(this.#prevLive) }, 'KV-event seq went backwards and the restart is confirmed: endpoint reset');
       await this.#restart();
     } else this.#lowStreak = 0;
-    if (this.#o.clock.now() < this.#sinkDownUntil) {
+    // `#prevLive` moves only to a seq known to be the pod's (in order, a duplicate of an applied
+    // batch, or confirmed by replay): one from another publisher on the topic must not make the
+    // pod's own next messages look like a restart.
+    if (this.#o.clock.now() < this.#sinkDownUntil) return; // the sink is failing: recovered by replay later
+    if (seq <= this.#last) {
       this.#prevLive = seq;
-      return; // the sink is failing: recovered by replay later
+      return;
     }
-    if (seq > this.#last + 1n && this.#foreign(seq)) return;
-    const prevLive = this.#prevLive;
-    this.#prevLive = seq;
-    if (seq <= this.#last) return;
     if (seq > this.#last + 1n) {
       if (this.#last >= 0n) this.stats.gaps++;
-      const r = await this.#recover(seq);
-      if (r === 'foreign') {
-        if (this.#prevLive === seq) this.#prevLive = prevLive;
-        return;
-      }
-      if (r === 'sink-failed') return;
-      if (this.#closed || seq <= this.#last) return;
+      if ((await this.#recover(seq)) !== 'applied' || this.#closed) return;
+      this.#prevLive = seq;
+      if (seq <= this.#last) return;
     }
+    this.#prevLive = seq;
     await this.#apply(seq, topic, payload, oversized);
   }
 

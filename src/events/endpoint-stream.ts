@@ -327,18 +327,25 @@ export class EndpointStream {
 
   /**
    * Fills [last+1, seq) from the replay socket; when replay is impossible or failed, resets and
-   * continues from `seq`. 'sink-failed' when the sink failed; 'foreign' when the replay ended
-   * before `seq`: a publisher appends each batch to its replay buffer as it sends it (vLLM's
-   * ZmqEventPublisher does, in the thread that also serves replays), so a replay requested after
-   * `seq` arrived holds `seq` if that publisher sent it. It did not: the message came from
-   * another publisher on this endpoint's topic and is dropped, keeping what the index holds.
+   * continues from `seq`. 'sink-failed' when the sink failed.
+   *
+   * 'foreign' when the replay shows the pod never sent `seq`: a publisher appends each batch to
+   * its replay buffer as it sends it (vLLM's ZmqEventPublisher does, in the thread that also
+   * serves replays), so a replay requested after `seq` arrived holds `seq` if that publisher
+   * sent it. The replay is asked from the last applied batch L, so that it proves itself to be
+   * from the process followed (batch L byte for byte; or, with nothing applied yet, the batches
+   * it gave were just applied); when its newest batch is still below `seq`, the message came
+   * from another publisher on this endpoint's topic and is dropped, keeping what the index holds.
    */
   async #recover(seq: bigint): Promise<'applied' | 'sink-failed' | 'foreign'> {
     const from = this.#last + 1n;
-    const got = await this.#replay(from);
+    const anchored = this.#last >= 0n && this.#lastPayload !== undefined;
+    let got = await this.#replay(anchored ? this.#last : from);
     if (this.#closed) return 'sink-failed';
     let failed = got === undefined;
     if (got !== undefined) {
+      const same = anchored ? this.#sameProcess(got) : got.length > 0 && got[0].seq === from;
+      if (anchored && got.length > 0 && got[0].seq === this.#last) got = got.slice(1);
       if (got.length > 0 && got[0].seq > from) {
         // The buffer no longer reaches back to `from`: what it still holds is a fresh start.
         failed = true;
@@ -351,19 +358,27 @@ export class EndpointStream {
         if (!failed) this.stats.replays++;
         return 'applied';
       }
-      if (!failed) this.stats.replays++;
-      this.stats.foreignMessages++;
-      this.#foreignFrom = seq;
-      this.#foreignAt = this.#o.clock.now();
-      if (this.#foreignAt - this.#foreignLoggedAt >= FOREIGN_LOG_MS) {
-        this.#foreignLoggedAt = this.#foreignAt;
-        this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), replayHead: Number(this.#last) }, 'KV-event message not held by the endpoint\'s replay socket: another publisher uses this topic; dropped (check the publishers\' topics and --kv-events-allow-from)');
-      }
-      return 'foreign';
+      const head = got.length > 0 ? got[got.length - 1].seq : from - 1n;
+      if (same && head < seq) return this.#foreignFound(seq, head);
+      // The replay skipped batches, or cannot be tied to the process followed: missing for good.
+      if (!failed) this.stats.replayFailures++;
     }
     await this.#reset();
     this.#last = seq - 1n;
     return 'applied';
+  }
+
+  /** Counts and (at most every 10 s) logs a message found foreign; opens the no-replay window. */
+  #foreignFound(seq: bigint, head: bigint): 'foreign' {
+    this.stats.replays++;
+    this.stats.foreignMessages++;
+    this.#foreignFrom = seq;
+    this.#foreignAt = this.#o.clock.now();
+    if (this.#foreignAt - this.#foreignLoggedAt >= FOREIGN_LOG_MS) {
+      this.#foreignLoggedAt = this.#foreignAt;
+      this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), replayHead: Number(head) }, 'KV-event message not held by the endpoint\'s replay socket: another publisher uses this topic; dropped (check the publishers\' topics and --kv-events-allow-from)');
+    }
+    return 'foreign';
   }
 
   /** The replayed batches, or undefined when replay is impossible or failed (counted). */

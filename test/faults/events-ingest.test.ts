@@ -105,6 +105,20 @@ test('a 200k-block message is applied in slices and the event loop turns between
   }
 });
 
+/** `s`, except that its next `state.failing` batches fail as an unreachable index would. */
+function failingSink(s: KvEventSink, state: { failing: number }): KvEventSink {
+  return {
+    applyBatch: async (...a) => {
+      if (state.failing > 0) {
+        state.failing--;
+        throw new KvrError('KVR_ERR_INDEX_UNAVAILABLE', 'index down (test)');
+      }
+      await s.applyBatch(...a);
+    },
+    resetEndpoint: (id) => s.resetEndpoint(id),
+  };
+}
+
 /** Bind mode: the legit publisher (with replay unless told) and a forger both connect to the SUB. */
 async function bindRig(o: { replay?: boolean; signal?: ProcessStartSignal; wrapSink?: (s: KvEventSink) => KvEventSink; sinkRetryMs?: number; lowSeqRecheckMs?: number } = {}) {
   const index = new MemoryBlockIndex();
@@ -193,26 +207,17 @@ test('a forged HIGHER sequence number interleaved with the real stream is droppe
 });
 
 test('a forged higher seq that arrives while the sink is failing does not make the pod\'s next messages look like a restart', async () => {
-  let failing = 0;
+  const sink = { failing: 0 };
   const r = await bindRig({
     sinkRetryMs: 400,
     lowSeqRecheckMs: 0, // no window: every forged message goes the slow way
-    wrapSink: (s: KvEventSink): KvEventSink => ({
-      applyBatch: async (...a) => {
-        if (failing > 0) {
-          failing--;
-          throw new KvrError('KVR_ERR_INDEX_UNAVAILABLE', 'index down (test)');
-        }
-        await s.applyBatch(...a);
-      },
-      resetEndpoint: (id) => s.resetEndpoint(id),
-    }),
+    wrapSink: (s) => failingSink(s, sink),
   });
   try {
     for (let i = 0; i < 6; i++) r.legit.publish(batch([stored(chain(1, 600 + i))]));
     await r.until(() => r.pod().lastSeq === 5, 'six batches');
     await r.forge(1_000_000n, () => (r.pod().foreignMessages ?? 0) > 0); // the forger is connected
-    failing = 1;
+    sink.failing = 1;
     const c = chain(3, 15);
     r.legit.publish(batch([stored(c)]));
     await r.until(() => (r.pod().sinkFailures ?? 0) === 1, 'the sink failed');
@@ -279,25 +284,13 @@ test('without replay: one forged lower seq is dropped; a run of them, or a new p
 });
 
 test('a sink failure is not marked applied: the batch is replayed once the sink works again', async () => {
-  let failing = 0;
-  const rig = await startRig({
-    ingestor: { sinkRetryMs: 50 },
-    wrapSink: (s: KvEventSink): KvEventSink => ({
-      applyBatch: async (...a) => {
-        if (failing > 0) {
-          failing--;
-          throw new KvrError('KVR_ERR_INDEX_UNAVAILABLE', 'index down (test)');
-        }
-        await s.applyBatch(...a);
-      },
-      resetEndpoint: (id) => s.resetEndpoint(id),
-    }),
-  });
+  const sink = { failing: 0 };
+  const rig = await startRig({ ingestor: { sinkRetryMs: 50 }, wrapSink: (s: KvEventSink) => failingSink(s, sink) });
   try {
     const c = chain(4, 12);
     rig.pub.publish(batch([stored(c)]));
     await rig.until(() => rig.ing.stats().endpoints.pod.batches === 1, 'first batch');
-    failing = 3;
+    sink.failing = 3;
     rig.pub.publish(batch([removed(c, [3])])); // would leave a phantom block 3 if lost
     rig.pub.publish(batch([removed(c, [2])]));
     await rig.until(() => rig.ing.stats().endpoints.pod.batches === 3, 'both batches applied after the failures');

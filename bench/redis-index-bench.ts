@@ -11,11 +11,13 @@
  * prompt; `shared`: 8 hold it whole and the others parts of it.
  *
  *   npm run build --silent
- *   node dist/bench/redis-index-bench.js [--rounds 3] [--ms 1500] [--no-cluster] [--shapes 4x8,...] [--no-lookup] [--baseline <dist dir of another build>] [--json]
+ *   node dist/bench/redis-index-bench.js [--rounds 3] [--ms 1500] [--no-cluster] [--shapes 4x8,...] [--no-lookup] [--baseline <dist dir of another build>] [--profile] [--json]
  *
  * A baseline build: `git worktree add ../kvroute-base <commit>`, link node_modules into it, and
  * `npx tsc -p .` there; pass `--baseline ../kvroute-base/dist`. `--shapes 4x8,512x8` picks the
- * ingestion shapes (blocks per batch x endpoints in flight); `--no-lookup` skips the lookups.
+ * ingestion shapes (blocks per batch x endpoints in flight); `--no-lookup` skips the lookups;
+ * `--profile` prints, per single-node ingestion run, Redis's `INFO commandstats` delta: commands
+ * per 1,000 blocks and Redis time per block by command (a script's inner commands included).
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -76,6 +78,13 @@ function makeStream(ep: number, n: number, blocks: number): KvEventBatch[] {
   return out;
 }
 
+/** `INFO commandstats` of one node as command -> [calls, usec]. */
+async function commandStats(c: Redis | Cluster): Promise<Map<string, [number, number]>> {
+  const out = new Map<string, [number, number]>();
+  for (const m of (await c.info('commandstats')).matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g)) out.set(m[1], [Number(m[2]), Number(m[3])]);
+  return out;
+}
+
 async function redisCpu(clients: (Redis | Cluster)[]): Promise<number> {
   let s = 0;
   for (const c of clients) {
@@ -87,7 +96,7 @@ async function redisCpu(clients: (Redis | Cluster)[]): Promise<number> {
 
 const streamCache = new Map<number, KvEventBatch[][]>();
 
-async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number }> {
+async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number; stored: number }> {
   const index = await impl.open(url, prefix);
   const indexer = impl.indexer(index);
   const batchesPerEp = Math.ceil(400_000 / ENDPOINTS / blocks);
@@ -121,7 +130,7 @@ async function ingest(impl: Impl, url: string, prefix: string, blocks: number, i
   const client = process.cpuUsage(client0);
   const cpu = (await cpuOf()) - cpu0;
   await index.close();
-  return { blocksPerS: stored / secs, cpuUsPerBlock: (cpu * 1e6) / stored, clientUsPerBlock: (client.user + client.system) / stored };
+  return { blocksPerS: stored / secs, cpuUsPerBlock: (cpu * 1e6) / stored, clientUsPerBlock: (client.user + client.system) / stored, stored };
 }
 
 async function lookup(impl: Impl, url: string, prefix: string, mode: 'typical' | 'shared', ms: number): Promise<{ p50: number; p99: number }> {
@@ -137,6 +146,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
   const rounds = Number(arg('--rounds', '3'));
+  const profile = process.argv.includes('--profile');
   const ms = Number(arg('--ms', '1500'));
   const impls: Impl[] = [];
   const baseline = arg('--baseline', '');
@@ -159,7 +169,18 @@ async function main(): Promise<void> {
         const got = new Map<string, { b: number[]; c: number[]; k: number[] }>();
         for (let r = 0; r < rounds; r++) {
           for (const impl of t.impls) {
+            const before = profile && t.name === 'single node' ? await commandStats(singleCli) : undefined;
             const x = await ingest(impl, t.url, `bench${++seq}:`, blocks, inflight, ms, t.cpu);
+            if (before !== undefined) {
+              // Commands per 1,000 blocks and their Redis time per block (scripts' inner commands included).
+              const stored = x.stored;
+              const rowsP: string[] = [];
+              for (const [cmd, [calls, usec]] of await commandStats(singleCli)) {
+                const [c0, u0] = before.get(cmd) ?? [0, 0];
+                if (calls > c0 && cmd !== 'info') rowsP.push(`${cmd} ${(((calls - c0) * 1000) / stored).toFixed(1)}/kblock ${((usec - u0) / stored).toFixed(2)} µs/block`);
+              }
+              console.log(`  profile ${blocks}x${inflight} ${impl.name}: ${rowsP.join(', ')}`);
+            }
             const g = got.get(impl.name) ?? { b: [], c: [], k: [] };
             g.b.push(x.blocksPerS);
             g.c.push(x.cpuUsPerBlock);

@@ -1,11 +1,14 @@
+import { LOG_LUA } from './redis-log-lua.js';
+
 /**
  * Lua scripts of the Redis block index (key layout: redis-keys.ts and docs/kv-index.md). Every
  * script touches only the keys it declares in KEYS, and each endpoint's keys share one hash tag,
  * so on Redis Cluster (or a Valkey cluster) a call names one endpoint (one slot); on a single node
  * one call may carry several endpoints (fewer, larger calls).
  *
- * Per endpoint, five keys (KEYS order): h (key -> tiers), e (recency zset), m (engine hash -> key),
- * n (extra copies), f (fence, run id, recency counter).
+ * Per endpoint, five keys (KEYS order): h (key -> "tiers@generation"), e (recency log, see
+ * redis-log-lua.ts), m (engine hash -> key), n (extra copies), f (fence, run id, generation
+ * counter q).
  *
  * {@link APPLY_LUA}: applies one write section per endpoint, each atomically.
  *   KEYS: 5 per section.  ARGV: 1 run id, 2 clock tolerance (s), 3 TTL (s), 4 max keys per
@@ -29,44 +32,33 @@
  * (0 = complete); part k > 0 applies only when the fence holds the same seq and p = k, so a
  * retried batch resumes where it stopped and nothing is applied twice.
  *
- * Work per block is a few Lua table operations; Redis commands are issued per section in bulk
- * (one HMGET, one HSET of holdings, one ZADD of all recency scores, one HSET of the engine-hash
- * map; TTLs refreshed per endpoint, not per block). Recency: a store scores a chain's leaf lowest
- * and its root highest, so past the cap ZPOPMIN drops chain tails nobody reads.
+ * Work per block is a few Lua table operations and, for a store, one field read (HMGET) and two
+ * field writes (holdings, engine-hash map); recency costs one log entry per store op, not a
+ * sorted-set member per block. Redis commands are issued per op in bulk; removals read and write
+ * their holdings, map and copies in bulk too (one HMGET each, then HSET / HDEL), and the fence
+ * and generation counter are written once per section. TTLs are refreshed per endpoint, not per
+ * block.
  */
-export const APPLY_LUA = `
+export const APPLY_LUA = LOG_LUA + `
 local RUN, tol, ttl, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local STEP = 4000
-local function bulk(cmd, key, list)
-  local n = #list
-  for i = 1, n, STEP do redis.call(cmd, key, unpack(list, i, math.min(i + STEP - 1, n))) end
-end
-local function hmget(key, fields)
-  local out, n = {}, #fields
-  for i = 1, n, STEP do
-    local r = redis.call('HMGET', key, unpack(fields, i, math.min(i + STEP - 1, n)))
-    for j = 1, #r do out[i + j - 1] = r[j] end
-  end
-  return out
-end
-local function ntiers(list)
-  local c = 1
-  for _ in string.gmatch(list, ',') do c = c + 1 end
-  return c
-end
 local function section(K, a)
   local hk, ek, mk, nk, fk = KEYS[K], KEYS[K + 1], KEYS[K + 2], KEYS[K + 3], KEYS[K + 4]
   local verified, refresh, seq, ts, mode = ARGV[a], ARGV[a + 1] == '1', ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local part, nextp = tonumber(ARGV[a + 5]), ARGV[a + 6]
   local last = a + 7 + tonumber(ARGV[a + 7])
   local added, removed, evicted, code, stored = 0, 0, 0, 1, false
+  local dec = {}
   local function clear()
     local vals = redis.call('HVALS', hk)
-    for i = 1, #vals do removed = removed + ntiers(vals[i]) end
+    for i = 1, #vals do
+      local tiers = splitv(vals[i])
+      for _ in string.gmatch(tiers, '[^,]+') do removed = removed + 1 end
+    end
     redis.call('DEL', hk, ek, mk, nk)
+    dec = {}
     refresh = true
   end
-  local f = redis.call('HMGET', fk, 'r', 's', 't', 'p')
+  local f = redis.call('HMGET', fk, 'r', 's', 't', 'p', 'q')
   if f[1] ~= RUN then
     if verified ~= '1' then return {f[1] and -1 or -2, 0, 0, 0} end
     if f[1] then
@@ -77,6 +69,9 @@ local function section(K, a)
     redis.call('HSET', fk, 'r', RUN)
     refresh = true
   end
+  local q0 = tonumber(f[5] or '0')
+  local q = q0
+  local fset = {}
   if seq ~= '' then
     local s, t = tonumber(seq), tonumber(ts)
     if part > 0 then
@@ -96,65 +91,142 @@ local function section(K, a)
       end
       if code == 2 or (code == 3 and f[2]) then clear() end
     end
-    redis.call('HSET', fk, 's', seq, 't', ts, 'p', nextp)
+    fset = {'s', seq, 't', ts, 'p', nextp}
   end
-  local function dropTier(k, tier)
-    local cur = redis.call('HGET', hk, k)
-    if not cur then return true end
-    local out, hit = {}, false
-    for t in string.gmatch(cur, '[^,]+') do
-      if t == tier then hit = true else out[#out + 1] = t end
-    end
-    if hit then
-      removed = removed + 1
-      redis.call('HDEL', nk, k .. '|' .. tier)
-    end
-    if #out == 0 then
-      redis.call('HDEL', hk, k)
-      redis.call('ZREM', ek, k)
-      return true
-    end
-    if hit then redis.call('HSET', hk, k, table.concat(out, ',')) end
-    return false
-  end
-  -- Store n keys in tier; hashes (or nil) at stride 2 when given. Leaf scored first (lowest).
+  -- Store n keys in tier (hashes at stride 2 when given) as a new generation, leaf first.
   local function store(tier, i, n, withHashes)
     local stride = withHashes and 2 or 1
     local ks = {}
     for j = 0, n - 1 do ks[j + 1] = ARGV[i + stride * j + stride - 1] end
     local cur = hmget(hk, ks)
-    local state, hset, zadd, mset = {}, {}, {}, {}
-    local q = redis.call('HINCRBY', fk, 'q', n)
+    q = q + 1
+    local g = tostring(q)
+    local sfx = '@' .. g
+    local state, order, hset, mset = {}, {}, {}, {}
     local tt = ',' .. tier .. ','
     for j = n - 1, 0, -1 do
       local k = ks[j + 1]
       local c = state[k]
-      if c == nil then c = cur[j + 1] end
+      if c == nil then
+        c = false
+        local v = cur[j + 1]
+        if v then
+          local og
+          c, og = splitv(v)
+          if og then dec[og] = (dec[og] or 0) + 1 end
+        end
+        order[#order + 1] = k
+      end
       if not c then
-        state[k] = tier
+        c = tier
         added = added + 1
       elseif not string.find(',' .. c .. ',', tt, 1, true) then
-        state[k] = c .. ',' .. tier
+        c = c .. ',' .. tier
         added = added + 1
-      else
-        state[k] = c
-        if withHashes then redis.call('HINCRBY', nk, k .. '|' .. tier, 1) end
+      elseif withHashes then
+        redis.call('HINCRBY', nk, k .. '|' .. tier, 1)
       end
-      zadd[#zadd + 1] = q - j
-      zadd[#zadd + 1] = k
+      state[k] = c
       if withHashes then
         mset[#mset + 1] = ARGV[i + 2 * j]
         mset[#mset + 1] = k
       end
     end
-    for k, c in pairs(state) do
+    for x = 1, #order do
+      local k = order[x]
       hset[#hset + 1] = k
-      hset[#hset + 1] = c
+      hset[#hset + 1] = state[k] .. sfx
     end
     bulk('HSET', hk, hset)
-    bulk('ZADD', ek, zadd)
+    logGen(ek, g, order)
     if withHashes then bulk('HSET', mk, mset) end
     stored = true
+  end
+  -- Remove tier from keys ks (nil entries skipped), in order; byHash: one copy per engine hash hs[j],
+  -- and the mapping dropped when the key is left in no tier; else all copies.
+  local function drop(tier, ks, hs)
+    local uniq, val = {}, {}
+    for j = 1, #ks do
+      local k = ks[j]
+      if k and val[k] == nil then
+        val[k] = false
+        uniq[#uniq + 1] = k
+      end
+    end
+    if #uniq == 0 then return end
+    local cur = hmget(hk, uniq)
+    for x = 1, #uniq do val[uniq[x]] = cur[x] or false end
+    local hasCopies = redis.call('EXISTS', nk) == 1
+    local cp, cpSet = {}, {}
+    if hasCopies then
+      local fs = {}
+      for x = 1, #uniq do fs[x] = uniq[x] .. '|' .. tier end
+      local cc = hmget(nk, fs)
+      for x = 1, #uniq do cp[uniq[x]] = tonumber(cc[x] or '0') end
+    end
+    local changed, mdel = {}, {}
+    for j = 1, #ks do
+      local k = ks[j]
+      if k then
+        if hs and hasCopies and cp[k] > 0 then
+          cp[k] = cp[k] - 1
+          cpSet[k] = true
+        else
+          local v, gone = val[k], true
+          if v then
+            local tiers, g = splitv(v)
+            local out, hit = {}, false
+            for t in string.gmatch(tiers, '[^,]+') do
+              if t == tier then hit = true else out[#out + 1] = t end
+            end
+            if hit then
+              removed = removed + 1
+              if hasCopies then
+                cp[k] = 0
+                cpSet[k] = true
+              end
+            end
+            if #out == 0 then
+              val[k] = false
+              changed[k] = true
+              if g then dec[g] = (dec[g] or 0) + 1 end
+            else
+              gone = false
+              if hit then
+                val[k] = table.concat(out, ',') .. (g and ('@' .. g) or '')
+                changed[k] = true
+              end
+            end
+          end
+          if hs and gone then mdel[#mdel + 1] = hs[j] end
+        end
+      end
+    end
+    local hdel, hset, cdel, cset = {}, {}, {}, {}
+    for x = 1, #uniq do
+      local k = uniq[x]
+      if changed[k] then
+        if val[k] then
+          hset[#hset + 1] = k
+          hset[#hset + 1] = val[k]
+        else
+          hdel[#hdel + 1] = k
+        end
+      end
+      if cpSet[k] then
+        if cp[k] > 0 then
+          cset[#cset + 1] = k .. '|' .. tier
+          cset[#cset + 1] = cp[k]
+        else
+          cdel[#cdel + 1] = k .. '|' .. tier
+        end
+      end
+    end
+    bulk('HDEL', hk, hdel)
+    bulk('HSET', hk, hset)
+    bulk('HDEL', mk, mdel)
+    bulk('HDEL', nk, cdel)
+    bulk('HSET', nk, cset)
   end
   local i = a + 8
   while i <= last do
@@ -174,43 +246,27 @@ local function section(K, a)
       elseif op == 'R' then
         local hs = {}
         for j = 0, n - 1 do hs[j + 1] = ARGV[i + j] end
-        local ks = n > 0 and hmget(mk, hs) or {}
-        for j = 1, n do
-          local k = ks[j]
-          if k then
-            local ck = k .. '|' .. tier
-            if tonumber(redis.call('HGET', nk, ck) or '0') > 0 then
-              if redis.call('HINCRBY', nk, ck, -1) <= 0 then redis.call('HDEL', nk, ck) end
-            elseif dropTier(k, tier) then
-              redis.call('HDEL', mk, hs[j])
-            end
-          end
-        end
+        if n > 0 then drop(tier, hmget(mk, hs), hs) end
         i = i + n
       elseif op == 'D' then
-        for j = 0, n - 1 do dropTier(ARGV[i + j], tier) end
+        local ks = {}
+        for j = 0, n - 1 do ks[j + 1] = ARGV[i + j] end
+        drop(tier, ks, nil)
         i = i + n
       else
         return redis.error_reply('kvroute index: unknown op ' .. tostring(op))
       end
     end
   end
+  settle(hk, ek, dec)
+  if q ~= q0 then
+    fset[#fset + 1] = 'q'
+    fset[#fset + 1] = q
+  end
+  if #fset > 0 then redis.call('HSET', fk, unpack(fset)) end
   if stored then
-    local over = redis.call('ZCARD', ek) - cap
-    if over > 0 then
-      local ks, list = redis.call('ZPOPMIN', ek, over), {}
-      for j = 1, #ks, 2 do list[#list + 1] = ks[j] end
-      local cur, gone, copies = hmget(hk, list), {}, {}
-      for j = 1, #list do
-        if cur[j] then
-          evicted = evicted + ntiers(cur[j])
-          gone[#gone + 1] = list[j]
-          for t in string.gmatch(cur[j], '[^,]+') do copies[#copies + 1] = list[j] .. '|' .. t end
-        end
-      end
-      bulk('HDEL', hk, gone)
-      bulk('HDEL', nk, copies)
-    end
+    local over = redis.call('HLEN', hk) - cap
+    if over > 0 then evicted = evictOldest(hk, ek, nk, over, q) end
   end
   if refresh then
     for x = K, K + 4 do redis.call('EXPIRE', KEYS[x], ttl) end
@@ -228,25 +284,38 @@ return out
 
 /**
  * A lookup's side effect, sent after it (not on the lookup's critical path) and at most once per
- * key per interval: re-scores the hits in each holder's recency set, root last (the cap then
- * evicts chain tails nobody reads), and refreshes the holder's TTLs.
+ * key per interval: moves the hits of each holder into a new generation of its recency log, root
+ * last (the cap then evicts chain tails nobody reads), and refreshes the holder's TTLs.
  *
  * KEYS: per endpoint h, e, m, n, f.  ARGV: 1 TTL (s), 2 number of keys, the keys in request (chain)
  * order, then per endpoint how many of those keys it holds (a leading run).
  */
-export const TOUCH_LUA = `
+export const TOUCH_LUA = LOG_LUA + `
 local ttl, nk = tonumber(ARGV[1]), tonumber(ARGV[2])
 for c = 0, #KEYS / 5 - 1 do
   local r = tonumber(ARGV[3 + nk + c])
   if r > 0 then
-    local ek, fk = KEYS[5 * c + 2], KEYS[5 * c + 5]
-    local q = redis.call('HINCRBY', fk, 'q', r)
-    local z = {'XX'}
-    for j = 1, r do
-      z[#z + 1] = q - j + 1
-      z[#z + 1] = ARGV[2 + j]
+    local hk, ek, fk = KEYS[5 * c + 1], KEYS[5 * c + 2], KEYS[5 * c + 5]
+    local ks = {}
+    for j = 1, r do ks[j] = ARGV[2 + j] end
+    local cur = hmget(hk, ks)
+    local g = tostring(redis.call('HINCRBY', fk, 'q', 1))
+    local sfx = '@' .. g
+    local dec, seen, order, hset = {}, {}, {}, {}
+    for j = r, 1, -1 do
+      local k, v = ks[j], cur[j]
+      if v and not seen[k] then
+        seen[k] = true
+        local tiers, og = splitv(v)
+        if og then dec[og] = (dec[og] or 0) + 1 end
+        order[#order + 1] = k
+        hset[#hset + 1] = k
+        hset[#hset + 1] = tiers .. sfx
+      end
     end
-    redis.call('ZADD', ek, unpack(z))
+    bulk('HSET', hk, hset)
+    logGen(ek, g, order)
+    settle(hk, ek, dec)
     for x = 1, 5 do redis.call('EXPIRE', KEYS[5 * c + x], ttl) end
   end
 end
@@ -255,7 +324,8 @@ return 1
 
 /**
  * Lookup of one chunk of keys for the candidates whose holdings hashes are KEYS, each stopping
- * at its first key missing. A candidate's first 4 keys are read with one HMGET (one that holds
+ * at its first key missing. A holdings value is `<tiers>@<generation>`; its weight is cached per
+ * value (the keys of one store share a value) and per tier list. A candidate's first 4 keys are read with one HMGET (one that holds
  * nothing costs one small read); one that holds them all is read on: a small hash (<= 1,024
  * fields) whole, with one HGETALL into a Lua table (a small hash is a listpack, where each HMGET
  * field is a linear scan: 500 fields of a 500-entry hash cost 8x an HGETALL), a large one in
@@ -275,10 +345,16 @@ local first, last = i + 1, #ARGV
 local function weigh(v)
   local best = w[v]
   if best then return best end
-  best = 0
-  for t in string.gmatch(v, '[^,]+') do
-    local x = w[t] or other
-    if x > best then best = x end
+  local at = string.find(v, '@', 1, true)
+  local tiers = at and string.sub(v, 1, at - 1) or v
+  best = w[tiers]
+  if not best then
+    best = 0
+    for t in string.gmatch(tiers, '[^,]+') do
+      local x = w[t] or other
+      if x > best then best = x end
+    end
+    w[tiers] = best
   end
   w[v] = best
   return best

@@ -29,6 +29,7 @@ local function bulk(cmd, key, list)
 end
 local function hmget(key, fields)
   local out, n = {}, #fields
+  if n <= STEP then return n > 0 and redis.call('HMGET', key, unpack(fields)) or out end
   for i = 1, n, STEP do
     local r = redis.call('HMGET', key, unpack(fields, i, math.min(i + STEP - 1, n)))
     for j = 1, #r do out[i + j - 1] = r[j] end

@@ -93,7 +93,8 @@ local function section(K, a)
     end
     fset = {'s', seq, 't', ts, 'p', nextp}
   end
-  -- Store n keys in tier (hashes at stride 2 when given) as a new generation, leaf first.
+  -- Store n keys in tier (hashes at stride 2 when given) as a new generation, leaf first. One
+  -- pass: a key seen twice (or held already) updates its holdings entry in place.
   local function store(tier, i, n, withHashes)
     local stride = withHashes and 2 or 1
     local ks = {}
@@ -102,40 +103,43 @@ local function section(K, a)
     q = q + 1
     local g = tostring(q)
     local sfx = '@' .. g
-    local state, order, hset, mset = {}, {}, {}, {}
+    local plain = tier .. sfx
+    local at, order, hset, mset = {}, {}, {}, {}
     local tt = ',' .. tier .. ','
     for j = n - 1, 0, -1 do
       local k = ks[j + 1]
-      local c = state[k]
-      if c == nil then
-        c = false
+      local x = at[k]
+      local c
+      if x == nil then
         local v = cur[j + 1]
         if v then
           local og
           c, og = splitv(v)
           if og then dec[og] = (dec[og] or 0) + 1 end
+        else
+          c = false
         end
         order[#order + 1] = k
+        x = #hset + 2
+        at[k] = x
+        hset[x - 1] = k
+      else
+        c = string.sub(hset[x], 1, -#sfx - 1)
       end
       if not c then
-        c = tier
+        hset[x] = plain
         added = added + 1
       elseif not string.find(',' .. c .. ',', tt, 1, true) then
-        c = c .. ',' .. tier
+        hset[x] = c .. ',' .. tier .. sfx
         added = added + 1
-      elseif withHashes then
-        redis.call('HINCRBY', nk, k .. '|' .. tier, 1)
+      else
+        hset[x] = c .. sfx
+        if withHashes then redis.call('HINCRBY', nk, k .. '|' .. tier, 1) end
       end
-      state[k] = c
       if withHashes then
         mset[#mset + 1] = ARGV[i + 2 * j]
         mset[#mset + 1] = k
       end
-    end
-    for x = 1, #order do
-      local k = order[x]
-      hset[#hset + 1] = k
-      hset[#hset + 1] = state[k] .. sfx
     end
     bulk('HSET', hk, hset)
     logGen(ek, g, order)

@@ -124,7 +124,7 @@ local function evictOldest(hk, ek, nk, over, top)
         local ks = words(redis.call('HGET', ek, 'k' .. lo) or '')
         local vals = hmget(hk, ks)
         local sfx = '@' .. lo
-        local j, took = 0, 0
+        local j = 0
         while j < #ks and over > 0 do
           j = j + 1
           local v = vals[j]
@@ -135,16 +135,19 @@ local function evictOldest(hk, ek, nk, over, top)
               if hasCopies then copies[#copies + 1] = ks[j] .. '|' .. t end
             end
             over = over - 1
-            took = took + 1
           end
         end
-        if j >= #ks then
+        -- What is left of the generation: its live keys (the stale ones are dropped on the way).
+        local rest = {}
+        for y = j + 1, #ks do
+          local v = vals[y]
+          if v and string.sub(v, -#sfx) == sfx then rest[#rest + 1] = ks[y] end
+        end
+        if #rest == 0 then
           redis.call('HDEL', ek, 'k' .. lo, 'c' .. lo, 'n' .. lo)
           lo = lo + 1
         else
-          local rest = {}
-          for y = j + 1, #ks do rest[#rest + 1] = ks[y] end
-          redis.call('HSET', ek, 'k' .. lo, table.concat(rest, ' '), 'c' .. lo, tonumber(cs[x]) - took, 'n' .. lo, #rest)
+          redis.call('HSET', ek, 'k' .. lo, table.concat(rest, ' '), 'c' .. lo, #rest, 'n' .. lo, #rest)
         end
       else
         lo = lo + 1

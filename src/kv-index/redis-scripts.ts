@@ -47,15 +47,85 @@ local function section(K, a)
   local part, nextp = tonumber(ARGV[a + 5]), ARGV[a + 6]
   local last = a + 7 + tonumber(ARGV[a + 7])
   local added, removed, evicted, code, stored = 0, 0, 0, 1, false
-  local dec = {}
+  -- Section buffers: holdings values (false = not held) and engine-hash map entries read once and
+  -- written once at the end; the section's generation g (opened by its first store) with its keys
+  -- in eviction order (false = moved later in the list, or dropped); decrements of older ones.
+  local hv, hch, hlist, mv, mch, mlist, pend, ppos, dec = {}, {}, {}, {}, {}, {}, {}, {}, {}
+  local g, sfx
+  local function setv(k, v)
+    hv[k] = v
+    if not hch[k] then
+      hch[k] = true
+      hlist[#hlist + 1] = k
+    end
+  end
+  local function setm(h, k)
+    mv[h] = k
+    if not mch[h] then
+      mch[h] = true
+      mlist[#mlist + 1] = h
+    end
+  end
+  -- k leaves the generation its value names (og): a pending entry of this section's, or a decrement.
+  local function leave(k, og)
+    if og == g then
+      pend[ppos[k]] = false
+    elseif og then
+      dec[og] = (dec[og] or 0) + 1
+    end
+  end
+  local function load(ks)
+    local miss = {}
+    for j = 1, #ks do
+      local k = ks[j]
+      if k and hv[k] == nil then
+        hv[k] = false
+        miss[#miss + 1] = k
+      end
+    end
+    if #miss > 0 then
+      local cur = hmget(hk, miss)
+      for x = 1, #miss do hv[miss[x]] = cur[x] or false end
+    end
+  end
+  local function flushHM()
+    local hs, hd = {}, {}
+    for x = 1, #hlist do
+      local k = hlist[x]
+      local v = hv[k]
+      if v then
+        hs[#hs + 1] = k
+        hs[#hs + 1] = v
+      else
+        hd[#hd + 1] = k
+      end
+    end
+    bulk('HDEL', hk, hd)
+    bulk('HSET', hk, hs)
+    local ms, md = {}, {}
+    for x = 1, #mlist do
+      local h = mlist[x]
+      local k = mv[h]
+      if k then
+        ms[#ms + 1] = h
+        ms[#ms + 1] = k
+      else
+        md[#md + 1] = h
+      end
+    end
+    bulk('HDEL', mk, md)
+    bulk('HSET', mk, ms)
+    hch, hlist, mch, mlist = {}, {}, {}, {}
+  end
   local function clear()
+    flushHM()
     local vals = redis.call('HVALS', hk)
     for i = 1, #vals do
       local tiers = splitv(vals[i])
       for _ in string.gmatch(tiers, '[^,]+') do removed = removed + 1 end
     end
     redis.call('DEL', hk, ek, mk, nk)
-    dec = {}
+    hv, mv, pend, ppos, dec = {}, {}, {}, {}, {}
     refresh = true
   end
   local f = redis.call('HMGET', fk, 'r', 's', 't', 'p', 'q')
@@ -93,82 +163,62 @@ local function section(K, a)
     end
     fset = {'s', seq, 't', ts, 'p', nextp}
   end
-  -- Store n keys in tier (hashes at stride 2 when given) as a new generation, leaf first. One
-  -- pass: a key seen twice (or held already) updates its holdings entry in place.
+  -- Store n keys in tier (hashes at stride 2 when given), leaf first, at the end of the section's
+  -- generation (a key already there moves to the end).
   local function store(tier, i, n, withHashes)
     local stride = withHashes and 2 or 1
     local ks = {}
     for j = 0, n - 1 do ks[j + 1] = ARGV[i + stride * j + stride - 1] end
-    local cur = hmget(hk, ks)
-    q = q + 1
-    local g = tostring(q)
-    local sfx = '@' .. g
+    load(ks)
+    if not g then
+      q = q + 1
+      g = tostring(q)
+      sfx = '@' .. g
+    end
     local plain = tier .. sfx
-    local at, order, hset, mset = {}, {}, {}, {}
     local tt = ',' .. tier .. ','
     for j = n - 1, 0, -1 do
       local k = ks[j + 1]
-      local x = at[k]
-      local c
-      if x == nil then
-        local v = cur[j + 1]
-        if v then
-          local og
-          c, og = splitv(v)
-          if og then dec[og] = (dec[og] or 0) + 1 end
+      local v = hv[k]
+      if not v then
+        setv(k, plain)
+        added = added + 1
+      else
+        local c, og = splitv(v)
+        leave(k, og)
+        if not string.find(',' .. c .. ',', tt, 1, true) then
+          setv(k, c .. ',' .. tier .. sfx)
+          added = added + 1
         else
-          c = false
+          setv(k, c .. sfx)
+          if withHashes then redis.call('HINCRBY', nk, k .. '|' .. tier, 1) end
         end
-        order[#order + 1] = k
-        x = #hset + 2
-        at[k] = x
-        hset[x - 1] = k
-      else
-        c = string.sub(hset[x], 1, -#sfx - 1)
       end
-      if not c then
-        hset[x] = plain
-        added = added + 1
-      elseif not string.find(',' .. c .. ',', tt, 1, true) then
-        hset[x] = c .. ',' .. tier .. sfx
-        added = added + 1
-      else
-        hset[x] = c .. sfx
-        if withHashes then redis.call('HINCRBY', nk, k .. '|' .. tier, 1) end
-      end
-      if withHashes then
-        mset[#mset + 1] = ARGV[i + 2 * j]
-        mset[#mset + 1] = k
-      end
+      pend[#pend + 1] = k
+      ppos[k] = #pend
+      if withHashes then setm(ARGV[i + 2 * j], k) end
     end
-    bulk('HSET', hk, hset)
-    logGen(ek, g, order)
-    if withHashes then bulk('HSET', mk, mset) end
     stored = true
   end
-  -- Remove tier from keys ks (nil entries skipped), in order; byHash: one copy per engine hash hs[j],
-  -- and the mapping dropped when the key is left in no tier; else all copies.
+  -- Remove tier from keys ks (false entries skipped), in order; with engine hashes hs: one copy per
+  -- hash, and the mapping dropped when the key is left in no tier; without: all copies.
   local function drop(tier, ks, hs)
-    local uniq, val = {}, {}
-    for j = 1, #ks do
-      local k = ks[j]
-      if k and val[k] == nil then
-        val[k] = false
-        uniq[#uniq + 1] = k
-      end
-    end
-    if #uniq == 0 then return end
-    local cur = hmget(hk, uniq)
-    for x = 1, #uniq do val[uniq[x]] = cur[x] or false end
+    load(ks)
     local hasCopies = redis.call('EXISTS', nk) == 1
-    local cp, cpSet = {}, {}
+    local cp, cpSet, cpList = {}, {}, {}
     if hasCopies then
       local fs = {}
-      for x = 1, #uniq do fs[x] = uniq[x] .. '|' .. tier end
+      for j = 1, #ks do
+        local k = ks[j]
+        if k and cp[k] == nil then
+          cp[k] = 0
+          cpList[#cpList + 1] = k
+          fs[#fs + 1] = k .. '|' .. tier
+        end
+      end
       local cc = hmget(nk, fs)
-      for x = 1, #uniq do cp[uniq[x]] = tonumber(cc[x] or '0') end
+      for x = 1, #cpList do cp[cpList[x]] = tonumber(cc[x] or '0') end
     end
-    local changed, mdel = {}, {}
     for j = 1, #ks do
       local k = ks[j]
       if k then
@@ -176,9 +226,9 @@ local function section(K, a)
           cp[k] = cp[k] - 1
           cpSet[k] = true
         else
-          local v, gone = val[k], true
+          local v, gone = hv[k], true
           if v then
-            local tiers, g = splitv(v)
+            local tiers, og = splitv(v)
             local out, hit = {}, false
             for t in string.gmatch(tiers, '[^,]+') do
               if t == tier then hit = true else out[#out + 1] = t end
@@ -191,32 +241,20 @@ local function section(K, a)
               end
             end
             if #out == 0 then
-              val[k] = false
-              changed[k] = true
-              if g then dec[g] = (dec[g] or 0) + 1 end
+              setv(k, false)
+              leave(k, og)
             else
               gone = false
-              if hit then
-                val[k] = table.concat(out, ',') .. (g and ('@' .. g) or '')
-                changed[k] = true
-              end
+              if hit then setv(k, table.concat(out, ',') .. (og and ('@' .. og) or '')) end
             end
           end
-          if hs and gone then mdel[#mdel + 1] = hs[j] end
+          if hs and gone then setm(hs[j], false) end
         end
       end
     end
-    local hdel, hset, cdel, cset = {}, {}, {}, {}
-    for x = 1, #uniq do
-      local k = uniq[x]
-      if changed[k] then
-        if val[k] then
-          hset[#hset + 1] = k
-          hset[#hset + 1] = val[k]
-        else
-          hdel[#hdel + 1] = k
-        end
-      end
+    local cdel, cset = {}, {}
+    for x = 1, #cpList do
+      local k = cpList[x]
       if cpSet[k] then
         if cp[k] > 0 then
           cset[#cset + 1] = k .. '|' .. tier
@@ -226,11 +264,26 @@ local function section(K, a)
         end
       end
     end
-    bulk('HDEL', hk, hdel)
-    bulk('HSET', hk, hset)
-    bulk('HDEL', mk, mdel)
     bulk('HDEL', nk, cdel)
     bulk('HSET', nk, cset)
+  end
+  -- Keys of engine hashes (false when unknown), through the section's map buffer.
+  local function resolve(hs)
+    local miss = {}
+    for j = 1, #hs do
+      local h = hs[j]
+      if mv[h] == nil then
+        mv[h] = false
+        miss[#miss + 1] = h
+      end
+    end
+    if #miss > 0 then
+      local cur = hmget(mk, miss)
+      for x = 1, #miss do mv[miss[x]] = cur[x] or false end
+    end
+    local ks = {}
+    for j = 1, #hs do ks[j] = mv[hs[j]] end
+    return ks
   end
   local i = a + 8
   while i <= last do
@@ -250,7 +303,7 @@ local function section(K, a)
       elseif op == 'R' then
         local hs = {}
         for j = 0, n - 1 do hs[j + 1] = ARGV[i + j] end
-        if n > 0 then drop(tier, hmget(mk, hs), hs) end
+        if n > 0 then drop(tier, resolve(hs), hs) end
         i = i + n
       elseif op == 'D' then
         local ks = {}
@@ -261,6 +314,14 @@ local function section(K, a)
         return redis.error_reply('kvroute index: unknown op ' .. tostring(op))
       end
     end
+  end
+  flushHM()
+  if g then
+    local live = {}
+    for x = 1, #pend do
+      if pend[x] then live[#live + 1] = pend[x] end
+    end
+    logGen(ek, g, live)
   end
   settle(hk, ek, dec)
   if q ~= q0 then

@@ -1,7 +1,8 @@
 /**
  * The Redis index's recency log (layout v2, redis-log-lua.ts) against a plain reference model, on
- * a real redis-server and a real 3-node Redis Cluster: random stores (engine batches and plain
- * adds, GPU and CPU, repeated stores that make copies), engine removals, plain removals, clears,
+ * a real redis-server and a real 3-node Redis Cluster: random engine batches of 1-4 ops (stores,
+ * removals, a clear between them; one script section and one generation per batch), plain adds,
+ * GPU and CPU, repeated stores that make copies, plain removals, clears,
  * lookups (whose background touch moves the hits) and evictions past a small cap. After every
  * step the raw Redis content must equal the model's: holdings and tiers, engine-hash map, extra
  * copies, and the exact recency order (oldest first) that the log encodes, which is what the
@@ -16,6 +17,7 @@ import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { RedisBlockIndex } from '../../src/kv-index/redis-index.js';
 import { endpointKeys } from '../../src/kv-index/redis-keys.js';
+import type { EngineOp } from '../../src/kv-index/kv-block-index.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { seededRng, type Rng } from '../../src/core/rng.js';
 
@@ -163,9 +165,29 @@ async function randomRun(url: string, raw: Redis | Cluster, seed: number, steps:
       const x = rng.next();
       const s = seq.get(ep)!;
       if (x < 0.35) {
-        await idx.applyEngineBatch({ endpointId: ep, seq: s, ts: 1, mode: 'next', ops: [{ kind: 'store', tier, engineHashes: keys.map(hashOf), keys }] });
+        // An engine batch of 1-4 ops (a vLLM step: several requests' stores and removals, rarely
+        // a clear); the cap applies at the end of the batch.
+        const ops: EngineOp[] = [];
+        for (let o = 0, n = 1 + Math.floor(rng.next() * 4); o < n; o++) {
+          const c = pick(rng, CHAINS);
+          const f = Math.floor(rng.next() * 8);
+          const ks = c.slice(f, f + 1 + Math.floor(rng.next() * (c.length - f)));
+          const t = rng.next() < 0.7 ? 'gpu' : 'cpu';
+          const y = rng.next();
+          if (y < 0.65) {
+            ops.push({ kind: 'store', tier: t, engineHashes: ks.map(hashOf), keys: ks });
+            model.store(t, ks, true);
+          } else if (y < 0.95) {
+            const hashes = ks.filter(() => rng.next() < 0.6).map(hashOf);
+            ops.push({ kind: 'remove', tier: t, engineHashes: hashes });
+            model.removeHashes(t, hashes);
+          } else {
+            ops.push({ kind: 'clear' });
+            model.clear();
+          }
+        }
+        await idx.applyEngineBatch({ endpointId: ep, seq: s, ts: 1, mode: 'next', ops });
         seq.set(ep, s + 1);
-        model.store(tier, keys, true);
         model.evict();
       } else if (x < 0.45) {
         await idx.add(ep, tier, keys);

@@ -15,7 +15,8 @@
  *
  * A baseline build: `git worktree add ../kvroute-base <commit>`, link node_modules into it, and
  * `npx tsc -p .` there; pass `--baseline ../kvroute-base/dist`. `--shapes 4x8,512x8` picks the
- * ingestion shapes (blocks per batch x endpoints in flight); `--no-lookup` skips the lookups;
+ * ingestion shapes (blocks per batch x endpoints in flight [x BlockStored events per batch, 1 by
+ * default; `16x64x8` = 8 events of 2 blocks, a decode step of 8 requests]); `--no-lookup` skips the lookups;
  * `--profile` prints, per single-node ingestion run, Redis's `INFO commandstats` delta: commands
  * per 1,000 blocks and Redis time per block by command (a script's inner commands included).
  */
@@ -60,18 +61,27 @@ async function loadImpl(name: string, dist: string): Promise<Impl> {
 }
 
 
-/** One endpoint's batches: `blocks` new blocks each, chained; every 8th also removes `blocks` old ones. */
-function makeStream(ep: number, n: number, blocks: number): KvEventBatch[] {
+/**
+ * One endpoint's batches: `blocks` new blocks each in `events` BlockStored events (event e of a
+ * batch continues chain e: a vLLM step with several requests' new blocks); every 8th batch also
+ * removes `blocks` old ones.
+ */
+function makeStream(ep: number, n: number, blocks: number, events = 1): KvEventBatch[] {
   const out: KvEventBatch[] = [];
-  let parent: bigint | null = null;
+  const per = blocks / events;
+  const parents: (bigint | null)[] = new Array<bigint | null>(events).fill(null);
   let next = BigInt(ep) << 32n;
   const first = next;
   for (let i = 0; i < n; i++) {
-    const hashes = Array.from({ length: blocks }, (_, d) => next + BigInt(d));
-    next += BigInt(blocks);
-    const stored: BlockStoredEvent = { type: 'BlockStored', blockHashes: hashes, parentBlockHash: parent, tokenIds: tokens(blocks * BS, ep * 100_000 + i), blockSize: BS, loraId: null, medium: 'GPU', loraName: null };
-    parent = hashes[blocks - 1];
-    const events: KvEventBatch['events'] = [stored];
+    const toks = tokens(blocks * BS, ep * 100_000 + i);
+    const events: KvEventBatch['events'] = [];
+    for (let e = 0; e < parents.length; e++) {
+      const hashes = Array.from({ length: per }, (_, d) => next + BigInt(d));
+      next += BigInt(per);
+      const stored: BlockStoredEvent = { type: 'BlockStored', blockHashes: hashes, parentBlockHash: parents[e], tokenIds: toks.slice(e * per * BS, (e + 1) * per * BS), blockSize: BS, loraId: null, medium: 'GPU', loraName: null };
+      parents[e] = hashes[per - 1];
+      events.push(stored);
+    }
     if (i % 8 === 7) events.push({ type: 'BlockRemoved', blockHashes: Array.from({ length: blocks }, (_, d) => first + BigInt((i - 7) * blocks + d)), medium: 'GPU' });
     out.push({ ts: 1_700_000_000 + i / 1000, events, dataParallelRank: null });
   }
@@ -94,16 +104,16 @@ async function redisCpu(clients: (Redis | Cluster)[]): Promise<number> {
   return s;
 }
 
-const streamCache = new Map<number, KvEventBatch[][]>();
+const streamCache = new Map<string, KvEventBatch[][]>();
 
-async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number; stored: number }> {
+async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, events: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number; stored: number }> {
   const index = await impl.open(url, prefix);
   const indexer = impl.indexer(index);
   const batchesPerEp = Math.ceil(400_000 / ENDPOINTS / blocks);
-  let streams = streamCache.get(blocks);
+  let streams = streamCache.get(`${blocks}x${events}`);
   if (streams === undefined) {
-    streams = Array.from({ length: ENDPOINTS }, (_, e) => makeStream(e, batchesPerEp, blocks));
-    streamCache.set(blocks, streams);
+    streams = Array.from({ length: ENDPOINTS }, (_, e) => makeStream(e, batchesPerEp, blocks, events));
+    streamCache.set(`${blocks}x${events}`, streams);
   }
   const all = streams;
   const cursor = new Array<number>(ENDPOINTS).fill(0);
@@ -163,14 +173,15 @@ async function main(): Promise<void> {
   console.log('| Redis | blocks/batch | in flight | build | blocks/s | Redis CPU µs/block | router CPU µs/block | rounds |\n|---|---:|---:|---|---:|---:|---:|---|');
   let seq = 0;
   try {
-    const shapes = arg('--shapes', '4x8,4x64,64x8,512x8').split(',').map((x) => x.split('x').map(Number) as [number, number]);
-    for (const [blocks, inflight] of shapes) {
+    const shapes = arg('--shapes', '4x8,4x64,64x8,512x8').split(',').map((x) => x.split('x').map(Number));
+    for (const [blocks, inflight, events = 1] of shapes) {
+      if (!(blocks > 0 && inflight > 0 && events > 0 && blocks % events === 0)) throw new Error(`--shapes: ${blocks}x${inflight}x${events} is not blocks x in flight [x events dividing blocks]`);
       for (const t of targets) {
         const got = new Map<string, { b: number[]; c: number[]; k: number[] }>();
         for (let r = 0; r < rounds; r++) {
           for (const impl of t.impls) {
             const before = profile && t.name === 'single node' ? await commandStats(singleCli) : undefined;
-            const x = await ingest(impl, t.url, `bench${++seq}:`, blocks, inflight, ms, t.cpu);
+            const x = await ingest(impl, t.url, `bench${++seq}:`, blocks, inflight, events, ms, t.cpu);
             if (before !== undefined) {
               // Commands per 1,000 blocks and their Redis time per block (scripts' inner commands included).
               const stored = x.stored;
@@ -179,7 +190,7 @@ async function main(): Promise<void> {
                 const [c0, u0] = before.get(cmd) ?? [0, 0];
                 if (calls > c0 && cmd !== 'info') rowsP.push(`${cmd} ${(((calls - c0) * 1000) / stored).toFixed(1)}/kblock ${((usec - u0) / stored).toFixed(2)} µs/block`);
               }
-              console.log(`  profile ${blocks}x${inflight} ${impl.name}: ${rowsP.join(', ')}`);
+              console.log(`  profile ${blocks}x${inflight}x${events} ${impl.name}: ${rowsP.join(', ')}`);
             }
             const g = got.get(impl.name) ?? { b: [], c: [], k: [] };
             g.b.push(x.blocksPerS);
@@ -189,11 +200,11 @@ async function main(): Promise<void> {
           }
         }
         for (const [name, g] of got) {
-          const key = `ingest ${t.name}, ${blocks} blocks/batch, ${inflight} in flight, ${name}`;
+          const key = `ingest ${t.name}, ${blocks} blocks/batch${events > 1 ? ` in ${events} events` : ''}, ${inflight} in flight, ${name}`;
           results[`${key} blocks/s`] = median(g.b);
           results[`${key} redis us/block`] = median(g.c);
           results[`${key} client us/block`] = median(g.k);
-          rows.push(`| ${t.name} | ${blocks} | ${inflight} | ${name} | ${Math.round(median(g.b)).toLocaleString('en-US')} | ${median(g.c).toFixed(2)} | ${median(g.k).toFixed(2)} | ${g.b.map((v) => Math.round(v / 1000)).join(' / ')} k |`);
+          rows.push(`| ${t.name} | ${events > 1 ? `${blocks} (${events} events)` : blocks} | ${inflight} | ${name} | ${Math.round(median(g.b)).toLocaleString('en-US')} | ${median(g.c).toFixed(2)} | ${median(g.k).toFixed(2)} | ${g.b.map((v) => Math.round(v / 1000)).join(' / ')} k |`);
           console.log(rows[rows.length - 1]);
         }
       }

@@ -296,7 +296,26 @@ local function section(K, a)
     end
     fset = {'s', seq, 't', ts, 'p', nextp}
   end
-  local i = a + 8
+  -- One read of the holdings of every key the ops name (removals by engine hash read theirs later).
+  local i, pre, m = a + 8, {}, 0
+  while i <= last do
+    local op = ARGV[i]
+    if op == 'C' then
+      i = i + 1
+    else
+      local n = tonumber(ARGV[i + 2])
+      local stride = op == 'S' and 2 or 1
+      if op ~= 'R' then
+        for j = i + 2 + stride, i + 2 + stride * n, stride do
+          m = m + 1
+          pre[m] = ARGV[j]
+        end
+      end
+      i = i + 3 + stride * n
+    end
+  end
+  load(pre, m)
+  i = a + 8
   while i <= last do
     local op = ARGV[i]
     if op == 'C' then

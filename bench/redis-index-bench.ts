@@ -11,12 +11,13 @@
  * prompt; `shared`: 8 hold it whole and the others parts of it.
  *
  *   npm run build --silent
- *   node dist/bench/redis-index-bench.js [--rounds 3] [--ms 1500] [--no-cluster] [--shapes 4x8,...] [--no-lookup] [--baseline <dist dir of another build>] [--profile] [--json]
+ *   node dist/bench/redis-index-bench.js [--rounds 3] [--ms 1500] [--no-cluster] [--shapes 4x8,...] [--no-lookup] [--baseline <dist dir of another build>] [--cluster-baseline] [--profile] [--json]
  *
  * A baseline build: `git worktree add ../kvroute-base <commit>`, link node_modules into it, and
  * `npx tsc -p .` there; pass `--baseline ../kvroute-base/dist`. `--shapes 4x8,512x8` picks the
  * ingestion shapes (blocks per batch x endpoints in flight [x BlockStored events per batch, 1 by
  * default; `16x64x8` = 8 events of 2 blocks, a decode step of 8 requests]); `--no-lookup` skips the lookups;
+ * `--cluster-baseline` runs the baseline on the cluster too (a baseline with Redis Cluster support);
  * `--profile` prints, per single-node ingestion run, Redis's `INFO commandstats` delta: commands
  * per 1,000 blocks and Redis time per block by command (a script's inner commands included).
  */
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
   const singleCli = new RedisClient(single.url);
   const clusterCli = cluster !== undefined ? cluster.ports.map((port) => new RedisClient({ host: '127.0.0.1', port })) : [];
   const targets: { name: string; url: string; cpu: () => Promise<number>; impls: Impl[] }[] = [{ name: 'single node', url: single.url, cpu: () => redisCpu([singleCli]), impls }];
-  if (cluster !== undefined) targets.push({ name: '3-node cluster', url: cluster.url, cpu: () => redisCpu(clusterCli), impls: impls.filter((i) => i.name !== 'baseline') });
+  if (cluster !== undefined) targets.push({ name: '3-node cluster', url: cluster.url, cpu: () => redisCpu(clusterCli), impls: process.argv.includes('--cluster-baseline') ? impls : impls.filter((i) => i.name !== 'baseline') });
   const results: Record<string, number> = {};
   const rows: string[] = [];
   console.log('| Redis | blocks/batch | in flight | build | blocks/s | Redis CPU µs/block | router CPU µs/block | rounds |\n|---|---:|---:|---|---:|---:|---:|---|');

@@ -7,6 +7,9 @@
  * Ingestion: vLLM-shaped batches through the KvIndexer (one BlockStored of `blocks` blocks of 16
  * token ids chained on the endpoint's previous batch; one batch in 8 also removes `blocks` old
  * blocks); 64 endpoints, each endpoint's batches in order, `inflight` endpoints at once.
+ * Figures: blocks/s, Redis CPU per block (used_cpu_user + sys over the blocks stored), the router's
+ * CPU per block (this process), and Redis memory per block held at the end (used_memory delta over
+ * the endpoints' key counts).
  * Lookup: an 8,000-token request (500 keys) over 64 candidates; `typical`: 4 hold the whole
  * prompt; `shared`: 8 hold it whole and the others parts of it.
  *
@@ -16,7 +19,7 @@
  * A baseline build: `git worktree add ../kvroute-base <commit>`, link node_modules into it, and
  * `npx tsc -p .` there; pass `--baseline ../kvroute-base/dist`. `--shapes 4x8,512x8` picks the
  * ingestion shapes (blocks per batch x endpoints in flight [x BlockStored events per batch, 1 by
- * default; `16x64x8` = 8 events of 2 blocks, a decode step of 8 requests]); `--no-lookup` skips the lookups;
+ * default; `16x64x8` = 8 events of 2 blocks, a decode step of 8 requests]; `none`: lookups only); `--no-lookup` skips the lookups;
  * `--cluster-baseline` runs the baseline on the cluster too (a baseline with Redis Cluster support);
  * `--profile` prints, per single-node ingestion run, Redis's `INFO commandstats` delta: commands
  * per 1,000 blocks and Redis time per block by command (a script's inner commands included).
@@ -37,7 +40,7 @@ const ENDPOINTS = 64;
 
 interface Impl {
   name: string;
-  open(url: string, prefix: string): Promise<KvBlockIndex & { close(): Promise<void> }>;
+  open(url: string, prefix: string): Promise<KvBlockIndex & { close(): Promise<void>; refreshStats(): Promise<void> }>;
   indexer(index: KvBlockIndex): { applyBatch(ep: string, model: string, seq: bigint, b: KvEventBatch): Promise<void> };
 }
 
@@ -96,6 +99,12 @@ async function commandStats(c: Redis | Cluster): Promise<Map<string, [number, nu
   return out;
 }
 
+async function redisMemory(clients: (Redis | Cluster)[]): Promise<number> {
+  let s = 0;
+  for (const c of clients) s += Number(/used_memory:(\d+)/.exec(await c.info('memory'))?.[1] ?? 0);
+  return s;
+}
+
 async function redisCpu(clients: (Redis | Cluster)[]): Promise<number> {
   let s = 0;
   for (const c of clients) {
@@ -107,7 +116,7 @@ async function redisCpu(clients: (Redis | Cluster)[]): Promise<number> {
 
 const streamCache = new Map<string, KvEventBatch[][]>();
 
-async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, events: number, ms: number, cpuOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number; stored: number }> {
+async function ingest(impl: Impl, url: string, prefix: string, blocks: number, inflight: number, events: number, ms: number, cpuOf: () => Promise<number>, memOf: () => Promise<number>): Promise<{ blocksPerS: number; cpuUsPerBlock: number; clientUsPerBlock: number; stored: number; bytesPerBlock: number }> {
   const index = await impl.open(url, prefix);
   const indexer = impl.indexer(index);
   const batchesPerEp = Math.ceil(400_000 / ENDPOINTS / blocks);
@@ -119,6 +128,7 @@ async function ingest(impl: Impl, url: string, prefix: string, blocks: number, i
   const all = streams;
   const cursor = new Array<number>(ENDPOINTS).fill(0);
   let stored = 0;
+  const mem0 = await memOf();
   const cpu0 = await cpuOf();
   const client0 = process.cpuUsage();
   const t0 = performance.now();
@@ -140,8 +150,11 @@ async function ingest(impl: Impl, url: string, prefix: string, blocks: number, i
   const secs = (performance.now() - t0) / 1000;
   const client = process.cpuUsage(client0);
   const cpu = (await cpuOf()) - cpu0;
+  // Redis memory per block held at the end (entries: the endpoints' key counts).
+  await index.refreshStats();
+  const bytesPerBlock = ((await memOf()) - mem0) / Math.max(1, index.stats().entries);
   await index.close();
-  return { blocksPerS: stored / secs, cpuUsPerBlock: (cpu * 1e6) / stored, clientUsPerBlock: (client.user + client.system) / stored, stored };
+  return { blocksPerS: stored / secs, cpuUsPerBlock: (cpu * 1e6) / stored, clientUsPerBlock: (client.user + client.system) / stored, stored, bytesPerBlock };
 }
 
 async function lookup(impl: Impl, url: string, prefix: string, mode: 'typical' | 'shared', ms: number): Promise<{ p50: number; p99: number }> {
@@ -167,22 +180,23 @@ async function main(): Promise<void> {
   const cluster = process.argv.includes('--no-cluster') ? undefined : await startRedisCluster();
   const singleCli = new RedisClient(single.url);
   const clusterCli = cluster !== undefined ? cluster.ports.map((port) => new RedisClient({ host: '127.0.0.1', port })) : [];
-  const targets: { name: string; url: string; cpu: () => Promise<number>; impls: Impl[] }[] = [{ name: 'single node', url: single.url, cpu: () => redisCpu([singleCli]), impls }];
-  if (cluster !== undefined) targets.push({ name: '3-node cluster', url: cluster.url, cpu: () => redisCpu(clusterCli), impls: process.argv.includes('--cluster-baseline') ? impls : impls.filter((i) => i.name !== 'baseline') });
+  const targets: { name: string; url: string; cpu: () => Promise<number>; mem: () => Promise<number>; impls: Impl[] }[] = [{ name: 'single node', url: single.url, cpu: () => redisCpu([singleCli]), mem: () => redisMemory([singleCli]), impls }];
+  if (cluster !== undefined) targets.push({ name: '3-node cluster', url: cluster.url, cpu: () => redisCpu(clusterCli), mem: () => redisMemory(clusterCli), impls: process.argv.includes('--cluster-baseline') ? impls : impls.filter((i) => i.name !== 'baseline') });
   const results: Record<string, number> = {};
   const rows: string[] = [];
-  console.log('| Redis | blocks/batch | in flight | build | blocks/s | Redis CPU µs/block | router CPU µs/block | rounds |\n|---|---:|---:|---|---:|---:|---:|---|');
+  console.log('| Redis | blocks/batch | in flight | build | blocks/s | Redis CPU µs/block | router CPU µs/block | Redis bytes/block held | rounds |\n|---|---:|---:|---|---:|---:|---:|---:|---|');
   let seq = 0;
   try {
-    const shapes = arg('--shapes', '4x8,4x64,64x8,512x8').split(',').map((x) => x.split('x').map(Number));
+    const shapesArg = arg('--shapes', '4x8,4x64,64x8,512x8');
+    const shapes = shapesArg === 'none' ? [] : shapesArg.split(',').map((x) => x.split('x').map(Number));
     for (const [blocks, inflight, events = 1] of shapes) {
       if (!(blocks > 0 && inflight > 0 && events > 0 && blocks % events === 0)) throw new Error(`--shapes: ${blocks}x${inflight}x${events} is not blocks x in flight [x events dividing blocks]`);
       for (const t of targets) {
-        const got = new Map<string, { b: number[]; c: number[]; k: number[] }>();
+        const got = new Map<string, { b: number[]; c: number[]; k: number[]; m: number[] }>();
         for (let r = 0; r < rounds; r++) {
           for (const impl of t.impls) {
             const before = profile && t.name === 'single node' ? await commandStats(singleCli) : undefined;
-            const x = await ingest(impl, t.url, `bench${++seq}:`, blocks, inflight, events, ms, t.cpu);
+            const x = await ingest(impl, t.url, `bench${++seq}:`, blocks, inflight, events, ms, t.cpu, t.mem);
             if (before !== undefined) {
               // Commands per 1,000 blocks and their Redis time per block (scripts' inner commands included).
               const stored = x.stored;
@@ -193,7 +207,8 @@ async function main(): Promise<void> {
               }
               console.log(`  profile ${blocks}x${inflight}x${events} ${impl.name}: ${rowsP.join(', ')}`);
             }
-            const g = got.get(impl.name) ?? { b: [], c: [], k: [] };
+            const g = got.get(impl.name) ?? { b: [], c: [], k: [], m: [] };
+            g.m.push(x.bytesPerBlock);
             g.b.push(x.blocksPerS);
             g.c.push(x.cpuUsPerBlock);
             g.k.push(x.clientUsPerBlock);
@@ -205,7 +220,8 @@ async function main(): Promise<void> {
           results[`${key} blocks/s`] = median(g.b);
           results[`${key} redis us/block`] = median(g.c);
           results[`${key} client us/block`] = median(g.k);
-          rows.push(`| ${t.name} | ${events > 1 ? `${blocks} (${events} events)` : blocks} | ${inflight} | ${name} | ${Math.round(median(g.b)).toLocaleString('en-US')} | ${median(g.c).toFixed(2)} | ${median(g.k).toFixed(2)} | ${g.b.map((v) => Math.round(v / 1000)).join(' / ')} k |`);
+          results[`${key} redis bytes/block`] = median(g.m);
+          rows.push(`| ${t.name} | ${events > 1 ? `${blocks} (${events} events)` : blocks} | ${inflight} | ${name} | ${Math.round(median(g.b)).toLocaleString('en-US')} | ${median(g.c).toFixed(2)} | ${median(g.k).toFixed(2)} | ${Math.round(median(g.m))} | ${g.b.map((v) => Math.round(v / 1000)).join(' / ')} k |`);
           console.log(rows[rows.length - 1]);
         }
       }

@@ -282,3 +282,38 @@ test('the log stays small under churn and empties with the last block; a sparse 
     await idx.close();
   }
 });
+
+test('entries no generation names (written by hand, or a lost log): a lookup adopts them, and past the cap they go anyway', async () => {
+  const raw = new Redis(single.url);
+  const idx = new RedisBlockIndex({ url: single.url, prefix: 'stray:', maxKeysPerEndpoint: 6 });
+  await idx.connect();
+  try {
+    const [hk, ek] = endpointKeys(idx.prefix, 'pod');
+    await idx.add('pod', 'gpu', [1, 2, 3]);
+    await raw.hset(hk, '4', 'gpu', '5', 'cpu', '6', 'gpu');
+    await raw.del(ek);
+    // Lookups weigh them like any entry; the touch after the lookup moves all six into one
+    // generation (root last), so the next eviction takes the chain's tail, least recent first.
+    assert.deepEqual((await idx.lookup([1, 2, 3, 4, 5, 6], ['pod'])).map((r) => [r.blocks, Math.round(r.weighted * 10) / 10]), [[6, 5.8]]);
+    await idx.refreshStats();
+    await idx.add('pod', 'gpu', [7, 8, 9]);
+    assert.deepEqual((await raw.hkeys(hk)).map(Number).sort((x, y) => x - y), [1, 2, 3, 7, 8, 9]);
+    // Five strays nobody reads and a cap of 4: the walk evicts the one logged key, then random strays.
+    const small = new RedisBlockIndex({ url: single.url, prefix: 'stray2:', maxKeysPerEndpoint: 4 });
+    await small.connect();
+    try {
+      const [h2] = endpointKeys(small.prefix, 'pod');
+      await small.add('pod', 'gpu', [100]);
+      await raw.hset(h2, '1', 'gpu', '2', 'gpu', '3', 'gpu', '4', 'gpu', '5', 'gpu');
+      await small.add('pod', 'gpu', [200]);
+      assert.equal(await raw.hlen(h2), 4, 'the cap holds');
+      await small.refreshStats();
+      assert.equal(small.stats().evicted, 3, '100, 200 (the whole log) and one stray');
+    } finally {
+      await small.close();
+    }
+  } finally {
+    raw.disconnect();
+    await idx.close();
+  }
+});

@@ -401,6 +401,12 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly idleReleasedBytes = new Counter({
+    name: 'kvroute_idle_released_bytes_total',
+    help: 'Resident memory given back by the idle collections and the glibc malloc_trim(0) after them (RSS before minus after, when it fell), bytes.',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean; clock?: Clock } = {}) {
     this.#clock = opts.clock ?? systemClock;
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kvroute_' });

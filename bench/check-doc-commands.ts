@@ -43,10 +43,12 @@ function plan(c: DocCommand, scratch: string): Plan {
     return { kind: 'run', shell: t.replace(/\.out\//g, join(scratch, '.out') + '/').replace(/--outDir \.out/, `--outDir ${join(scratch, '.out')}`).replace(/node dist\//g, `"${process.execPath}" ${ROOT}/dist/`), cwd: ROOT };
   }
   if (/^npm run demo\b/.test(t)) return { kind: 'run', shell: t, cwd: ROOT };
+  if (/^(npx kvroute|kvroute|node dist\/src\/cli\/main\.js) bench\b.*--engine live/.test(t) && !ALL) return { kind: 'skip', reason: 'a live benchmark: real time, real peers (run with --all)' };
   if (/^(npx kvroute|kvroute|node dist\/src\/cli\/main\.js) (demo|bench)\b/.test(t)) {
     let shell = t.replace(/^(npx kvroute|kvroute|node dist\/src\/cli\/main\.js)/, node);
     if (!ALL && /\bbench\b/.test(shell) && !/--requests/.test(shell)) shell = shell.replace(/\bbench\b/, 'bench --requests 40');
-    return { kind: 'run', shell, cwd: scratch };
+    // The Azure trace's default folder is relative to the repository (../shared/traces).
+    return { kind: 'run', shell, cwd: /--workload azure\b/.test(t) ? ROOT : scratch };
   }
   return { kind: 'skip', reason: 'not an offline command' };
 }
@@ -114,7 +116,9 @@ async function realFleet(cmds: DocCommand[], scratch: string, report: (c: DocCom
       const shell = c.text
         .replace(/localhost:8000/g, `127.0.0.1:${port}`)
         .replace(/http:\/\/127\.0\.0\.1:9090/g, `http://127.0.0.1:${adminPort}`)
-        .replace(/^(npx kvroute|kvroute)/, `"${process.execPath}" "${CLI}"`);
+        .replace(/^(npx kvroute|kvroute)/, `"${process.execPath}" "${CLI}"`)
+        // The status line is what is checked: curl prints it with -i (a documented `curl -s` has none).
+        .replace(/^curl (?!.*\s-i\b)/, 'curl -i ');
       const res = sh(shell, scratch);
       const ok = res.ok && (!c.text.startsWith('curl') || /^HTTP\/1\.1 200/m.test(res.out));
       report(c, ok, ok ? 'ran against the recipe\'s router' : `failed:\n${res.out}`);

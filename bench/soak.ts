@@ -377,6 +377,7 @@ async function main(): Promise<void> {
       kvEventQueuedBytesAtEnd: sum(/^kvroute_kv_event_queued_bytes\{/),
       idleGcRuns: sum(/^kvroute_idle_gc_total /),
       idleGcSeconds: Math.round(sum(/^kvroute_idle_gc_seconds_total /) * 1000) / 1000,
+      idleReleasedMiB: Math.round(sum(/^kvroute_idle_released_bytes_total /) / 2 ** 20),
     },
   };
   console.log(JSON.stringify(report, null, 2));

@@ -16,6 +16,9 @@
  *     s >  L + 1        gap (or late join when L = -1): replay L+1.. from the pod's ROUTER,
  *                       apply in order; live messages wait in the queue meanwhile.
  *                       Replay impossible / failed / buffer too short: reset, go on from s.
+ *                       Replay ends before s: the pod never sent s (another publisher on its
+ *                       topic): s dropped, counted; later s' >= s dropped without replay for
+ *                       `lowSeqRecheckMs`.
  *   queue bytes full    the message is dropped: the next one shows a gap and is replayed
  *   message too big     dropped and counted (its seq counts as consumed)
  *   sink fails          the batch is NOT applied (L stays before it); live messages are dropped
@@ -55,6 +58,8 @@ function digestOf(p: Uint8Array): string {
   return createHash('sha1').update(p).digest('base64');
 }
 const MAX_BACKOFF_MS = 5_000;
+/** At most one warning per endpoint per this long about messages from another publisher. */
+const FOREIGN_LOG_MS = 10_000;
 
 /** One endpoint's sequence tracking, queue and stats. */
 export class EndpointStream {
@@ -76,6 +81,10 @@ export class EndpointStream {
   #budget: number;
   #lowStreak = 0;
   #lowCheckedAt = -Infinity;
+  /** Lowest live seq found foreign (not in the replay socket) at `#foreignAt`; -1: none. */
+  #foreignFrom = -1n;
+  #foreignAt = -Infinity;
+  #foreignLoggedAt = -Infinity;
   /** The publisher process followed (one reset per restart, see publisher-start.ts). */
   readonly #start: PublisherStart;
   #sinkDownUntil = -Infinity;
@@ -195,6 +204,7 @@ export class EndpointStream {
 
   async #live(seq: bigint, topic: string, payload: Uint8Array, oversized: boolean): Promise<void> {
     this.stats.topic = topic;
+    if (seq > this.#last + 1n && this.#foreign(seq)) return;
     const back = (this.#prevLive >= 0n && seq <= this.#prevLive) || (seq <= this.#last && !oversized && this.#recent.get(seq) !== digestOf(payload));
     if (back) {
       if (!(await this.#confirmRestart())) {
@@ -204,15 +214,37 @@ export class EndpointStream {
       this.#o.logger.info({ endpoint: this.id, seq: Number(seq), previous: Number(this.#prevLive) }, 'KV-event seq went backwards and the restart is confirmed: endpoint reset');
       await this.#restart();
     } else this.#lowStreak = 0;
-    this.#prevLive = seq;
+    // `#prevLive` moves only to a seq known to be the pod's (in order, a duplicate of an applied
+    // batch, or confirmed by replay): one from another publisher on the topic must not make the
+    // pod's own next messages look like a restart.
     if (this.#o.clock.now() < this.#sinkDownUntil) return; // the sink is failing: recovered by replay later
-    if (seq <= this.#last) return;
+    if (seq <= this.#last) {
+      this.#prevLive = seq;
+      return;
+    }
     if (seq > this.#last + 1n) {
       if (this.#last >= 0n) this.stats.gaps++;
-      if (!(await this.#recover(seq))) return;
-      if (this.#closed || seq <= this.#last) return;
+      if ((await this.#recover(seq)) !== 'applied' || this.#closed) return;
+      this.#prevLive = seq;
+      if (seq <= this.#last) return;
     }
+    this.#prevLive = seq;
     await this.#apply(seq, topic, payload, oversized);
+  }
+
+  /**
+   * Whether a live message past a gap is one the endpoint's replay socket already showed it
+   * never published (a forged or stray publisher on the endpoint's topic): within
+   * `lowSeqRecheckMs` of that finding, such messages are dropped without another replay.
+   */
+  #foreign(seq: bigint): boolean {
+    if (this.#foreignFrom < 0n || seq < this.#foreignFrom) return false;
+    if (this.#o.clock.now() - this.#foreignAt >= this.#l.lowSeqRecheckMs) {
+      this.#foreignFrom = -1n;
+      return false;
+    }
+    this.stats.foreignMessages++;
+    return true;
   }
 
   /** Whether a lower sequence number really is a new publisher process (see the module comment). */
@@ -250,6 +282,7 @@ export class EndpointStream {
     this.#prevLive = -1n;
     this.#lowStreak = 0;
     this.#lowCheckedAt = -Infinity;
+    this.#foreignFrom = -1n;
     this.#start.resetFoundByStream(this.#o.restartSignal?.processStartTime(this.id));
   }
 
@@ -292,13 +325,27 @@ export class EndpointStream {
     if (await this.#applyReplayed(got)) this.stats.replays++;
   }
 
-  /** Fills [last+1, seq) from the replay socket; on failure resets and continues from `seq`. False when the sink failed. */
-  async #recover(seq: bigint): Promise<boolean> {
+  /**
+   * Fills [last+1, seq) from the replay socket; when replay is impossible or failed, resets and
+   * continues from `seq`. 'sink-failed' when the sink failed.
+   *
+   * 'foreign' when the replay shows the pod never sent `seq`: a publisher appends each batch to
+   * its replay buffer as it sends it (vLLM's ZmqEventPublisher does, in the thread that also
+   * serves replays), so a replay requested after `seq` arrived holds `seq` if that publisher
+   * sent it. The replay is asked from the last applied batch L, so that it proves itself to be
+   * from the process followed (batch L byte for byte; or, with nothing applied yet, the batches
+   * it gave were just applied); when its newest batch is still below `seq`, the message came
+   * from another publisher on this endpoint's topic and is dropped, keeping what the index holds.
+   */
+  async #recover(seq: bigint): Promise<'applied' | 'sink-failed' | 'foreign'> {
     const from = this.#last + 1n;
-    const got = await this.#replay(from);
-    if (this.#closed) return false;
+    const anchored = this.#last >= 0n && this.#lastPayload !== undefined;
+    let got = await this.#replay(anchored ? this.#last : from);
+    if (this.#closed) return 'sink-failed';
     let failed = got === undefined;
     if (got !== undefined) {
+      const same = anchored ? this.#sameProcess(got) : got.length > 0 && got[0].seq === from;
+      if (anchored && got.length > 0 && got[0].seq === this.#last) got = got.slice(1);
       if (got.length > 0 && got[0].seq > from) {
         // The buffer no longer reaches back to `from`: what it still holds is a fresh start.
         failed = true;
@@ -306,17 +353,32 @@ export class EndpointStream {
         await this.#reset();
         this.#last = got[0].seq - 1n;
       }
-      if (!(await this.#applyReplayed(got))) return false;
+      if (!(await this.#applyReplayed(got))) return 'sink-failed';
       if (this.#last + 1n >= seq) {
         if (!failed) this.stats.replays++;
-        return true;
+        return 'applied';
       }
-      // The replay stopped short of the live message: batches are missing for good.
+      const head = got.length > 0 ? got[got.length - 1].seq : from - 1n;
+      if (same && head < seq) return this.#foreignFound(seq, head);
+      // The replay skipped batches, or cannot be tied to the process followed: missing for good.
       if (!failed) this.stats.replayFailures++;
     }
     await this.#reset();
     this.#last = seq - 1n;
-    return true;
+    return 'applied';
+  }
+
+  /** Counts and (at most every 10 s) logs a message found foreign; opens the no-replay window. */
+  #foreignFound(seq: bigint, head: bigint): 'foreign' {
+    this.stats.replays++;
+    this.stats.foreignMessages++;
+    this.#foreignFrom = seq;
+    this.#foreignAt = this.#o.clock.now();
+    if (this.#foreignAt - this.#foreignLoggedAt >= FOREIGN_LOG_MS) {
+      this.#foreignLoggedAt = this.#foreignAt;
+      this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), replayHead: Number(head) }, 'KV-event message not held by the endpoint\'s replay socket: another publisher uses this topic; dropped (check the publishers\' topics and --kv-events-allow-from)');
+    }
+    return 'foreign';
   }
 
   /** The replayed batches, or undefined when replay is impossible or failed (counted). */

@@ -106,6 +106,9 @@ export class LoopBudget {
     }
     this.throttledMs += wait;
     await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, wait));
+    // A short wait's timer can fire in the next loop iteration's timers phase, before its poll
+    // and check phases: yield once more so pending I/O always runs between two slices.
+    await yieldToIo();
   }
 
   #refill(now: number): void {

@@ -93,6 +93,7 @@ export function newStreamStats(): Required<EndpointEventStats> {
     resets: 0,
     restarts: 0,
     unconfirmedSeqResets: 0,
+    foreignMessages: 0,
     oversizedMessages: 0,
     oversizedEvents: 0,
     queueDrops: 0,

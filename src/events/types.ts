@@ -86,6 +86,8 @@ export interface EndpointEventStats {
   restarts?: number;
   /** Messages with a lower sequence number not confirmed as a restart (dropped: forged or stray). */
   unconfirmedSeqResets?: number;
+  /** Live messages past a gap that the endpoint's replay socket shows it never sent (dropped: another publisher on its topic). */
+  foreignMessages?: number;
   /** Messages over the byte cap (dropped). */
   oversizedMessages?: number;
   /** Events over the blocks-per-event cap (dropped). */

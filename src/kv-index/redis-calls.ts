@@ -74,9 +74,9 @@ export class RedisIndexCalls {
     return Promise.all(this.groups(holders).map((g) => this.client.kvrTouch(5 * g.length, ...g.flatMap(([ep]) => endpointKeys(this.#prefix, ep)), ttlSeconds, keys.length, ...keys, ...g.map(([, r]) => r))));
   }
 
-  /** Keys held per endpoint (recency set sizes). */
+  /** Keys held per endpoint (holdings hash sizes). */
   counts(endpointIds: readonly string[]): Promise<number[]> {
-    return Promise.all(endpointIds.map((id) => this.client.zcard(endpointKeys(this.#prefix, id)[1])));
+    return Promise.all(endpointIds.map((id) => this.client.hlen(holdingsKey(this.#prefix, id))));
   }
 
   /** Redis memory in use, summed over a cluster's masters. */

@@ -2,9 +2,9 @@
  * The block index in Redis, shared by every router replica (llm-d's `KVCACHE_INDEXER_REDIS_ADDR`),
  * on one Redis / Valkey node or on a Redis Cluster (`redis-cluster://host:port,...`).
  *
- * Key layout (redis-keys.ts, docs/kv-index.md): per endpoint a holdings hash (block key -> tiers),
- * a recency zset, an engine-hash map, a copies hash and a fence hash, all under the endpoint's
- * hash tag (one slot per endpoint), plus one `epoch` run id.
+ * Key layout (redis-keys.ts, docs/kv-index.md; version 2): per endpoint a holdings hash (block
+ * key -> tiers and recency generation), a recency log, an engine-hash map, a copies hash and a
+ * fence hash, all under the endpoint's hash tag (one slot per endpoint), plus one `epoch` run id.
  *
  * Writes are Lua scripts (redis-scripts.ts) that touch only the keys they declare: an engine
  * batch is fenced and applied in parts of at most `maxBlocksPerCall` blocks (each part atomic and
@@ -35,7 +35,7 @@ import { keyFromString, keyToString, type RouterKey } from './block-keys.js';
 import { type ApplyOutcome, type BlockKey, type EngineBatch, type KvBlockIndex, type PrefixRun } from './kv-block-index.js';
 import { RedisIndexCalls } from './redis-calls.js';
 import { resolveRedisIndexOptions, type RedisBlockIndexOptions, type ResolvedRedisIndexOptions } from './redis-index-options.js';
-import { checkEndpointId, checkPrefix, endpointKeys, engineParts, keyParts, type OpPart } from './redis-keys.js';
+import { checkEndpointId, checkPrefix, endpointKeys, engineParts, epochKey, keyParts, type OpPart } from './redis-keys.js';
 import { RedisToucher } from './redis-touch.js';
 import { RedisWriteQueue, type SectionReply, type WriteSection } from './redis-write-queue.js';
 import { DEFAULT_OTHER_TIER_WEIGHT, DEFAULT_TIER_WEIGHTS, TierWeighter } from './tiers.js';
@@ -334,7 +334,7 @@ export class RedisBlockIndex implements KvBlockIndex {
   #sync(): Promise<void> {
     if (this.#syncing) return this.#syncing;
     const run = async (): Promise<void> => {
-      const key = `${this.prefix}epoch`;
+      const key = epochKey(this.prefix);
       let id = await this.#calls.client.get(key);
       if (id === null) {
         await this.#calls.client.set(key, this.#runId(), 'NX');

@@ -1,14 +1,17 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { checkPrefix, endpointKeys, endpointTag, engineParts, holdingsKey } from './redis-keys.js';
+import { checkPrefix, endpointKeys, endpointTag, engineParts, epochKey, holdingsKey } from './redis-keys.js';
 import { KvrError } from '../core/errors.js';
 
 test('an endpoint\'s five keys share one hash tag, then name the endpoint (golden)', () => {
   assert.equal(endpointTag('pod-a'), '61bc');
-  assert.deepEqual(endpointKeys('kvroute:', 'pod-a'), ['kvroute:h:{61bc}pod-a', 'kvroute:e:{61bc}pod-a', 'kvroute:m:{61bc}pod-a', 'kvroute:n:{61bc}pod-a', 'kvroute:f:{61bc}pod-a']);
+  // Layout version 2 (recency log instead of a per-block zset, generations in holdings values):
+  // every key carries `v2:` after the prefix, so a version-1 router never reads these keys.
+  assert.deepEqual(endpointKeys('kvroute:', 'pod-a'), ['kvroute:v2:h:{61bc}pod-a', 'kvroute:v2:e:{61bc}pod-a', 'kvroute:v2:m:{61bc}pod-a', 'kvroute:v2:n:{61bc}pod-a', 'kvroute:v2:f:{61bc}pod-a']);
   assert.equal(holdingsKey('kvroute:', 'pod-a'), endpointKeys('kvroute:', 'pod-a')[0]);
+  assert.equal(epochKey('kvroute:'), 'kvroute:v2:epoch');
   // Braces in an id come after the tag, so they cannot change it.
-  assert.match(endpointKeys('p:', 'a}b{c')[0], /^p:h:\{[0-9a-f]{4}\}a\}b\{c$/);
+  assert.match(endpointKeys('p:', 'a}b{c')[0], /^p:v2:h:\{[0-9a-f]{4}\}a\}b\{c$/);
 });
 
 test('ids that differ in one digit get unrelated tags (CRC16 alone would group them)', () => {

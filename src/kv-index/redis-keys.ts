@@ -1,16 +1,20 @@
 /**
- * Key layout of the Redis block index (docs/kv-index.md). Every key of one endpoint carries the
- * same Redis Cluster hash tag, derived from the endpoint id, so one endpoint lives in one slot (its writes are
- * single-slot scripts) and the fleet's endpoints spread over the cluster's slots:
+ * Key layout of the Redis block index (docs/kv-index.md), version 2. Every key of one endpoint
+ * carries the same Redis Cluster hash tag, derived from the endpoint id, so one endpoint lives in
+ * one slot (its writes are single-slot scripts) and the fleet's endpoints spread over the
+ * cluster's slots:
  *
- *   <prefix>epoch           run id (string); gone = Redis was flushed or restarted without data
- *   <prefix>h:{<tag>}<endpoint>  hash  block key -> tiers held ("gpu" or "gpu,cpu")
- *   <prefix>e:{<tag>}<endpoint>  zset  block keys scored by recency (the per-endpoint cap pops the lowest)
- *   <prefix>m:{<tag>}<endpoint>  hash  engine hash (hex) -> block key
- *   <prefix>n:{<tag>}<endpoint>  hash  "<key>|<tier>" -> extra copies (vLLM stores a recomputed block twice)
- *   <prefix>f:{<tag>}<endpoint>  hash  run id r, stream fence {s, t, p}, recency counter q
+ *   <prefix>v2:epoch           run id (string); gone = Redis was flushed or restarted without data
+ *   <prefix>v2:h:{<tag>}<endpoint>  hash  block key -> "<tiers>@<generation>" ("gpu@41", "gpu,cpu@7")
+ *   <prefix>v2:e:{<tag>}<endpoint>  hash  recency log: per generation g, k<g> keys (eviction order),
+ *                                         c<g> live count, n<g> list length; lo = oldest generation
+ *   <prefix>v2:m:{<tag>}<endpoint>  hash  engine hash (hex) -> block key
+ *   <prefix>v2:n:{<tag>}<endpoint>  hash  "<key>|<tier>" -> extra copies (vLLM stores a recomputed block twice)
+ *   <prefix>v2:f:{<tag>}<endpoint>  hash  run id r, stream fence {s, t, p}, generation counter q
  *
- * `<tag>` = {@link endpointTag} (4 hex digits of a hash of the endpoint id).
+ * `<tag>` = {@link endpointTag} (4 hex digits of a hash of the endpoint id). Version 1 (no `v2:`)
+ * had a recency sorted set `e` (one member per block) and bare tiers as holdings values; a router
+ * of either version reads only its own keys, so the two never misread each other's data.
  *
  * Also: the op arguments of the write script (redis-scripts.ts), cut into parts of at most
  * `max` blocks, built in loops (a 120k-block batch never spreads onto the stack).
@@ -37,15 +41,24 @@ export function endpointTag(endpointId: string): string {
   return ((h >>> 0) & 0xffff).toString(16).padStart(4, '0');
 }
 
+/** The layout version, after the prefix of every key (see the file comment). */
+export const LAYOUT = 'v2:';
+
 /** The five keys of an endpoint, in the scripts' KEYS order: h, e, m, n, f. */
 export function endpointKeys(prefix: string, endpointId: string): [string, string, string, string, string] {
   const tag = `{${endpointTag(endpointId)}}${endpointId}`;
-  return [`${prefix}h:${tag}`, `${prefix}e:${tag}`, `${prefix}m:${tag}`, `${prefix}n:${tag}`, `${prefix}f:${tag}`];
+  const p = prefix + LAYOUT;
+  return [`${p}h:${tag}`, `${p}e:${tag}`, `${p}m:${tag}`, `${p}n:${tag}`, `${p}f:${tag}`];
 }
 
 /** The holdings hash of an endpoint (the only key a lookup reads). */
 export function holdingsKey(prefix: string, endpointId: string): string {
-  return `${prefix}h:{${endpointTag(endpointId)}}${endpointId}`;
+  return `${prefix}${LAYOUT}h:{${endpointTag(endpointId)}}${endpointId}`;
+}
+
+/** The run id key (one per prefix and layout). */
+export function epochKey(prefix: string): string {
+  return `${prefix}${LAYOUT}epoch`;
 }
 
 /** Refuses an empty endpoint id (a key could not name its endpoint). */

@@ -1,7 +1,7 @@
 /**
  * Background refresh of what lookups read, for the Redis index: after a lookup, the keys it hit
- * are re-scored in their holders' recency sets (root last, so the per-endpoint cap evicts chain
- * tails nobody reads) and the holders' TTLs refreshed.
+ * move to a new generation of their holders' recency logs (root last, so the per-endpoint cap
+ * evicts chain tails nobody reads) and the holders' TTLs are refreshed.
  *
  * Algorithm: at most one touch in flight (touches never queue up in front of writes and
  * lookups; a lookup finding one in flight sends none); a key is sent at most once per

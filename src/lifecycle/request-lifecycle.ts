@@ -378,7 +378,12 @@ export class RequestLifecycle {
     if (this.#committed || this.ended || this.#retries >= (maxRetries ?? 2)) return undefined;
     const retriable = f.kind === 'connect' || f.kind === 'reset' || f.kind === 'ttfb-timeout' || (f.kind === 'status' && f.status !== undefined && this.#s.retryStatuses.has(f.status));
     if (!retriable) return undefined;
-    const next = this.#decision!.result.ranked.find((e) => !this.#tried.has(e.id) && e.healthy !== false && !(outliers?.isEjected(e.id) ?? false));
+    // A healthy candidate first; when none is left, one that is only silent (probes time out,
+    // connections accepted): the retry's share of panic routing (EndpointPool.candidatesFor),
+    // since a pick made in panic mode has no healthy candidate to retry on.
+    const open = (e: Endpoint, silentOk: boolean): boolean => !this.#tried.has(e.id) && (e.healthy !== false || (silentOk && e.health?.silent === true)) && !(outliers?.isEjected(e.id) ?? false);
+    const ranked = this.#decision!.result.ranked;
+    const next = ranked.find((e) => open(e, false)) ?? ranked.find((e) => open(e, true));
     if (next === undefined) return undefined;
     if (retryBudget !== undefined && !retryBudget.tryAcquire()) {
       metrics.retryBudgetExhausted.inc();

@@ -401,6 +401,12 @@ export class RouterMetrics {
     registers: [this.registry],
   });
 
+  readonly idleReleasedBytes = new Counter({
+    name: 'kvroute_idle_released_bytes_total',
+    help: 'Resident memory given back by the idle collections and the glibc malloc_trim(0) after them (RSS before minus after, when it fell), bytes.',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean; clock?: Clock } = {}) {
     this.#clock = opts.clock ?? systemClock;
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kvroute_' });
@@ -523,7 +529,7 @@ export class RouterMetrics {
       }
     });
     mirrorCounter('kvroute_kv_event_resets_total', 'Times everything known of an endpoint\'s cache was dropped (unrecoverable gap, restart).', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.resets)));
-    mirrorCounter('kvroute_kv_event_dropped_total', 'KV-event messages or events dropped by ingestion, by endpoint and reason (oversized_message, oversized_event, queue_full, unconfirmed_seq_reset).', ['endpoint', 'reason'], (set) => {
+    mirrorCounter('kvroute_kv_event_dropped_total', 'KV-event messages or events dropped by ingestion, by endpoint and reason (oversized_message, oversized_event, queue_full, unconfirmed_seq_reset, foreign_publisher).', ['endpoint', 'reason'], (set) => {
       const st = self.eventStats();
       if (!st) return;
       for (const [id, s] of Object.entries(st.endpoints)) {
@@ -531,6 +537,7 @@ export class RouterMetrics {
         set({ endpoint: id, reason: 'oversized_event' }, s.oversizedEvents ?? 0);
         set({ endpoint: id, reason: 'queue_full' }, s.queueDrops ?? 0);
         set({ endpoint: id, reason: 'unconfirmed_seq_reset' }, s.unconfirmedSeqResets ?? 0);
+        set({ endpoint: id, reason: 'foreign_publisher' }, s.foreignMessages ?? 0);
       }
     });
     mirrorCounter('kvroute_kv_event_restarts_total', 'Publisher restarts confirmed (replay, process start time, or a run of lower sequence numbers), by endpoint.', ['endpoint'], ev((id, s, set) => set({ endpoint: id }, s.restarts ?? 0)));

@@ -105,11 +105,26 @@ test('a 200k-block message is applied in slices and the event loop turns between
   }
 });
 
+/** `s`, except that its next `state.failing` batches fail as an unreachable index would. */
+function failingSink(s: KvEventSink, state: { failing: number }): KvEventSink {
+  return {
+    applyBatch: async (...a) => {
+      if (state.failing > 0) {
+        state.failing--;
+        throw new KvrError('KVR_ERR_INDEX_UNAVAILABLE', 'index down (test)');
+      }
+      await s.applyBatch(...a);
+    },
+    resetEndpoint: (id) => s.resetEndpoint(id),
+  };
+}
+
 /** Bind mode: the legit publisher (with replay unless told) and a forger both connect to the SUB. */
-async function bindRig(o: { replay?: boolean; signal?: ProcessStartSignal } = {}) {
+async function bindRig(o: { replay?: boolean; signal?: ProcessStartSignal; wrapSink?: (s: KvEventSink) => KvEventSink; sinkRetryMs?: number; lowSeqRecheckMs?: number } = {}) {
   const index = new MemoryBlockIndex();
   const indexer = new KvIndexer({ index });
-  const ing = new EventIngestor({ sink: indexer, mode: 'bind', bindAddress: 'tcp://127.0.0.1:*', resyncIntervalMs: 0, restartSignal: o.signal });
+  const sink = o.wrapSink ? o.wrapSink(indexer) : indexer;
+  const ing = new EventIngestor({ sink, mode: 'bind', bindAddress: 'tcp://127.0.0.1:*', resyncIntervalMs: 0, restartSignal: o.signal, sinkRetryMs: o.sinkRetryMs, lowSeqRecheckMs: o.lowSeqRecheckMs });
   await ing.start();
   const legit = await KvEventPublisher.start({ endpoint: ing.boundEndpoint!, bind: false, topic: TOPIC, replayEndpoint: o.replay === false ? undefined : 'tcp://127.0.0.1:*' });
   ing.add({ id: 'pod', address: ADDRESS, model: MODEL, replay: legit.replayEndpoint });
@@ -135,7 +150,7 @@ async function bindRig(o: { replay?: boolean; signal?: ProcessStartSignal } = {}
     await legit.close();
     await ing.close();
   };
-  return { ing, legit, pod, until, held, forge, close };
+  return { ing, legit, forger, pod, until, held, forge, close };
 }
 
 test('a forged lower sequence number that replay does not confirm is dropped: the endpoint is not wiped', async () => {
@@ -154,6 +169,70 @@ test('a forged lower sequence number that replay does not confirm is dropped: th
     const d = chain(2, 8);
     r.legit.publish(batch([stored(d)]));
     await r.until(() => r.pod().lastSeq === 6, 'the next real batch');
+    assert.equal(await r.held(d), 2);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a forged HIGHER sequence number interleaved with the real stream is dropped: the replay shows the pod never sent it', async () => {
+  const r = await bindRig();
+  try {
+    const c = chain(4, 12);
+    for (let i = 0; i < 5; i++) r.legit.publish(batch([stored(chain(1, 400 + i))]));
+    r.legit.publish(batch([stored(c)]));
+    await r.until(() => r.pod().lastSeq === 5, 'six batches');
+    // A second publisher on the pod's topic, far ahead (the soak's flood does this at 40 msg/s).
+    await r.forge(1_000_000n, () => (r.pod().foreignMessages ?? 0) > 0);
+    for (let k = 0; k < 5; k++) await r.forge(1_000_001n + BigInt(k), () => false);
+    // The real stream goes on between the forged messages, and the gap left by a lost real
+    // batch is still filled by replay.
+    const d = chain(2, 13);
+    r.legit.publish(batch([stored(d)]));
+    r.legit.loseNext(1);
+    r.legit.publish(batch([stored(chain(1, 500))]));
+    const e = chain(3, 14);
+    r.legit.publish(batch([stored(e)]));
+    await r.until(() => r.pod().lastSeq === 8, 'the real batches after the forged ones');
+    const st = r.pod();
+    assert.ok((st.foreignMessages ?? 0) >= 1, 'counted');
+    assert.deepEqual([st.resets, st.restarts, st.unconfirmedSeqResets], [0, 0, 0], 'no reset: the forged AllBlocksCleared never applied');
+    assert.equal(await r.held(c), 4, 'the endpoint keeps its blocks');
+    assert.equal(await r.held(d), 2);
+    assert.equal(await r.held(e), 3, 'the lost real batch was replayed, then the next applied');
+    assert.ok(st.replays >= 1);
+  } finally {
+    await r.close();
+  }
+});
+
+test('a forged higher seq that arrives while the sink is failing does not make the pod\'s next messages look like a restart', async () => {
+  const sink = { failing: 0 };
+  const r = await bindRig({
+    sinkRetryMs: 400,
+    lowSeqRecheckMs: 0, // no window: every forged message goes the slow way
+    wrapSink: (s) => failingSink(s, sink),
+  });
+  try {
+    for (let i = 0; i < 6; i++) r.legit.publish(batch([stored(chain(1, 600 + i))]));
+    await r.until(() => r.pod().lastSeq === 5, 'six batches');
+    await r.forge(1_000_000n, () => (r.pod().foreignMessages ?? 0) > 0); // the forger is connected
+    sink.failing = 1;
+    const c = chain(3, 15);
+    r.legit.publish(batch([stored(c)]));
+    await r.until(() => (r.pod().sinkFailures ?? 0) === 1, 'the sink failed');
+    for (let k = 0; k < 3; k++) {
+      await r.forger.send([TOPIC, encodeSeq(1_000_010n + BigInt(k)), encodeEventBatch(batch([{ type: 'AllBlocksCleared' }], 1_800_000_000))]);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const d = chain(2, 16);
+    await new Promise((res) => setTimeout(res, 500)); // past the sink's back-off
+    r.legit.publish(batch([stored(d)]));
+    r.legit.publish(batch([stored(chain(1, 700))]));
+    await r.until(() => r.pod().lastSeq === 8, 'the pod\'s batches after the failure');
+    const st = r.pod();
+    assert.deepEqual([st.unconfirmedSeqResets, st.restarts, st.resets], [0, 0, 0], 'the pod\'s own messages were never taken for a restart');
+    assert.equal(await r.held(c), 3);
     assert.equal(await r.held(d), 2);
   } finally {
     await r.close();
@@ -205,25 +284,13 @@ test('without replay: one forged lower seq is dropped; a run of them, or a new p
 });
 
 test('a sink failure is not marked applied: the batch is replayed once the sink works again', async () => {
-  let failing = 0;
-  const rig = await startRig({
-    ingestor: { sinkRetryMs: 50 },
-    wrapSink: (s: KvEventSink): KvEventSink => ({
-      applyBatch: async (...a) => {
-        if (failing > 0) {
-          failing--;
-          throw new KvrError('KVR_ERR_INDEX_UNAVAILABLE', 'index down (test)');
-        }
-        await s.applyBatch(...a);
-      },
-      resetEndpoint: (id) => s.resetEndpoint(id),
-    }),
-  });
+  const sink = { failing: 0 };
+  const rig = await startRig({ ingestor: { sinkRetryMs: 50 }, wrapSink: (s: KvEventSink) => failingSink(s, sink) });
   try {
     const c = chain(4, 12);
     rig.pub.publish(batch([stored(c)]));
     await rig.until(() => rig.ing.stats().endpoints.pod.batches === 1, 'first batch');
-    failing = 3;
+    sink.failing = 3;
     rig.pub.publish(batch([removed(c, [3])])); // would leave a phantom block 3 if lost
     rig.pub.publish(batch([removed(c, [2])]));
     await rig.until(() => rig.ing.stats().endpoints.pod.batches === 3, 'both batches applied after the failures');

@@ -55,3 +55,23 @@ test('one of two replicas silent: not below the threshold, so it gets no traffic
     await rig.close();
   }
 });
+
+test('in panic mode a failed attempt is retried on a silent replica instead of failing the request', async () => {
+  const rig = await startFaultRig({ replicas: 3, router: FAST_HEALTH });
+  try {
+    assert.equal((await rig.complete({ prompt: 'warm up' })).status, 200);
+    await rig.fleet.replicas[1].setFaults({ stallProbes: true });
+    await rig.fleet.replicas[2].setFaults({ stallProbes: true });
+    assert.ok(await until(() => rig.router.pool.healthyCount() === 1, 5000), 'replicas 1 and 2 marked unhealthy (silent)');
+    // The one healthy replica answers 500 (retriable): the pick is in panic mode (1 of 3 healthy),
+    // so the only other candidates are silent.
+    await rig.fleet.replicas[0].setFaults({ errorRate: 1 });
+    const r = await rig.complete({ prompt: 'pinned to the failing healthy replica' }, rig.pin(0));
+    assert.equal(r.status, 200, 'retried on a silent replica');
+    assert.ok([rig.id(1), rig.id(2)].includes(String(r.headers['x-kvroute-endpoint'])), `served by ${String(r.headers['x-kvroute-endpoint'])}`);
+    assert.ok((await rig.metric('kvroute_upstream_retries_total', { endpoint: rig.id(0) })) >= 1, 'the retry is counted');
+  } finally {
+    for (const x of rig.fleet.replicas) await x.setFaults({ stallProbes: false, errorRate: 0 });
+    await rig.close();
+  }
+});

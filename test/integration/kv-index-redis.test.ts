@@ -139,26 +139,36 @@ test('router B re-delivering seq 5 after router A applied 5 (store) and 6 (remov
   for (const x of [A, B, C]) await x.idx.close();
 });
 
-test('key layout (golden): keys live under the prefix, each endpoint\'s under its hash tag, with a TTL; clearing an endpoint deletes its keys', async () => {
+test('key layout (golden): keys live under the prefix and layout version, each endpoint\'s under its hash tag, with a TTL; clearing an endpoint deletes its keys', async () => {
   // Pinned deliberately: since the Redis Cluster layout every key of an endpoint carries one hash
   // tag derived from its id ({61bc} for pod-a: one slot), followed by the id itself, and block
-  // holdings live in one hash per endpoint (h:) instead of one key per block (b:<key>).
-  // docs/kv-index.md has the migration note.
+  // holdings live in one hash per endpoint (h:) instead of one key per block (b:<key>). Since
+  // layout version 2 (`v2:` after the prefix) a holdings value names the recency generation that
+  // last stored or read the key (`gpu@1`), and recency is a log of generations (e:, a hash)
+  // instead of one sorted-set member per block. docs/kv-index.md has the migration notes.
   const prefix = `layout${++prefixSeq}:`;
+  const p = `${prefix}v2:`;
   const { idx, indexer } = await openRedisIndexer(prefix);
   const raw = new Redis(redis.url);
   try {
     await indexer.applyBatch('pod-a', MODEL, 0n, b([stored('pod-a', 0, 3, null)]));
     const keys = (await raw.keys(`${prefix}*`)).sort();
-    assert.deepEqual(keys, [`${prefix}e:{61bc}pod-a`, `${prefix}epoch`, `${prefix}f:{61bc}pod-a`, `${prefix}h:{61bc}pod-a`, `${prefix}m:{61bc}pod-a`]);
-    assert.equal(await raw.hlen(`${prefix}h:{61bc}pod-a`), 3);
-    assert.equal(await raw.zcard(`${prefix}e:{61bc}pod-a`), 3);
-    assert.equal(await raw.hlen(`${prefix}m:{61bc}pod-a`), 3);
-    assert.deepEqual(new Set(await raw.hvals(`${prefix}h:{61bc}pod-a`)), new Set(['gpu']));
+    assert.deepEqual(keys, [`${p}e:{61bc}pod-a`, `${p}epoch`, `${p}f:{61bc}pod-a`, `${p}h:{61bc}pod-a`, `${p}m:{61bc}pod-a`]);
+    assert.equal(await raw.hlen(`${p}h:{61bc}pod-a`), 3);
+    assert.equal(await raw.hlen(`${p}m:{61bc}pod-a`), 3);
+    assert.deepEqual(new Set(await raw.hvals(`${p}h:{61bc}pod-a`)), new Set(['gpu@1']));
+    // One generation: its 3 keys leaf first (the root is evicted last), all live.
+    const log = await raw.hgetall(`${p}e:{61bc}pod-a`);
+    assert.deepEqual(Object.keys(log).sort(), ['c1', 'k1', 'n1']);
+    assert.equal(log.c1, '3');
+    assert.equal(log.n1, '3');
+    const hk = Array.from(indexer.requestKeys(MODEL, prompt, BS).slice(0, 3), String);
+    assert.deepEqual(log.k1.split(' '), [...hk].reverse());
+    assert.equal(await raw.hget(`${p}f:{61bc}pod-a`, 'q'), '1');
     for (const k of keys.filter((k) => !k.endsWith('epoch'))) assert.ok((await raw.ttl(k)) > 0, `${k} has a TTL`);
     assert.equal((await raw.keys('*')).filter((k) => !k.startsWith('mr') && !k.startsWith('dup') && !k.startsWith('layout')).length, 0);
     await indexer.forgetEndpoint('pod-a');
-    assert.deepEqual((await raw.keys(`${prefix}*`)).sort(), [`${prefix}epoch`, `${prefix}f:{61bc}pod-a`]);
+    assert.deepEqual((await raw.keys(`${prefix}*`)).sort(), [`${p}epoch`, `${p}f:{61bc}pod-a`]);
   } finally {
     raw.disconnect();
     await idx.close();

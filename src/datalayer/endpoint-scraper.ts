@@ -464,42 +464,32 @@ export class EndpointScraper {
   }
 
   async #get(ep: Endpoint, path: string, timeoutMs: number): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
-    // The whole probe is bounded by timeoutMs: undici's headersTimeout up to the headers, then a
-    // plain timer on the body (cleared when it is read). Not AbortSignal.timeout: its timer is not
-    // cleared when the probe ends, and fires later building a DOMException (a stack trace) for
-    // every probe, ~100 probes a second at the default intervals.
-    const started = performance.now();
     const res = await request(ep.url + path, {
       method: 'GET',
       dispatcher: this.#opts.dispatcher,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
     });
-    const left = Math.max(1, timeoutMs - (performance.now() - started));
-    const deadline = setTimeout(() => res.body.destroy(new Error(`${ep.url}${path} did not answer within ${timeoutMs} ms`)), left);
-    try {
-      // Pages are read up to the byte cap (a huge or endless page fails the probe, never the router).
-      const cap = this.#maxPageBytes;
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > cap) {
-        res.body.destroy();
-        throw new Error(`${ep.url}${path} is ${declared} bytes, over the ${cap}-byte cap (raise maxPageBytes)`);
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of res.body as AsyncIterable<Buffer>) {
-        size += c.length;
-        if (size > cap) {
-          res.body.destroy();
-          throw new Error(`${ep.url}${path} is over the ${cap}-byte cap (raise maxPageBytes)`);
-        }
-        chunks.push(c);
-      }
-      const text = Buffer.concat(chunks, size).toString('utf8');
-      return { status: res.statusCode, text, headers: res.headers as Record<string, string | string[] | undefined> };
-    } finally {
-      clearTimeout(deadline);
+    // Pages are read up to the byte cap (a huge or endless page fails the probe, never the router).
+    const cap = this.#maxPageBytes;
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > cap) {
+      res.body.destroy();
+      throw new Error(`${ep.url}${path} is ${declared} bytes, over the ${cap}-byte cap (raise maxPageBytes)`);
     }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of res.body as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > cap) {
+        res.body.destroy();
+        throw new Error(`${ep.url}${path} is over the ${cap}-byte cap (raise maxPageBytes)`);
+      }
+      chunks.push(c);
+    }
+    const text = Buffer.concat(chunks, size).toString('utf8');
+    return { status: res.statusCode, text, headers: res.headers as Record<string, string | string[] | undefined> };
   }
 }
 

@@ -67,8 +67,6 @@ export class SseShaper {
   #timings: unknown;
   #error: StreamError | undefined;
   #done = false;
-  /** True when the decoder holds no bytes (the last chunk it read ended an event): the byte path may run. */
-  #atBoundary = true;
 
   constructor(o: SseShaperOptions = {}) {
     this.#strip = o.stripUsage === true;
@@ -103,13 +101,6 @@ export class SseShaper {
       if (chunk.indexOf(DONE, Math.max(0, chunk.length - DONE_TAIL)) >= 0) this.#done = true; // [DONE] is the last event
       return chunk;
     }
-    // Byte path (a chunk of whole events, LF line ends, not assembling): events are found and
-    // checked on the bytes; only those that need a look (before the first token, a usage object,
-    // an error, timings, [DONE]) are decoded and read by #event, exactly as the text path would.
-    // Nothing is decoded or re-encoded for the rest, and the chunk itself goes on unless an event
-    // was dropped.
-    if (this.#assembler === undefined && this.#buf.length === 0 && this.#atBoundary && endsEvent(chunk) && chunk.indexOf(CR) < 0) return this.#pushEvents(chunk);
-    this.#atBoundary = endsEvent(chunk);
     let text = this.#decoder.write(chunk);
     if (text.includes('\r')) text = text.replace(/\r\n/g, '\n');
     this.#buf += text;
@@ -135,41 +126,6 @@ export class SseShaper {
     if (!this.#strip) return chunk;
     if (!dropped && this.#buf.length === 0) return kept.length === text.length ? chunk : kept;
     return kept.length > 0 ? kept : undefined;
-  }
-
-  /** The byte path of {@link push}: `chunk` holds whole events and no CR. */
-  #pushEvents(chunk: Buffer): Buffer | undefined {
-    const n = chunk.length;
-    let parts: Buffer[] | undefined;
-    let keptFrom = 0;
-    let from = 0;
-    // first positions at or after `from` of what makes an event worth a look (-2: not searched yet, -1: none left)
-    let pUsage = -2;
-    let pError = -2;
-    let pTimings = -2;
-    let pDone = -2;
-    while (from < n) {
-      const end = chunk.indexOf(LF2, from);
-      if (end < 0) break;
-      const to = end + 2;
-      let look = !this.#firstToken;
-      if (!look) {
-        pError = seek(chunk, ERROR, pError, from);
-        pTimings = seek(chunk, TIMINGS, pTimings, from);
-        pDone = seek(chunk, DONE_WORD, pDone, from);
-        pUsage = seek(chunk, USAGE, pUsage, from);
-        look = (pError >= 0 && pError < to) || (pTimings >= 0 && pTimings < to) || (pDone >= 0 && pDone < to) || usageObjectInRange(chunk, pUsage, to);
-      }
-      if (look && !this.#event(chunk.toString('utf8', from, to))) {
-        parts ??= [];
-        if (keptFrom < from) parts.push(chunk.subarray(keptFrom, from));
-        keptFrom = to;
-      }
-      from = to;
-    }
-    if (parts === undefined) return chunk;
-    if (keptFrom < n) parts.push(chunk.subarray(keptFrom, n));
-    return parts.length === 0 ? undefined : parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
   /** What is left at the end of the stream (an unterminated last event). */
@@ -225,10 +181,6 @@ const USAGE = Buffer.from('"usage"');
 /** llama.cpp's per-request timings (cached prompt tokens on builds without prompt_tokens_details). */
 const TIMINGS = Buffer.from('"timings"');
 const DONE = Buffer.from('data: [DONE]');
-const DONE_WORD = Buffer.from('[DONE]');
-const ERROR = Buffer.from('"error"');
-const LF2 = Buffer.from('\n\n');
-const CR = 0x0d;
 /** `data: [DONE]` and its blank line (CRLF or LF), at the end of a chunk. */
 const DONE_TAIL = DONE.length + 4;
 
@@ -259,26 +211,6 @@ function usageObjectInBytes(b: Buffer): boolean {
       j++;
       while (j < n && isJsonSpace(b[j])) j++;
       if (j >= n || b[j] !== 0x6e) return true; // not `null`
-    }
-  }
-  return false;
-}
-
-/** `cached` when it is still at or after `from` (or -1: none left), else the next position of `needle` from `from`. */
-function seek(chunk: Buffer, needle: Buffer, cached: number, from: number): number {
-  return cached === -1 || cached >= from ? cached : chunk.indexOf(needle, from);
-}
-
-/** {@link hasUsageObject} of the bytes before `to`, starting from the `"usage"` at `first` (-1: none). */
-function usageObjectInRange(b: Buffer, first: number, to: number): boolean {
-  for (let i = first; i >= 0 && i < to; i = b.indexOf(USAGE, i + 7)) {
-    let j = i + 7;
-    while (j < to && isJsonSpace(b[j])) j++;
-    if (j >= to) return true;
-    if (b[j] === 0x3a) {
-      j++;
-      while (j < to && isJsonSpace(b[j])) j++;
-      if (j >= to || b[j] !== 0x6e) return true; // not `null`
     }
   }
   return false;

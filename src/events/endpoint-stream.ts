@@ -28,14 +28,15 @@
  *                       (reset, replay from 0); later batches = missed messages (applied).
  * ```
  */
-import { createHash } from 'node:crypto';
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { TimerHandle } from '../core/clock.js';
 import { KvrError } from '../core/errors.js';
 import { sliceBatch } from './batch-slicer.js';
+import { AppliedHistory } from './applied-history.js';
 import { decodeEventBatch } from './codec.js';
 import { LoopBudget } from './loop-budget.js';
 import { PublisherStart } from './publisher-start.js';
+import { ForeignWindow } from './foreign-window.js';
 import { fetchReplay, type ReplayedBatch } from './replay-client.js';
 import type { EndpointEventStats } from './types.js';
 import { parseTopic } from './wire.js';
@@ -44,22 +45,14 @@ import { newStreamStats, resolveLimits, type EndpointStreamOptions, type StreamL
 export { STREAM_DEFAULTS, type EndpointStreamOptions, type StreamLimits } from './stream-options.js';
 
 type Item =
-  | { kind: 'live'; seq: bigint; topic: string; payload: Uint8Array; oversized: boolean }
+  | { kind: 'live'; seq: bigint; topic: string; payload: Uint8Array; size: number }
   | { kind: 'resync' }
   | { kind: 'check' }
   | { kind: 'retry' }
   | { kind: 'restart'; startTime: number };
 
 const ITEM_OVERHEAD = 64;
-/** Digests of the last applied batches kept to tell a replay duplicate from a new process's batch. */
-const RECENT = 1024;
-
-function digestOf(p: Uint8Array): string {
-  return createHash('sha1').update(p).digest('base64');
-}
 const MAX_BACKOFF_MS = 5_000;
-/** At most one warning per endpoint per this long about messages from another publisher. */
-const FOREIGN_LOG_MS = 10_000;
 
 /** One endpoint's sequence tracking, queue and stats. */
 export class EndpointStream {
@@ -73,7 +66,6 @@ export class EndpointStream {
   #pumping: Promise<void> | undefined;
   #closed = false;
   #last = -1n;
-  #lastPayload: Uint8Array | undefined;
   #prevLive = -1n;
   #overflowing = false;
   #model: string;
@@ -81,22 +73,20 @@ export class EndpointStream {
   #budget: number;
   #lowStreak = 0;
   #lowCheckedAt = -Infinity;
-  /** Lowest live seq found foreign (not in the replay socket) at `#foreignAt`; -1: none. */
-  #foreignFrom = -1n;
-  #foreignAt = -Infinity;
-  #foreignLoggedAt = -Infinity;
+  readonly #foreign: ForeignWindow;
   /** The publisher process followed (one reset per restart, see publisher-start.ts). */
   readonly #start: PublisherStart;
   #sinkDownUntil = -Infinity;
   #backoff: number;
   #retryTimer: TimerHandle | undefined;
-  #recent = new Map<bigint, string>();
+  readonly #history = new AppliedHistory();
   readonly #loop: LoopBudget | undefined;
 
   constructor(o: EndpointStreamOptions) {
     this.id = o.id;
     this.#o = o;
     this.#l = resolveLimits(o);
+    this.#foreign = new ForeignWindow(o.clock, this.#l.lowSeqRecheckMs);
     this.#fetch = o.fetch ?? fetchReplay;
     this.#loop = o.loopShare !== undefined ? new LoopBudget(o.clock, o.loopShare) : undefined;
     this.#start = new PublisherStart(o.clock);
@@ -130,7 +120,7 @@ export class EndpointStream {
       return;
     }
     this.#overflowing = false;
-    this.#push({ kind: 'live', seq, topic, payload, oversized });
+    this.#push({ kind: 'live', seq, topic, payload, size: frames[2].length });
   }
 
   /** Re-learns everything: replay from 0 after the sink lost its state (e.g. Redis restarted). */
@@ -188,7 +178,7 @@ export class EndpointStream {
         try {
           if (item.kind === 'live') {
             this.stats.queuedBytes -= item.payload.length + ITEM_OVERHEAD;
-            await this.#live(item.seq, item.topic, item.payload, item.oversized);
+            await this.#live(item.seq, item.topic, item.payload, item.size);
           } else if (item.kind === 'resync') await this.#resync();
           else if (item.kind === 'check') await this.#check();
           else if (item.kind === 'retry') await this.#retry();
@@ -202,10 +192,15 @@ export class EndpointStream {
     }
   }
 
-  async #live(seq: bigint, topic: string, payload: Uint8Array, oversized: boolean): Promise<void> {
+  /** `size`: the message's payload bytes as received (`payload` is empty when that is over the cap). */
+  async #live(seq: bigint, topic: string, payload: Uint8Array, size: number): Promise<void> {
+    const oversized = size > this.#l.maxMessageBytes;
     this.stats.topic = topic;
-    if (seq > this.#last + 1n && this.#foreign(seq)) return;
-    const back = (this.#prevLive >= 0n && seq <= this.#prevLive) || (seq <= this.#last && !oversized && this.#recent.get(seq) !== digestOf(payload));
+    if (seq > this.#last + 1n && this.#foreign.covers(seq)) {
+      this.stats.foreignMessages++;
+      return;
+    }
+    const back = (this.#prevLive >= 0n && seq <= this.#prevLive) || (seq <= this.#last && !oversized && this.#history.differs(seq, payload));
     if (back) {
       if (!(await this.#confirmRestart())) {
         this.stats.unconfirmedSeqResets++;
@@ -229,22 +224,7 @@ export class EndpointStream {
       if (seq <= this.#last) return;
     }
     this.#prevLive = seq;
-    await this.#apply(seq, topic, payload, oversized);
-  }
-
-  /**
-   * Whether a live message past a gap is one the endpoint's replay socket already showed it
-   * never published (a forged or stray publisher on the endpoint's topic): within
-   * `lowSeqRecheckMs` of that finding, such messages are dropped without another replay.
-   */
-  #foreign(seq: bigint): boolean {
-    if (this.#foreignFrom < 0n || seq < this.#foreignFrom) return false;
-    if (this.#o.clock.now() - this.#foreignAt >= this.#l.lowSeqRecheckMs) {
-      this.#foreignFrom = -1n;
-      return false;
-    }
-    this.stats.foreignMessages++;
-    return true;
+    await this.#apply(seq, topic, payload, size);
   }
 
   /** Whether a lower sequence number really is a new publisher process (see the module comment). */
@@ -269,20 +249,18 @@ export class EndpointStream {
 
   /** Whether a replay from `last` shows the batch we applied last, byte for byte. */
   #sameProcess(got: readonly ReplayedBatch[]): boolean {
-    const p = this.#lastPayload;
-    return got.length > 0 && got[0].seq === this.#last && p !== undefined && Buffer.compare(Buffer.from(got[0].payload), Buffer.from(p.buffer, p.byteOffset, p.byteLength)) === 0;
+    return this.#history.replayHoldsLast(got, this.#last);
   }
 
   async #restart(): Promise<void> {
     this.stats.restarts++;
     await this.#reset();
     this.#last = -1n;
-    this.#lastPayload = undefined;
-    this.#recent.clear();
+    this.#history.clear();
     this.#prevLive = -1n;
     this.#lowStreak = 0;
     this.#lowCheckedAt = -Infinity;
-    this.#foreignFrom = -1n;
+    this.#foreign.reset();
     this.#start.resetFoundByStream(this.#o.restartSignal?.processStartTime(this.id));
   }
 
@@ -339,7 +317,7 @@ export class EndpointStream {
    */
   async #recover(seq: bigint): Promise<'applied' | 'sink-failed' | 'foreign'> {
     const from = this.#last + 1n;
-    const anchored = this.#last >= 0n && this.#lastPayload !== undefined;
+    const anchored = this.#last >= 0n && this.#history.anchored;
     let got = await this.#replay(anchored ? this.#last : from);
     if (this.#closed) return 'sink-failed';
     let failed = got === undefined;
@@ -372,10 +350,7 @@ export class EndpointStream {
   #foreignFound(seq: bigint, head: bigint): 'foreign' {
     this.stats.replays++;
     this.stats.foreignMessages++;
-    this.#foreignFrom = seq;
-    this.#foreignAt = this.#o.clock.now();
-    if (this.#foreignAt - this.#foreignLoggedAt >= FOREIGN_LOG_MS) {
-      this.#foreignLoggedAt = this.#foreignAt;
+    if (this.#foreign.found(seq)) {
       this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), replayHead: Number(head) }, 'KV-event message not held by the endpoint\'s replay socket: another publisher uses this topic; dropped (check the publishers\' topics and --kv-events-allow-from)');
     }
     return 'foreign';
@@ -421,15 +396,16 @@ export class EndpointStream {
       if (this.#closed) return true;
       if (b.seq <= this.#last) continue;
       if (b.seq !== this.#last + 1n) return true;
-      if (!(await this.#apply(b.seq, this.stats.topic, b.payload, b.payload.length > this.#l.maxMessageBytes))) return false;
+      if (!(await this.#apply(b.seq, this.stats.topic, b.payload, b.payload.length))) return false;
     }
     return true;
   }
 
   /** Decodes and applies one batch in slices; false when the sink failed (the batch stays unapplied). */
-  async #apply(seq: bigint, topic: string, payload: Uint8Array, oversized: boolean): Promise<boolean> {
-    if (oversized) {
+  async #apply(seq: bigint, topic: string, payload: Uint8Array, size: number): Promise<boolean> {
+    if (size > this.#l.maxMessageBytes) {
       this.#last = seq;
+      this.#history.recordUnread(seq, size);
       this.stats.lastSeq = Number(seq);
       this.stats.oversizedMessages++;
       this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), max: this.#l.maxMessageBytes }, 'KV-event message over the byte cap dropped');
@@ -440,6 +416,7 @@ export class EndpointStream {
       decoded = this.#sync(() => decodeEventBatch(payload));
     } catch (e) {
       this.#last = seq;
+      this.#history.record(seq, payload);
       this.stats.lastSeq = Number(seq);
       this.stats.malformedMessages++;
       this.#o.logger.warn({ endpoint: this.id, seq: Number(seq), err: (e as Error).message }, 'malformed KV-event message skipped');
@@ -474,9 +451,7 @@ export class EndpointStream {
       return false;
     }
     this.#last = seq;
-    this.#lastPayload = payload;
-    this.#recent.set(seq, digestOf(payload));
-    if (this.#recent.size > RECENT) this.#recent.delete(this.#recent.keys().next().value as bigint);
+    this.#history.record(seq, payload);
     this.#backoff = this.#l.sinkRetryMs;
     this.#start.learn(this.#o.restartSignal?.processStartTime(this.id));
     this.stats.lastSeq = Number(seq);

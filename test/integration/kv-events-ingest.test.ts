@@ -125,6 +125,22 @@ test('a gap without a replay socket resets the endpoint and goes on from the liv
   });
 });
 
+test('the periodic check does not take a last batch that was over the byte cap for a restart', async () => {
+  await withRig({}, { maxMessageBytes: 400, resyncIntervalMs: 100 }, async ({ pub, ing, sink, send }) => {
+    ing.add({ id: 'a', address: '127.0.0.1:8000', events: pub.endpoint, replay: pub.replayEndpoint });
+    await ing.idle();
+    await pub.waitForSubscribers(1);
+    send(2);
+    pub.publish({ ts: 1, events: Array.from({ length: 40 }, (_, i) => removed(1000 + i)), dataParallelRank: null }); // > 400 bytes
+    for (let i = 0; i < 500 && (ing.stats().endpoints.a.resyncChecks ?? 0) < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok((ing.stats().endpoints.a.resyncChecks ?? 0) >= 3, `three periodic checks: ${JSON.stringify(ing.stats().endpoints.a)}`);
+    const st = ing.stats().endpoints.a;
+    assert.ok((st.oversizedMessages ?? 0) >= 1, 'batch 2 was over the cap');
+    assert.deepEqual([st.resets, st.restarts], [0, 0], 'the replay holds batch 2 as it was sent: same process');
+    assert.deepEqual(sink.seqs('a'), [0, 1]);
+  });
+});
+
 test('a router that starts after its pods learns the cache by replay (at subscription, or on a first seq > 0)', async () => {
   await withRig({}, {}, async ({ pub, ing, sink, send }) => {
     send(3); // nobody listens yet

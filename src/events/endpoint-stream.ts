@@ -45,7 +45,7 @@ import { newStreamStats, resolveLimits, type EndpointStreamOptions, type StreamL
 export { STREAM_DEFAULTS, type EndpointStreamOptions, type StreamLimits } from './stream-options.js';
 
 type Item =
-  | { kind: 'live'; seq: bigint; topic: string; payload: Uint8Array; size: number }
+  | { kind: 'live'; seq: bigint; topic: string; payload: Uint8Array; size: number; rx: number }
   | { kind: 'resync' }
   | { kind: 'check' }
   | { kind: 'retry' }
@@ -74,6 +74,11 @@ export class EndpointStream {
   #lowStreak = 0;
   #lowCheckedAt = -Infinity;
   readonly #foreign: ForeignWindow;
+  /** Live messages received so far; the count when the last replay was asked for; what the last applied replay covers. */
+  #rx = 0;
+  #replayRx = 0;
+  #coveredRx = 0;
+  #coveredSeq = -1n;
   /** The publisher process followed (one reset per restart, see publisher-start.ts). */
   readonly #start: PublisherStart;
   #sinkDownUntil = -Infinity;
@@ -120,7 +125,7 @@ export class EndpointStream {
       return;
     }
     this.#overflowing = false;
-    this.#push({ kind: 'live', seq, topic, payload, size: frames[2].length });
+    this.#push({ kind: 'live', seq, topic, payload, size: frames[2].length, rx: ++this.#rx });
   }
 
   /** Re-learns everything: replay from 0 after the sink lost its state (e.g. Redis restarted). */
@@ -178,7 +183,7 @@ export class EndpointStream {
         try {
           if (item.kind === 'live') {
             this.stats.queuedBytes -= item.payload.length + ITEM_OVERHEAD;
-            await this.#live(item.seq, item.topic, item.payload, item.size);
+            await this.#live(item.seq, item.topic, item.payload, item.size, item.rx);
           } else if (item.kind === 'resync') await this.#resync();
           else if (item.kind === 'check') await this.#check();
           else if (item.kind === 'retry') await this.#retry();
@@ -192,8 +197,14 @@ export class EndpointStream {
     }
   }
 
-  /** `size`: the message's payload bytes as received (`payload` is empty when that is over the cap). */
-  async #live(seq: bigint, topic: string, payload: Uint8Array, size: number): Promise<void> {
+  /**
+   * `size`: the message's payload bytes as received (`payload` is empty when that is over the
+   * cap); `rx`: its place in the order of arrival.
+   */
+  async #live(seq: bigint, topic: string, payload: Uint8Array, size: number, rx: number): Promise<void> {
+    // Received before a replay that was applied through its number: the replay held it (a
+    // publisher buffers each batch as it sends it), or it was never the pod's. A duplicate.
+    if (rx <= this.#coveredRx && seq <= this.#coveredSeq) return;
     const oversized = size > this.#l.maxMessageBytes;
     this.stats.topic = topic;
     if (seq > this.#last + 1n && this.#foreign.covers(seq)) {
@@ -261,6 +272,7 @@ export class EndpointStream {
     this.#lowStreak = 0;
     this.#lowCheckedAt = -Infinity;
     this.#foreign.reset();
+    this.#coveredSeq = -1n;
     this.#start.resetFoundByStream(this.#o.restartSignal?.processStartTime(this.id));
   }
 
@@ -364,6 +376,7 @@ export class EndpointStream {
       return undefined;
     }
     try {
+      this.#replayRx = this.#rx;
       return await this.#fetch(ep, from, { clock: this.#o.clock, timeoutMs: this.#o.replayTimeoutMs, signal: this.#abort.signal });
     } catch (e) {
       if (this.#closed) return undefined;
@@ -392,13 +405,21 @@ export class EndpointStream {
 
   /** Applies replayed batches in order; false when the sink failed (the rest waits for a retry). */
   async #applyReplayed(got: readonly ReplayedBatch[]): Promise<boolean> {
+    let ok = true;
     for (const b of got) {
-      if (this.#closed) return true;
-      if (b.seq <= this.#last) continue;
-      if (b.seq !== this.#last + 1n) return true;
-      if (!(await this.#apply(b.seq, this.stats.topic, b.payload, b.payload.length))) return false;
+      if (this.#closed || b.seq !== this.#last + 1n) {
+        if (this.#closed || b.seq > this.#last) break;
+        continue;
+      }
+      if (!(await this.#apply(b.seq, this.stats.topic, b.payload, b.payload.length))) {
+        ok = false;
+        break;
+      }
     }
-    return true;
+    // Live messages received before this replay was asked for, up to what it applied, are covered.
+    this.#coveredRx = this.#replayRx;
+    this.#coveredSeq = this.#last;
+    return ok;
   }
 
   /** Decodes and applies one batch in slices; false when the sink failed (the batch stays unapplied). */

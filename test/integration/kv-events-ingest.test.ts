@@ -141,6 +141,27 @@ test('the periodic check does not take a last batch that was over the byte cap f
   });
 });
 
+test('live messages queued behind a replay that covered them are duplicates, not suspected restarts', async () => {
+  await withRig({}, {}, async ({ pub, ing, sink, send }) => {
+    ing.add({ id: 'a', address: '127.0.0.1:8000', events: pub.endpoint, replay: pub.replayEndpoint });
+    await ing.idle();
+    await pub.waitForSubscribers(1);
+    const release = sink.hold('a');
+    send(1); // batch 0 blocks in the held sink
+    for (let i = 0; i < 200 && sink.seqs('a').length === 0 && ing.stats().endpoints.a.queuedBytes === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(ing.resync('a'), true); // a replay from 0 queued behind batch 0
+    send(1100); // more than the 1,024 digests a stream keeps, queued behind the replay
+    await pub.drain();
+    for (let i = 0; i < 500 && (ing.stats().endpoints.a.queuedBytes ?? 0) < 1000 * 20; i++) await new Promise((r) => setTimeout(r, 10));
+    release();
+    for (let i = 0; i < 1000 && !(ing.stats().endpoints.a.lastSeq === 1100 && ing.stats().endpoints.a.queuedBytes === 0); i++) await new Promise((r) => setTimeout(r, 10));
+    await ing.idle();
+    const st = ing.stats().endpoints.a;
+    assert.deepEqual([st.unconfirmedSeqResets, st.restarts, st.resets], [0, 0, 0], 'the queued copies were dropped as duplicates');
+    assert.equal(st.lastSeq, 1100);
+  });
+});
+
 test('a router that starts after its pods learns the cache by replay (at subscription, or on a first seq > 0)', async () => {
   await withRig({}, {}, async ({ pub, ing, sink, send }) => {
     send(3); // nobody listens yet

@@ -17,11 +17,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkFlags, docCommands, type DocCommand } from './doc-commands.js';
+import { freePort } from './free-port.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -53,16 +53,6 @@ function plan(c: DocCommand, scratch: string): Plan {
   return { kind: 'skip', reason: 'not an offline command' };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 /** Starts a long-running command; resolves with its first stdout/stderr text matching `ready`. */
 function startUntil(args: string[], ready: RegExp, cwd: string): Promise<{ child: ChildProcess; out: string }> {

@@ -33,6 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { freePort } from './free-port.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const OVERHEAD = join(SELF, '..', 'proxy-overhead.js');
@@ -65,15 +66,6 @@ function startChild(cmd: string, args: string[], ready: RegExp): Promise<{ child
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function chatBody(bytes: number, stream: boolean): string {
   const base = { model: 'bench-model', max_tokens: 16, stream, messages: [{ role: 'user', content: '' }] };

@@ -42,6 +42,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
+import { freePort } from './free-port.js';
 
 const MODEL = 'bench-model';
 const SELF = fileURLToPath(import.meta.url);
@@ -190,15 +191,6 @@ async function runBareProxy(upstreams: string[]): Promise<void> {
 
 // ---------------------------------------------------------------- helpers
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** utime + stime (seconds) of a process, all threads. */
 function cpuSeconds(pid: number): number {

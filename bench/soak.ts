@@ -40,7 +40,6 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { join, resolve } from 'node:path';
@@ -50,6 +49,7 @@ import { Agent, request } from 'undici';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { startSimProcess } from './sim-process.js';
 import { MALLOC_ENV } from '../src/app/malloc-env.js';
+import { freePort } from './free-port.js';
 
 interface Args { routerEnv: 'image' | 'inherit'; connections: number; seconds: number; replicas: number; timeScale: number; kvEvents: boolean; redis: boolean; floodMps: number; settleSeconds: number; serveArgs: string[]; routerNodeArgs: string[]; hook?: string }
 
@@ -132,13 +132,6 @@ async function procStats(pid: number, adminUrl: string): Promise<ProcSample & { 
   return { ...procSample(pid), heapUsedMiB: mib('kvroute_nodejs_heap_size_used_bytes'), heapTotalMiB: mib('kvroute_nodejs_heap_size_total_bytes'), externalMiB: mib('kvroute_nodejs_external_memory_bytes'), ...rssBreakdown(pid) };
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function startServe(endpoints: string, extra: string[], nodeArgs: string[], routerEnv: 'image' | 'inherit'): Promise<{ url: string; adminUrl: string; pid: number; log: string; stop(): Promise<void> }> {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -67,7 +67,8 @@ test('allow-list: an allowed publisher is applied; one from another address is r
     await legit.waitForSubscribers(1);
     const mine = chain(2, 2);
     legit.publish(batch([stored(mine)]));
-    for (let i = 0; i < 300 && (await index.lookup(keys(mine), ['pod']))[0].blocks === 0; i++) await sleep(10);
+    // Waits for a condition (up to 15 s on a loaded machine), not for a time.
+    for (let i = 0; i < 1500 && (await index.lookup(keys(mine), ['pod']))[0].blocks === 0; i++) await sleep(10);
     assert.equal((await index.lookup(keys(mine), ['pod']))[0].blocks, 2, 'the allowed publisher is applied');
     for (let i = 0; i < 20; i++) {
       for (const p of intruders) await p.send([TOPIC, encodeSeq(seq++), payload]);

@@ -9,9 +9,9 @@
  * dropped when the slot holds too many (the index bounds it per endpoint).
  */
 import { KvrError } from '../core/errors.js';
-import { KeyTable, grownInt32 } from './key-table.js';
+import { KeyTable } from './key-table.js';
+import { NIL, SlotLists } from './slot-lists.js';
 
-const NIL = -1;
 const MAX64 = 0xffffffffffffffffn;
 
 // A bigint written to a BigUint64Array is read back as two 32-bit words without allocating
@@ -47,10 +47,7 @@ export function checkEngineHashes(hashes: readonly bigint[]): void {
 export class EngineHashMap {
   readonly #table = new KeyTable((n) => this.#grow(n));
   #key = new Float64Array(1024);
-  #prev = new Int32Array(1024);
-  #next = new Int32Array(1024);
-  readonly #oldest: number[] = [];
-  readonly #newest: number[] = [];
+  readonly #lists = new SlotLists(1024);
   readonly #count: number[] = [];
 
   /** Hashes remembered over all slots. */
@@ -60,8 +57,7 @@ export class EngineHashMap {
 
   /** Makes `slot` known (numbered 0, 1, 2, ... by the index). */
   addSlot(slot: number): void {
-    this.#oldest[slot] = NIL;
-    this.#newest[slot] = NIL;
+    this.#lists.resetSlot(slot);
     this.#count[slot] = 0;
   }
 
@@ -86,56 +82,41 @@ export class EngineHashMap {
     const fresh = this.#table.inserted;
     if (fresh) {
       this.#count[slot]++;
-    } else if (this.#newest[slot] === id) {
+    } else if (this.#lists.newest(slot) === id) {
       this.#key[id] = key;
       return false;
-    } else this.#unlink(slot, id);
+    } else this.#lists.unlink(slot, id);
     this.#key[id] = key;
-    const last = this.#newest[slot];
-    this.#prev[id] = last;
-    this.#next[id] = NIL;
-    if (last !== NIL) this.#next[last] = id;
-    else this.#oldest[slot] = id;
-    this.#newest[slot] = id;
+    this.#lists.pushNewest(slot, id);
     return fresh;
   }
 
   /** The oldest entry of `slot`, or -1. */
   oldestOf(slot: number): number {
-    return this.#oldest[slot] ?? NIL;
+    return this.#lists.oldest(slot);
   }
 
   /** Forgets entry `id` of `slot`. */
   delete(slot: number, id: number): void {
-    this.#unlink(slot, id);
+    this.#lists.unlink(slot, id);
     this.#table.remove(id);
     this.#count[slot]--;
   }
 
   /** Forgets every hash of `slot`. */
   clearSlot(slot: number): void {
-    for (let id = this.#oldest[slot]; id !== NIL; ) {
-      const next = this.#next[id];
+    for (let id = this.#lists.oldest(slot); id !== NIL; ) {
+      const next = this.#lists.next(id);
       this.#table.remove(id);
       id = next;
     }
     this.addSlot(slot);
   }
 
-  #unlink(slot: number, id: number): void {
-    const prev = this.#prev[id];
-    const next = this.#next[id];
-    if (prev !== NIL) this.#next[prev] = next;
-    else this.#oldest[slot] = next;
-    if (next !== NIL) this.#prev[next] = prev;
-    else this.#newest[slot] = prev;
-  }
-
   #grow(n: number): void {
     const key = new Float64Array(n);
     key.set(this.#key);
     this.#key = key;
-    this.#prev = grownInt32(this.#prev, n);
-    this.#next = grownInt32(this.#next, n);
+    this.#lists.grow(n);
   }
 }

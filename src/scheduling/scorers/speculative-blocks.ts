@@ -30,10 +30,10 @@
  * an entry past its expiry never counts, swept or not.
  */
 import { KeyTable, grownInt32 } from '../../kv-index/key-table.js';
+import { NIL, SlotLists } from '../../kv-index/slot-lists.js';
 import type { BlockKey } from '../kv-cache-services.js';
 import { ExpiryFifo } from './expiry-fifo.js';
 
-const NIL = -1;
 const TWO_32 = 4294967296;
 /** High word of an interned (non-router) key: router keys stay below 2^53, so their high word below 2^21. */
 const INTERNED_HI = 0xffffffff;
@@ -44,8 +44,7 @@ export class SpeculativeBlocks {
   readonly #table = new KeyTable((n) => this.#grow(n), 4096);
   #until = new Float64Array(4096);
   /** Each endpoint's entries in insertion order (oldest first), by entry id. */
-  #prev = new Int32Array(4096);
-  #next = new Int32Array(4096);
+  readonly #lists = new SlotLists(4096);
   /** (key low word, key high word) -> key id, with the entries of each key (any endpoint) linked. */
   readonly #keys = new KeyTable((n) => this.#growKeys(n), 1024);
   #keyHead = new Int32Array(1024);
@@ -56,8 +55,6 @@ export class SpeculativeBlocks {
   #candOf = new Int32Array(0);
   #atEnd = new Int32Array(0);
   readonly #slotOf = new Map<string, number>();
-  readonly #oldest: number[] = [];
-  readonly #newest: number[] = [];
   readonly #count: number[] = [];
   /** Keys that are not router keys: key -> intern id, and per id the key and its entries. */
   readonly #internOf = new Map<BlockKey, number>();
@@ -115,16 +112,16 @@ export class SpeculativeBlocks {
         this.#count[slot]++;
         if (this.#hi === INTERNED_HI) this.#internRefs[lo]++;
         this.#linkKey(lo, this.#hi, id);
-      } else if (this.#newest[slot] === id) {
+      } else if (this.#lists.newest(slot) === id) {
         this.#until[id] = until;
         continue;
-      } else this.#unlink(slot, id);
+      } else this.#lists.unlink(slot, id);
       this.#until[id] = until;
-      this.#linkNewest(slot, id);
+      this.#lists.pushNewest(slot, id);
     }
     // One record per write; the keys array is kept (not copied): callers never mutate it.
     this.#ttlFifo.push(slot, keys, until);
-    while (this.#count[slot] > this.maxPerEndpoint) this.#delete(this.#oldest[slot]);
+    while (this.#count[slot] > this.maxPerEndpoint) this.#delete(this.#lists.oldest(slot));
     this.#ttlFifo.compactIfStale(this.#size, this.#current);
   }
 
@@ -156,7 +153,8 @@ export class SpeculativeBlocks {
     const total = keys.length;
     spec.fill(0, 0, n);
     if (this.#size === 0 || total === 0) return;
-    if (this.#candOf.length < this.#oldest.length) this.#candOf = new Int32Array(Math.max(this.#oldest.length, this.#candOf.length * 2)).fill(-1);
+    const slots = this.#lists.slots;
+    if (this.#candOf.length < slots) this.#candOf = new Int32Array(Math.max(slots, this.#candOf.length * 2)).fill(-1);
     if (this.#atEnd.length < total + 1) this.#atEnd = new Int32Array(Math.max(total + 1, this.#atEnd.length * 2));
     const candOf = this.#candOf;
     const atEnd = this.#atEnd;
@@ -211,7 +209,7 @@ export class SpeculativeBlocks {
   removeEndpoint(endpointId: string): void {
     const slot = this.#slotOf.get(endpointId);
     if (slot === undefined) return;
-    while (this.#oldest[slot] !== NIL) this.#delete(this.#oldest[slot]);
+    while (this.#lists.oldest(slot) !== NIL) this.#delete(this.#lists.oldest(slot));
     if (this.#size === 0) {
       this.#ttlFifo.clear();
       this.#graceFifo.clear();
@@ -241,37 +239,18 @@ export class SpeculativeBlocks {
   }
 
   #addSlot(endpointId: string): number {
-    const slot = this.#oldest.length;
+    const slot = this.#lists.slots;
     this.#slotOf.set(endpointId, slot);
-    this.#oldest.push(NIL);
-    this.#newest.push(NIL);
+    this.#lists.resetSlot(slot);
     this.#count.push(0);
     return slot;
-  }
-
-  #linkNewest(slot: number, id: number): void {
-    const last = this.#newest[slot];
-    this.#prev[id] = last;
-    this.#next[id] = NIL;
-    if (last !== NIL) this.#next[last] = id;
-    else this.#oldest[slot] = id;
-    this.#newest[slot] = id;
-  }
-
-  #unlink(slot: number, id: number): void {
-    const prev = this.#prev[id];
-    const next = this.#next[id];
-    if (prev !== NIL) this.#next[prev] = next;
-    else this.#oldest[slot] = next;
-    if (next !== NIL) this.#prev[next] = prev;
-    else this.#newest[slot] = prev;
   }
 
   /** Deletes entry `id` (its endpoint list, its table slot, its interned key's count). */
   #delete(id: number): void {
     const t = this.#table;
     const slot = t.wordC(id);
-    this.#unlink(slot, id);
+    this.#lists.unlink(slot, id);
     this.#unlinkKey(id);
     this.#count[slot]--;
     this.#size--;
@@ -290,8 +269,7 @@ export class SpeculativeBlocks {
     const u = new Float64Array(n);
     u.set(this.#until);
     this.#until = u;
-    this.#prev = grownInt32(this.#prev, n);
-    this.#next = grownInt32(this.#next, n);
+    this.#lists.grow(n);
     this.#keyOf = grownInt32(this.#keyOf, n);
     this.#kPrev = grownInt32(this.#kPrev, n);
     this.#kNext = grownInt32(this.#kNext, n);

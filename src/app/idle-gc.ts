@@ -151,7 +151,7 @@ export const DEFAULT_IDLE_GC_AFTER_MS = 10_000;
 /**
  * The idle GC of a front end (gateway or endpoint picker): `afterMs` undefined = the default,
  * 0 = off. Each run is the inspector collection then, where glibc's is the C library, one
- * `malloc_trim(0)` (src/app/malloc-trim.ts; `trim: false` leaves it out); runs are counted in
+ * `malloc_trim(0)` (src/app/malloc-trim.ts); runs are counted in
  * `kvroute_idle_gc_total` / `_seconds_total` and the resident memory they gave back in
  * `kvroute_idle_released_bytes_total`.
  */
@@ -160,7 +160,6 @@ export function startIdleGc(
   clock: Clock,
   metrics: { idleGcRuns: { inc(): void }; idleGcSeconds: { inc(v: number): void }; idleReleasedBytes: { inc(v: number): void } },
   logger: { debug(o: object, msg: string): void; info(o: object, msg: string): void; warn(o: object, msg: string): void },
-  opts: { trim?: boolean } = {},
 ): IdleGc | undefined {
   const ms = afterMs ?? DEFAULT_IDLE_GC_AFTER_MS;
   if (ms === 0) return undefined;
@@ -172,7 +171,6 @@ export function startIdleGc(
     gc: async () => {
       rssBefore = process.memoryUsage.rss();
       await inspectorGc();
-      if (opts.trim === false) return;
       const t = await loadMallocTrim();
       if ('trim' in t) t.trim();
       else if (!told) {

@@ -16,9 +16,10 @@
  *     s >  L + 1        gap (or late join when L = -1): replay L+1.. from the pod's ROUTER,
  *                       apply in order; live messages wait in the queue meanwhile.
  *                       Replay impossible / failed / buffer too short: reset, go on from s.
- *                       Replay ends before s: the pod never sent s (another publisher on its
- *                       topic): s dropped, counted; later s' >= s dropped without replay for
- *                       `lowSeqRecheckMs`.
+ *                       The replay (asked from L) shows batch L as applied and ends before s:
+ *                       the pod never sent s (another publisher on its topic): s dropped,
+ *                       counted; later s' >= s dropped without replay for `lowSeqRecheckMs`.
+ *   arrived before a replay that applied through s: a duplicate, dropped.
  *   queue bytes full    the message is dropped: the next one shows a gap and is replayed
  *   message too big     dropped and counted (its seq counts as consumed)
  *   sink fails          the batch is NOT applied (L stays before it); live messages are dropped
@@ -407,10 +408,9 @@ export class EndpointStream {
   async #applyReplayed(got: readonly ReplayedBatch[]): Promise<boolean> {
     let ok = true;
     for (const b of got) {
-      if (this.#closed || b.seq !== this.#last + 1n) {
-        if (this.#closed || b.seq > this.#last) break;
-        continue;
-      }
+      if (this.#closed) break;
+      if (b.seq <= this.#last) continue;
+      if (b.seq !== this.#last + 1n) break; // a hole: the rest waits for the next replay
       if (!(await this.#apply(b.seq, this.stats.topic, b.payload, b.payload.length))) {
         ok = false;
         break;

@@ -66,6 +66,7 @@ import {
 } from './types.js';
 import { failureError } from './upstream-errors.js';
 import { UpstreamAttempt } from './upstream-attempt.js';
+import { retriableFailure, retryTarget } from './retry-target.js';
 
 export { UpstreamAttempt } from './upstream-attempt.js';
 
@@ -376,14 +377,8 @@ export class RequestLifecycle {
   _retry(from: UpstreamAttempt, f: UpstreamFailure): UpstreamAttempt | undefined {
     const { maxRetries, retryBudget, outliers, metrics } = this.#s.o;
     if (this.#committed || this.ended || this.#retries >= (maxRetries ?? 2)) return undefined;
-    const retriable = f.kind === 'connect' || f.kind === 'reset' || f.kind === 'ttfb-timeout' || (f.kind === 'status' && f.status !== undefined && this.#s.retryStatuses.has(f.status));
-    if (!retriable) return undefined;
-    // A healthy candidate first; when none is left, one that is only silent (probes time out,
-    // connections accepted): the retry's share of panic routing (EndpointPool.candidatesFor),
-    // since a pick made in panic mode has no healthy candidate to retry on.
-    const open = (e: Endpoint, silentOk: boolean): boolean => !this.#tried.has(e.id) && (e.healthy !== false || (silentOk && e.health?.silent === true)) && !(outliers?.isEjected(e.id) ?? false);
-    const ranked = this.#decision!.result.ranked;
-    const next = ranked.find((e) => open(e, false)) ?? ranked.find((e) => open(e, true));
+    if (!retriableFailure(f, this.#s.retryStatuses)) return undefined;
+    const next = retryTarget(this.#decision!.result.ranked, this.#tried, (id) => outliers?.isEjected(id) ?? false);
     if (next === undefined) return undefined;
     if (retryBudget !== undefined && !retryBudget.tryAcquire()) {
       metrics.retryBudgetExhausted.inc();

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkFlags, docCommands, type DocCommand } from './doc-commands.js';
-import { freePort } from './free-port.js';
+import { freeLoopbackPort as freePort } from '../src/bench/live-peers.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');

@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { freePort } from './free-port.js';
+import { freeLoopbackPort as freePort } from '../src/bench/live-peers.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const OVERHEAD = join(SELF, '..', 'proxy-overhead.js');

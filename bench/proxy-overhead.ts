@@ -42,7 +42,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
-import { freePort } from './free-port.js';
+import { freeLoopbackPort as freePort } from '../src/bench/live-peers.js';
 
 const MODEL = 'bench-model';
 const SELF = fileURLToPath(import.meta.url);

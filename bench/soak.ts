@@ -49,7 +49,7 @@ import { Agent, request } from 'undici';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.js';
 import { startSimProcess } from './sim-process.js';
 import { MALLOC_ENV } from '../src/app/malloc-env.js';
-import { freePort } from './free-port.js';
+import { freeLoopbackPort as freePort } from '../src/bench/live-peers.js';
 
 interface Args { routerEnv: 'image' | 'inherit'; connections: number; seconds: number; replicas: number; timeScale: number; kvEvents: boolean; redis: boolean; floodMps: number; settleSeconds: number; serveArgs: string[]; routerNodeArgs: string[]; hook?: string }
 

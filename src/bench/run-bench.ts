@@ -9,10 +9,11 @@ import { parsePromText } from '../datalayer/prom-text.js';
 import { namesFor, toEndpointMetrics } from '../datalayer/metric-maps.js';
 import { getProfile, type ProfileId } from '../sim/profiles.js';
 import { computeFigures, firstErrors, type Slo, type StrategyFigures } from './figures.js';
-import { OptBound } from './belady.js';
 import { runClosedLoop, type SaturationFigures } from './closed-loop.js';
 import { runLive } from './live-runner.js';
-import { blockKeys, PooledCacheOracle } from './oracle.js';
+import { PooledCacheOracle } from './oracle.js';
+import { referenceHitRates } from './reference-rates.js';
+import { startReferencePass, type ReferencePass } from './reference-pass.js';
 import { defaultPreciseSetup, type PreciseSetupFactory } from './precise-setup.js';
 import { builtinTokenizer, promptTokens } from './prompt.js';
 import { resolveStrategies, type Strategy } from './strategies.js';
@@ -55,6 +56,11 @@ export interface BenchOptions {
   closedLoopUsers?: number;
   /** Goodput targets (defaults {@link DEFAULT_SLO}). */
   slo?: Slo;
+  /**
+   * Compute the pooled-LRU reference and the OPT bound on a worker thread, beside the runs (same
+   * figures; wall time only). Default: from {@link REFERENCE_WORKER_MIN_REQUESTS} requests up.
+   */
+  referenceWorker?: boolean;
   /** Progress of the current strategy. */
   onProgress?: (p: { strategy: string; index: number; of: number; done: number; total: number }) => void;
 }
@@ -98,19 +104,10 @@ export interface BenchReport {
   wallSeconds: number;
 }
 
-/** The pooled-LRU reference and the OPT bound (Belady on the pooled cache) of a workload. */
-export function referenceHitRates(workload: Workload, capacityBlocks: number, blockSize: number): { lru: number; opt: number } {
-  const oracle = new PooledCacheOracle(capacityBlocks, blockSize);
-  const tok = builtinTokenizer();
-  const opt = new OptBound(blockSize);
-  for (const r of workload.requests) {
-    const tokens = promptTokens(r.prompt(), tok);
-    const keys = blockKeys(tokens, blockSize);
-    oracle.feedKeys(keys, tokens.length, r.phase !== 'warmup');
-    opt.add(keys, tokens.length, r.phase !== 'warmup');
-  }
-  return { lru: oracle.hitRate, opt: opt.hitRate(capacityBlocks) };
-}
+export { referenceHitRates } from './reference-rates.js';
+
+/** Workloads from this many requests up get their reference pass on a worker thread (see {@link BenchOptions.referenceWorker}). */
+export const REFERENCE_WORKER_MIN_REQUESTS = 20_000;
 
 /** The pooled-LRU reference hit rate of a workload (see {@link referenceHitRates}). */
 export function oracleHitRate(workload: Workload, capacityBlocks: number, blockSize: number): number {
@@ -185,33 +182,43 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     ...(o.maxNumBatchedTokens !== undefined ? { maxNumBatchedTokens: o.maxNumBatchedTokens } : {}),
   };
   const capacityBlocks = perReplica * replicas;
-  const refs = referenceHitRates(workload, capacityBlocks, blockSize);
-  const bound = refs.lru;
+  // The references read the workload only: on a worker they run beside the first strategy's run.
+  const offThread = o.referenceWorker ?? workload.requests.length >= REFERENCE_WORKER_MIN_REQUESTS;
+  const pass: ReferencePass | undefined = offThread
+    ? startReferencePass({ workload: o.workload, options: { seed, ...o.workloadOptions }, capacityBlocks, blockSize })
+    : undefined;
+  let refs = pass === undefined ? referenceHitRates(workload, capacityBlocks, blockSize) : undefined;
   const precise = o.precise ?? defaultPreciseSetup;
   const out: StrategyReport[] = [];
   const skipped: { name: string; reason: string }[] = [];
-  for (let i = 0; i < strategies.length; i++) {
-    const s = strategies[i];
-    const onProgress = (done: number, total: number) => o.onProgress?.({ strategy: s.name, index: i, of: strategies.length, done, total });
-    const res: StrategyRun =
-      o.engine === 'virtual'
-        ? await runVirtual(workload, s, fleet, { precise, onProgress })
-        : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}), ...(o.gatewayProcess === true ? { gatewayProcess: true } : {}) });
-    if ('skipped' in res) {
-      skipped.push({ name: s.name, reason: res.skipped });
-      continue;
+  try {
+    for (let i = 0; i < strategies.length; i++) {
+      const s = strategies[i];
+      const onProgress = (done: number, total: number) => o.onProgress?.({ strategy: s.name, index: i, of: strategies.length, done, total });
+      const res: StrategyRun =
+        o.engine === 'virtual'
+          ? await runVirtual(workload, s, fleet, { precise, onProgress })
+          : await runLive(workload, s, fleet, { precise, onProgress, ...(o.endpoints ? { endpoints: o.endpoints } : {}), ...(o.gatewayUrl !== undefined ? { gatewayUrl: o.gatewayUrl } : {}), ...(o.timeScale !== undefined ? { timeScale: o.timeScale } : {}), ...(o.gatewayProcess === true ? { gatewayProcess: true } : {}) });
+      if ('skipped' in res) {
+        skipped.push({ name: s.name, reason: res.skipped });
+        continue;
+      }
+      const saturation = o.closedLoopUsers !== undefined ? await runClosedLoop(workload, s, fleet, o.closedLoopUsers, { precise }) : undefined;
+      refs ??= await pass!.result;
+      out.push({
+        name: s.name,
+        about: s.about,
+        source: s.source,
+        notes: [...res.notes],
+        errors: firstErrors(res.run.records),
+        ...computeFigures(res.run, refs.lru, 60, { optHitRate: refs.opt, ...(o.slo ? { slo: o.slo } : {}) }),
+        ...(saturation !== undefined ? { saturation } : {}),
+      });
+      if (i === 0) notes.push(...res.run.notes);
     }
-    const saturation = o.closedLoopUsers !== undefined ? await runClosedLoop(workload, s, fleet, o.closedLoopUsers, { precise }) : undefined;
-    out.push({
-      name: s.name,
-      about: s.about,
-      source: s.source,
-      notes: [...res.notes],
-      errors: firstErrors(res.run.records),
-      ...computeFigures(res.run, bound, 60, { optHitRate: refs.opt, ...(o.slo ? { slo: o.slo } : {}) }),
-      ...(saturation !== undefined ? { saturation } : {}),
-    });
-    if (i === 0) notes.push(...res.run.notes);
+    refs ??= await pass!.result;
+  } finally {
+    pass?.cancel();
   }
   return {
     version: 1,
@@ -228,7 +235,7 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
       timeScale: o.engine === 'live' && !o.endpoints ? (o.timeScale ?? 1) : null,
       endpoints: o.endpoints ?? null,
     },
-    oracle: { hitRate: bound, capacityBlocks, kind: 'pooled-lru', optHitRate: refs.opt },
+    oracle: { hitRate: refs.lru, capacityBlocks, kind: 'pooled-lru', optHitRate: refs.opt },
     strategies: out,
     skipped,
     notes,

@@ -15,6 +15,7 @@ import { defaultPreciseSetup } from './precise-setup.js';
 import { getProfile } from '../sim/profiles.js';
 import { STRATEGY_NAMES } from './strategies.js';
 import { boundHeapGrowth } from './virtual-fleet.js';
+import { runBenchCommandInWorker } from './bench-thread.js';
 
 /** Flag values of `kvroute bench` (commander's camelCase names). */
 export interface BenchCliOptions {
@@ -99,8 +100,21 @@ export function parseRates(s: string): number | number[] {
   return parts.length === 1 ? parts[0] : parts;
 }
 
-/** Runs the command: report to `out` (table or JSON), progress to `err` (TTY only). */
+/**
+ * Runs the command: report to `out` (table or JSON), progress to `err` (TTY only). The virtual
+ * engine runs on a worker thread with a larger young generation (bench-thread.ts): same output,
+ * errors and report.
+ */
 export async function runBenchCommand(o: BenchCliOptions, out: NodeJS.WritableStream, err: NodeJS.WriteStream): Promise<BenchReport> {
+  if (o.engine === 'virtual') {
+    boundHeapGrowth(); // process-wide: the worker's heap too
+    return runBenchCommandInWorker(o, out, err);
+  }
+  return runBenchCommandHere(o, out, err);
+}
+
+/** {@link runBenchCommand} on this thread. */
+export async function runBenchCommandHere(o: BenchCliOptions, out: NodeJS.WritableStream, err: NodeJS.WriteStream): Promise<BenchReport> {
   if (o.traceFormat !== undefined && o.traceFormat !== 'mooncake' && o.traceFormat !== 'bailian') {
     throw new KvrError('KVR_ERR_USAGE', `--trace-format must be mooncake or bailian; got "${o.traceFormat}"`);
   }

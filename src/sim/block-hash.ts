@@ -9,6 +9,20 @@ const FNV_OFFSET_HI = 0xcbf29ce4;
 const FNV_OFFSET_LO = 0x84222325;
 const TWO32 = 4294967296;
 
+/** One 64-bit word seen as two 32-bit lanes: a BigInt from lanes in one allocation (no shifts, no ors). */
+const PAIR = new Uint32Array(2);
+const PAIR64 = new BigUint64Array(PAIR.buffer);
+PAIR64[0] = 1n;
+/** Index of the low lane in {@link PAIR} (0 on little-endian machines). */
+const LO = PAIR[0] === 1 ? 0 : 1;
+
+/** `(hi << 32) | lo` as a BigInt, for lanes `hi`, `lo` (unsigned 32-bit). */
+export function lanesToBigInt(hi: number, lo: number): bigint {
+  PAIR[LO] = lo;
+  PAIR[1 - LO] = hi;
+  return PAIR64[0];
+}
+
 let hi = 0;
 let lo = 0;
 
@@ -83,7 +97,7 @@ export function chainBlockHash(
 ): bigint {
   const par = parent ?? ROOT_BLOCK_HASH;
   hashLanes(Number(par >> 32n) >>> 0, Number(par & 0xffffffffn) >>> 0, tokens, start, blockSize);
-  return (BigInt(outHi) << 32n) | BigInt(outLo);
+  return lanesToBigInt(outHi, outLo);
 }
 
 const ROOT_HI = Number(ROOT_BLOCK_HASH >> 32n) >>> 0;
@@ -107,7 +121,7 @@ export function extendBlockHashes(tokens: ArrayLike<number>, blockSize: number, 
     hashLanes(ph, pl, tokens, i * blockSize, blockSize);
     ph = outHi;
     pl = outLo;
-    out.push((BigInt(ph) << 32n) | BigInt(pl));
+    out.push(lanesToBigInt(ph, pl));
   }
   return out;
 }
@@ -131,7 +145,7 @@ export function newBlockLanes(blocks = 8): BlockLanes {
 
 /** Hash `i` of `b` as a BigInt (the form KV events carry). */
 export function laneHash(b: BlockLanes, i: number): bigint {
-  return (BigInt(b.lanes[2 * i]) << 32n) | BigInt(b.lanes[2 * i + 1]);
+  return lanesToBigInt(b.lanes[2 * i], b.lanes[2 * i + 1]);
 }
 
 /** {@link BlockLanes} of BigInt hashes (the bigint API of the block manager). */

@@ -24,7 +24,7 @@
  * blocks freed since: a block is materialised when first allocated, and an engine that used
  * 1,000 blocks of 54,320 holds arrays for ~1,000.
  */
-import { extendBlockHashes, extendBlockLanes, laneHash, lanesOf, newBlockLanes, type BlockLanes } from './block-hash.js';
+import { extendBlockHashes, extendBlockLanes, laneHash, lanesOf, lanesToBigInt, newBlockLanes, type BlockLanes } from './block-hash.js';
 import { BlockTable } from './block-table.js';
 
 /** KV-cache events, shaped like vLLM's (a publisher maps them to the ZeroMQ wire format). */
@@ -192,7 +192,7 @@ export class BlockManager {
       }
       this.#ref[b] = 1;
       if (this.#cachedFlag[b] === 1) {
-        if (this.#onEvent) (removed ??= []).push((BigInt(this.#hashHi[b]) << 32n) | BigInt(this.#hashLo[b]));
+        if (this.#onEvent) (removed ??= []).push(lanesToBigInt(this.#hashHi[b], this.#hashLo[b]));
         this.#uncache(b);
       }
       out.push(b);

@@ -51,7 +51,11 @@ export class SimEngine {
   #waiting = new RequestQueue<Req>();
   #numWaiting = 0;
   #scheduled: Req[] = [];
+  /** The other buffer of the scheduled list: a step's requests are read from one while a step started by a callback fills the other. */
+  #spare: Req[] = [];
   #timer: TimerHandle | undefined;
+  /** The step timer's callback, made once (not a closure per step). */
+  readonly #onStepDone = (): void => this.#finishStep();
   /** Whether prefix caching is on (`enablePrefixCaching`, default true). */
   readonly prefixCaching: boolean;
   #busyMs = 0;
@@ -284,7 +288,7 @@ export class SimEngine {
     this.#stats.steps++;
     const ms = this.#model.stepMs(pTok, pCtx, dec, dCtx) * this.#timeScale;
     this.#busyMs += ms;
-    this.#timer = this.#clock.setTimeout(() => this.#finishStep(), ms);
+    this.#timer = this.#clock.setTimeout(this.#onStepDone, ms);
   }
 
   /** Nothing runs yet the head request cannot be admitted: it can never fit, so fail it. */
@@ -314,7 +318,10 @@ export class SimEngine {
     const now = this.#clock.now();
     const bm = this.blockManager;
     const bs = this.blockSize;
-    const sched = this.#scheduled.slice();
+    // A callback below may start the next step (a submit from onFinish): it fills the other buffer.
+    const sched = this.#scheduled;
+    this.#scheduled = this.#spare;
+    this.#spare = sched;
     let finished = false;
     for (let i = 0; i < sched.length; i++) {
       const r = sched[i];

@@ -26,3 +26,12 @@ test('a failure in the worker rejects with its KvrError code; cancel stops the w
   long.cancel();
   await assert.rejects(long.result, /was cancelled/);
 });
+
+test('runBench reports the same with the reference pass on a worker as in process', async () => {
+  const { runBench } = await import('./run-bench.js');
+  const o = { workload: 'shared-prefix', workloadOptions: { preset: 'sglang-default', requests: 400, rate: [40] }, strategies: ['round-robin', 'kvroute'], engine: 'virtual' as const, replicas: 3, gpuBlocks: 300, seed: 2 };
+  const inProcess = await runBench({ ...o, referenceWorker: false });
+  const onWorker = await runBench({ ...o, referenceWorker: true });
+  assert.ok(inProcess.oracle.hitRate > 0 && inProcess.oracle.optHitRate >= inProcess.oracle.hitRate, JSON.stringify(inProcess.oracle));
+  assert.deepEqual({ ...onWorker, wallSeconds: 0 }, { ...inProcess, wallSeconds: 0 });
+});

@@ -58,7 +58,8 @@ export interface BenchOptions {
   slo?: Slo;
   /**
    * Compute the pooled-LRU reference and the OPT bound on a worker thread, beside the runs (same
-   * figures; wall time only). Default: from {@link REFERENCE_WORKER_MIN_REQUESTS} requests up.
+   * figures; wall time only). Default: virtual engine from {@link REFERENCE_WORKER_MIN_REQUESTS}
+   * requests up (a live run measures latencies: the pass runs before it, in process).
    */
   referenceWorker?: boolean;
   /** Progress of the current strategy. */
@@ -183,7 +184,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   };
   const capacityBlocks = perReplica * replicas;
   // The references read the workload only: on a worker they run beside the first strategy's run.
-  const offThread = o.referenceWorker ?? workload.requests.length >= REFERENCE_WORKER_MIN_REQUESTS;
+  // Not beside a live run: its CPU would disturb the latencies measured over real sockets.
+  const offThread = o.referenceWorker ?? (o.engine === 'virtual' && workload.requests.length >= REFERENCE_WORKER_MIN_REQUESTS);
   const pass: ReferencePass | undefined = offThread
     ? startReferencePass({ workload: o.workload, options: { seed, ...o.workloadOptions }, capacityBlocks, blockSize })
     : undefined;

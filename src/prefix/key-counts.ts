@@ -1,21 +1,19 @@
 /**
  * Counts per key, with block keys (integers in [0, 2^53)) in an open-addressing table over typed
- * arrays (KeyTable) and any other key in a `Map`: the common-prefix window adds and drops a few
+ * arrays (BlockKeyTable) and any other key in a `Map`: the common-prefix window adds and drops a few
  * hundred keys per request, which a `Map` of boxed numbers does several times slower.
  *
  * Every counted key has an id, stable while its count is positive: a block key's table id (>= 0),
  * or for any other key -1 - its index in a side list. Callers that counted a key may take it back
  * by id ({@link decrementId}) without hashing or probing it again.
  */
-import { KeyTable } from '../kv-index/key-table.js';
-
-const TWO_32 = 4294967296;
+import { BlockKeyTable } from './block-key-table.js';
 
 const isBlockKey = (k: unknown): k is number => typeof k === 'number' && Number.isSafeInteger(k) && k >= 0;
 
 /** Key -> positive count (a key whose count drops to 0 is forgotten). */
 export class KeyCounts<K> {
-  readonly #table = new KeyTable((n) => this.#grow(n), 256);
+  readonly #table = new BlockKeyTable((n) => this.#grow(n), 256);
   #count = new Int32Array(256);
   /** Other keys: key -> index into the side lists. */
   readonly #other = new Map<K, number>();
@@ -36,8 +34,7 @@ export class KeyCounts<K> {
       const i = this.#other.get(k);
       return i === undefined ? 0 : this.#otherCount[i];
     }
-    const lo = k >>> 0;
-    const id = this.#table.find(lo, (k - lo) / TWO_32, 0);
+    const id = this.#table.find(k);
     return id < 0 ? 0 : this.#count[id];
   }
 
@@ -60,8 +57,7 @@ export class KeyCounts<K> {
       this.before = this.#otherCount[i]++;
       return -1 - i;
     }
-    const lo = k >>> 0;
-    const id = this.#table.upsert(lo, (k - lo) / TWO_32, 0);
+    const id = this.#table.upsert(k);
     const c = this.#table.inserted ? 0 : this.#count[id];
     this.#count[id] = c + 1;
     this.before = c;
@@ -75,8 +71,7 @@ export class KeyCounts<K> {
       if (i !== undefined) this.decrementId(-1 - i);
       return;
     }
-    const lo = k >>> 0;
-    const id = this.#table.find(lo, (k - lo) / TWO_32, 0);
+    const id = this.#table.find(k);
     if (id >= 0) this.decrementId(id);
   }
 

@@ -4,7 +4,7 @@ import { randInt, seededRng } from '../core/rng.js';
 import { KeyLru } from './key-lru.js';
 import { Lru } from './lru.js';
 
-test('KeyLru evicts exactly what a Map-ordered LRU evicts, through touches, resizes and fifo compaction', () => {
+test('KeyLru evicts exactly what a Map-ordered LRU evicts, through touches and resizes', () => {
   const rng = seededRng(3);
   const evA: number[] = [];
   const evB: number[] = [];

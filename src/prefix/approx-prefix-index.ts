@@ -175,6 +175,8 @@ export class ApproxPrefixIndex {
       return;
     }
     const lru = e.lru!;
+    // Already the endpoint's most recent keys, in this order (the same prompt again): nothing to do.
+    if (lru.headIs(keys)) return;
     for (let b = keys.length - 1; b >= 0; b--) {
       const k = keys[b];
       if (!(k >= 0 && k <= Number.MAX_SAFE_INTEGER && Number.isInteger(k))) continue; // not a block key (e.g. a bad remote pick)

@@ -71,20 +71,28 @@ export class BlockKeyTable {
     }
   }
 
-  /** The id of `key`, inserting it when absent (then {@link inserted} is true). */
+  /**
+   * The id of `key`, inserting it when absent (then {@link inserted} is true). The probe is kept
+   * small so that hot loops inline it (a call would box the key); inserting is out of line.
+   */
   upsert(key: number): number {
-    let keys = this.#key;
-    let idOf = this.#idOf;
-    let mask = keys.length - 1;
+    const keys = this.#key;
+    const idOf = this.#idOf;
+    const mask = keys.length - 1;
     let i = this.#home(key);
     for (; ; i = (i + 1) & mask) {
       const s = idOf[i];
-      if (s === 0) break;
+      if (s === 0) return this.#insert(key, i);
       if (keys[i] === key) {
         this.inserted = false;
         return s - 1;
       }
     }
+  }
+
+  /** Inserts `key` (absent) whose probe ended at the empty `slot`. */
+  #insert(key: number, slot: number): number {
+    let i = slot;
     let id = this.#freeHead;
     if (id >= 0) this.#freeHead = this.#nextFree[id];
     else {
@@ -92,16 +100,14 @@ export class BlockKeyTable {
       id = this.#top++;
     }
     this.#size++;
-    if (this.#size * 2 > keys.length) {
-      this.#rehash(keys.length * 2);
-      keys = this.#key;
-      idOf = this.#idOf;
-      mask = keys.length - 1;
+    if (this.#size * 2 > this.#key.length) {
+      this.#rehash(this.#key.length * 2);
+      const mask = this.#key.length - 1;
       i = this.#home(key);
-      while (idOf[i] !== 0) i = (i + 1) & mask;
+      while (this.#idOf[i] !== 0) i = (i + 1) & mask;
     }
-    keys[i] = key;
-    idOf[i] = id + 1;
+    this.#key[i] = key;
+    this.#idOf[i] = id + 1;
     this.#pos[id] = i;
     this.inserted = true;
     return id;

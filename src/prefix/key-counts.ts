@@ -46,22 +46,26 @@ export class KeyCounts<K> {
 
   /** Adds one to `k`; returns its id (the count before is left in {@link before}). */
   incrementId(k: K): number {
-    if (!isBlockKey(k)) {
-      let i = this.#other.get(k);
-      if (i === undefined) {
-        i = this.#otherFree.pop() ?? this.#otherKey.length;
-        this.#otherKey[i] = k;
-        this.#otherCount[i] = 0;
-        this.#other.set(k, i);
-      }
-      this.before = this.#otherCount[i]++;
-      return -1 - i;
-    }
-    const id = this.#table.upsert(k);
-    const c = this.#table.inserted ? 0 : this.#count[id];
+    // Block keys inline (the common case, in a loop per request); anything else out of line.
+    if (typeof k !== 'number' || !(k >= 0 && k <= Number.MAX_SAFE_INTEGER && Math.floor(k) === k)) return this.#incrementOther(k);
+    const table = this.#table;
+    const id = table.upsert(k);
+    const c = table.inserted ? 0 : this.#count[id];
     this.#count[id] = c + 1;
     this.before = c;
     return id;
+  }
+
+  #incrementOther(k: K): number {
+    let i = this.#other.get(k);
+    if (i === undefined) {
+      i = this.#otherFree.pop() ?? this.#otherKey.length;
+      this.#otherKey[i] = k;
+      this.#otherCount[i] = 0;
+      this.#other.set(k, i);
+    }
+    this.before = this.#otherCount[i]++;
+    return -1 - i;
   }
 
   /** Takes one from `k` (which must be counted). */

@@ -73,6 +73,24 @@ export class KeyLru {
     return true;
   }
 
+  /**
+   * True when the most recent keys are exactly `keys`, in order (`keys[0]` the most recent): then
+   * touching `keys` last-to-first would change nothing. A walk over the list, no hashing (a
+   * prompt sent again to where it went last, e.g. a retry or a repeated request).
+   */
+  headIs(keys: ArrayLike<number>): boolean {
+    const n = keys.length;
+    if (n > this.#table.size) return false;
+    const table = this.#table;
+    const next = this.#next;
+    let id = this.#head;
+    for (let b = 0; b < n; b++) {
+      if (id === NONE || table.keyOf(id) !== keys[b]) return false;
+      id = next[id];
+    }
+    return true;
+  }
+
   /** Changes the capacity, evicting the least recent keys when it shrinks. */
   resize(capacity: number): void {
     this.#capacity = KeyLru.#check(capacity);

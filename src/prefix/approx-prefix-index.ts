@@ -73,6 +73,8 @@ export class ApproxPrefixIndex {
   #endpoints: (EndpointBlocks | undefined)[] = [];
   #mark = new Uint32Array(64);
   #run = new Int32Array(64);
+  /** Scratch of longestPrefix: the table ids of the request's keys. */
+  #ids = new Int32Array(256);
   #gen = 0;
   /** Learned effective capacity per endpoint index (blocks); undefined = not learned. */
   #learned: (number | undefined)[] = [];
@@ -135,10 +137,22 @@ export class ApproxPrefixIndex {
     }
     const global = this.#global;
     const byId = this.#holders;
-    for (let b = 0; b < keys.length; b++) {
-      const id = global.find(keys[b]);
-      if (id < 0) break;
-      const holders = byId[id];
+    const total = keys.length;
+    if (this.#ids.length < total) this.#ids = new Int32Array(Math.max(total, this.#ids.length * 2));
+    const ids = this.#ids;
+    const typed = keys instanceof Float64Array;
+    // Keys are resolved to table ids a chunk at a time (one tight probe loop), then walked.
+    let found = 0;
+    for (let b = 0; b < total; b++) {
+      if (b === found) {
+        if (typed) found = global.findRun(keys, b, Math.min(total, b + 32), ids);
+        else {
+          const id = global.find(keys[b]);
+          if (id >= 0) ids[found++] = id;
+        }
+        if (found === b) break;
+      }
+      const holders = byId[ids[b]];
       let any = false;
       for (let h = 0; h < holders.length; h++) {
         const idx = holders[h];

@@ -98,6 +98,48 @@ export class BlockKeyTable {
     return to;
   }
 
+  /** Keys {@link upsertRun} inserted in its last call. */
+  runInserted = 0;
+
+  /**
+   * Upserts `keys[from..to)` in order, writing their ids into `ids[from..]`, and stops before a
+   * key that is not a block key or that would be insertion number `maxInserted + 1` (not
+   * inserted); returns the index it stopped at (`to` when it did all). The batch form of
+   * {@link upsert}; {@link runInserted} says how many it inserted.
+   */
+  upsertRun(keys: Float64Array, from: number, to: number, ids: Int32Array, maxInserted: number): number {
+    let tk = this.#key;
+    let idOf = this.#idOf;
+    let mask = tk.length - 1;
+    let inserted = 0;
+    let b = from;
+    for (; b < to; b++) {
+      const key = keys[b];
+      if (!(key >= 0 && key <= Number.MAX_SAFE_INTEGER && Math.floor(key) === key)) break;
+      const lo = key >>> 0;
+      const hi = ((key - lo) / TWO_32) | 0;
+      const h = Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1);
+      let i = (h ^ (h >>> 15)) >>> this.#shift;
+      let s = idOf[i];
+      while (s !== 0 && tk[i] !== key) {
+        i = (i + 1) & mask;
+        s = idOf[i];
+      }
+      if (s !== 0) {
+        ids[b] = s - 1;
+        continue;
+      }
+      if (inserted === maxInserted) break;
+      inserted++;
+      ids[b] = this.#insert(key, i);
+      tk = this.#key;
+      idOf = this.#idOf;
+      mask = tk.length - 1;
+    }
+    this.runInserted = inserted;
+    return b;
+  }
+
   /**
    * The id of `key`, inserting it when absent (then {@link inserted} is true). The probe is kept
    * small so that hot loops inline it (a call would box the key); inserting is out of line.

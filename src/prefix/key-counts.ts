@@ -68,6 +68,23 @@ export class KeyCounts<K> {
     return -1 - i;
   }
 
+  /** Keys {@link incrementRun} counted for the first time in its last call. */
+  runFresh = 0;
+
+  /**
+   * Adds one to each of `keys[from..to)` in order, their ids into `ids[from..]`, stopping before
+   * a key that is not a block key or that would be the `maxFresh + 1`-th key counted for the
+   * first time; returns where it stopped. The batch form of {@link incrementId} (a free id's
+   * count is always 0, so every counted id just gains one).
+   */
+  incrementRun(keys: Float64Array, from: number, to: number, ids: Int32Array, maxFresh: number): number {
+    const end = this.#table.upsertRun(keys, from, to, ids, maxFresh);
+    this.runFresh = this.#table.runInserted;
+    const count = this.#count;
+    for (let b = from; b < end; b++) count[ids[b]]++;
+    return end;
+  }
+
   /** Takes one from `k` (which must be counted). */
   decrement(k: K): void {
     if (!isBlockKey(k)) {
@@ -82,7 +99,10 @@ export class KeyCounts<K> {
   /** Takes one from the key of `id` (an id from {@link incrementId} whose count is still positive). */
   decrementId(id: number): void {
     if (id >= 0) {
-      if (--this.#count[id] <= 0) this.#table.remove(id);
+      if (--this.#count[id] <= 0) {
+        this.#count[id] = 0; // (a free id's count stays 0: incrementRun relies on it)
+        this.#table.remove(id);
+      }
       return;
     }
     const i = -1 - id;

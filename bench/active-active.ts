@@ -8,7 +8,7 @@
  *   node dist/bench/active-active.js [--workload shared-prefix|trace] [--seeds 1,2,3,4,5]
  *     [--requests 300] [--replicas 4] [--time-scale 0.1] [--rate 8] [--trace-rate-scale 1]
  *     [--mode process|in-process] [--restart-at 0] [--scrape-interval-ms 200] [--engines-per-process 1]
- *     [--setups single,x3-sync,x3-no-sync,x3-restart]
+ *     [--setups single,x3-sync,x3-no-sync,x3-restart] [--per-engine]
  *   node dist/bench/active-active.js --hot-path       (bench/active-active-hot-path.ts: CPU per
  *     request with and without sync, CPU to apply a remote pick, pick -> applied delay)
  *
@@ -34,6 +34,8 @@
  * the simulated engines share one process, so three gateways' scraping at 50 ms starved it on a
  * busy machine (their /health went unanswered for 2.5 s and the gateways answered 503), which
  * real engines, each on its own host, would not suffer. Same setting in every setup.
+ * `--per-engine` prints each run's per-engine busy time, prompt tokens queried and hit (where the
+ * balance comes from: which engine got which groups).
  * `--mode in-process` runs the gateways and the fleet in this process instead (the former set-up).
  */
 import { loadavg } from 'node:os';
@@ -69,6 +71,7 @@ const mode = arg('mode', 'process');
 const restartAt = Number(arg('restart-at', '0'));
 const scrapeMs = Number(arg('scrape-interval-ms', '200'));
 const enginesPerProcess = Number(arg('engines-per-process', '1'));
+const perEngine = process.argv.includes('--per-engine');
 const SETUPS = [
   { name: 'single', routers: 1, sync: false, restart: false },
   { name: 'x3-sync', routers: 3, sync: true, restart: false },
@@ -242,6 +245,7 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const h = after.reduce((a, c, i) => a + c.hits - before[i].hits, 0);
   const busy = (await fleet.busyMs()).map((b, i) => b - busy0[i]);
   const mean = busy.reduce((a, b) => a + b, 0) / busy.length;
+  if (perEngine) console.log(`per engine, seed ${seed} ${s.name}: busy ms ${busy.map((b) => b.toFixed(0)).join(' ')} queries ${after.map((c, i) => c.queries - before[i].queries).join(' ')} hits ${after.map((c, i) => c.hits - before[i].hits).join(' ')}`);
   const share = (xs: typeof window) => {
     const pt = xs.reduce((a, x) => a + x.prompt, 0);
     return pt > 0 ? xs.reduce((a, x) => a + x.cached, 0) / pt : 0;

@@ -8,10 +8,11 @@
  *   BlockStored of 4 blocks of 16 token ids chained on the endpoint's previous batch, one batch
  *   in 8 also removing 4 old blocks; 64 endpoints, batches of one endpoint in order, 8 endpoints
  *   in flight at once (Redis);
- * - memory ingestion in rounds (a fresh index each round, 128,000 batches of 4 blocks and 16,000
- *   of 32): `index only` (applyEngineBatch with keys computed beforehand) and `indexer` (KvIndexer
- *   on decoded events: parent resolution, token-id checks, block keys, then the index); best and
- *   median of the rounds. With `--baseline DIR` (another build's root, e.g. of the previous
+ * - memory ingestion in rounds (128,000 batches of 4 blocks and 16,000 of 32): `index only`
+ *   (applyEngineBatch with keys computed beforehand) and `indexer` (KvIndexer on decoded events:
+ *   parent resolution, token-id checks, block keys, then the index), each into a fresh index (its
+ *   tables' growth included), and `indexer, warm` into an index grown by an earlier round (a
+ *   running router's); best and median of the rounds (bench/kv-ingest-rounds.ts). With `--baseline DIR` (another build's root, e.g. of the previous
  *   commit) its MemoryBlockIndex and KvIndexer run in alternate rounds of the same process, for a
  *   before/after on the same machine state;
  * - lookup of an 8,000-token request (500 keys) over 64 candidate endpoints (memory, Redis),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { FastChildren } from './fast-children.js';
+import { FastChildren, promKey } from './fast-children.js';
 
 function metricsOf(reg: Registry) {
   return {
@@ -58,4 +58,23 @@ test('a non-finite observation is ignored and a negative counter increment throw
   assert.equal(count?.value, 1);
   fast.counter(m.c, 'x').inc(1);
   assert.throws(() => fast.counter(m.c, 'x').inc(-1), /not possible to decrease a counter/);
+});
+
+test("a child's stored value is found under prom-client's own key (no scan of the map)", () => {
+  const r = new Registry();
+  const m = metricsOf(r);
+  // Label names given out of order: prom-client keys them sorted.
+  const h = new Histogram({ name: 'z_seconds', help: 'z', labelNames: ['b', 'a', 'c'] as const, buckets: [1], registers: [r] });
+  h.zero({ b: '2', a: '1', c: 'x,y:z' });
+  m.c.inc({ a: 'p' });
+  m.u.observe(0.5);
+  const keys = (metric: object) => Object.keys((metric as unknown as { hashMap: Record<string, unknown> }).hashMap);
+  assert.ok(keys(h).includes(promKey({ b: '2', a: '1', c: 'x,y:z' }, ['b', 'a', 'c'])), `prom-client keys ${JSON.stringify(keys(h))}`);
+  assert.ok(keys(m.c).includes(promKey({ a: 'p' }, ['a'])));
+  assert.ok(keys(m.u).includes(promKey({}, [])));
+  // A guess that names another label set is not taken: the value is still the one asked for.
+  const fast = new FastChildren();
+  fast.counter(m.c, 'q').inc(2);
+  fast.counter(m.c, 'p').inc(3);
+  assert.deepEqual((m.c as unknown as { hashMap: Record<string, { value: number }> }).hashMap[promKey({ a: 'p' }, ['a'])].value, 4);
 });

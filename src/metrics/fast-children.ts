@@ -30,15 +30,36 @@ export interface FastCounterChild { inc(v?: number): void }
 /** A gauge child bound to one label set. */
 export interface FastGaugeChild { inc(v?: number): void; dec(v?: number): void }
 
-/** Finds the key under which prom-client stores the value of `labels` (after it was created). */
+/** True when `l` holds exactly the label values of `labels`. */
+function sameLabels(l: Labels | undefined, labels: Labels, names: readonly string[]): boolean {
+  if (l === undefined || Object.keys(l).length !== names.length) return false;
+  for (const n of names) if (l[n] !== labels[n]) return false;
+  return true;
+}
+
+/**
+ * The key prom-client 13-15 gives `labels` (`util.hashObject` over the sorted label names:
+ * `name:value,` per defined value). Only a guess: {@link keyOf} checks it.
+ */
+export function promKey(labels: Labels, names: readonly string[]): string {
+  const sorted = names.length > 1 ? [...names].sort() : names;
+  let key = '';
+  for (const n of sorted) if (labels[n] !== undefined) key += `${n}:${labels[n]},`;
+  return key;
+}
+
+/**
+ * Finds the key under which prom-client stores the value of `labels` (after it was created):
+ * prom-client's own key when it names that value (one lookup), else a scan of the whole map (a
+ * prom-client whose key format changed: correct, O(children)). At 1,000 endpoints with ~10
+ * children each, the scan made creating every child O(children^2).
+ */
 function keyOf(hashMap: Record<string, { labels?: Labels } | undefined>, labels: Labels): string | undefined {
   const names = Object.keys(labels);
+  const guess = promKey(labels, names);
+  if (sameLabels(hashMap[guess]?.labels, labels, names)) return guess;
   for (const k in hashMap) {
-    const l = hashMap[k]?.labels;
-    if (l === undefined || Object.keys(l).length !== names.length) continue;
-    let same = true;
-    for (const n of names) if (l[n] !== labels[n]) { same = false; break; }
-    if (same) return k;
+    if (sameLabels(hashMap[k]?.labels, labels, names)) return k;
   }
   return undefined;
 }

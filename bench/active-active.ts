@@ -27,7 +27,9 @@
  * (vllm:prefix_cache_hits / queries); balance = max / mean engine busy time; sync lag = the
  * routers' kvroute_sync_lag_seconds sampled every 250 ms; for the restart, the engine-reported
  * cached share of the new router's first 20 requests minus the other routers' first 20 in the
- * same window. Per setup: the mean paired difference against single over the seeds with its 95 %
+ * same window, and (with x3-sync in the run) minus the same 20 requests' share through x3-sync
+ * of the same seed (same rows of the workload, no restart: the fair comparison when the rows'
+ * reuse differs, as on a trace). Per setup: the mean paired difference against single over the seeds with its 95 %
  * Student-t interval (src/bench/paired.ts); the target (issue 15) is met on an interval, not on
  * one run: hit rate lower bound >= -2 points, balance upper bound <= +0.1.
  * Every gateway scrapes /metrics every `--scrape-interval-ms` (default 200, not the gateway's 50):
@@ -106,7 +108,9 @@ interface Result {
   hitRate: number;
   balance: number;
   lagMs?: { mean: number; p99: number };
-  restart?: { newCached: number; othersCached: number; replayMs: number; newN: number; othersN: number; joinedAt: number };
+  restart?: { newCached: number; othersCached: number; replayMs: number; newN: number; othersN: number; joinedAt: number; newIndices: number[] };
+  /** Per request index: prompt and engine-reported cached tokens (successful requests). */
+  perRequest: Map<number, { prompt: number; cached: number }>;
   load: [number, number];
 }
 
@@ -187,7 +191,8 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const restartIndex = Math.floor(w.requests.length * restartAt);
   let joinedAt = -1;
   let replayMs = 0;
-  const window: { fromNew: boolean; prompt: number; cached: number }[] = [];
+  const window: { fromNew: boolean; prompt: number; cached: number; index: number }[] = [];
+  const perRequest = new Map<number, { prompt: number; cached: number }>();
   const lags: number[] = [];
   let sampling = false;
   const sampler = setInterval(() => {
@@ -230,9 +235,11 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
     const inWindow = joinedAt >= 0 && req.index >= joinedAt;
     const fromNew = slot === 2;
     const task = streamRequest({ baseUrl: routers[slot].url, api: p.api, body: requestBody(w.model, req, p), headers: { 'x-forwarded-for': req.clientIp }, dispatcher, clock: systemClock }).then((r) => {
-      if (r.status === 200 && r.error === undefined) ok++;
-      else if (failed++ === 0) firstError = `${r.status} ${r.error ?? ''}`.slice(0, 300);
-      if (inWindow && window.filter((x) => x.fromNew === fromNew).length < 20) window.push({ fromNew, prompt: r.promptTokens ?? 0, cached: r.cachedTokens ?? 0 });
+      if (r.status === 200 && r.error === undefined) {
+        ok++;
+        perRequest.set(req.index, { prompt: r.promptTokens ?? 0, cached: r.cachedTokens ?? 0 });
+      } else if (failed++ === 0) firstError = `${r.status} ${r.error ?? ''}`.slice(0, 300);
+      if (inWindow && window.filter((x) => x.fromNew === fromNew).length < 20) window.push({ fromNew, prompt: r.promptTokens ?? 0, cached: r.cachedTokens ?? 0, index: req.index });
     });
     tasks.push(task);
     if (slot === 2) inflight2.add(task);
@@ -256,11 +263,12 @@ async function run(w: Workload, s: Setup, seed: number): Promise<Result> {
   const sorted = [...lags].sort((x, y) => x - y);
   if (firstError !== undefined) console.error(`seed ${seed} ${s.name}: ${failed} failed; first: ${firstError}`);
   return {
-    ok, failed, hitRate: q > 0 ? h / q : 0, balance: mean > 0 ? Math.max(...busy) / mean : 1, load: [load0, loadavg()[0]],
+    perRequest, ok, failed, hitRate: q > 0 ? h / q : 0, balance: mean > 0 ? Math.max(...busy) / mean : 1, load: [load0, loadavg()[0]],
     ...(lags.length > 0 ? { lagMs: { mean: lags.reduce((a, b) => a + b, 0) / lags.length, p99: sorted[Math.floor(sorted.length * 0.99)] } } : {}),
     ...(s.restart ? { restart: {
       newCached: share(window.filter((x) => x.fromNew)), othersCached: share(window.filter((x) => !x.fromNew)), replayMs,
       newN: window.filter((x) => x.fromNew).length, othersN: window.filter((x) => !x.fromNew).length, joinedAt,
+      newIndices: window.filter((x) => x.fromNew).map((x) => x.index),
     } } : {}),
   };
 }
@@ -316,6 +324,26 @@ try {
     if (restarts.some((r) => r.restart!.newN === 0)) console.log('\nrestart: in some runs the new router joined too late to serve any request; those runs give no restart figure (raise --requests)');
     if (restarts.length > 0) {
       const d = pairedInterval(restarts.filter((r) => r.restart!.newN > 0).map((r) => 100 * (r.restart!.newCached - r.restart!.othersCached)));
+      // The same requests through the synced trio without a restart (same seed, so the same
+      // trace rows): the window above compares different requests, whose reuse can differ.
+      const synced = byName.get('x3-sync');
+      if (synced !== undefined) {
+        const shareOf = (m: Result['perRequest'], idx: number[]) => {
+          let p = 0;
+          let c = 0;
+          for (const i of idx) {
+            const x = m.get(i);
+            if (x !== undefined) {
+              p += x.prompt;
+              c += x.cached;
+            }
+          }
+          return p > 0 ? c / p : 0;
+        };
+        const pairs = restarts.flatMap((r, i) => (r.restart!.newN > 0 && synced[i] !== undefined ? [[shareOf(r.perRequest, r.restart!.newIndices), shareOf(synced[i].perRequest, r.restart!.newIndices)] as const] : []));
+        const ds = pairedInterval(pairs.map(([a, b]) => 100 * (a - b)));
+        console.log(`\nrestart: the new router's first ~20 requests vs the SAME requests through x3-sync (same seed, no restart), engine-reported cached share of prompt tokens, difference ${iv(ds, 1, ' pt')} over ${ds.n} seeds (new ${pct(mean(pairs.map(([a]) => a)))}, same requests without restart ${pct(mean(pairs.map(([, b]) => b)))})`);
+      }
       console.log(`\nrestart: the new router's first ~20 requests vs the other routers' first ~20 in the same window, engine-reported cached share of prompt tokens, difference ${iv(d, 1, ' pt')} over ${d.n} seeds (new mean ${pct(mean(restarts.map((r) => r.restart!.newCached)))}, others ${pct(mean(restarts.map((r) => r.restart!.othersCached)))}); started (process start, stream replay, endpoints healthy) and ready in ${Math.min(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)}-${Math.max(...restarts.map((r) => r.restart!.replayMs)).toFixed(0)} ms`);
     }
     console.log(`\nwall time ${((performance.now() - t0) / 1_000).toFixed(0)} s`);

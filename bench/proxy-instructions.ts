@@ -25,9 +25,15 @@
  *   npm run build && node dist/bench/proxy-instructions.js [--proxies bare,kvroute-rr,kvroute]
  *     [--baseline-cli <dist/src/cli/main.js of another build>] [--modes json,sse] [--warmup 4000]
  *     [--requests 400] [--idle-seconds 10] [--concurrency 4] [--kvroute-args "<serve flags>"]
+ *     [--node-args "<node flags>"] [--keep-dir <dir>]
+ *
+ * Function level: `--node-args --perf-basic-prof --keep-dir <dir>` keeps the callgrind dumps
+ * (`<proxy>-<mode>.cg.2-01` is the requests window's main thread) and V8's map of JIT code
+ * (`/tmp/perf-<pid>.map`, the pid printed per proxy) to name the addresses callgrind_annotate
+ * shows for JIT-compiled JS.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,10 +99,11 @@ async function measure(name: string, mode: string, upstreams: string[], dir: str
   const vg = ['--tool=callgrind', '--instr-atstart=no', '--separate-threads=yes', '--dump-instr=no'];
   const tag = `${name}-${mode}`;
   const outFile = join(dir, `${tag}.cg`);
+  const nodeArgs = arg('node-args', '').split(' ').filter((a) => a !== '');
   let child: ChildProcess;
   let url: string;
   if (name === 'bare') {
-    const r = await startChild('valgrind', [...vg, `--callgrind-out-file=${outFile}`, process.execPath, OVERHEAD, '--role', 'bare-proxy', '--upstreams', upstreams.join(',')], /PORTS (\d+)/);
+    const r = await startChild('valgrind', [...vg, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs, OVERHEAD, '--role', 'bare-proxy', '--upstreams', upstreams.join(',')], /PORTS (\d+)/);
     child = r.child;
     url = `http://127.0.0.1:${r.m[1]}`;
   } else {
@@ -104,7 +111,7 @@ async function measure(name: string, mode: string, upstreams: string[], dir: str
     if (base && baseline === '') throw new Error(`${name} needs --baseline-cli`);
     const port = await freePort();
     const admin = await freePort();
-    const args = [...vg, `--callgrind-out-file=${outFile}`, process.execPath, base ? baseline : CLI, 'serve', '--endpoints', upstreams.join(','), '--port', String(port), '--admin-port', String(admin), '--log-level', 'silent'];
+    const args = [...vg, `--callgrind-out-file=${outFile}`, process.execPath, ...nodeArgs, base ? baseline : CLI, 'serve', '--endpoints', upstreams.join(','), '--port', String(port), '--admin-port', String(admin), '--log-level', 'silent'];
     if (name.startsWith('kvroute-rr')) args.push('--preset', 'round-robin');
     args.push(...arg('kvroute-args', '--scrape-interval-ms 600000').split(' ').filter((a) => a !== ''));
     const r = await startChild('valgrind', args, /gateway on (http:\/\/[\d.:]+)/);
@@ -112,6 +119,7 @@ async function measure(name: string, mode: string, upstreams: string[], dir: str
     url = r.m[1];
   }
   const pid = String(child.pid);
+  process.stderr.write(`${tag}: pid ${pid}\n`);
   const conc = Number(arg('concurrency', '4'));
   const pool = new Pool(url, { connections: conc });
   const body = chatBody(8192, mode === 'sse');
@@ -168,7 +176,9 @@ async function main(): Promise<void> {
   const proxies = arg('proxies', 'bare,kvroute-rr,kvroute').split(',');
   if (arg('baseline-cli', '') !== '') for (const p of ['kvroute-rr-base', 'kvroute-base']) if (!proxies.includes(p)) proxies.push(p);
   const modes = arg('modes', 'json,sse').split(',');
-  const dir = mkdtempSync(join(tmpdir(), 'kvroute-instr-'));
+  const keep = arg('keep-dir', '');
+  const dir = keep !== '' ? keep : mkdtempSync(join(tmpdir(), 'kvroute-instr-'));
+  if (keep !== '') mkdirSync(keep, { recursive: true });
   const up = await startChild(process.execPath, [OVERHEAD, '--role', 'upstream'], /PORTS ([\d,]+)/);
   const upstreams = up.m[1].split(',').map((p) => `127.0.0.1:${p}`);
   const results: Result[] = [];
@@ -182,7 +192,7 @@ async function main(): Promise<void> {
     }
   } finally {
     up.child.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    if (keep === '') rmSync(dir, { recursive: true, force: true });
   }
   console.log('mode  proxy            main kIr/req  x bare   all threads kIr/req  idle main kIr/s  errors');
   for (const r of results) {

@@ -77,7 +77,7 @@ test('text blocks: the word fast path gives exactly the char-by-char keys (golde
     let s = '';
     const len = 64 + randInt(rng, 20_000);
     for (let i = 0; i < len; i++) s += String.fromCharCode(randInt(rng, 4) === 0 ? randInt(rng, 0x10000) : 32 + randInt(rng, 90));
-    for (const bc of [4, 64, 63, 128]) {
+    for (const bc of [4, 12, 20, 64, 63, 128]) {
       const n = Math.floor(s.length / bc);
       assert.deepEqual([...chainTextBlocks(3, s, bc, n)], [...chainTextChars(3, s, bc, n)], `round ${round}, block ${bc}`);
     }

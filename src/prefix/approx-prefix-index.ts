@@ -5,7 +5,7 @@
  * Layout:
  *
  *   per endpoint (by dense endpoint.index):  KeyLru of block keys   capacity = engine KV blocks
- *   global:                                  Map<blockKey, holders: endpoint index[]>
+ *   global:                                  BlockKeyTable blockKey -> id, holders[id]: endpoint index[]
  *
  * The two stay consistent: a key enters `holders` when it enters an endpoint's LRU and leaves it
  * when that LRU evicts it (capacity, resize) or the endpoint is removed. A key with no holder is
@@ -42,6 +42,7 @@
  * min(capacity, 8,192) keys for the day the fallback is needed.
  */
 import type { Endpoint } from '../core/endpoint.js';
+import { BlockKeyTable } from './block-key-table.js';
 import { KeyLru } from './key-lru.js';
 import { PendingPicks } from './pending-picks.js';
 import { SlotSet } from './slot-set.js';
@@ -66,10 +67,14 @@ interface EndpointBlocks {
 /** Per-endpoint LRUs of block keys plus a global key -> holders map; see the file comment. */
 export class ApproxPrefixIndex {
   readonly defaultCapacity: number;
-  #global = new Map<number, number[]>();
+  /** Keys held by some endpoint; `#holders[id]` lists the endpoint indices (an emptied list is kept for the id's next key). */
+  #global = new BlockKeyTable();
+  #holders: number[][] = [];
   #endpoints: (EndpointBlocks | undefined)[] = [];
   #mark = new Uint32Array(64);
   #run = new Int32Array(64);
+  /** Scratch of longestPrefix: the table ids of the request's keys. */
+  #ids = new Int32Array(256);
   #gen = 0;
   /** Learned effective capacity per endpoint index (blocks); undefined = not learned. */
   #learned: (number | undefined)[] = [];
@@ -131,9 +136,23 @@ export class ApproxPrefixIndex {
       }
     }
     const global = this.#global;
-    for (let b = 0; b < keys.length; b++) {
-      const holders = global.get(keys[b]);
-      if (holders === undefined) break;
+    const byId = this.#holders;
+    const total = keys.length;
+    if (this.#ids.length < total) this.#ids = new Int32Array(Math.max(total, this.#ids.length * 2));
+    const ids = this.#ids;
+    const typed = keys instanceof Float64Array;
+    // Keys are resolved to table ids a chunk at a time (one tight probe loop), then walked.
+    let found = 0;
+    for (let b = 0; b < total; b++) {
+      if (b === found) {
+        if (typed) found = global.findRun(keys, b, Math.min(total, b + 32), ids);
+        else {
+          const id = global.find(keys[b]);
+          if (id >= 0) ids[found++] = id;
+        }
+        if (found === b) break;
+      }
+      const holders = byId[ids[b]];
       let any = false;
       for (let h = 0; h < holders.length; h++) {
         const idx = holders[h];
@@ -170,14 +189,12 @@ export class ApproxPrefixIndex {
       return;
     }
     const lru = e.lru!;
+    // Already the endpoint's most recent keys, in this order (the same prompt again): nothing to do.
+    if (lru.headIs(keys)) return;
     for (let b = keys.length - 1; b >= 0; b--) {
       const k = keys[b];
       if (!(k >= 0 && k <= Number.MAX_SAFE_INTEGER && Number.isInteger(k))) continue; // not a block key (e.g. a bad remote pick)
-      if (lru.touch(k)) {
-        const holders = this.#global.get(k);
-        if (holders === undefined) this.#global.set(k, [idx]);
-        else holders.push(idx);
-      }
+      if (lru.touch(k)) this.#addHolder(k, idx);
     }
   }
 
@@ -236,7 +253,8 @@ export class ApproxPrefixIndex {
   /** Forgets everything. */
   clear(): void {
     this.#pending.clear();
-    this.#global.clear();
+    this.#global = new BlockKeyTable();
+    this.#holders = [];
     this.#endpoints = [];
     this.#learned = [];
     this.#falseHits = [];
@@ -245,7 +263,8 @@ export class ApproxPrefixIndex {
   /** Endpoint indices holding `key` (for tests and diagnostics). */
   holdersOf(key: number): readonly number[] {
     this.#flush();
-    return this.#global.get(key) ?? [];
+    const id = Number.isSafeInteger(key) && key >= 0 ? this.#global.find(key) : -1;
+    return id < 0 ? [] : this.#holders[id].slice();
   }
 
   #entry(endpoint: Endpoint): EndpointBlocks {
@@ -287,23 +306,29 @@ export class ApproxPrefixIndex {
 
   #newSlots(idx: number, n: number): SlotSet {
     return new SlotSet(n, {
-      onHeld: (k) => {
-        const holders = this.#global.get(k);
-        if (holders === undefined) this.#global.set(k, [idx]);
-        else holders.push(idx);
-      },
+      onHeld: (k) => this.#addHolder(k, idx),
       onReleased: (k) => this.#dropHolder(k, idx),
     });
   }
 
+  #addHolder(key: number, idx: number): void {
+    if (!(Number.isSafeInteger(key) && key >= 0)) return; // not a block key (a bad remote pick into a slot model): no lookup can match it
+    const id = this.#global.upsert(key);
+    const holders = this.#holders[id];
+    if (holders === undefined) this.#holders[id] = [idx];
+    else holders.push(idx); // (a fresh key's list is the empty one its id's last key left)
+  }
+
   #dropHolder(key: number, idx: number): void {
-    const holders = this.#global.get(key);
-    if (holders === undefined) return;
+    if (!(Number.isSafeInteger(key) && key >= 0)) return;
+    const id = this.#global.find(key);
+    if (id < 0) return;
+    const holders = this.#holders[id];
     const at = holders.indexOf(idx);
     if (at < 0) return;
     holders[at] = holders[holders.length - 1];
     holders.pop();
-    if (holders.length === 0) this.#global.delete(key);
+    if (holders.length === 0) this.#global.remove(id);
   }
 
   #ensureScratch(n: number): void {

@@ -101,6 +101,11 @@ export class CommonPrefixTracker<K> {
     // The recorded keys are always a leading run of `keys`: up to the 33rd never-seen one.
     let m = 0;
     let fresh = 0;
+    if (keys instanceof Float64Array) {
+      // Block keys (the approximate scorer's) in one batch; any rest (a stop) goes the general way.
+      m = counts.incrementRun(keys, 0, n, ids, FRESH_KEYS);
+      fresh = counts.runFresh;
+    }
     for (; m < n; m++) {
       const id = counts.incrementId(keys[m]);
       if (counts.before === 0 && ++fresh > FRESH_KEYS) {

@@ -2,30 +2,26 @@
  * A least-recently-used set of block keys (integers in [0, 2^53)), built for the approximate
  * index's per-endpoint upkeep: a pick touches 100-256 keys, most of them held already.
  *
- *   table: KeyTable on the key's two 32-bit halves -> id; key[id], stamp[id] (last touch)
- *   fifo:  (id, stamp) of every touch, oldest first
+ *   table:   BlockKeyTable key -> id
+ *   recency: an intrusive doubly linked list over ids, prev[id] / next[id] (Int32Array),
+ *            most recent at the head, least recent at the tail
  *
- * A touch is one probe in the open-addressing table, a stamp write and an append: no `Map`
- * delete and re-insert per key (what a Map-ordered LRU does, leaving holes that cost rehashes
- * and garbage). Eviction pops the fifo: an entry whose stamp is no longer its id's stamp was
- * superseded by a later touch (or the key left) and is skipped; the first live one is the least
- * recently used key. The fifo is compacted (live entries kept in order) when stale entries
- * outnumber live ones, so it stays within about twice the keys held.
+ * A touch is one probe in the open-addressing table and, for a held key, an unlink and a
+ * relink at the head (a few typed-array writes): no `Map` delete and re-insert per key (what a
+ * Map-ordered LRU does, leaving holes that cost rehashes and garbage), no log of touches to
+ * compact. Eviction takes the tail.
  */
-import { KeyTable } from '../kv-index/key-table.js';
+import { BlockKeyTable } from './block-key-table.js';
 
-const TWO_32 = 4294967296;
+const NONE = -1;
 
 /** LRU set of numeric block keys; see the file comment. */
 export class KeyLru {
-  readonly #table = new KeyTable((n) => this.#grow(n), 64);
-  #key = new Float64Array(64);
-  #stamp = new Float64Array(64);
-  #fifoId = new Int32Array(128);
-  #fifoStamp = new Float64Array(128);
-  #head = 0;
-  #tail = 0;
-  #seq = 0;
+  readonly #table = new BlockKeyTable((n) => this.#grow(n), 64);
+  #prev = new Int32Array(64);
+  #next = new Int32Array(64);
+  #head = NONE;
+  #tail = NONE;
   #capacity: number;
   readonly #onEvict: ((key: number) => void) | undefined;
 
@@ -55,8 +51,7 @@ export class KeyLru {
 
   /** True when `key` is held (does not touch it). */
   has(key: number): boolean {
-    const lo = key >>> 0;
-    return this.#table.find(lo, (key - lo) / TWO_32, 0) >= 0;
+    return this.#table.find(key) >= 0;
   }
 
   /**
@@ -64,17 +59,36 @@ export class KeyLru {
    * beyond capacity; true when it was not held.
    */
   touch(key: number): boolean {
-    const lo = key >>> 0;
-    const id = this.#table.upsert(lo, (key - lo) / TWO_32, 0);
-    const fresh = this.#table.inserted;
-    if (fresh) this.#key[id] = key;
-    const s = ++this.#seq;
-    this.#stamp[id] = s;
-    if (this.#tail === this.#fifoId.length) this.#makeRoom();
-    this.#fifoId[this.#tail] = id;
-    this.#fifoStamp[this.#tail++] = s;
-    if (fresh && this.#table.size > this.#capacity) this.#evict();
-    return fresh;
+    const table = this.#table;
+    const id = table.upsert(key);
+    if (!table.inserted) {
+      if (id !== this.#head) {
+        this.#unlink(id);
+        this.#pushHead(id);
+      }
+      return false;
+    }
+    this.#pushHead(id);
+    if (table.size > this.#capacity) this.#evict();
+    return true;
+  }
+
+  /**
+   * True when the most recent keys are exactly `keys`, in order (`keys[0]` the most recent): then
+   * touching `keys` last-to-first would change nothing. A walk over the list, no hashing (a
+   * prompt sent again to where it went last, e.g. a retry or a repeated request).
+   */
+  headIs(keys: ArrayLike<number>): boolean {
+    const n = keys.length;
+    if (n > this.#table.size) return false;
+    const table = this.#table;
+    const next = this.#next;
+    let id = this.#head;
+    for (let b = 0; b < n; b++) {
+      if (id === NONE || table.keyOf(id) !== keys[b]) return false;
+      id = next[id];
+    }
+    return true;
   }
 
   /** Changes the capacity, evicting the least recent keys when it shrinks. */
@@ -86,57 +100,49 @@ export class KeyLru {
   /** Forgets every key (no eviction callbacks). */
   clear(): void {
     this.#table.clear();
-    this.#head = this.#tail = 0;
+    this.#head = this.#tail = NONE;
   }
 
   /** Keys from least to most recently used. */
   keys(): number[] {
     const out: number[] = [];
-    for (let i = this.#head; i < this.#tail; i++) {
-      const id = this.#fifoId[i];
-      if (this.#stamp[id] === this.#fifoStamp[i]) out.push(this.#key[id]);
-    }
+    for (let id = this.#tail; id !== NONE; id = this.#prev[id]) out.push(this.#table.keyOf(id));
     return out;
+  }
+
+  #pushHead(id: number): void {
+    this.#prev[id] = NONE;
+    this.#next[id] = this.#head;
+    if (this.#head !== NONE) this.#prev[this.#head] = id;
+    else this.#tail = id;
+    this.#head = id;
+  }
+
+  #unlink(id: number): void {
+    const p = this.#prev[id];
+    const n = this.#next[id];
+    if (p !== NONE) this.#next[p] = n;
+    else this.#head = n;
+    if (n !== NONE) this.#prev[n] = p;
+    else this.#tail = p;
   }
 
   #evict(): void {
     while (this.#table.size > this.#capacity) {
-      const id = this.#fifoId[this.#head];
-      const s = this.#fifoStamp[this.#head++];
-      if (this.#stamp[id] !== s) continue;
-      this.#stamp[id] = -1;
+      const id = this.#tail;
+      const key = this.#table.keyOf(id);
+      this.#unlink(id);
       this.#table.remove(id);
-      this.#onEvict?.(this.#key[id]);
-    }
-  }
-
-  /** The fifo is full: drop stale entries, growing it only when live ones fill half of it. */
-  #makeRoom(): void {
-    let w = 0;
-    for (let i = this.#head; i < this.#tail; i++) {
-      const id = this.#fifoId[i];
-      if (this.#stamp[id] !== this.#fifoStamp[i]) continue;
-      this.#fifoId[w] = id;
-      this.#fifoStamp[w++] = this.#fifoStamp[i];
-    }
-    this.#head = 0;
-    this.#tail = w;
-    if (w * 2 > this.#fifoId.length) {
-      const ids = new Int32Array(this.#fifoId.length * 2);
-      ids.set(this.#fifoId.subarray(0, w));
-      const st = new Float64Array(ids.length);
-      st.set(this.#fifoStamp.subarray(0, w));
-      this.#fifoId = ids;
-      this.#fifoStamp = st;
+      this.#onEvict?.(key);
     }
   }
 
   #grow(n: number): void {
-    const key = new Float64Array(n);
-    key.set(this.#key);
-    this.#key = key;
-    const stamp = new Float64Array(n);
-    stamp.set(this.#stamp);
-    this.#stamp = stamp;
+    const prev = new Int32Array(n);
+    prev.set(this.#prev);
+    this.#prev = prev;
+    const next = new Int32Array(n);
+    next.set(this.#next);
+    this.#next = next;
   }
 }

@@ -59,7 +59,11 @@ export function predictedCachedTokens(req: InferenceRequest, endpoint: Endpoint,
  * part of a match tells endpoints apart. Load accounting keeps {@link predictedCachedTokens}.
  */
 export function placementCachedTokens(req: InferenceRequest, endpoint: Endpoint, promptTokens: number): number {
-  const p = prefixPredictionOf(req);
+  return placementCachedTokensIn(prefixPredictionOf(req), endpoint, promptTokens);
+}
+
+/** {@link placementCachedTokens} from the prediction itself (a scorer looping over candidates reads the memo once). */
+export function placementCachedTokensIn(p: PrefixPrediction | undefined, endpoint: Endpoint, promptTokens: number): number {
   if (p === undefined) return 0;
   const idx = endpoint.index;
   const m = idx < p.matchedByIndex.length && p.idsByIndex[idx] === endpoint.id ? p.matchedByIndex[idx] : 0;

@@ -51,14 +51,18 @@ export class MaxScorePicker implements Picker {
 /** From this many candidates on, the fallbacks are ranked by {@link rankByMerge}. */
 const RANK_BY_VALUES = 32;
 
+/** Length of the runs rankByMerge sorts by insertion before merging. */
+const RUN = 8;
+
 let bufA = new Int32Array(1024);
 let bufB = new Int32Array(1024);
 
 /**
  * The same order as sorting the candidates other than `winner` by total (descending), ties by
  * index, without a comparator call per comparison (the cost at 1,000 candidates): a bottom-up
- * merge sort of the indices over two reused typed arrays. Merge sort is stable and the indices
- * start in ascending order, so equal totals keep index order, as the comparator's `|| a - b` does.
+ * merge sort (on insertion-sorted runs of 8) of the indices over two reused typed arrays. Both
+ * sorts are stable and the indices start in ascending order, so equal totals keep index order,
+ * as the comparator's `|| a - b` does.
  */
 function rankByMerge(totals: Float64Array, n: number, winner: number): number[] {
   if (bufA.length < n) {
@@ -69,7 +73,22 @@ function rankByMerge(totals: Float64Array, n: number, winner: number): number[] 
   let dst = bufB;
   const m = n - 1;
   for (let i = 0, k = 0; i < n; i++) if (i !== winner) src[k++] = i;
-  for (let width = 1; width < m; width *= 2) {
+  // Runs of RUN indices by insertion sort first (stable: an index moves only past strictly
+  // smaller totals), then merged: 3 merge passes fewer than from runs of one.
+  for (let lo = 0; lo < m; lo += RUN) {
+    const hi = Math.min(lo + RUN, m);
+    for (let i = lo + 1; i < hi; i++) {
+      const x = src[i];
+      const v = totals[x];
+      let j = i;
+      while (j > lo && totals[src[j - 1]] < v) {
+        src[j] = src[j - 1];
+        j--;
+      }
+      src[j] = x;
+    }
+  }
+  for (let width = RUN; width < m; width *= 2) {
     for (let lo = 0; lo < m; lo += 2 * width) {
       const mid = Math.min(lo + width, m);
       const hi = Math.min(lo + 2 * width, m);

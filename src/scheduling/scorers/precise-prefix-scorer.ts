@@ -162,7 +162,8 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
     return { ...this.#stats, fallbacks: { ...this.#stats.fallbacks }, speculativeEntries: this.#spec.size };
   }
 
-  async score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): Promise<void> {
+  /** Synchronous when it routes approximately (no index, or no engine with events); else a promise. */
+  score(ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): void | Promise<void> {
     const svc = this.#services;
     // The engines' inability comes first: with or without an index, no candidate's blocks can
     // ever be indexed, and that is what the operator must hear.
@@ -170,6 +171,10 @@ export class PrecisePrefixScorer implements Scorer, RequestObserver, PickKeysSou
       return this.#fallback('engine-no-events', new Error(`no candidate engine publishes KV events (${[...new Set(candidates.map((c) => c.engine))].join(', ')})`), ctx, candidates, out);
     }
     if (svc === undefined) return this.#fallback('no-index', undefined, ctx, candidates, out);
+    return this.#scorePrecise(svc, ctx, candidates, out);
+  }
+
+  async #scorePrecise(svc: KvCacheServices, ctx: SchedulingContext, candidates: readonly Endpoint[], out: Float64Array): Promise<void> {
     // A request whose client went away is neither tokenized nor looked up (scores stay 0).
     if (ctx.request.signal?.aborted) return void out.fill(0);
     let prep: Prepared;

@@ -24,7 +24,7 @@
  */
 import { z } from 'zod';
 import type { Endpoint } from '../../core/endpoint.js';
-import { placementCachedTokens, promptTokensOf } from '../../prefix/prefix-prediction.js';
+import { placementCachedTokensIn, prefixPredictionOf, promptTokensOf } from '../../prefix/prefix-prediction.js';
 import type { LoadTracker } from '../load-tracker.js';
 import { invertMinMaxWithFloor } from './inflight-load-scorer.js';
 import type { PluginDefinition } from '../plugin-registry.js';
@@ -54,9 +54,10 @@ export class PrefillCostScorer implements Scorer {
     const n = candidates.length;
     const prompt = promptTokensOf(req);
     const t = this.#load.tokensPerDecodeEquivalent / this.uncachedWeight;
+    const prediction = prefixPredictionOf(req);
     for (let i = 0; i < n; i++) {
       const c = candidates[i];
-      const uncached = Math.max(0, prompt - placementCachedTokens(req, c, prompt));
+      const uncached = Math.max(0, prompt - placementCachedTokensIn(prediction, c, prompt));
       out[i] = uncached / t + this.#load.work(c);
     }
     invertMinMaxWithFloor(out, this.minRange);

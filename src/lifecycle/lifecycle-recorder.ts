@@ -17,10 +17,17 @@ export function recordDecision(s: LifecycleShared, d: Decision): void {
   fast.histogram(metrics.schedulingDuration).observe(result.durationMs / 1000);
   fast.counter(metrics.decisionsByCacheStatus, prediction.cacheStatus, result.reason).inc();
   for (const c of result.candidates) {
-    const candidate = c.endpointId === result.endpoint.id ? 'chosen' : 'other';
+    const chosen = c.endpointId === result.endpoint.id ? 0 : 1;
     for (const name in c.scores) {
       const v = c.scores[name];
-      if (Number.isFinite(v)) fast.histogram(metrics.scorerScore, name, s.scorerTypes.get(name) ?? 'unknown', candidate).observe(v);
+      if (!Number.isFinite(v)) continue;
+      let pair = s.scoreChildren.get(name);
+      if (pair === undefined) {
+        const type = s.scorerTypes.get(name) ?? 'unknown';
+        pair = [fast.histogram(metrics.scorerScore, name, type, 'chosen'), fast.histogram(metrics.scorerScore, name, type, 'other')];
+        s.scoreChildren.set(name, pair);
+      }
+      pair[chosen].observe(v);
     }
   }
 }

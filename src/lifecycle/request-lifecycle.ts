@@ -55,6 +55,7 @@ import { KvrError, toKvrError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import type { InferenceRequest } from '../core/request.js';
 import type { RouterMetrics } from '../metrics/router-metrics.js';
+import type { FastHistogramChild } from '../metrics/fast-children.js';
 import { predictCache, promptTokensOf, scorerTypesOf } from '../observability/cache-prediction.js';
 import type { Scheduler } from '../scheduling/types.js';
 import { recordEnd, recordDecision } from './lifecycle-recorder.js';
@@ -120,6 +121,8 @@ export interface LifecycleShared {
   readonly o: LifecycleOptions;
   readonly scorerTypes: ReadonlyMap<string, string>;
   readonly retryStatuses: ReadonlySet<number>;
+  /** Per scorer name: its score histogram's children for the chosen candidate and the others (filled on first use). */
+  readonly scoreChildren: Map<string, readonly [FastHistogramChild, FastHistogramChild]>;
   active: number;
 }
 
@@ -132,7 +135,7 @@ export class RequestLifecycles {
     for (const [k, v] of [['upstreamTimeoutMs', o.upstreamTimeoutMs], ['ttfbTimeoutMs', o.ttfbTimeoutMs]] as const) {
       if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new KvrError('KVR_ERR_CONFIG', `${k} must be a number of ms >= 0 (0 = no timeout), got ${v}`);
     }
-    this.#shared = { o, scorerTypes: scorerTypesOf(o.scheduler), retryStatuses: new Set(o.retryStatuses ?? DEFAULT_RETRY_STATUSES), active: 0 };
+    this.#shared = { o, scorerTypes: scorerTypesOf(o.scheduler), retryStatuses: new Set(o.retryStatuses ?? DEFAULT_RETRY_STATUSES), scoreChildren: new Map(), active: 0 };
   }
 
   /** Lifecycles begun and not ended. */

@@ -3,8 +3,8 @@
  * router's {@link InferenceRequest} built exactly as the gateway builds it (virtual engine), and
  * the prompt's token ids as the simulated replica computes them (virtual engine, oracle).
  */
-import type { ApiKind, InferenceRequest } from '../core/request.js';
-import { SignalSourced } from '../lifecycle/signal-sourced.js';
+import type { InferenceRequest } from '../core/request.js';
+import { SourcedRequest } from '../lifecycle/signal-sourced.js';
 import { renderChatForRouting } from '../server/openai/parse-request.js';
 import { BuiltinTokenizer, type SimTokenizer } from '../sim/tokenizer.js';
 import type { BenchPrompt, BenchRequest } from './types.js';
@@ -45,29 +45,6 @@ export function toInferenceRequest(model: string, req: BenchRequest, p: BenchPro
       : p.text;
   const headers: Record<string, string | undefined> = { 'content-type': 'application/json', 'x-forwarded-for': req.clientIp };
   for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
-  return new BenchInferenceRequest(`bench-${req.index}`, p.api, model, body, promptText, req.maxTokens, req.stream !== false, req.clientIp, headers, arrivedAt);
+  return new SourcedRequest(`bench-${req.index}`, p.api, model, body, promptText, req.maxTokens, req.stream !== false, req.clientIp, headers, arrivedAt);
 }
 
-/**
- * The virtual runners' requests are built like the gateway's (`ParsedRequest`): one class, so
- * every request has one hidden class and the lifecycle sets `signal`'s source instead of defining
- * an accessor on each object (which gave each request its own hidden class: the router's reads of
- * request fields then went megamorphic in the bench, unlike in the gateway).
- */
-class BenchInferenceRequest extends SignalSourced implements InferenceRequest {
-  readonly memo = new Map<string, unknown>();
-  constructor(
-    readonly id: string,
-    readonly api: ApiKind,
-    readonly model: string,
-    readonly body: Record<string, unknown>,
-    readonly promptText: string,
-    readonly maxTokens: number,
-    readonly stream: boolean,
-    readonly clientIp: string,
-    readonly headers: Readonly<Record<string, string | undefined>>,
-    readonly arrivedAt: number,
-  ) {
-    super();
-  }
-}

@@ -1,3 +1,5 @@
+import type { ApiKind, InferenceRequest } from '../core/request.js';
+
 /**
  * A request whose `signal` is read through a source the request lifecycle attaches when it
  * decides the request (`RequestLifecycle.decide`). Against defining an accessor on each request
@@ -15,5 +17,27 @@ export class SignalSourced {
   }
   set signal(s: AbortSignal | undefined) {
     this.signalSource = s === undefined ? undefined : { signal: s };
+  }
+}
+
+/**
+ * The one class of routed requests (the gateway's parsed requests and the virtual bench's): one
+ * hidden class for every request, `signal` from the lifecycle.
+ */
+export class SourcedRequest extends SignalSourced implements InferenceRequest {
+  readonly memo = new Map<string, unknown>();
+  constructor(
+    readonly id: string,
+    readonly api: ApiKind,
+    readonly model: string,
+    readonly body: Record<string, unknown>,
+    readonly promptText: string,
+    readonly maxTokens: number,
+    readonly stream: boolean,
+    readonly clientIp: string,
+    readonly headers: Readonly<Record<string, string | undefined>>,
+    readonly arrivedAt: number,
+  ) {
+    super();
   }
 }

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { KvrError } from '../../core/errors.js';
 import type { ApiKind, ChatMessage, InferenceRequest } from '../../core/request.js';
-import { SignalSourced } from '../../lifecycle/signal-sourced.js';
+import { SourcedRequest } from '../../lifecycle/signal-sourced.js';
 
 const contentPart = z.object({ type: z.string(), text: z.string().optional() }).passthrough();
 const chatMessage = z
@@ -215,24 +215,6 @@ function checkItemCount(api: ApiKind, body: Record<string, unknown>, max: number
   if (Array.isArray(p) && p.length > max && typeof p[0] !== 'number') throw tooMany('prompts', p.length, 'prompt');
 }
 
-/** The requests {@link buildInferenceRequest} makes: one hidden class, `signal` from the lifecycle (see SignalSourced). */
-class ParsedRequest extends SignalSourced implements InferenceRequest {
-  readonly memo = new Map<string, unknown>();
-  constructor(
-    readonly id: string,
-    readonly api: ApiKind,
-    readonly model: string,
-    readonly body: Record<string, unknown>,
-    readonly promptText: string,
-    readonly maxTokens: number,
-    readonly stream: boolean,
-    readonly clientIp: string,
-    readonly headers: Readonly<Record<string, string | undefined>>,
-    readonly arrivedAt: number,
-  ) {
-    super();
-  }
-}
 
 /** {@link renderChatForRouting} of the body's messages, without an intermediate message list. */
 function renderChatBody(messages: ReadonlyArray<{ role: string; content?: unknown }>): string {
@@ -279,5 +261,5 @@ export function buildInferenceRequest(
     promptText = typeof p === 'string' ? p : Array.isArray(p[0]) ? (p[0] as number[]).join(' ') : typeof p[0] === 'string' ? (p[0] as string) : (p as number[]).join(' ');
   }
   const maxTokens = data.max_completion_tokens ?? data.max_tokens ?? opts.defaultMaxTokens;
-  return new ParsedRequest(opts.id, api, data.model, body, promptText, maxTokens, data.stream === true, opts.clientIp, headers, opts.arrivedAt);
+  return new SourcedRequest(opts.id, api, data.model, body, promptText, maxTokens, data.stream === true, opts.clientIp, headers, opts.arrivedAt);
 }

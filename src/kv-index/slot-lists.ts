@@ -48,6 +48,11 @@ export class SlotLists {
     return this.#next[id];
   }
 
+  /** The entry before `id` in its list (older), or {@link NIL}. */
+  prev(id: number): number {
+    return this.#prev[id];
+  }
+
   /** Appends `id` (in no list) to `slot`'s list as its newest. */
   pushNewest(slot: number, id: number): void {
     const last = this.#newest[slot];

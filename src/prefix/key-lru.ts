@@ -3,25 +3,24 @@
  * index's per-endpoint upkeep: a pick touches 100-256 keys, most of them held already.
  *
  *   table:   BlockKeyTable key -> id
- *   recency: an intrusive doubly linked list over ids, prev[id] / next[id] (Int32Array),
- *            most recent at the head, least recent at the tail
+ *   recency: one intrusive list over the ids (SlotLists, the kv-index's, with one slot):
+ *            least recent (oldest) to most recent (newest)
  *
  * A touch is one probe in the open-addressing table and, for a held key, an unlink and a
  * relink at the head (a few typed-array writes): no `Map` delete and re-insert per key (what a
  * Map-ordered LRU does, leaving holes that cost rehashes and garbage), no log of touches to
  * compact. Eviction takes the tail.
  */
+import { NIL, SlotLists } from '../kv-index/slot-lists.js';
 import { BlockKeyTable } from './block-key-table.js';
 
-const NONE = -1;
+/** The one list of {@link SlotLists} a KeyLru uses. */
+const LIST = 0;
 
 /** LRU set of numeric block keys; see the file comment. */
 export class KeyLru {
-  readonly #table = new BlockKeyTable((n) => this.#grow(n), 64);
-  #prev = new Int32Array(64);
-  #next = new Int32Array(64);
-  #head = NONE;
-  #tail = NONE;
+  readonly #table = new BlockKeyTable((n) => this.#lists.grow(n), 64);
+  readonly #lists = new SlotLists(64);
   #capacity: number;
   readonly #onEvict: ((key: number) => void) | undefined;
 
@@ -32,6 +31,7 @@ export class KeyLru {
   constructor(capacity: number, onEvict?: (key: number) => void) {
     this.#capacity = KeyLru.#check(capacity);
     this.#onEvict = onEvict;
+    this.#lists.resetSlot(LIST);
   }
 
   static #check(c: number): number {
@@ -61,14 +61,15 @@ export class KeyLru {
   touch(key: number): boolean {
     const table = this.#table;
     const id = table.upsert(key);
+    const lists = this.#lists;
     if (!table.inserted) {
-      if (id !== this.#head) {
-        this.#unlink(id);
-        this.#pushHead(id);
+      if (id !== lists.newest(LIST)) {
+        lists.unlink(LIST, id);
+        lists.pushNewest(LIST, id);
       }
       return false;
     }
-    this.#pushHead(id);
+    lists.pushNewest(LIST, id);
     if (table.size > this.#capacity) this.#evict();
     return true;
   }
@@ -82,11 +83,11 @@ export class KeyLru {
     const n = keys.length;
     if (n > this.#table.size) return false;
     const table = this.#table;
-    const next = this.#next;
-    let id = this.#head;
+    const lists = this.#lists;
+    let id = lists.newest(LIST);
     for (let b = 0; b < n; b++) {
-      if (id === NONE || table.keyOf(id) !== keys[b]) return false;
-      id = next[id];
+      if (id === NIL || table.keyOf(id) !== keys[b]) return false;
+      id = lists.prev(id);
     }
     return true;
   }
@@ -100,49 +101,23 @@ export class KeyLru {
   /** Forgets every key (no eviction callbacks). */
   clear(): void {
     this.#table.clear();
-    this.#head = this.#tail = NONE;
+    this.#lists.resetSlot(LIST);
   }
 
   /** Keys from least to most recently used. */
   keys(): number[] {
     const out: number[] = [];
-    for (let id = this.#tail; id !== NONE; id = this.#prev[id]) out.push(this.#table.keyOf(id));
+    for (let id = this.#lists.oldest(LIST); id !== NIL; id = this.#lists.next(id)) out.push(this.#table.keyOf(id));
     return out;
-  }
-
-  #pushHead(id: number): void {
-    this.#prev[id] = NONE;
-    this.#next[id] = this.#head;
-    if (this.#head !== NONE) this.#prev[this.#head] = id;
-    else this.#tail = id;
-    this.#head = id;
-  }
-
-  #unlink(id: number): void {
-    const p = this.#prev[id];
-    const n = this.#next[id];
-    if (p !== NONE) this.#next[p] = n;
-    else this.#head = n;
-    if (n !== NONE) this.#prev[n] = p;
-    else this.#tail = p;
   }
 
   #evict(): void {
     while (this.#table.size > this.#capacity) {
-      const id = this.#tail;
+      const id = this.#lists.oldest(LIST);
       const key = this.#table.keyOf(id);
-      this.#unlink(id);
+      this.#lists.unlink(LIST, id);
       this.#table.remove(id);
       this.#onEvict?.(key);
     }
-  }
-
-  #grow(n: number): void {
-    const prev = new Int32Array(n);
-    prev.set(this.#prev);
-    this.#prev = prev;
-    const next = new Int32Array(n);
-    next.set(this.#next);
-    this.#next = next;
   }
 }

@@ -30,7 +30,8 @@
  *
  * Options left undefined take their defaults (an explicit `undefined` never overrides one).
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { cappedGet, isConnectError, type CappedPage } from './capped-get.js';
 import type { Logger } from 'pino';
 import { EMPTY_METRICS, type Endpoint } from '../core/endpoint.js';
 import { endpointHealth } from './endpoint-health.js';
@@ -463,38 +464,7 @@ export class EndpointScraper {
     if (ids.length > 0) ep.models = ids;
   }
 
-  async #get(ep: Endpoint, path: string, timeoutMs: number): Promise<{ status: number; text: string; headers: Record<string, string | string[] | undefined> }> {
-    const res = await request(ep.url + path, {
-      method: 'GET',
-      dispatcher: this.#opts.dispatcher,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    // Pages are read up to the byte cap (a huge or endless page fails the probe, never the router).
-    const cap = this.#maxPageBytes;
-    const declared = Number(res.headers['content-length']);
-    if (Number.isFinite(declared) && declared > cap) {
-      res.body.destroy();
-      throw new Error(`${ep.url}${path} is ${declared} bytes, over the ${cap}-byte cap (raise maxPageBytes)`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of res.body as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > cap) {
-        res.body.destroy();
-        throw new Error(`${ep.url}${path} is over the ${cap}-byte cap (raise maxPageBytes)`);
-      }
-      chunks.push(c);
-    }
-    const text = Buffer.concat(chunks, size).toString('utf8');
-    return { status: res.statusCode, text, headers: res.headers as Record<string, string | string[] | undefined> };
+  #get(ep: Endpoint, path: string, timeoutMs: number): Promise<CappedPage> {
+    return cappedGet(ep.url + path, { timeoutMs, maxBytes: this.#maxPageBytes, dispatcher: this.#opts.dispatcher });
   }
-}
-
-/** True for errors meaning nothing is listening / reachable at the address. */
-export function isConnectError(err: unknown): boolean {
-  const code = (err as { code?: string } | undefined)?.code;
-  return code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND';
 }

@@ -26,7 +26,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import type { Endpoint } from '../../core/endpoint.js';
 import type { RequestLifecycle, UpstreamAttempt } from '../../lifecycle/request-lifecycle.js';
-import { isConnectError } from '../../datalayer/endpoint-scraper.js';
+import { isConnectError } from '../../datalayer/capped-get.js';
 import { sessionTokenFor } from '../../scheduling/scorers/session-affinity-scorer.js';
 import { ResponseAssembler } from './response-assembler.js';
 import { SseShaper, UsageSniffer, type Usage } from './usage-sniffer.js';
